@@ -1,0 +1,588 @@
+"""Stack settings: the only module that reads ``pulumi.Config``.
+
+The stack's configuration becomes one frozen, validated :class:`PlatformSettings`. Components take
+pieces of it as typed arguments and never read config themselves. A bad configuration stops the
+program before any resource registers, with one :class:`SettingsError` that lists every problem
+as ``<key> = <value>: <what is allowed>``.
+
+Keys are camelCase in the stack files (``minio-platform:cluster`` with ``drivesPerNode``...);
+fields are snake_case here. Secrets are separate top-level keys that must be ``secure:`` values;
+they are held as :class:`pydantic.SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from itertools import combinations
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.erasure import ErasureLayoutError, ErasurePlan, plan_erasure
+
+PROJECT = "minio-platform"
+POLICY_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "policies" / "iam"
+
+# Default images. Community MinIO is source-only since 2025-10-15; RELEASE.2025-09-07T16-13-09Z is
+# the last image MinIO published (README "Choosing the MinIO image" explains the alternatives).
+DEFAULT_MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+DEFAULT_NGINX_IMAGE = "nginx:1.28.0-alpine"
+DEFAULT_KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak:26.4.2"
+DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v3.7.3"
+DEFAULT_LOKI_IMAGE = "grafana/loki:3.5.7"
+DEFAULT_GRAFANA_IMAGE = "grafana/grafana:12.2.1"
+DEFAULT_ALLOY_IMAGE = "grafana/alloy:v1.11.3"
+
+
+class SettingsError(pulumi.RunError):
+    """The stack configuration is invalid. Raised before any resource registers.
+
+    Subclasses ``pulumi.RunError`` so ``pulumi up`` prints the message without a traceback.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"Invalid stack configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+class Invalid(ValueError):
+    """A validation failure that names the offending key (relative to the model it is raised in)."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key} = {value!r}: {allowed}")
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Mode(StrEnum):
+    DEPLOY = "deploy"
+    """The stack runs the service itself, as containers on the Docker host."""
+    EXTERNAL = "external"
+    """The stack uses an existing service at a configured URL."""
+
+
+class TlsMode(StrEnum):
+    NONE = "none"
+    SELF_SIGNED = "self-signed"
+    PROVIDED = "provided"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+# --- value types ---------------------------------------------------------------------------------
+
+_IMAGE_RE = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._\-/:][a-z0-9]+)*?)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+
+def image_is_digest_pinned(ref: str) -> bool:
+    return "@sha256:" in ref
+
+
+def _check_image(ref: str) -> str:
+    match = _IMAGE_RE.match(ref)
+    if not match:
+        raise ValueError(f"{ref!r} is not an image reference (registry/repository:tag[@sha256:<64 hex>])")
+    tag, digest = match.group("tag"), match.group("digest")
+    if not tag and not digest:
+        raise ValueError(f"image {ref!r} is not pinned: give a version tag and, in prod, a digest")
+    if tag == "latest":
+        raise ValueError(f"image {ref!r} uses the moving tag 'latest': pin a version tag")
+    return ref
+
+
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+
+def _check_bucket_name(name: str) -> str:
+    """S3 bucket naming rules (the subset MinIO enforces plus the AWS-reserved forms)."""
+    problems = []
+    if not _BUCKET_RE.match(name):
+        problems.append(
+            "3-63 characters of lowercase letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    if ".." in name or ".-" in name or "-." in name:
+        problems.append("no '..', '.-' or '-.'")
+    try:
+        ipaddress.IPv4Address(name)
+        problems.append("not formatted as an IP address")
+    except ValueError:
+        pass
+    if name.startswith("xn--") or name.endswith("-s3alias") or name.endswith("--ol-s3"):
+        problems.append("no 'xn--' prefix and no '-s3alias' or '--ol-s3' suffix")
+    if problems:
+        raise ValueError(f"{name!r} is not a valid S3 bucket name: " + "; ".join(problems))
+    return name
+
+
+BucketName = Annotated[str, AfterValidator(_check_bucket_name)]
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{1,62}$")]
+
+
+def available_policy_templates() -> list[str]:
+    """Names of the IAM policy templates shipped in ``policies/iam/`` (file name without .json)."""
+    return sorted(p.stem for p in POLICY_TEMPLATE_DIR.glob("*.json"))
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+class ClusterSettings(_Model):
+    """The erasure-coded MinIO pool: ``nodes`` containers with ``drives_per_node`` volumes each."""
+
+    nodes: int = Field(4, description="MinIO nodes (containers); 4 to 32")
+    drives_per_node: int = Field(1, ge=1, le=16, description="Docker volumes (drives) per node")
+    parity: int | None = Field(
+        None, ge=1, description="EC parity per erasure set; MinIO's default for the set size when unset"
+    )
+    image: ImageRef = Field(DEFAULT_MINIO_IMAGE, description="MinIO server image, pinned")
+    root_user: str = Field(
+        "minio-root",
+        min_length=3,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="Root access key (the password is the rootPassword secret or generated)",
+    )
+    cpus: float | None = Field(None, gt=0, description="CPU limit per node (Docker --cpus)")
+    memory_mb: int | None = Field(None, ge=512, description="Memory limit per node in MiB")
+
+    @field_validator("nodes")
+    @classmethod
+    def _node_count(cls, value: int) -> int:
+        if not 4 <= value <= 32:
+            raise ValueError(
+                "4 to 32 nodes: an erasure-coded cluster that keeps serving through a node loss "
+                "needs at least 4"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _erasure_layout(self) -> Self:
+        try:
+            plan_erasure(self.nodes, self.drives_per_node, self.parity)
+        except ErasureLayoutError as err:
+            if self.parity is not None and "parity" in str(err):
+                raise Invalid("parity", self.parity, str(err)) from None
+            key, value = (
+                ("nodes", self.nodes)
+                if self.drives_per_node == 1
+                else ("drivesPerNode", self.drives_per_node)
+            )
+            raise Invalid(
+                key, value, f"{err}; choose nodes x drivesPerNode MinIO can split into sets"
+            ) from None
+        return self
+
+    @property
+    def erasure(self) -> ErasurePlan:
+        return plan_erasure(self.nodes, self.drives_per_node, self.parity)
+
+
+class NetworkSettings(_Model):
+    """Subnets of the three private Docker networks (defaults are the user's note)."""
+
+    storage_subnet: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("172.40.0.0/24"))
+    monitoring_subnet: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("172.31.0.0/24"))
+    database_subnet: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("172.23.0.0/24"))
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Self:
+        named = {
+            "storageSubnet": self.storage_subnet,
+            "monitoringSubnet": self.monitoring_subnet,
+            "databaseSubnet": self.database_subnet,
+        }
+        for (key_a, net_a), (key_b, net_b) in combinations(named.items(), 2):
+            if net_a.overlaps(net_b):
+                raise Invalid(key_b, str(net_b), f"must not overlap {key_a} ({net_a}); pick disjoint subnets")
+        return self
+
+    def non_private(self) -> dict[str, ipaddress.IPv4Network]:
+        """Subnets outside RFC 1918 space (172.40.0.0/24 is one: private is 172.16-31 only)."""
+        private = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+        return {
+            key: net
+            for key, net in (
+                ("storageSubnet", self.storage_subnet),
+                ("monitoringSubnet", self.monitoring_subnet),
+                ("databaseSubnet", self.database_subnet),
+            )
+            if not any(net.subnet_of(p) for p in private)
+        }
+
+
+class GatewaySettings(_Model):
+    """The NGINX gateway, the only container that publishes host ports."""
+
+    image: ImageRef = Field(DEFAULT_NGINX_IMAGE)
+    bind_address: ipaddress.IPv4Address = Field(
+        # The gateway is the platform's public entry; a stack may narrow it (dev: 127.0.0.1).
+        ipaddress.IPv4Address("0.0.0.0"),  # noqa: S104
+        description="Host address the gateway's published ports bind to",
+    )
+    http_port: Port = Field(
+        80, description="Console (/minio-console/) and health; redirects to HTTPS under TLS"
+    )
+    s3_port: Port = Field(9000, description="S3 API at the root of its own listener (plain HTTP mode)")
+    https_port: Port = Field(443, description="TLS listener for both host names (TLS modes only)")
+    console_host: str = Field("localhost", description="Host name users type for the console")
+    s3_host: str = Field("localhost", description="Host name of the S3 endpoint")
+    max_body_size: str = Field("5g", pattern=r"^[0-9]+[kmgKMG]?$", description="nginx client_max_body_size")
+    tls: TlsMode = Field(TlsMode.NONE)
+
+    @field_validator("console_host", "s3_host")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9\-.]{0,251}[A-Za-z0-9])?", value):
+            raise ValueError(f"{value!r} is not a host name")
+        return value
+
+
+class IdentitySettings(_Model):
+    """Keycloak single sign-on for the console."""
+
+    mode: Mode = Mode.DEPLOY
+    realm: Identifier = "minio"
+    url: str | None = Field(None, description="Base URL of an existing Keycloak (mode: external)")
+    admin_user: str = Field("admin", min_length=1)
+    image: ImageRef = Field(DEFAULT_KEYCLOAK_IMAGE)
+    port: Port = Field(8080, description="Host port (127.0.0.1 only) of the deployed Keycloak")
+
+    @model_validator(mode="after")
+    def _url_for_external(self) -> Self:
+        if self.mode is Mode.EXTERNAL and not self.url:
+            raise Invalid(
+                "url", self.url, "an https:// URL of the existing Keycloak is required in mode external"
+            )
+        if self.url and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", self.url):
+            raise Invalid("url", self.url, "an http(s):// URL")
+        return self
+
+
+class BucketSettings(_Model):
+    name: BucketName
+    retention_days: int = Field(gt=0, description="Objects expire this many days after creation")
+    versioning: bool = False
+    noncurrent_retention_days: int = Field(
+        7, gt=0, description="With versioning: noncurrent versions expire after this many days"
+    )
+    encryption: bool = Field(False, description="SSE-S3 with the stack's KMS key")
+
+
+class ServiceAccountSettings(_Model):
+    name: Identifier
+    policy: str = Field(description="Name of a template in policies/iam/")
+    buckets: tuple[BucketName, ...] = ()
+
+
+class ObservabilitySettings(_Model):
+    """Prometheus, Loki, Grafana (deployed in dev, existing endpoints in prod) and the log agent."""
+
+    mode: Mode = Mode.DEPLOY
+    prometheus_url: str | None = None
+    loki_url: str | None = None
+    grafana_url: str | None = None
+    prometheus_port: Port = 9090
+    grafana_port: Port = 3000
+    retention_days: int = Field(15, gt=0, description="Prometheus TSDB and Loki retention")
+    prometheus_image: ImageRef = DEFAULT_PROMETHEUS_IMAGE
+    loki_image: ImageRef = DEFAULT_LOKI_IMAGE
+    grafana_image: ImageRef = DEFAULT_GRAFANA_IMAGE
+    alloy_image: ImageRef = DEFAULT_ALLOY_IMAGE
+
+    @model_validator(mode="after")
+    def _urls_for_external(self) -> Self:
+        if self.mode is Mode.EXTERNAL:
+            for key, value in (
+                ("prometheusUrl", self.prometheus_url),
+                ("lokiUrl", self.loki_url),
+                ("grafanaUrl", self.grafana_url),
+            ):
+                if not value:
+                    raise Invalid(key, value, "an http(s):// URL is required in mode external")
+        return self
+
+
+def _default_buckets() -> tuple[BucketSettings, ...]:
+    return (
+        BucketSettings(name="backups-postgresql", retention_days=30),
+        BucketSettings(name="logs", retention_days=90),
+        BucketSettings(name="application-files", retention_days=365),
+    )
+
+
+def _default_service_accounts() -> tuple[ServiceAccountSettings, ...]:
+    return (
+        ServiceAccountSettings(
+            name="backup-service", policy="backup-service", buckets=("backups-postgresql",)
+        ),
+    )
+
+
+class Secrets(_Model):
+    """Secret stack values. Each must be a ``secure:`` value; unset ones are generated where possible."""
+
+    root_password: SecretStr | None = None
+    tls_certificate: SecretStr | None = None
+    tls_private_key: SecretStr | None = None
+    keycloak_admin_password: SecretStr | None = None
+    grafana_auth: SecretStr | None = None
+
+    @field_validator("root_password", "keycloak_admin_password")
+    @classmethod
+    def _password_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("at least 8 characters (MinIO and Keycloak refuse shorter passwords)")
+        return value
+
+
+SECRET_KEYS = tuple(to_camel(name) for name in Secrets.model_fields)
+
+
+class PlatformSettings(_Model):
+    """Everything one stack needs, validated as a whole."""
+
+    environment: Environment = Environment.DEV
+    docker_host: str = Field("unix:///var/run/docker.sock", description="Docker daemon the stack deploys to")
+    cluster: ClusterSettings = ClusterSettings()
+    networks: NetworkSettings = NetworkSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    identity: IdentitySettings = IdentitySettings()
+    buckets: tuple[BucketSettings, ...] = Field(default_factory=_default_buckets)
+    service_accounts: tuple[ServiceAccountSettings, ...] = Field(default_factory=_default_service_accounts)
+    observability: ObservabilitySettings = ObservabilitySettings()
+    secrets: Secrets = Secrets()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Self:
+        self._check_buckets()
+        self._check_service_accounts()
+        self._check_ports()
+        self._check_tls()
+        if self.environment is Environment.PROD:
+            self._check_prod_images()
+        return self
+
+    def _check_buckets(self) -> None:
+        seen: set[str] = set()
+        for i, bucket in enumerate(self.buckets):
+            if bucket.name in seen:
+                raise Invalid(f"buckets[{i}].name", bucket.name, "bucket names must be unique")
+            seen.add(bucket.name)
+
+    def _check_service_accounts(self) -> None:
+        templates = available_policy_templates()
+        buckets = {b.name for b in self.buckets}
+        seen: set[str] = set()
+        for i, account in enumerate(self.service_accounts):
+            if account.name in seen:
+                raise Invalid(
+                    f"serviceAccounts[{i}].name", account.name, "service account names must be unique"
+                )
+            seen.add(account.name)
+            if account.policy not in templates:
+                raise Invalid(
+                    f"serviceAccounts[{i}].policy", account.policy, f"one of the templates {templates}"
+                )
+            for j, name in enumerate(account.buckets):
+                if name not in buckets:
+                    raise Invalid(
+                        f"serviceAccounts[{i}].buckets[{j}]",
+                        name,
+                        f"a bucket configured in buckets: {sorted(buckets)}",
+                    )
+
+    def host_ports(self) -> dict[str, int]:
+        """Every host port the stack publishes, by the config key that sets it."""
+        ports = {"gateway.httpPort": self.gateway.http_port}
+        if self.gateway.tls is TlsMode.NONE:
+            ports["gateway.s3Port"] = self.gateway.s3_port
+        else:
+            ports["gateway.httpsPort"] = self.gateway.https_port
+        if self.identity.mode is Mode.DEPLOY:
+            ports["identity.port"] = self.identity.port
+        if self.observability.mode is Mode.DEPLOY:
+            ports["observability.prometheusPort"] = self.observability.prometheus_port
+            ports["observability.grafanaPort"] = self.observability.grafana_port
+        return ports
+
+    def _check_ports(self) -> None:
+        owner: dict[int, str] = {}
+        for key, port in self.host_ports().items():
+            if port in owner:
+                raise Invalid(
+                    key,
+                    port,
+                    f"host port {port} is already used by {owner[port]}; each published port "
+                    f"must be distinct",
+                )
+            owner[port] = key
+
+    def _check_tls(self) -> None:
+        if self.gateway.tls is TlsMode.PROVIDED:
+            for key in ("tls_certificate", "tls_private_key"):
+                if getattr(self.secrets, key) is None:
+                    raise Invalid(
+                        to_camel(key),
+                        None,
+                        "required when gateway.tls is 'provided' (set it with `pulumi config set --secret`)",
+                    )
+        if self.environment is Environment.PROD and self.gateway.tls is not TlsMode.PROVIDED:
+            raise Invalid(
+                "gateway.tls",
+                self.gateway.tls.value,
+                "prod terminates TLS with a provided certificate: set gateway.tls to 'provided' and the "
+                "tlsCertificate and tlsPrivateKey secrets",
+            )
+
+    def deployed_images(self) -> dict[str, str]:
+        """Every image the stack runs, by the config key that sets it."""
+        images = {"cluster.image": self.cluster.image, "gateway.image": self.gateway.image}
+        if self.identity.mode is Mode.DEPLOY:
+            images["identity.image"] = self.identity.image
+        if self.observability.mode is Mode.DEPLOY:
+            images["observability.prometheusImage"] = self.observability.prometheus_image
+            images["observability.lokiImage"] = self.observability.loki_image
+            images["observability.grafanaImage"] = self.observability.grafana_image
+        # The log agent runs on the Docker host in every stack: it ships the containers' logs.
+        images["observability.alloyImage"] = self.observability.alloy_image
+        return images
+
+    def _check_prod_images(self) -> None:
+        for key, ref in self.deployed_images().items():
+            if not image_is_digest_pinned(ref):
+                raise Invalid(key, ref, "prod pins every image by digest: repository:tag@sha256:<64 hex>")
+
+
+# --- reading the stack config --------------------------------------------------------------------
+
+OBJECT_KEYS = ("cluster", "networks", "gateway", "identity", "buckets", "serviceAccounts", "observability")
+SCALAR_KEYS = ("environment", "dockerHost")
+
+
+def settings_from_config(
+    values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()
+) -> PlatformSettings:
+    """Validate raw stack values (keys without the project prefix, objects already parsed).
+
+    ``secret_keys`` are the keys that came in as ``secure:`` values; a secret key set in plain text
+    is refused, since its value would sit unencrypted in the stack file.
+    """
+    problems: list[str] = []
+    known = set(OBJECT_KEYS) | set(SCALAR_KEYS) | set(SECRET_KEYS)
+    for key in sorted(set(values) - known):
+        problems.append(f"{PROJECT}:{key}: unknown key (allowed: {', '.join(sorted(known))})")
+    for key in SECRET_KEYS:
+        if key in values and key not in secret_keys:
+            problems.append(
+                f"{PROJECT}:{key} is set in plain text: it must be a secret "
+                f"(pulumi config set --secret {key} ...)"
+            )
+    if problems:
+        raise SettingsError(problems)
+
+    document: dict[str, Any] = {k: v for k, v in values.items() if k in OBJECT_KEYS or k in SCALAR_KEYS}
+    document["secrets"] = {k: values[k] for k in SECRET_KEYS if k in values}
+    try:
+        return PlatformSettings.model_validate(document)
+    except ValidationError as err:
+        raise SettingsError(_describe(err)) from None
+
+
+def _describe(err: ValidationError) -> list[str]:
+    """One line per problem: the full key, the bad value, what is allowed."""
+    lines = []
+    for problem in err.errors():
+        path = [str(p) for p in problem["loc"]]
+        cause = (problem.get("ctx") or {}).get("error")
+        if isinstance(cause, Invalid):
+            key = _join_key([*path, cause.key])
+            value, allowed = cause.value, cause.allowed
+        else:
+            key = _join_key(path)
+            value = problem.get("input")
+            allowed = problem["msg"].removeprefix("Value error, ")
+        if path and path[0] == "secrets":
+            value = "[secret]"
+        lines.append(f"{PROJECT}:{key} = {_show(value)}: {allowed}")
+    return lines
+
+
+def _join_key(parts: list[str]) -> str:
+    if parts and parts[0] == "secrets":
+        parts = parts[1:]
+    key = ""
+    for part in parts:
+        key += f"[{part}]" if part.isdigit() else ("." if key else "") + part
+    return key
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, default=str)
+    if isinstance(value, StrEnum):
+        return repr(value.value)
+    return repr(value)
+
+
+def load_settings(config: pulumi.Config | None = None) -> PlatformSettings:
+    """Read this stack's ``minio-platform:*`` config and validate it (call before any resource)."""
+    config = config or pulumi.Config(PROJECT)
+    from pulumi.runtime import config as runtime_config  # the engine's view of what is set and secret
+
+    full_keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    keys = sorted(k.split(":", 1)[1] for k in full_keys if k.startswith(f"{PROJECT}:"))
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for key in keys:
+        raw = config.get(key)
+        if raw is None:
+            continue
+        if key in OBJECT_KEYS:
+            try:
+                values[key] = json.loads(raw)
+            except json.JSONDecodeError:
+                problems.append(f"{PROJECT}:{key} = {raw!r}: a YAML object or list is expected")
+        else:
+            values[key] = raw
+    if problems:
+        raise SettingsError(problems)
+    # The CLI hands secret key names over in PULUMI_CONFIG_SECRET_KEYS; tests and the synth set them
+    # through set_all_config. Either marks a key as having come from a `secure:` value.
+    secret_full_keys = set(runtime_config.get_config_secret_keys_env())
+    secret_keys = frozenset(
+        k
+        for k in keys
+        if runtime_config.is_config_secret(f"{PROJECT}:{k}") or f"{PROJECT}:{k}" in secret_full_keys
+    )
+    return settings_from_config(values, secret_keys)

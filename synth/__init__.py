@@ -1,0 +1,1 @@
+"""Offline synth: the program under Pulumi mocks, written out as a reviewable manifest."""

@@ -1,0 +1,142 @@
+"""Run the real program (``__main__.py``) under Pulumi mocks and collect what it registered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings as runtime_settings
+
+from components.settings import PROJECT
+from synth.mocks import PlatformMocks, RecordedResource, RecordingMonitor, is_secret, secret, unwrap
+from synth.stackfile import StackConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "__main__.py"
+SECRET_MASK = "[secret]"  # noqa: S105 (the mask, not a credential)
+
+
+@dataclass
+class Synthesis:
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    """Stack outputs; secret ones wrapped (see :func:`synth.mocks.is_secret`)."""
+    files: dict[str, str]
+    """Generated configuration files by name, as the platform renders them."""
+    warnings: list[str]
+    placeholders: tuple[str, ...]
+    secret_values: set[str] = field(default_factory=set)
+    """Every secret value seen in inputs, outputs and config: what must never appear in plain text."""
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, type_: str, name: str) -> RecordedResource:
+        matches = [r for r in self.resources if r.type == type_ and r.name == name]
+        if len(matches) != 1:
+            raise LookupError(f"expected one {type_} named {name!r}, found {len(matches)}")
+        return matches[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.messages.append(record.getMessage())
+
+
+def synthesize(config: StackConfig) -> Synthesis:
+    """Run ``__main__.py`` for one stack under mocks. Raises what the program raises (e.g. SettingsError)."""
+    pulumi.runtime.set_all_config(config.values, list(config.secret_keys))
+    runtime_settings.set_root_resource(None)  # a fresh root stack, so earlier runs' outputs do not linger
+    monitor = RecordingMonitor(PlatformMocks())
+    capture = _Capture()
+    logger = logging.getLogger(f"synth.{config.stack}")
+    logger.propagate = False
+    logger.handlers = [capture]
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=PROJECT, stack=config.stack, preview=False, logger=logger, monitor=monitor
+    )
+    collected: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program():
+        namespace = runpy.run_path(str(MAIN), run_name="__main__")
+        platform = namespace.get("platform")
+        stack = runtime_settings.get_root_resource()
+        exports = dict(stack.outputs) if stack is not None else {}
+        files = dict(getattr(platform, "generated_files", {}) or {})
+
+        async def gather() -> None:
+            collected["outputs"] = {k: await _resolve(v) for k, v in exports.items()}
+            collected["files"] = {k: await _resolve(v) for k, v in files.items()}
+
+        return asyncio.ensure_future(gather())
+
+    program()
+    synthesis = Synthesis(
+        stack=config.stack,
+        resources=list(monitor.records),
+        outputs=collected.get("outputs", {}),
+        files={},
+        warnings=capture.messages,
+        placeholders=config.placeholders,
+    )
+    for name, content in collected.get("files", {}).items():
+        if is_secret(content):
+            raise ValueError(f"generated file {name} is secret as a whole; render secrets as file references")
+        synthesis.files[name] = content
+    synthesis.secret_values = _secret_values(synthesis, config)
+    return synthesis
+
+
+async def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    resolved = await output.future()
+    return secret(resolved) if await output.is_secret() else resolved
+
+
+def _secret_values(synthesis: Synthesis, config: StackConfig) -> set[str]:
+    found: set[str] = {config.values[k] for k in config.secret_keys}
+
+    def walk(value: Any, inside_secret: bool = False) -> None:
+        if is_secret(value):
+            walk(unwrap(value), True)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item, inside_secret)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item, inside_secret)
+        elif inside_secret and isinstance(value, str):
+            found.add(value)
+
+    for resource in synthesis.resources:
+        walk(resource.inputs)
+        walk(resource.state)
+    walk(synthesis.outputs)
+    # Strings too short to be credentials would match by accident (e.g. a port or "true").
+    return {v for v in found if len(v) >= 8}
+
+
+def mask(value: Any) -> Any:
+    """The value with every secret replaced by ``"[secret]"``."""
+    if is_secret(value):
+        return SECRET_MASK
+    if isinstance(value, dict):
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask(v) for v in value]
+    return value

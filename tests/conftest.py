@@ -1,0 +1,36 @@
+"""Shared fixtures: the whole program under Pulumi mocks, for any stack file or settings variant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synth.run import Synthesis, synthesize
+from synth.stackfile import read_stack_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SynthFn = Callable[..., Synthesis]
+
+
+@pytest.fixture(scope="session")
+def synth() -> SynthFn:
+    """``synth(stack="dev", overrides=None)`` runs ``__main__.py`` for ``Pulumi.<stack>.yaml``.
+
+    ``overrides`` (keys without the project prefix) are deep-merged over the stack file, so a test
+    can ask for "the dev stack with 8 nodes of 2 drives". Runs are cached per (stack, overrides):
+    the result is read-only.
+    """
+    cache: dict[tuple[str, str], Synthesis] = {}
+
+    def run(stack: str = "dev", overrides: Mapping[str, Any] | None = None) -> Synthesis:
+        key = (stack, json.dumps(overrides or {}, sort_keys=True))
+        if key not in cache:
+            cache[key] = synthesize(read_stack_file(ROOT / f"Pulumi.{stack}.yaml", stack, overrides))
+        return cache[key]
+
+    return run

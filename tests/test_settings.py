@@ -1,0 +1,402 @@
+"""Stack settings: defaults from the user's note, and one clear message per bad value."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+import pulumi
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from components.erasure import ErasureLayoutError, plan_erasure
+from components.settings import (
+    PROJECT,
+    Environment,
+    SettingsError,
+    available_policy_templates,
+    load_settings,
+    settings_from_config,
+)
+
+MINIO_DIGEST = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:" + "a" * 64
+NGINX_DIGEST = "nginx:1.28.0-alpine@sha256:" + "b" * 64
+ALLOY_DIGEST = "grafana/alloy:v1.11.3@sha256:" + "c" * 64
+SECRETS = frozenset({"tlsCertificate", "tlsPrivateKey"})
+
+
+def problems(values: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config(values, secret_keys)
+    return caught.value.problems
+
+
+def the_problem(values: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> str:
+    found = problems(values, secret_keys)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def prod(**changes: Any) -> dict[str, Any]:
+    """A valid prod configuration, with top-level keys replaced by ``changes``."""
+    values: dict[str, Any] = {
+        "environment": "prod",
+        "cluster": {"image": MINIO_DIGEST},
+        "gateway": {"image": NGINX_DIGEST, "tls": "provided"},
+        "identity": {"mode": "external", "url": "https://sso.example.com"},
+        "observability": {
+            "mode": "external",
+            "prometheusUrl": "https://p.example.com",
+            "lokiUrl": "https://l.example.com",
+            "grafanaUrl": "https://g.example.com",
+            "alloyImage": ALLOY_DIGEST,
+        },
+        "tlsCertificate": "-----BEGIN CERTIFICATE-----",
+        "tlsPrivateKey": "-----BEGIN PRIVATE KEY-----",
+    }
+    values.update(changes)
+    return values
+
+
+# --- defaults -----------------------------------------------------------------------------------
+
+
+def test_defaults_follow_the_users_note():
+    settings = settings_from_config({})
+    assert settings.environment is Environment.DEV
+    assert (settings.cluster.nodes, settings.cluster.drives_per_node) == (4, 1)
+    assert str(settings.networks.storage_subnet) == "172.40.0.0/24"
+    assert str(settings.networks.monitoring_subnet) == "172.31.0.0/24"
+    assert str(settings.networks.database_subnet) == "172.23.0.0/24"
+    assert settings.gateway.max_body_size == "5g"
+    backups = next(b for b in settings.buckets if b.name == "backups-postgresql")
+    assert backups.retention_days == 30
+    assert backups.versioning is False  # the note's right-to-deletion default
+    assert [a.name for a in settings.service_accounts] == ["backup-service"]
+
+
+def test_note_subnet_outside_private_space_is_reported_not_refused():
+    settings = settings_from_config({})
+    assert list(settings.networks.non_private()) == ["storageSubnet"]
+
+
+def test_a_valid_prod_configuration_is_accepted():
+    settings = settings_from_config(prod(), SECRETS)
+    assert settings.environment is Environment.PROD
+    assert settings.secrets.tls_private_key is not None
+
+
+def test_policy_templates_are_the_notes_three():
+    assert available_policy_templates() == ["admin", "backup-service", "readonly"]
+
+
+# --- one message per bad value: key, value, what is allowed ---------------------------------------
+
+
+def test_fewer_than_four_nodes():
+    message = the_problem({"cluster": {"nodes": 3}})
+    assert message.startswith(f"{PROJECT}:cluster.nodes = 3:")
+    assert "at least 4" in message
+
+
+def test_drive_count_minio_cannot_split_into_sets():
+    message = the_problem({"cluster": {"nodes": 17}})
+    assert message.startswith(f"{PROJECT}:cluster.nodes = 17:")
+    assert "not divisible by any erasure set size from 2 to 16" in message
+
+
+def test_drives_per_node_named_when_it_is_the_multiplier():
+    message = the_problem({"cluster": {"nodes": 19, "drivesPerNode": 2}})
+    assert message.startswith(f"{PROJECT}:cluster.drivesPerNode = 2:")
+
+
+def test_parity_above_half_a_set():
+    message = the_problem({"cluster": {"parity": 3}})
+    assert message.startswith(f"{PROJECT}:cluster.parity = 3:")
+    assert "EC:1 to EC:2" in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Backups",
+        "ab",
+        "a" * 64,
+        "-backups",
+        "back..ups",
+        "192.168.1.10",
+        "xn--backups",
+        "data-s3alias",
+        "b_u",
+    ],
+)
+def test_bucket_names_s3_rejects(name):
+    message = the_problem({"buckets": [{"name": name, "retentionDays": 30}]})
+    assert message.startswith(f"{PROJECT}:buckets[0].name = {name!r}:")
+    assert "not a valid S3 bucket name" in message
+
+
+def test_duplicate_buckets():
+    message = the_problem(
+        {
+            "buckets": [{"name": "logs", "retentionDays": 30}, {"name": "logs", "retentionDays": 7}],
+            "serviceAccounts": [],
+        }
+    )
+    assert message == f"{PROJECT}:buckets[1].name = 'logs': bucket names must be unique"
+
+
+@pytest.mark.parametrize("days", [0, -5])
+def test_retention_must_be_positive(days):
+    message = the_problem({"buckets": [{"name": "logs", "retentionDays": days}], "serviceAccounts": []})
+    assert message.startswith(f"{PROJECT}:buckets[0].retentionDays = {days}:")
+    assert "greater than 0" in message
+
+
+def test_service_account_with_unknown_template():
+    message = the_problem({"serviceAccounts": [{"name": "app", "policy": "superuser"}]})
+    assert message == (
+        f"{PROJECT}:serviceAccounts[0].policy = 'superuser': "
+        "one of the templates ['admin', 'backup-service', 'readonly']"
+    )
+
+
+def test_service_account_with_unknown_bucket():
+    message = the_problem(
+        {"serviceAccounts": [{"name": "app", "policy": "readonly", "buckets": ["logs", "nope"]}]}
+    )
+    assert message.startswith(
+        f"{PROJECT}:serviceAccounts[0].buckets[1] = 'nope': a bucket configured in buckets"
+    )
+
+
+def test_overlapping_subnets():
+    message = the_problem({"networks": {"databaseSubnet": "172.40.0.128/25"}})
+    assert message == (
+        f"{PROJECT}:networks.databaseSubnet = '172.40.0.128/25': "
+        "must not overlap storageSubnet (172.40.0.0/24); "
+        "pick disjoint subnets"
+    )
+
+
+def test_subnet_with_host_bits_is_refused():
+    message = the_problem({"networks": {"storageSubnet": "172.40.0.7/24"}})
+    assert message.startswith(f"{PROJECT}:networks.storageSubnet = '172.40.0.7/24':")
+
+
+def test_port_used_twice():
+    message = the_problem({"observability": {"grafanaPort": 9000}})
+    assert message.startswith(
+        f"{PROJECT}:observability.grafanaPort = 9000: host port 9000 is already used by gateway.s3Port"
+    )
+
+
+def test_prod_without_tls_material():
+    values = prod()
+    del values["tlsCertificate"], values["tlsPrivateKey"]
+    message = the_problem(values)
+    assert message.startswith(f"{PROJECT}:tlsCertificate = None: required when gateway.tls is 'provided'")
+
+
+def test_prod_without_tls():
+    message = the_problem(prod(gateway={"image": NGINX_DIGEST, "tls": "none"}), SECRETS)
+    assert message.startswith(f"{PROJECT}:gateway.tls = 'none': prod terminates TLS")
+
+
+def test_prod_without_pinned_images():
+    message = the_problem(
+        prod(cluster={"image": "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"}), SECRETS
+    )
+    assert message.startswith(
+        f"{PROJECT}:cluster.image = 'quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z':"
+    )
+    assert "by digest" in message
+
+
+@pytest.mark.parametrize(("ref", "why"), [("minio/minio", "not pinned"), ("minio/minio:latest", "'latest'")])
+def test_unpinned_images_are_refused_in_every_stack(ref, why):
+    assert why in the_problem({"cluster": {"image": ref}})
+
+
+def test_secret_set_in_plain_text_is_refused_without_echoing_it():
+    message = the_problem({"rootPassword": "hunter22-plain"})
+    assert "rootPassword is set in plain text" in message
+    assert "hunter22-plain" not in message
+
+
+def test_short_secret_is_refused_without_echoing_it():
+    message = the_problem({"rootPassword": "short"}, frozenset({"rootPassword"}))
+    assert (
+        message == f"{PROJECT}:rootPassword = '[secret]': "
+        "at least 8 characters (MinIO and Keycloak refuse shorter passwords)"
+    )
+
+
+def test_unknown_key_is_named():
+    message = the_problem({"clustre": {"nodes": 4}})
+    assert message.startswith(f"{PROJECT}:clustre: unknown key")
+
+
+def test_unknown_field_inside_a_section_is_named():
+    message = the_problem({"cluster": {"node": 4}})
+    assert message.startswith(f"{PROJECT}:cluster.node = 4:")
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems({"cluster": {"nodes": 3}, "gateway": {"maxBodySize": "5 gigabytes"}})
+    assert [p.split(" = ")[0] for p in found] == [
+        f"{PROJECT}:cluster.nodes",
+        f"{PROJECT}:gateway.maxBodySize",
+    ]
+
+
+def test_external_identity_needs_a_url():
+    message = the_problem({"identity": {"mode": "external"}})
+    assert message.startswith(f"{PROJECT}:identity.url = None:")
+
+
+# --- property-based ------------------------------------------------------------------------------
+
+
+@given(nodes=st.integers(-2, 40), drives=st.integers(0, 20), parity=st.none() | st.integers(0, 9))
+def test_cluster_shape_accepted_exactly_when_minio_could_form_it(nodes, drives, parity):
+    cluster: dict[str, Any] = {"nodes": nodes, "drivesPerNode": drives}
+    if parity is not None:
+        cluster["parity"] = parity
+    try:
+        possible = 4 <= nodes <= 32 and 1 <= drives <= 16 and bool(plan_erasure(nodes, drives, parity))
+    except ErasureLayoutError:
+        possible = False
+    try:
+        settings_from_config({"cluster": cluster})
+    except SettingsError as err:
+        assert not possible, err
+        assert all(p.startswith(f"{PROJECT}:cluster.") for p in err.problems)
+    else:
+        assert possible
+
+
+_LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
+
+
+@given(
+    labels=st.lists(_LABEL, min_size=1, max_size=4), separators=st.lists(st.sampled_from(".-"), max_size=3)
+)
+def test_well_formed_bucket_names_are_accepted(labels, separators):
+    name = labels[0] + "".join(sep + label for sep, label in zip(separators, labels[1:], strict=False))
+    assume(3 <= len(name) <= 63 and not name.startswith("xn--") and not name.endswith("-s3alias"))
+    try:
+        ipaddress.IPv4Address(name)
+        assume(False)
+    except ValueError:
+        pass
+    settings = settings_from_config({"buckets": [{"name": name, "retentionDays": 1}], "serviceAccounts": []})
+    assert settings.buckets[0].name == name
+
+
+@given(name=st.text(min_size=0, max_size=70))
+def test_accepted_bucket_names_satisfy_s3_rules(name):
+    try:
+        settings_from_config({"buckets": [{"name": name, "retentionDays": 1}], "serviceAccounts": []})
+    except SettingsError as err:
+        assert err.problems[0].startswith(f"{PROJECT}:buckets[0].name")
+        return
+    assert 3 <= len(name) <= 63
+    assert set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789.-")
+    assert name[0].isalnum() and name[-1].isalnum()
+    assert ".." not in name
+
+
+_SUBNET = st.builds(
+    lambda a, b, prefix: ipaddress.IPv4Network((f"172.{a}.{b}.0", prefix), strict=False),
+    st.integers(16, 31),
+    st.integers(0, 255),
+    st.sampled_from([16, 20, 24, 26]),
+)
+
+
+@given(storage=_SUBNET, monitoring=_SUBNET, database=_SUBNET)
+def test_subnets_accepted_exactly_when_disjoint(storage, monitoring, database):
+    nets = [storage, monitoring, database]
+    disjoint = not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
+    values = {
+        "networks": {
+            "storageSubnet": str(storage),
+            "monitoringSubnet": str(monitoring),
+            "databaseSubnet": str(database),
+        }
+    }
+    try:
+        settings_from_config(values)
+    except SettingsError as err:
+        assert not disjoint
+        assert "must not overlap" in err.problems[0]
+    else:
+        assert disjoint
+
+
+@given(ports=st.lists(st.integers(1, 65535), min_size=5, max_size=5))
+def test_published_ports_accepted_exactly_when_distinct(ports):
+    http, s3, keycloak, prometheus, grafana = ports
+    values = {
+        "gateway": {"httpPort": http, "s3Port": s3},
+        "identity": {"port": keycloak},
+        "observability": {"prometheusPort": prometheus, "grafanaPort": grafana},
+    }
+    try:
+        settings_from_config(values)
+    except SettingsError as err:
+        assert len(set(ports)) < 5
+        assert "is already used by" in err.problems[0]
+    else:
+        assert len(set(ports)) == 5
+
+
+@given(tail=st.text(min_size=0, max_size=30))
+def test_secret_values_never_appear_in_messages(tail):
+    # A distinctive prefix: the check must find the value only if the message echoes it.
+    password = "Qz7" + tail
+    for secret_keys in (frozenset(), frozenset({"rootPassword"})):
+        try:
+            settings_from_config({"rootPassword": password, "cluster": {"nodes": 3}}, secret_keys)
+        except SettingsError as err:
+            assert password not in str(err)
+
+
+# --- reading pulumi.Config ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stack_config():
+    def apply(values: dict[str, Any], secret: tuple[str, ...] = ()) -> None:
+        encoded = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+        pulumi.runtime.set_all_config(encoded, [f"{PROJECT}:{k}" for k in secret])
+
+    yield apply
+    pulumi.runtime.set_all_config({}, [])
+
+
+def test_load_settings_reads_objects_and_secrets(stack_config):
+    stack_config(
+        {"cluster": {"nodes": 8, "drivesPerNode": 2}, "rootPassword": "correct-horse"},
+        secret=("rootPassword",),
+    )
+    settings = load_settings()
+    assert settings.cluster.erasure.set_size == 16
+    assert settings.secrets.root_password.get_secret_value() == "correct-horse"
+
+
+def test_load_settings_knows_a_plain_text_secret(stack_config):
+    stack_config({"rootPassword": "correct-horse"})
+    with pytest.raises(SettingsError, match="rootPassword is set in plain text"):
+        load_settings()
+
+
+def test_load_settings_names_an_object_key_holding_garbage(stack_config):
+    stack_config({"cluster": "nodes=4"})
+    with pytest.raises(
+        SettingsError, match=f"{PROJECT}:cluster = 'nodes=4': a YAML object or list is expected"
+    ):
+        load_settings()
