@@ -8,6 +8,23 @@ from components.settings import load_settings
 # Validated first: a bad stack config stops here, before any resource registers.
 settings = load_settings()
 
-platform = Platform("minio", PlatformArgs(settings=settings))
+platform = Platform("minio", PlatformArgs(settings=settings, stack=pulumi.get_stack()))
 
+erasure = settings.cluster.erasure
 pulumi.export("environment", settings.environment.value)
+pulumi.export("minio_nodes", platform.cluster.node_names)
+pulumi.export("minio_internal_endpoints", platform.cluster.internal_endpoints)
+pulumi.export("minio_root_user", platform.cluster.root_user)
+pulumi.export("minio_root_password", platform.cluster.root_password)
+pulumi.export(
+    "erasure_coding",
+    {
+        "set_size": erasure.set_size,
+        "sets": erasure.set_count,
+        "parity": erasure.parity,
+        "read_quorum": erasure.read_quorum,
+        "write_quorum": erasure.write_quorum,
+        "node_losses_readable": erasure.node_losses_readable,
+        "node_losses_writable": erasure.node_losses_writable,
+    },
+)

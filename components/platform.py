@@ -7,24 +7,33 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.settings import PlatformSettings
+from components.cluster import MinioCluster, MinioClusterArgs
+from components.labels import stack_labels
+from components.network import PlatformNetworks, PlatformNetworksArgs
+from components.settings import PROJECT, PlatformSettings
 
 
 @dataclass(frozen=True)
 class PlatformArgs:
     settings: PlatformSettings
     """The validated stack settings (components.settings.load_settings)."""
+    stack: str
+    """Stack name, recorded in a label on every Docker object."""
 
 
 class Platform(pulumi.ComponentResource):
     """Networks, the MinIO cluster, the gateway, identity, buckets and IAM, and monitoring."""
 
+    networks: PlatformNetworks
+    cluster: MinioCluster
     generated_files: dict[str, pulumi.Input[str]]
     """Configuration files the platform renders, by file name (the offline synth writes them out)."""
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("minio-platform:index:Platform", name, None, opts)
         settings = args.settings
+        labels = stack_labels(PROJECT, args.stack)
+        addresses = settings.storage_addresses
         self.generated_files = {}
 
         # One explicit Docker provider for every container, network and volume, so the target daemon
@@ -32,4 +41,43 @@ class Platform(pulumi.ComponentResource):
         self.docker = docker.Provider(
             f"{name}-docker", host=settings.docker_host, opts=pulumi.ResourceOptions(parent=self)
         )
-        self.register_outputs({})
+
+        self.networks = PlatformNetworks(
+            f"{name}-networks",
+            PlatformNetworksArgs(
+                settings=settings.networks,
+                storage_dynamic_range=str(addresses.dynamic_range),
+                labels=labels,
+            ),
+            opts=self._child(),
+        )
+
+        root_password = settings.secrets.root_password
+        self.cluster = MinioCluster(
+            f"{name}-cluster",
+            MinioClusterArgs(
+                settings=settings.cluster,
+                environment_kind=settings.environment,
+                storage_network=self.networks.storage,
+                monitoring_network=self.networks.monitoring,
+                node_addresses=[str(a) for a in addresses.nodes],
+                root_password=None
+                if root_password is None
+                else pulumi.Output.secret(root_password.get_secret_value()),
+                labels=labels,
+            ),
+            opts=self._child(),
+        )
+
+        self.generated_files["minio.env"] = self.cluster.environment_file
+
+        self.register_outputs(
+            {
+                "minio_nodes": self.cluster.node_names,
+                "minio_internal_endpoints": self.cluster.internal_endpoints,
+            }
+        )
+
+    def _child(self) -> pulumi.ResourceOptions:
+        """Options for a direct child: parented here, Docker resources through this stack's provider."""
+        return pulumi.ResourceOptions(parent=self, providers={"docker": self.docker})

@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.addressing import AddressPlanError, StorageAddresses, plan_storage_addresses
 from components.erasure import ErasureLayoutError, ErasurePlan, plan_erasure
 
 PROJECT = "minio-platform"
@@ -172,6 +173,9 @@ class ClusterSettings(_Model):
         max_length=64,
         pattern=r"^[A-Za-z0-9_.\-]+$",
         description="Root access key (the password is the rootPassword secret or generated)",
+    )
+    root_password_generation: int = Field(
+        1, ge=1, description="Bump to rotate the generated root password (replaces every node together)"
     )
     cpus: float | None = Field(None, gt=0, description="CPU limit per node (Docker --cpus)")
     memory_mb: int | None = Field(None, ge=512, description="Memory limit per node in MiB")
@@ -385,6 +389,7 @@ class PlatformSettings(_Model):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Self:
+        self._check_storage_addresses()
         self._check_buckets()
         self._check_service_accounts()
         self._check_ports()
@@ -392,6 +397,16 @@ class PlatformSettings(_Model):
         if self.environment is Environment.PROD:
             self._check_prod_images()
         return self
+
+    def _check_storage_addresses(self) -> None:
+        try:
+            plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
+        except AddressPlanError as err:
+            raise Invalid("networks.storageSubnet", str(self.networks.storage_subnet), str(err)) from None
+
+    @property
+    def storage_addresses(self) -> StorageAddresses:
+        return plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
 
     def _check_buckets(self) -> None:
         seen: set[str] = set()

@@ -27,10 +27,19 @@ def manifest(synthesis: Synthesis) -> list[dict[str, Any]]:
             "provider": r.provider,
             "dependencies": r.dependencies,
             "options": r.options,
-            "inputs": mask(r.inputs),
+            "inputs": _sorted_keys(mask(r.inputs)),
         }
         for r in synthesis.resources
     ]
+
+
+def _sorted_keys(value: Any) -> Any:
+    """Dicts with their keys sorted, at any depth: the engine's property maps have no stable order."""
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
 
 
 def mermaid(synthesis: Synthesis) -> str:

@@ -161,7 +161,7 @@ class RecordingMonitor(MockMonitor):
                 parent=request.parent or None,
                 custom=bool(request.custom),
                 provider=provider,
-                dependencies=list(request.dependencies),
+                dependencies=sorted(set(request.dependencies)),
                 options={
                     "protect": bool(request.protect),
                     "retainOnDelete": bool(request.retainOnDelete),

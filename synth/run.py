@@ -88,7 +88,8 @@ def synthesize(config: StackConfig) -> Synthesis:
     program()
     synthesis = Synthesis(
         stack=config.stack,
-        resources=list(monitor.records),
+        # Registration order depends on async scheduling; a stable order keeps builds diffable.
+        resources=sorted(monitor.records, key=lambda r: (r.type != "pulumi:pulumi:Stack", r.urn)),
         outputs=collected.get("outputs", {}),
         files={},
         warnings=capture.messages,
@@ -109,19 +110,27 @@ async def _resolve(value: Any) -> Any:
 
 
 def _secret_values(synthesis: Synthesis, config: StackConfig) -> set[str]:
+    """Atomic secrets: secret config values and every secret-wrapped string (inputs, outputs, state).
+
+    A container that is secret as a whole (the engine marks a whole ``envs`` list secret when one
+    entry is) does not make each of its entries a secret: the secret entries are found on their own,
+    from the config value or the generated output they were built from.
+    """
     found: set[str] = {config.values[k] for k in config.secret_keys}
 
-    def walk(value: Any, inside_secret: bool = False) -> None:
+    def walk(value: Any) -> None:
         if is_secret(value):
-            walk(unwrap(value), True)
+            inner = unwrap(value)
+            if isinstance(inner, str):
+                found.add(inner)
+            else:
+                walk(inner)
         elif isinstance(value, dict):
             for item in value.values():
-                walk(item, inside_secret)
+                walk(item)
         elif isinstance(value, list | tuple):
             for item in value:
-                walk(item, inside_secret)
-        elif inside_secret and isinstance(value, str):
-            found.add(value)
+                walk(item)
 
     for resource in synthesis.resources:
         walk(resource.inputs)

@@ -148,3 +148,11 @@ def test_mocks_mark_generated_passwords_secret_like_the_real_provider():
     )
     assert is_secret(state["result"]) and is_secret(state["bcryptHash"])
     assert len(state["result"]["value"]) >= 24
+
+
+def test_two_runs_write_identical_files():
+    from synth.run import synthesize
+
+    first = render_documents(synthesize(read_stack_file(ROOT / "Pulumi.dev.yaml", "dev")))
+    second = render_documents(synthesize(read_stack_file(ROOT / "Pulumi.dev.yaml", "dev")))
+    assert first == second

@@ -1,0 +1,51 @@
+"""Fixed addresses on the storage network, planned as a pure function.
+
+Why fixed addresses: the gateway's upstreams name the nodes by IP, so NGINX starts even while a
+node is down or its container does not exist yet (a hostname in an ``upstream`` block must resolve
+when NGINX starts, or NGINX refuses to start). Docker's IPAM could still hand one of those
+addresses to another container, so dynamic allocation is confined to the upper half of the subnet
+(the network's ``ip_range``) and every fixed address lives in the lower half.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+GATEWAY_OFFSET = 2
+"""The NGINX gateway's address (offset 1 is the Docker bridge itself)."""
+FIRST_NODE_OFFSET = 11
+"""minio1's address; minioN is at FIRST_NODE_OFFSET + N - 1."""
+
+
+class AddressPlanError(ValueError):
+    """The subnet cannot hold the fixed addresses."""
+
+
+@dataclass(frozen=True)
+class StorageAddresses:
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    nodes: tuple[ipaddress.IPv4Address, ...]
+    dynamic_range: ipaddress.IPv4Network
+    """Where Docker may allocate addresses for containers without a fixed one."""
+
+
+def plan_storage_addresses(subnet: ipaddress.IPv4Network, nodes: int) -> StorageAddresses:
+    if subnet.prefixlen > 30:
+        raise AddressPlanError(f"{subnet} is too small: at most /30")
+    static, dynamic = subnet.subnets(prefixlen_diff=1)
+    last_node_offset = FIRST_NODE_OFFSET + nodes - 1
+    if last_node_offset >= static.num_addresses:
+        needed = 32 - (2 * (last_node_offset + 1) - 1).bit_length()
+        raise AddressPlanError(
+            f"{subnet} cannot hold {nodes} fixed node addresses in its lower half "
+            f"(offsets {FIRST_NODE_OFFSET}-{last_node_offset}); use a /{needed} or larger"
+        )
+    base = subnet.network_address
+    return StorageAddresses(
+        subnet=subnet,
+        gateway=base + GATEWAY_OFFSET,
+        nodes=tuple(base + FIRST_NODE_OFFSET + i for i in range(nodes)),
+        dynamic_range=dynamic,
+    )

@@ -1,0 +1,277 @@
+"""The erasure-coded MinIO cluster: one container per node, one protected volume per drive.
+
+Every node runs the same image with the same command and the same ``MINIO_*`` environment: MinIO
+peers compare a hash of each other's ``MINIO_*`` variables at start-up and refuse a peer that
+differs ("mismatching configuration"), so the environment is rendered once, by a pure function,
+and the one list is given to every container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from components.labels import docker_labels
+from components.settings import ClusterSettings, Environment
+
+S3_PORT = 9000
+CONSOLE_PORT = 9001
+HEALTH_WAIT_SECONDS = 300
+"""How long `pulumi up` waits for a node to report healthy: the whole cluster has to form first."""
+
+
+def node_name(index: int) -> str:
+    """``minio1``...: container name, host name and network alias of node ``index`` (1-based)."""
+    return f"minio{index}"
+
+
+def drive_paths(drives_per_node: int) -> list[str]:
+    """Mount points of a node's drives: ``/data`` for one drive, ``/data1``... for several."""
+    if drives_per_node == 1:
+        return ["/data"]
+    return [f"/data{j}" for j in range(1, drives_per_node + 1)]
+
+
+def server_command(nodes: int, drives_per_node: int) -> list[str]:
+    """``minio server`` arguments naming every drive of the pool with MinIO's ``{1...N}`` ellipses.
+
+    Three dots: MinIO expands them itself (two would be a shell brace expansion). ``--json`` makes
+    the console log one JSON object per line, which the log pipeline parses.
+    """
+    drives = "/data" if drives_per_node == 1 else f"/data{{1...{drives_per_node}}}"
+    return [
+        "server",
+        "--json",
+        "--address",
+        f":{S3_PORT}",
+        "--console-address",
+        f":{CONSOLE_PORT}",
+        f"http://minio{{1...{nodes}}}{drives}",
+    ]
+
+
+def minio_environment(
+    settings: ClusterSettings, extra: Mapping[str, pulumi.Input[str]]
+) -> dict[str, pulumi.Input[str]]:
+    """The ``MINIO_*`` environment every node carries (root password excluded: it is added as a secret)."""
+    environment: dict[str, pulumi.Input[str]] = {
+        "MINIO_ROOT_USER": settings.root_user,
+        "MINIO_STORAGE_CLASS_STANDARD": f"EC:{settings.erasure.parity}",
+        # Metrics need a bearer token signed by an identity allowed admin:Prometheus (never public).
+        "MINIO_PROMETHEUS_AUTH_TYPE": "jwt",
+    }
+    clashes = sorted(set(environment) & set(extra))
+    if clashes:
+        raise ValueError(f"extra MinIO environment may not override {clashes}")
+    environment.update(extra)
+    return environment
+
+
+def environment_list(
+    environment: Mapping[str, pulumi.Input[str]], secrets: Mapping[str, pulumi.Input[str]]
+) -> list[pulumi.Input[str]]:
+    """``KEY=value`` entries sorted by key; secret values stay secret Outputs."""
+    entries: list[pulumi.Input[str]] = []
+    for key in sorted({*environment, *secrets}):
+        if key in secrets:
+            entries.append(pulumi.Output.secret(pulumi.Output.concat(key, "=", secrets[key])))
+        else:
+            value = environment[key]
+            entries.append(
+                f"{key}={value}" if isinstance(value, str) else pulumi.Output.concat(key, "=", value)
+            )
+    return entries
+
+
+def render_environment_file(
+    environment: Mapping[str, pulumi.Input[str]], secret_keys: Sequence[str]
+) -> pulumi.Output[str]:
+    """The nodes' environment as a reviewable ``KEY=value`` file, secrets shown as ``[secret]``.
+
+    The engine sees the whole ``envs`` list as secret (one element is), so this file is where a
+    reviewer reads what the nodes are configured with.
+    """
+    keys = sorted({*environment, *secret_keys})
+    values = [pulumi.Output.from_input("[secret]" if k in secret_keys else environment[k]) for k in keys]
+    return pulumi.Output.all(*values).apply(
+        lambda resolved: "".join(f"{k}={v}\n" for k, v in zip(keys, resolved, strict=True))
+    )
+
+
+@dataclass(frozen=True)
+class MinioClusterArgs:
+    settings: ClusterSettings
+    environment_kind: Environment
+    storage_network: docker.Network
+    """Internal network the nodes talk on; each node gets a fixed address on it."""
+    monitoring_network: docker.Network
+    node_addresses: Sequence[str]
+    """Fixed storage-network address of minio1..minioN."""
+    root_password: pulumi.Input[str] | None = None
+    """A secret root password from config; generated (pulumi-random) when None."""
+    extra_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """More ``MINIO_*`` variables from other components (console URL, OIDC, KMS), identical on every node."""
+    secret_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Secret ``MINIO_*`` variables (client secret, KMS key), identical on every node."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What must exist before a node can become healthy (e.g. the OIDC realm and client)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class MinioCluster(pulumi.ComponentResource):
+    """``minio1``..``minioN`` on ``storage-net``, one pool, EC parity from settings, no published ports."""
+
+    node_names: list[str]
+    """Container names, host names and aliases of the nodes."""
+    internal_endpoints: list[str]
+    """S3 endpoints of the nodes on the storage network (``http://minio1:9000``...)."""
+    root_user: pulumi.Output[str]
+    root_password: pulumi.Output[str]
+    """Secret."""
+    environment_file: pulumi.Output[str]
+    """``minio.env``: every node's environment with secret values masked (for review)."""
+    containers: list[docker.Container]
+    volumes: list[docker.Volume]
+
+    def __init__(self, name: str, args: MinioClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("minio-platform:storage:MinioCluster", name, None, opts)
+        settings = args.settings
+        if len(args.node_addresses) != settings.nodes:
+            raise ValueError(
+                f"{settings.nodes} nodes need {settings.nodes} addresses, got {len(args.node_addresses)}"
+            )
+        self._name = name
+
+        self.root_user = pulumi.Output.from_input(settings.root_user)
+        self.root_password = self._root_password(args)
+        image = docker.RemoteImage(
+            f"{name}-image",
+            name=settings.image,
+            # Keep the image when the stack is destroyed: other stacks or a rollback may need it.
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        plain_environment = minio_environment(settings, args.extra_environment)
+        secret_environment = {"MINIO_ROOT_PASSWORD": self.root_password, **args.secret_environment}
+        environment = environment_list(plain_environment, secret_environment)
+        self.environment_file = render_environment_file(plain_environment, list(secret_environment))
+        command = server_command(settings.nodes, settings.drives_per_node)
+
+        self.node_names = [node_name(i) for i in range(1, settings.nodes + 1)]
+        self.internal_endpoints = [f"http://{n}:{S3_PORT}" for n in self.node_names]
+        self.volumes = []
+        self.containers = []
+        for index, (node, address) in enumerate(
+            zip(self.node_names, args.node_addresses, strict=True), start=1
+        ):
+            volumes = self._volumes(node, settings.drives_per_node, args)
+            self.volumes.extend(volumes)
+            self.containers.append(
+                self._node(node, index, address, image, command, environment, volumes, args)
+            )
+
+        self.register_outputs(
+            {
+                "node_names": self.node_names,
+                "internal_endpoints": self.internal_endpoints,
+                "root_user": self.root_user,
+                "root_password": self.root_password,
+            }
+        )
+
+    def _root_password(self, args: MinioClusterArgs) -> pulumi.Output[str]:
+        if args.root_password is not None:
+            return pulumi.Output.secret(args.root_password)
+        generated = random.RandomPassword(
+            f"{self._name}-root-password",
+            length=40,
+            # Letters and digits only: the value travels through env files, URLs and shells unquoted.
+            special=False,
+            keepers={"generation": str(args.settings.root_password_generation)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.secret(generated.result)
+
+    def _volumes(self, node: str, drives_per_node: int, args: MinioClusterArgs) -> list[docker.Volume]:
+        volumes = []
+        for path in drive_paths(drives_per_node):
+            volume_name = f"{node}-{path.strip('/')}"
+            volumes.append(
+                docker.Volume(
+                    f"{self._name}-{volume_name}",
+                    name=volume_name,
+                    driver="local",
+                    labels=docker_labels(docker.VolumeLabelArgs, args.labels),
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        # The volumes hold the objects. A replaced or destroyed volume resource
+                        # leaves the Docker volume in place (Docker hands the same named volume
+                        # back on create), and prod refuses deletion outright.
+                        retain_on_delete=True,
+                        protect=args.environment_kind is Environment.PROD,
+                    ),
+                )
+            )
+        return volumes
+
+    def _node(
+        self,
+        node: str,
+        index: int,
+        address: str,
+        image: docker.RemoteImage,
+        command: list[str],
+        environment: list[pulumi.Input[str]],
+        volumes: list[docker.Volume],
+        args: MinioClusterArgs,
+    ) -> docker.Container:
+        settings = args.settings
+        return docker.Container(
+            f"{self._name}-{node}",
+            name=node,
+            hostname=node,
+            image=image.image_id,
+            command=command,
+            envs=environment,
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(
+                    name=args.storage_network.name, aliases=[node], ipv4_address=address
+                ),
+                docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[node]),
+            ],
+            volumes=[
+                docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
+                for volume, path in zip(volumes, drive_paths(settings.drives_per_node), strict=True)
+            ],
+            restart="unless-stopped",
+            # `mc ready local` (shipped in the image) succeeds once this node serves S3 with write
+            # quorum, so a node is healthy only when the cluster it belongs to can take writes.
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", "mc", "ready", "local"],
+                interval="10s",
+                timeout="5s",
+                retries=6,
+                start_period="60s",
+                start_interval="2s",
+            ),
+            wait=True,
+            wait_timeout=HEALTH_WAIT_SECONDS,
+            cpus=None if settings.cpus is None else f"{settings.cpus:g}",
+            memory=settings.memory_mb,
+            log_driver="json-file",
+            log_opts={"max-size": "50m", "max-file": "5"},
+            labels=docker_labels(
+                docker.ContainerLabelArgs,
+                {**args.labels, "com.minio-platform.role": "minio", "com.minio-platform.node": str(index)},
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(args.depends_on),
+                # The provider silently ignores healthcheck edits; force a replacement instead.
+                replace_on_changes=["healthcheck"],
+            ),
+        )

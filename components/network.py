@@ -1,0 +1,82 @@
+"""The three private Docker networks: storage (internal), monitoring and database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_docker as docker
+
+from components.labels import docker_labels
+from components.settings import NetworkSettings
+
+STORAGE_NET = "storage-net"
+MONITORING_NET = "monitoring-net"
+DATABASE_NET = "database-net"
+
+
+@dataclass(frozen=True)
+class PlatformNetworksArgs:
+    settings: NetworkSettings
+    storage_dynamic_range: str
+    """Part of the storage subnet Docker may allocate from (the rest holds fixed node addresses)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Docker labels for every network (stack and project)."""
+
+
+class PlatformNetworks(pulumi.ComponentResource):
+    """``storage-net`` (no egress: MinIO needs none), ``monitoring-net`` and ``database-net``.
+
+    The names are the user's note's and double as the Docker network names, so one Docker host
+    carries one stack.
+    """
+
+    storage: docker.Network
+    monitoring: docker.Network
+    database: docker.Network
+
+    def __init__(
+        self, name: str, args: PlatformNetworksArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("minio-platform:network:PlatformNetworks", name, None, opts)
+        self._prefix = name
+        settings = args.settings
+        for key, subnet in settings.non_private().items():
+            pulumi.log.warn(
+                f"networks.{key} {subnet} lies outside RFC 1918 private space (10/8, 172.16/12, 192.168/16): "
+                "traffic to real hosts in that range would be captured by this Docker network",
+                resource=self,
+            )
+        self.storage = self._network(
+            STORAGE_NET,
+            str(settings.storage_subnet),
+            args.labels,
+            internal=True,
+            ip_range=args.storage_dynamic_range,
+        )
+        self.monitoring = self._network(MONITORING_NET, str(settings.monitoring_subnet), args.labels)
+        # Not internal: the backup tool reaches PostgreSQL servers that may live outside Docker.
+        self.database = self._network(DATABASE_NET, str(settings.database_subnet), args.labels)
+        self.register_outputs(
+            {"storage": self.storage.name, "monitoring": self.monitoring.name, "database": self.database.name}
+        )
+
+    def _network(
+        self,
+        network_name: str,
+        subnet: str,
+        labels: Mapping[str, str],
+        *,
+        internal: bool = False,
+        ip_range: str | None = None,
+    ) -> docker.Network:
+        return docker.Network(
+            f"{self._prefix}-{network_name}",
+            name=network_name,
+            driver="bridge",
+            internal=internal,
+            ipam_configs=[docker.NetworkIpamConfigArgs(subnet=subnet, ip_range=ip_range)],
+            labels=docker_labels(docker.NetworkLabelArgs, labels),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,224 @@
+"""Networks and the erasure-coded MinIO cluster, asserted on the real program's mocked graph."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.cluster import drive_paths, minio_environment, server_command
+from components.settings import settings_from_config
+from synth.manifest import manifest
+from synth.mocks import is_secret
+from tests.graph import CONTAINER, NETWORK, RANDOM_PASSWORD, VOLUME, env_of, minio_nodes, plain
+
+EIGHT_BY_TWO = {"cluster": {"nodes": 8, "drivesPerNode": 2}}
+SHAPES = [("dev", None, 4, 1), ("dev", EIGHT_BY_TWO, 8, 2)]
+
+
+# --- pure renderers -------------------------------------------------------------------------------
+
+
+def test_server_command_uses_minio_ellipses():
+    assert server_command(4, 1)[-1] == "http://minio{1...4}/data"
+    assert server_command(8, 2)[-1] == "http://minio{1...8}/data{1...2}"
+    assert server_command(4, 1)[:2] == ["server", "--json"]  # JSON console logs for the pipeline
+
+
+def test_drive_paths_match_the_command():
+    assert drive_paths(1) == ["/data"]
+    assert drive_paths(3) == ["/data1", "/data2", "/data3"]
+
+
+def test_environment_carries_parity_and_refuses_overrides():
+    settings = settings_from_config({"cluster": {"parity": 1}}).cluster
+    env = minio_environment(settings, {"MINIO_BROWSER": "on"})
+    assert env["MINIO_STORAGE_CLASS_STANDARD"] == "EC:1"
+    assert env["MINIO_PROMETHEUS_AUTH_TYPE"] == "jwt"
+    with pytest.raises(ValueError, match="MINIO_ROOT_USER"):
+        minio_environment(settings, {"MINIO_ROOT_USER": "someone-else"})
+
+
+# --- networks -------------------------------------------------------------------------------------
+
+
+def test_three_named_networks_with_configured_subnets(synth):
+    networks = {plain(n.inputs["name"]): n.inputs for n in synth("dev").of_type(NETWORK)}
+    assert set(networks) == {"storage-net", "monitoring-net", "database-net"}
+    subnets = {name: inputs["ipamConfigs"][0]["subnet"] for name, inputs in networks.items()}
+    assert subnets == {
+        "storage-net": "172.40.0.0/24",
+        "monitoring-net": "172.31.0.0/24",
+        "database-net": "172.23.0.0/24",
+    }
+    assert networks["storage-net"]["internal"] is True
+    assert networks["storage-net"]["ipamConfigs"][0]["ipRange"] == "172.40.0.128/25"
+    assert networks["monitoring-net"]["internal"] is False
+
+
+def test_non_private_subnet_warns_but_deploys(synth):
+    dev = synth("dev")
+    assert any("networks.storageSubnet 172.40.0.0/24 lies outside RFC 1918" in w for w in dev.warnings)
+    assert not any("RFC 1918" in w for w in synth("prod").warnings)
+
+
+# --- nodes ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "overrides", "nodes", "drives"), SHAPES)
+def test_one_container_per_node_named_like_the_server_command(synth, stack, overrides, nodes, drives):
+    containers = minio_nodes(synth(stack, overrides).resources)
+    assert [c.inputs["name"] for c in containers] == [f"minio{i}" for i in range(1, nodes + 1)]
+    expected_drives = "/data" if drives == 1 else f"/data{{1...{drives}}}"
+    for index, container in enumerate(containers, start=1):
+        inputs = container.inputs
+        assert inputs["hostname"] == f"minio{index}"
+        assert inputs["command"][-1] == f"http://minio{{1...{nodes}}}{expected_drives}"
+        storage = next(n for n in inputs["networksAdvanced"] if n["name"] == "storage-net")
+        assert storage["aliases"] == [f"minio{index}"]
+        assert storage["ipv4Address"] == f"172.40.0.{10 + index}"
+        assert {n["name"] for n in inputs["networksAdvanced"]} == {"storage-net", "monitoring-net"}
+
+
+@pytest.mark.parametrize(("stack", "overrides", "nodes", "drives"), SHAPES)
+def test_one_retained_volume_per_drive(synth, stack, overrides, nodes, drives):
+    synthesis = synth(stack, overrides)
+    volumes = [v for v in synthesis.of_type(VOLUME) if v.name.startswith("minio-cluster-")]
+    assert len(volumes) == nodes * drives
+    for volume in volumes:
+        assert volume.options["retainOnDelete"] is True
+    for container in minio_nodes(synthesis.resources):
+        mounts = container.inputs["volumes"]
+        assert [m["containerPath"] for m in mounts] == drive_paths(drives)
+        node = container.inputs["name"]
+        assert [m["volumeName"] for m in mounts] == [f"{node}-{p.strip('/')}" for p in drive_paths(drives)]
+
+
+def test_prod_volumes_are_also_protected(synth):
+    volumes = [v for v in synth("prod").of_type(VOLUME) if v.name.startswith("minio-cluster-")]
+    assert volumes and all(v.options["protect"] for v in volumes)
+    assert not any(v.options["protect"] for v in synth("dev").of_type(VOLUME))
+
+
+@pytest.mark.parametrize(("stack", "overrides", "nodes", "drives"), SHAPES)
+def test_nodes_publish_no_ports_and_wait_until_healthy(synth, stack, overrides, nodes, drives):
+    for container in minio_nodes(synth(stack, overrides).resources):
+        inputs = container.inputs
+        assert not inputs.get("ports"), f"{inputs['name']} publishes ports"
+        assert not inputs.get("publishAllPorts")
+        assert inputs["restart"] == "unless-stopped"
+        assert inputs["healthcheck"]["tests"] == ["CMD", "mc", "ready", "local"]
+        assert inputs["wait"] is True
+        # Long enough for the whole cluster to form: a node is healthy only with write quorum.
+        assert inputs["waitTimeout"] >= 120
+        assert "healthcheck" in container.options["replaceOnChanges"]
+
+
+@pytest.mark.parametrize(("stack", "overrides", "nodes", "drives"), [*SHAPES, ("prod", None, 4, 1)])
+def test_every_node_has_the_identical_image_command_and_environment(synth, stack, overrides, nodes, drives):
+    containers = minio_nodes(synth(stack, overrides).resources)
+    assert len(containers) == nodes
+    first = containers[0].inputs
+    for container in containers[1:]:
+        assert container.inputs["image"] == first["image"]
+        assert container.inputs["command"] == first["command"]
+        assert env_of(container) == env_of(containers[0])
+    env = env_of(containers[0])
+    assert env["MINIO_ROOT_USER"] == "minio-root"
+    assert env["MINIO_STORAGE_CLASS_STANDARD"] == ("EC:2" if nodes * drives == 4 else "EC:4")
+    assert all(key.startswith("MINIO_") for key in env)
+
+
+def test_image_from_settings_pinned_by_digest_in_prod(synth):
+    images = synth("prod").of_type("docker:index/remoteImage:RemoteImage")
+    minio_image = next(i for i in images if i.name == "minio-cluster-image")
+    assert minio_image.inputs["name"].startswith("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:")
+    assert minio_image.inputs["keepLocally"] is True
+
+
+def test_prod_nodes_have_resource_limits(synth):
+    for container in minio_nodes(synth("prod").resources):
+        assert container.inputs["cpus"] == "2"
+        assert container.inputs["memory"] == 8192
+    assert not any("memory" in c.inputs for c in minio_nodes(synth("dev").resources))
+
+
+def test_nodes_log_json_with_bounded_files(synth):
+    for container in minio_nodes(synth("dev").resources):
+        assert "--json" in container.inputs["command"]
+        assert container.inputs["logDriver"] == "json-file"
+        assert container.inputs["logOpts"] == {"max-size": "50m", "max-file": "5"}
+
+
+# --- root credentials -----------------------------------------------------------------------------
+
+
+def test_generated_root_password_is_secret_everywhere(synth):
+    dev = synth("dev")
+    generator = dev.named(RANDOM_PASSWORD, "minio-cluster-root-password")
+    assert generator.inputs["length"] >= 8
+    assert generator.inputs["keepers"] == {"generation": "1"}
+    password = plain(generator.state["result"])
+    for container in minio_nodes(dev.resources):
+        assert is_secret(container.inputs["envs"])
+        assert env_of(container)["MINIO_ROOT_PASSWORD"] == password
+    assert is_secret(dev.outputs["minio_root_password"])
+    assert plain(dev.outputs["minio_root_password"]) == password
+    assert password not in json.dumps(manifest(dev))
+    assert password not in json.dumps(dev.files)
+
+
+def test_rotating_the_generation_changes_the_keepers(synth):
+    rotated = synth("dev", {"cluster": {"rootPasswordGeneration": 2}})
+    generator = rotated.named(RANDOM_PASSWORD, "minio-cluster-root-password")
+    assert generator.inputs["keepers"] == {"generation": "2"}
+
+
+def test_root_password_from_secure_config_is_used_and_not_generated(synth):
+    prod = synth("prod")
+    assert not prod.of_type(RANDOM_PASSWORD)
+    for container in minio_nodes(prod.resources):
+        assert env_of(container)["MINIO_ROOT_PASSWORD"] == "offline-synth-placeholder-for-rootPassword"
+    assert is_secret(prod.outputs["minio_root_password"])
+
+
+# --- outputs and rendered files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "overrides", "nodes", "drives"), SHAPES)
+def test_outputs_name_nodes_and_endpoints(synth, stack, overrides, nodes, drives):
+    outputs = synth(stack, overrides).outputs
+    assert outputs["minio_nodes"] == [f"minio{i}" for i in range(1, nodes + 1)]
+    assert outputs["minio_internal_endpoints"] == [f"http://minio{i}:9000" for i in range(1, nodes + 1)]
+    assert outputs["minio_root_user"] == "minio-root"
+
+
+def test_erasure_output_states_the_exact_tolerance(synth):
+    erasure = synth("dev").outputs["erasure_coding"]
+    assert (erasure["parity"], erasure["read_quorum"], erasure["write_quorum"]) == (2, 2, 3)
+    assert (erasure["node_losses_readable"], erasure["node_losses_writable"]) == (2, 1)
+
+
+def test_environment_file_masks_secrets(synth):
+    env_file = synth("dev").files["minio.env"]
+    assert "MINIO_ROOT_PASSWORD=[secret]\n" in env_file
+    assert "MINIO_STORAGE_CLASS_STANDARD=EC:2\n" in env_file
+
+
+def test_every_child_is_parented_and_uses_the_stack_docker_provider(synth):
+    dev = synth("dev")
+    provider = dev.named("pulumi:providers:docker", "minio-docker")
+    assert provider.inputs["host"] == "unix:///var/run/docker.sock"
+    for resource in dev.resources:
+        if resource.type == "pulumi:pulumi:Stack":
+            continue
+        assert resource.parent is not None, resource.name
+        if resource.type.startswith("docker:"):
+            assert resource.provider == provider.urn, resource.name
+
+
+def test_rendered_dev_manifest_has_no_minio_ports_and_masks_the_password(synth):
+    for entry in manifest(synth("dev")):
+        if entry["type"] == CONTAINER and entry["name"].startswith("minio-cluster-minio"):
+            assert "ports" not in entry["inputs"]
+            assert entry["inputs"]["envs"] == "[secret]"
