@@ -12,6 +12,8 @@ platform = Platform("minio", PlatformArgs(settings=settings, stack=pulumi.get_st
 
 erasure = settings.cluster.erasure
 pulumi.export("environment", settings.environment.value)
+pulumi.export("s3_endpoint", platform.gateway.s3_endpoint)
+pulumi.export("console_url", platform.gateway.console_url)
 pulumi.export("minio_nodes", platform.cluster.node_names)
 pulumi.export("minio_internal_endpoints", platform.cluster.internal_endpoints)
 pulumi.export("minio_root_user", platform.cluster.root_user)

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
+from pydantic import SecretStr
 
 from components.cluster import MinioCluster, MinioClusterArgs
+from components.gateway import Gateway, GatewayArgs, public_urls
 from components.labels import stack_labels
 from components.network import PlatformNetworks, PlatformNetworksArgs
 from components.settings import PROJECT, PlatformSettings
@@ -26,6 +28,7 @@ class Platform(pulumi.ComponentResource):
 
     networks: PlatformNetworks
     cluster: MinioCluster
+    gateway: Gateway
     generated_files: dict[str, pulumi.Input[str]]
     """Configuration files the platform renders, by file name (the offline synth writes them out)."""
 
@@ -52,7 +55,8 @@ class Platform(pulumi.ComponentResource):
             opts=self._child(),
         )
 
-        root_password = settings.secrets.root_password
+        # Known from settings alone, so the nodes' environment does not wait for the gateway.
+        console_url, _ = public_urls(settings.gateway)
         self.cluster = MinioCluster(
             f"{name}-cluster",
             MinioClusterArgs(
@@ -61,23 +65,47 @@ class Platform(pulumi.ComponentResource):
                 storage_network=self.networks.storage,
                 monitoring_network=self.networks.monitoring,
                 node_addresses=[str(a) for a in addresses.nodes],
-                root_password=None
-                if root_password is None
-                else pulumi.Output.secret(root_password.get_secret_value()),
+                root_password=_secret(settings.secrets.root_password),
+                # The console builds its links and OAuth callback from this: the gateway path, no
+                # trailing slash.
+                extra_environment={"MINIO_BROWSER_REDIRECT_URL": console_url},
                 labels=labels,
             ),
             opts=self._child(),
         )
-
         self.generated_files["minio.env"] = self.cluster.environment_file
+
+        self.gateway = Gateway(
+            f"{name}-gateway",
+            GatewayArgs(
+                settings=settings.gateway,
+                storage_network=self.networks.storage,
+                # Published ports need a non-internal network; monitoring-net is one.
+                edge_network=self.networks.monitoring,
+                gateway_address=str(addresses.gateway),
+                node_addresses=[str(a) for a in addresses.nodes],
+                nodes=self.cluster.containers,
+                tls_certificate=_secret(settings.secrets.tls_certificate),
+                tls_private_key=_secret(settings.secrets.tls_private_key),
+                labels=labels,
+            ),
+            opts=self._child(),
+        )
+        self.generated_files["nginx.conf"] = self.gateway.nginx_conf
 
         self.register_outputs(
             {
                 "minio_nodes": self.cluster.node_names,
-                "minio_internal_endpoints": self.cluster.internal_endpoints,
+                "s3_endpoint": self.gateway.s3_endpoint,
+                "console_url": self.gateway.console_url,
             }
         )
 
     def _child(self) -> pulumi.ResourceOptions:
         """Options for a direct child: parented here, Docker resources through this stack's provider."""
         return pulumi.ResourceOptions(parent=self, providers={"docker": self.docker})
+
+
+def _secret(value: SecretStr | None) -> pulumi.Output[str] | None:
+    """A secret stack value as a secret Output (None stays None)."""
+    return None if value is None else pulumi.Output.secret(value.get_secret_value())

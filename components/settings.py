@@ -271,6 +271,18 @@ class GatewaySettings(_Model):
             raise ValueError(f"{value!r} is not a host name")
         return value
 
+    @model_validator(mode="after")
+    def _distinct_hosts_under_tls(self) -> Self:
+        # Under TLS both names share the HTTPS port, so the host name is what selects S3.
+        if self.tls is not TlsMode.NONE and self.s3_host == self.console_host:
+            raise Invalid(
+                "s3Host",
+                self.s3_host,
+                "under TLS the S3 host name must differ from consoleHost "
+                "(S3 is served at the root of its own host name)",
+            )
+        return self
+
 
 class IdentitySettings(_Model):
     """Keycloak single sign-on for the console."""

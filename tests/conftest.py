@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,3 +36,19 @@ def synth() -> SynthFn:
         return cache[key]
 
     return run
+
+
+def require_binary(name: str, how_to_get: str) -> str:
+    """The path of a real tool a test needs, or a skip naming how to get it.
+
+    With REQUIRE_INTEGRATION=1 (set by .ci/run) a missing tool fails the test instead: CI must
+    never count a skipped real-server test as a pass.
+    """
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+    path = shutil.which(name, path=search)
+    if path:
+        return path
+    message = f"{name} is not installed: {how_to_get}"
+    if os.environ.get("REQUIRE_INTEGRATION") == "1":
+        pytest.fail(f"{message} (REQUIRE_INTEGRATION=1 forbids skipping)")
+    pytest.skip(message)

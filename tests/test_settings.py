@@ -44,7 +44,12 @@ def prod(**changes: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "environment": "prod",
         "cluster": {"image": MINIO_DIGEST},
-        "gateway": {"image": NGINX_DIGEST, "tls": "provided"},
+        "gateway": {
+            "image": NGINX_DIGEST,
+            "tls": "provided",
+            "s3Host": "s3.example.com",
+            "consoleHost": "example.com",
+        },
         "identity": {"mode": "external", "url": "https://sso.example.com"},
         "observability": {
             "mode": "external",
@@ -202,6 +207,7 @@ def test_prod_without_tls_material():
 
 def test_prod_without_tls():
     message = the_problem(prod(gateway={"image": NGINX_DIGEST, "tls": "none"}), SECRETS)
+    assert "set gateway.tls to 'provided'" in message
     assert message.startswith(f"{PROJECT}:gateway.tls = 'none': prod terminates TLS")
 
 

@@ -1,0 +1,474 @@
+"""The NGINX gateway: the platform's only published entry.
+
+The S3 API is served at the root of its own listener. AWS Signature V4 signs the request path and
+the ``Host`` header, so the gateway preserves both: MinIO cannot serve S3 under a path prefix such
+as the user's note's ``/storage/`` (maintainers: "working as intended", minio/minio#5947, #6792), so
+that path answers with an S3-style error naming the right endpoint instead of proxying.
+
+The configuration comes from :func:`render_nginx_conf`, a pure function whose listeners and
+upstreams are parameters, so the tests run the very same renderer against local MinIO processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_tls as tls
+
+from components.cluster import CONSOLE_PORT, S3_PORT
+from components.labels import docker_labels
+from components.settings import GatewaySettings, TlsMode
+
+CONSOLE_PATH = "/minio-console"
+HEALTH_PATH = "/healthz"
+NGINX_CONF_PATH = "/etc/nginx/nginx.conf"
+TLS_DIR = "tls"
+"""TLS files sit in this folder beside nginx.conf: relative paths resolve against the config's folder."""
+
+# Listen ports inside the gateway container; the host ports are mapped onto them.
+HTTP_LISTEN = 80
+S3_LISTEN = 9000
+HTTPS_LISTEN = 443
+
+# Mozilla's "intermediate" TLS 1.2 suites (TLS 1.3 suites are always on): forward secrecy, AEAD only.
+TLS12_CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One MinIO node as the gateway reaches it."""
+
+    s3: str
+    """``address:port`` of the node's S3 API."""
+    console: str
+    """``address:port`` of the node's console."""
+
+
+@dataclass(frozen=True)
+class NginxConfig:
+    """Everything nginx.conf depends on. Listen values are nginx ``listen`` addresses."""
+
+    upstreams: Sequence[Upstream]
+    console_host: str
+    s3_host: str
+    max_body_size: str
+    s3_endpoint: str
+    """The public S3 URL, quoted in the ``/storage/`` error."""
+    tls: bool = False
+    http_listen: str = str(HTTP_LISTEN)
+    s3_listen: str = str(S3_LISTEN)
+    https_listen: str = str(HTTPS_LISTEN)
+    temp_dir: str = "/tmp"  # noqa: S108 (exists and is writable in the image and on a test host)
+    """Where nginx keeps its pid file and (rarely used: buffering is off) temp files."""
+    extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+def public_urls(settings: GatewaySettings) -> tuple[str, str]:
+    """``(console_url, s3_endpoint)`` as users reach them through the gateway."""
+    if settings.tls is TlsMode.NONE:
+        console_port = "" if settings.http_port == 80 else f":{settings.http_port}"
+        return (
+            f"http://{settings.console_host}{console_port}{CONSOLE_PATH}",
+            f"http://{settings.s3_host}:{settings.s3_port}",
+        )
+    https_port = "" if settings.https_port == 443 else f":{settings.https_port}"
+    return (
+        f"https://{settings.console_host}{https_port}{CONSOLE_PATH}",
+        f"https://{settings.s3_host}{https_port}",
+    )
+
+
+def storage_error_body(s3_endpoint: str) -> str:
+    """The S3-style XML error ``/storage/`` answers with."""
+    message = (
+        "The S3 API is not served under /storage/: Signature V4 signs the request path, so a path prefix "
+        f"breaks every signature. Use the S3 endpoint {s3_endpoint} with path-style requests "
+        f"({s3_endpoint}/BUCKET/KEY)."
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f"<Error><Code>InvalidRequest</Code><Message>{escape(message)}</Message>"
+        f"<Endpoint>{escape(s3_endpoint)}</Endpoint><Resource>/storage/</Resource></Error>"
+    )
+
+
+def _quote(text: str) -> str:
+    """An nginx double-quoted string literal (nginx would expand a ``$`` as a variable)."""
+    if "$" in text:
+        raise ValueError(f"nginx string literals here may not contain '$': {text!r}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_nginx_conf(config: NginxConfig) -> str:
+    """The complete nginx.conf (events and http blocks), as uploaded to the gateway container."""
+    if not config.upstreams:
+        raise ValueError("the gateway needs at least one upstream node")
+    s3_servers = "\n".join(f"        server {u.s3} max_fails=2 fail_timeout=10s;" for u in config.upstreams)
+    console_servers = "\n".join(
+        f"        server {u.console} max_fails=2 fail_timeout=10s;" for u in config.upstreams
+    )
+    tmp = config.temp_dir.rstrip("/")
+
+    parts = [
+        f"""# Rendered by minio-platform (components/gateway.py). Do not edit: change the stack settings.
+worker_processes auto;
+pid {tmp}/nginx.pid;
+error_log /dev/stderr warn;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    default_type application/octet-stream;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65s;
+
+    client_body_temp_path {tmp}/nginx-client-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+
+    # One JSON object per request, with its duration and the node that served it.
+    log_format json escape=json '{{"time":"$time_iso8601","remote_addr":"$remote_addr",'
+        '"request_method":"$request_method","uri":"$uri","status":$status,'
+        '"body_bytes_sent":$body_bytes_sent,"request_length":$request_length,'
+        '"request_time":$request_time,"upstream_addr":"$upstream_addr",'
+        '"upstream_status":"$upstream_status","upstream_response_time":"$upstream_response_time",'
+        '"host":"$host","user_agent":"$http_user_agent"}}';
+    access_log /dev/stdout json;
+
+    # Websocket upgrade for the console; an empty Connection header otherwise keeps upstream
+    # connections alive.
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      '';
+    }}
+
+    # Nodes by fixed address: nginx resolves nothing at start-up, so it starts while a node is
+    # down or not created yet. A node that fails twice within 10 s is skipped for 10 s, then
+    # tried again, so a restarted node is picked up without a reload.
+    upstream minio_s3 {{
+        least_conn;
+{s3_servers}
+        keepalive 64;
+    }}
+
+    # Sticky by client address: a console session stays on one node.
+    upstream minio_console {{
+        ip_hash;
+{console_servers}
+        keepalive 16;
+    }}
+""",
+    ]
+    if config.tls:
+        parts.append(_tls_servers(config))
+    else:
+        parts.append(_plain_servers(config))
+    parts.append("}\n")
+    return "".join(parts)
+
+
+def _health_location() -> str:
+    return f"""
+        location = {HEALTH_PATH} {{
+            access_log off;
+            default_type text/plain;
+            return 200 "ok\\n";
+        }}
+"""
+
+
+def _console_locations(config: NginxConfig) -> str:
+    return f"""
+        location = {CONSOLE_PATH} {{
+            return 301 {CONSOLE_PATH}/;
+        }}
+
+        location {CONSOLE_PATH}/ {{
+            rewrite ^{CONSOLE_PATH}/(.*) /$1 break;
+            proxy_pass http://minio_console;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_connect_timeout 5s;
+            proxy_read_timeout 1h;
+            proxy_buffering off;
+            chunked_transfer_encoding off;
+        }}
+
+        # The user's note put S3 at /storage/. SigV4 signs the path, so no prefix can carry S3:
+        # answer with an S3-style error that names the endpoint to use, and never proxy.
+        location = /storage {{
+            default_type application/xml;
+            return 400 {_quote(storage_error_body(config.s3_endpoint))};
+        }}
+
+        location ^~ /storage/ {{
+            default_type application/xml;
+            return 400 {_quote(storage_error_body(config.s3_endpoint))};
+        }}
+
+        location = / {{
+            return 302 {CONSOLE_PATH}/;
+        }}
+
+        location / {{
+            return 404;
+        }}
+"""
+
+
+def _s3_server_body(config: NginxConfig) -> str:
+    return f"""
+        # S3 clients stream multi-GB objects: no buffering either way, a body limit from settings,
+        # timeouts measured in hours between reads rather than seconds.
+        client_max_body_size {config.max_body_size};
+        client_body_timeout 300s;
+        send_timeout 300s;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        # S3 metadata headers may contain characters nginx would otherwise drop.
+        ignore_invalid_headers off;
+
+        location / {{
+            proxy_pass http://minio_s3;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # SigV4 signs Host as the client sent it: never rewrite it, nor the path.
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_connect_timeout 5s;
+            proxy_send_timeout 1h;
+            proxy_read_timeout 1h;
+            chunked_transfer_encoding off;
+            # Another node gets the request when one fails. nginx never replays a non-idempotent
+            # request, nor one whose unbuffered body has started streaming.
+            proxy_next_upstream error timeout http_502 http_503 http_504;
+            proxy_next_upstream_tries 3;
+            proxy_next_upstream_timeout 30s;
+        }}
+"""
+
+
+def _plain_servers(config: NginxConfig) -> str:
+    return f"""
+    # Console, health and the /storage/ explanation.
+    server {{
+        listen {config.http_listen} default_server;
+        server_name {config.console_host};
+{_health_location()}{_console_locations(config)}    }}
+
+    # The S3 API, at the root of its own listener.
+    server {{
+        listen {config.s3_listen} default_server;
+        server_name {config.s3_host};
+{_s3_server_body(config)}    }}
+"""
+
+
+def _tls_servers(config: NginxConfig) -> str:
+    tls_common = f"""
+        ssl_certificate {TLS_DIR}/tls.crt;
+        ssl_certificate_key {TLS_DIR}/tls.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers {TLS12_CIPHERS};
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:TLS:10m;
+        ssl_session_timeout 1d;
+        ssl_session_tickets off;
+        add_header Strict-Transport-Security "max-age=63072000" always;
+"""
+    return f"""
+    # Plain HTTP only answers health checks and sends everything else to HTTPS.
+    server {{
+        listen {config.http_listen} default_server;
+        server_name _;
+{_health_location()}
+        location / {{
+            return 301 https://$host$request_uri;
+        }}
+    }}
+
+    # Unknown host names get no certificate and no content.
+    server {{
+        listen {config.https_listen} ssl default_server;
+        server_name _;
+        ssl_reject_handshake on;
+    }}
+
+    # Console and the /storage/ explanation.
+    server {{
+        listen {config.https_listen} ssl;
+        server_name {config.console_host};
+{tls_common}{_health_location()}{_console_locations(config)}    }}
+
+    # The S3 API, at the root of its own host name.
+    server {{
+        listen {config.https_listen} ssl;
+        server_name {config.s3_host};
+{tls_common}{_s3_server_body(config)}    }}
+"""
+
+
+# --- the component ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatewayArgs:
+    settings: GatewaySettings
+    storage_network: docker.Network
+    edge_network: docker.Network
+    """A non-internal network: published ports need one."""
+    gateway_address: str
+    """Fixed address on the storage network."""
+    node_addresses: Sequence[str]
+    nodes: Sequence[docker.Container]
+    """The MinIO containers; the gateway is created once they are healthy."""
+    tls_certificate: pulumi.Input[str] | None = None
+    """PEM certificate chain (settings.tls == provided)."""
+    tls_private_key: pulumi.Input[str] | None = None
+    """PEM private key, secret (settings.tls == provided)."""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Gateway(pulumi.ComponentResource):
+    """NGINX in front of the cluster: S3 at the root of its own listener, the console at /minio-console/."""
+
+    s3_endpoint: str
+    console_url: str
+    nginx_conf: str
+    """The rendered nginx.conf (no secrets: TLS material is referenced by path)."""
+    container: docker.Container
+
+    def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("minio-platform:gateway:Gateway", name, None, opts)
+        settings = args.settings
+        self.console_url, self.s3_endpoint = public_urls(settings)
+        use_tls = settings.tls is not TlsMode.NONE
+        self.nginx_conf = render_nginx_conf(
+            NginxConfig(
+                upstreams=[Upstream(f"{a}:{S3_PORT}", f"{a}:{CONSOLE_PORT}") for a in args.node_addresses],
+                console_host=settings.console_host,
+                s3_host=settings.s3_host,
+                max_body_size=settings.max_body_size,
+                s3_endpoint=self.s3_endpoint,
+                tls=use_tls,
+            )
+        )
+        image = docker.RemoteImage(
+            f"{name}-image", name=settings.image, keep_locally=True, opts=pulumi.ResourceOptions(parent=self)
+        )
+        uploads = [
+            docker.ContainerUploadArgs(file=NGINX_CONF_PATH, content=self.nginx_conf, permissions="0644")
+        ]
+        if use_tls:
+            certificate, private_key = self._tls_material(name, args)
+            tls_path = f"/etc/nginx/{TLS_DIR}"
+            uploads += [
+                docker.ContainerUploadArgs(
+                    file=f"{tls_path}/tls.crt", content=certificate, permissions="0644"
+                ),
+                # Read by the master process (root) only.
+                docker.ContainerUploadArgs(
+                    file=f"{tls_path}/tls.key", content=pulumi.Output.secret(private_key), permissions="0600"
+                ),
+            ]
+        ports = [self._port(HTTP_LISTEN, settings.http_port, settings)]
+        ports.append(
+            self._port(HTTPS_LISTEN, settings.https_port, settings)
+            if use_tls
+            else self._port(S3_LISTEN, settings.s3_port, settings)
+        )
+
+        self.container = docker.Container(
+            f"{name}-nginx",
+            name="gateway",
+            hostname="gateway",
+            image=image.image_id,
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(
+                    name=args.storage_network.name, aliases=["gateway"], ipv4_address=args.gateway_address
+                ),
+                docker.ContainerNetworksAdvancedArgs(name=args.edge_network.name, aliases=["gateway"]),
+            ],
+            ports=ports,
+            uploads=uploads,
+            restart="unless-stopped",
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=[
+                    "CMD",
+                    "wget",
+                    "-q",
+                    "-O",
+                    "/dev/null",
+                    f"http://127.0.0.1:{HTTP_LISTEN}{HEALTH_PATH}",
+                ],
+                interval="10s",
+                timeout="3s",
+                retries=3,
+                start_period="5s",
+                start_interval="1s",
+            ),
+            wait=True,
+            wait_timeout=60,
+            log_driver="json-file",
+            log_opts={"max-size": "50m", "max-file": "5"},
+            labels=docker_labels(
+                docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "gateway"}
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(args.nodes),
+                replace_on_changes=["healthcheck"],
+            ),
+        )
+        self.register_outputs({"s3_endpoint": self.s3_endpoint, "console_url": self.console_url})
+
+    @staticmethod
+    def _port(internal: int, external: int, settings: GatewaySettings) -> docker.ContainerPortArgs:
+        return docker.ContainerPortArgs(internal=internal, external=external, ip=str(settings.bind_address))
+
+    def _tls_material(self, name: str, args: GatewayArgs) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
+        if args.settings.tls is TlsMode.PROVIDED:
+            if args.tls_certificate is None or args.tls_private_key is None:
+                raise ValueError("gateway.tls 'provided' needs the tlsCertificate and tlsPrivateKey secrets")
+            return args.tls_certificate, args.tls_private_key
+        # self-signed: fine for a dev machine, never for users who cannot pin it.
+        key = tls.PrivateKey(
+            f"{name}-tls-key", algorithm="ECDSA", ecdsa_curve="P256", opts=pulumi.ResourceOptions(parent=self)
+        )
+        certificate = tls.SelfSignedCert(
+            f"{name}-tls-cert",
+            private_key_pem=key.private_key_pem,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=args.settings.console_host),
+            dns_names=sorted({args.settings.console_host, args.settings.s3_host}),
+            validity_period_hours=24 * 365,
+            early_renewal_hours=24 * 30,
+            allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return certificate.cert_pem, key.private_key_pem
