@@ -15,7 +15,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.labels import docker_labels
+from components.conventions import BOUNDED_JSON_LOGS, docker_labels
 from components.settings import ClusterSettings, Environment
 
 S3_PORT = 9000
@@ -262,8 +262,7 @@ class MinioCluster(pulumi.ComponentResource):
             wait_timeout=HEALTH_WAIT_SECONDS,
             cpus=None if settings.cpus is None else f"{settings.cpus:g}",
             memory=settings.memory_mb,
-            log_driver="json-file",
-            log_opts={"max-size": "50m", "max-file": "5"},
+            **BOUNDED_JSON_LOGS,
             labels=docker_labels(
                 docker.ContainerLabelArgs,
                 {**args.labels, "com.minio-platform.role": "minio", "com.minio-platform.node": str(index)},

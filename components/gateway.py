@@ -20,7 +20,7 @@ import pulumi_docker as docker
 import pulumi_tls as tls
 
 from components.cluster import CONSOLE_PORT, S3_PORT
-from components.labels import docker_labels
+from components.conventions import BOUNDED_JSON_LOGS, docker_labels
 from components.settings import GatewaySettings, TlsMode
 
 CONSOLE_PATH = "/minio-console"
@@ -186,6 +186,16 @@ http {{
     return "".join(parts)
 
 
+# The client's Host header and address go upstream as they came: SigV4 signs Host, and MinIO's
+# audit log records the client address.
+_FORWARDED_HEADERS = """\
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+"""
+
+
 def _health_location() -> str:
     return f"""
         location = {HEALTH_PATH} {{
@@ -208,11 +218,7 @@ def _console_locations(config: NginxConfig) -> str:
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_connect_timeout 5s;
+{_FORWARDED_HEADERS}            proxy_connect_timeout 5s;
             proxy_read_timeout 1h;
             proxy_buffering off;
             chunked_transfer_encoding off;
@@ -257,11 +263,7 @@ def _s3_server_body(config: NginxConfig) -> str:
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             # SigV4 signs Host as the client sent it: never rewrite it, nor the path.
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_connect_timeout 5s;
+{_FORWARDED_HEADERS}            proxy_connect_timeout 5s;
             proxy_send_timeout 1h;
             proxy_read_timeout 1h;
             chunked_transfer_encoding off;
@@ -435,8 +437,7 @@ class Gateway(pulumi.ComponentResource):
             ),
             wait=True,
             wait_timeout=60,
-            log_driver="json-file",
-            log_opts={"max-size": "50m", "max-file": "5"},
+            **BOUNDED_JSON_LOGS,
             labels=docker_labels(
                 docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "gateway"}
             ),

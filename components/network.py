@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from components.labels import docker_labels
+from components.conventions import docker_labels
 from components.settings import NetworkSettings
 
 STORAGE_NET = "storage-net"

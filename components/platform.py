@@ -9,8 +9,8 @@ import pulumi_docker as docker
 from pydantic import SecretStr
 
 from components.cluster import MinioCluster, MinioClusterArgs
+from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, public_urls
-from components.labels import stack_labels
 from components.network import PlatformNetworks, PlatformNetworksArgs
 from components.settings import PROJECT, PlatformSettings
 
