@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components.platform import Platform, PlatformArgs
+from components.platform import REGION, Platform, PlatformArgs
 from components.settings import load_settings
 
 # Validated first: a bad stack config stops here, before any resource registers.
@@ -14,6 +14,10 @@ erasure = settings.cluster.erasure
 pulumi.export("environment", settings.environment.value)
 pulumi.export("s3_endpoint", platform.gateway.s3_endpoint)
 pulumi.export("console_url", platform.gateway.console_url)
+pulumi.export("region", REGION)
+pulumi.export("buckets", platform.buckets.names)
+pulumi.export("service_account_access_keys", platform.identities.access_keys)
+pulumi.export("service_account_secret_keys", pulumi.Output.secret(platform.identities.secret_keys))
 pulumi.export("minio_nodes", platform.cluster.node_names)
 pulumi.export("minio_internal_endpoints", platform.cluster.internal_endpoints)
 pulumi.export("minio_root_user", platform.cluster.root_user)

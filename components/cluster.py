@@ -8,6 +8,7 @@ and the one list is given to every container.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from components.settings import ClusterSettings, Environment
 
 S3_PORT = 9000
 CONSOLE_PORT = 9001
+KMS_KEY_ID = "minio-platform-sse"
+"""Name of the cluster's built-in KMS key: buckets are encrypted with it (SSE-KMS)."""
 HEALTH_WAIT_SECONDS = 300
 """How long `pulumi up` waits for a node to report healthy: the whole cluster has to form first."""
 
@@ -52,6 +55,14 @@ def server_command(nodes: int, drives_per_node: int) -> list[str]:
         f":{CONSOLE_PORT}",
         f"http://minio{{1...{nodes}}}{drives}",
     ]
+
+
+def kms_secret_key(raw_key: str) -> str:
+    """``MINIO_KMS_SECRET_KEY``: ``<key id>:<base64 of exactly 32 bytes>``."""
+    key = raw_key.encode()
+    if len(key) != 32:
+        raise ValueError(f"the KMS key must be 32 bytes, got {len(key)}")
+    return f"{KMS_KEY_ID}:{base64.b64encode(key).decode()}"
 
 
 def minio_environment(
@@ -132,6 +143,8 @@ class MinioCluster(pulumi.ComponentResource):
     root_user: pulumi.Output[str]
     root_password: pulumi.Output[str]
     """Secret."""
+    kms_key_id: str
+    """The KMS key buckets are encrypted with (SSE-KMS)."""
     environment_file: pulumi.Output[str]
     """``minio.env``: every node's environment with secret values masked (for review)."""
     containers: list[docker.Container]
@@ -148,6 +161,7 @@ class MinioCluster(pulumi.ComponentResource):
 
         self.root_user = pulumi.Output.from_input(settings.root_user)
         self.root_password = self._root_password(args)
+        self.kms_key_id = KMS_KEY_ID
         image = docker.RemoteImage(
             f"{name}-image",
             name=settings.image,
@@ -156,7 +170,11 @@ class MinioCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         plain_environment = minio_environment(settings, args.extra_environment)
-        secret_environment = {"MINIO_ROOT_PASSWORD": self.root_password, **args.secret_environment}
+        secret_environment = {
+            "MINIO_ROOT_PASSWORD": self.root_password,
+            "MINIO_KMS_SECRET_KEY": self._kms_secret_key(args),
+            **args.secret_environment,
+        }
         environment = environment_list(plain_environment, secret_environment)
         self.environment_file = render_environment_file(plain_environment, list(secret_environment))
         command = server_command(settings.nodes, settings.drives_per_node)
@@ -195,6 +213,19 @@ class MinioCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return pulumi.Output.secret(generated.result)
+
+    def _kms_secret_key(self, args: MinioClusterArgs) -> pulumi.Output[str]:
+        # 32 random letters and digits are the key's 32 bytes (about 190 bits of entropy). A
+        # RandomPassword keeps them secret in the state, unlike a RandomId whose id is the value.
+        # Losing or changing this key makes every encrypted object and MinIO's IAM data
+        # unreadable: it has no rotation knob, and prod protects it.
+        raw = random.RandomPassword(
+            f"{self._name}-kms-key",
+            length=32,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.environment_kind is Environment.PROD),
+        )
+        return pulumi.Output.secret(raw.result.apply(kms_secret_key))
 
     def _volumes(self, node: str, drives_per_node: int, args: MinioClusterArgs) -> list[docker.Volume]:
         volumes = []

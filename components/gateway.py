@@ -91,6 +91,13 @@ def public_urls(settings: GatewaySettings) -> tuple[str, str]:
     )
 
 
+def provider_endpoint(settings: GatewaySettings) -> tuple[str, bool]:
+    """``(host:port, use_tls)`` of the S3 listener, for the minio provider (which takes no scheme)."""
+    if settings.tls is TlsMode.NONE:
+        return f"{settings.s3_host}:{settings.s3_port}", False
+    return f"{settings.s3_host}:{settings.https_port}", True
+
+
 def storage_error_body(s3_endpoint: str) -> str:
     """The S3-style XML error ``/storage/`` answers with."""
     message = (

@@ -6,13 +6,19 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_minio as minio
 from pydantic import SecretStr
 
+from components.buckets import Buckets, BucketsArgs
 from components.cluster import MinioCluster, MinioClusterArgs
 from components.conventions import stack_labels
-from components.gateway import Gateway, GatewayArgs, public_urls
+from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
+from components.identities import Identities, IdentitiesArgs, pretty
 from components.network import PlatformNetworks, PlatformNetworksArgs
-from components.settings import PROJECT, PlatformSettings
+from components.settings import PROJECT, Environment, PlatformSettings, TlsMode
+
+REGION = "us-east-1"
+"""MinIO's default region: what SDKs must sign for."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Platform(pulumi.ComponentResource):
     networks: PlatformNetworks
     cluster: MinioCluster
     gateway: Gateway
+    buckets: Buckets
+    identities: Identities
     generated_files: dict[str, pulumi.Input[str]]
     """Configuration files the platform renders, by file name (the offline synth writes them out)."""
 
@@ -92,6 +100,42 @@ class Platform(pulumi.ComponentResource):
             opts=self._child(),
         )
         self.generated_files["nginx.conf"] = self.gateway.nginx_conf
+
+        # The minio provider talks to the cluster through the gateway's S3 listener, as root, and
+        # only once the gateway and every node are healthy.
+        endpoint, use_tls = provider_endpoint(settings.gateway)
+        self.minio = minio.Provider(
+            f"{name}-minio",
+            minio_server=endpoint,
+            minio_ssl=use_tls,
+            # A self-signed gateway certificate cannot be verified; only dev uses one.
+            minio_insecure=settings.gateway.tls is TlsMode.SELF_SIGNED,
+            minio_region=REGION,
+            minio_user=self.cluster.root_user,
+            minio_password=self.cluster.root_password,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.gateway.container, *self.cluster.containers]
+            ),
+        )
+        through_minio = pulumi.ResourceOptions(parent=self, providers={"minio": self.minio})
+        self.buckets = Buckets(
+            f"{name}-buckets",
+            BucketsArgs(
+                buckets=settings.buckets,
+                kms_key_id=self.cluster.kms_key_id,
+                protect=settings.environment is Environment.PROD,
+            ),
+            opts=through_minio,
+        )
+        self.identities = Identities(
+            f"{name}-iam",
+            IdentitiesArgs(
+                service_accounts=settings.service_accounts, buckets=list(self.buckets.buckets.values())
+            ),
+            opts=through_minio,
+        )
+        for policy_name, document in self.identities.documents.items():
+            self.generated_files[f"policy-{policy_name}.json"] = pretty(document)
 
         self.register_outputs(
             {

@@ -18,7 +18,6 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from itertools import combinations
-from pathlib import Path
 from typing import Annotated, Any, Self
 
 import pulumi
@@ -36,9 +35,11 @@ from pydantic.alias_generators import to_camel
 
 from components.addressing import AddressPlanError, StorageAddresses, plan_storage_addresses
 from components.erasure import ErasureLayoutError, ErasurePlan, plan_erasure
+from components.policies import takes_buckets, template_names
 
 PROJECT = "minio-platform"
-POLICY_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "policies" / "iam"
+METRICS_USER = "prometheus-metrics"
+"""The identity Prometheus scrapes as (policy: the metrics template, admin:Prometheus only)."""
 
 # Default images. Community MinIO is source-only since 2025-10-15; RELEASE.2025-09-07T16-13-09Z is
 # the last image MinIO published (README "Choosing the MinIO image" explains the alternatives).
@@ -148,11 +149,6 @@ def _check_bucket_name(name: str) -> str:
 
 BucketName = Annotated[str, AfterValidator(_check_bucket_name)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{1,62}$")]
-
-
-def available_policy_templates() -> list[str]:
-    """Names of the IAM policy templates shipped in ``policies/iam/`` (file name without .json)."""
-    return sorted(p.stem for p in POLICY_TEMPLATE_DIR.glob("*.json"))
 
 
 # --- sections ------------------------------------------------------------------------------------
@@ -428,7 +424,7 @@ class PlatformSettings(_Model):
             seen.add(bucket.name)
 
     def _check_service_accounts(self) -> None:
-        templates = available_policy_templates()
+        templates = template_names()
         buckets = {b.name for b in self.buckets}
         seen: set[str] = set()
         for i, account in enumerate(self.service_accounts):
@@ -437,10 +433,23 @@ class PlatformSettings(_Model):
                     f"serviceAccounts[{i}].name", account.name, "service account names must be unique"
                 )
             seen.add(account.name)
+            if account.name in (METRICS_USER, self.cluster.root_user):
+                raise Invalid(
+                    f"serviceAccounts[{i}].name",
+                    account.name,
+                    "a name other than the root user and the metrics identity",
+                )
             if account.policy not in templates:
                 raise Invalid(
                     f"serviceAccounts[{i}].policy", account.policy, f"one of the templates {templates}"
                 )
+            if takes_buckets(account.policy) != bool(account.buckets):
+                allowed = (
+                    f"template {account.policy!r} is per bucket: name at least one bucket"
+                    if takes_buckets(account.policy)
+                    else f"template {account.policy!r} applies to every bucket: leave buckets empty"
+                )
+                raise Invalid(f"serviceAccounts[{i}].buckets", list(account.buckets), allowed)
             for j, name in enumerate(account.buckets):
                 if name not in buckets:
                     raise Invalid(

@@ -16,7 +16,6 @@ from components.settings import (
     PROJECT,
     Environment,
     SettingsError,
-    available_policy_templates,
     load_settings,
     settings_from_config,
 )
@@ -93,8 +92,22 @@ def test_a_valid_prod_configuration_is_accepted():
     assert settings.secrets.tls_private_key is not None
 
 
-def test_policy_templates_are_the_notes_three():
-    assert available_policy_templates() == ["admin", "backup-service", "readonly"]
+def test_template_bucket_rules():
+    per_bucket = the_problem({"serviceAccounts": [{"name": "reader", "policy": "readonly"}]})
+    assert per_bucket == (
+        f"{PROJECT}:serviceAccounts[0].buckets = []: "
+        "template 'readonly' is per bucket: name at least one bucket"
+    )
+    everywhere = the_problem({"serviceAccounts": [{"name": "ops", "policy": "admin", "buckets": ["logs"]}]})
+    assert everywhere.startswith(
+        f"{PROJECT}:serviceAccounts[0].buckets = [\"logs\"]: template 'admin' applies"
+    )
+
+
+@pytest.mark.parametrize("name", ["prometheus-metrics", "minio-root"])
+def test_reserved_identity_names(name):
+    message = the_problem({"serviceAccounts": [{"name": name, "policy": "admin"}]})
+    assert message.startswith(f"{PROJECT}:serviceAccounts[0].name = {name!r}: a name other than")
 
 
 # --- one message per bad value: key, value, what is allowed ---------------------------------------
@@ -164,7 +177,7 @@ def test_service_account_with_unknown_template():
     message = the_problem({"serviceAccounts": [{"name": "app", "policy": "superuser"}]})
     assert message == (
         f"{PROJECT}:serviceAccounts[0].policy = 'superuser': "
-        "one of the templates ['admin', 'backup-service', 'readonly']"
+        "one of the templates ['admin', 'backup-service', 'metrics', 'readonly']"
     )
 
 

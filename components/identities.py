@@ -1,0 +1,105 @@
+"""IAM policies, users and service accounts from settings, and the metrics identity.
+
+Each configured service account becomes a MinIO user (the parent, holding the rendered policy) and
+a service account under it with the same policy stated explicitly: pulumi-minio 0.17.1 reads a
+policy-less service account back with its parent's implied policy and shows a diff on every
+preview (aminueza/terraform-provider-minio#517). Applications use the service account's keys;
+no application uses root.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_minio as minio
+import pulumi_random as random
+
+from components.policies import policy_json, render_policy
+from components.settings import METRICS_USER, ServiceAccountSettings
+
+
+@dataclass(frozen=True)
+class IdentitiesArgs:
+    service_accounts: Sequence[ServiceAccountSettings]
+    buckets: Sequence[pulumi.Resource]
+    """The buckets the policies name: created first, so a new key works at once."""
+
+
+class Identities(pulumi.ComponentResource):
+    """Policies, users, service accounts, and the ``prometheus-metrics`` identity."""
+
+    documents: dict[str, str]
+    """Rendered policy documents by policy name, as stored in MinIO."""
+    access_keys: dict[str, pulumi.Output[str]]
+    """Service account access keys by account name."""
+    secret_keys: dict[str, pulumi.Output[str]]
+    """Service account secret keys by account name (secret)."""
+    metrics_access_key: str
+    metrics_secret_key: pulumi.Output[str]
+    """Secret; signs the bearer token Prometheus scrapes with."""
+
+    def __init__(self, name: str, args: IdentitiesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("minio-platform:iam:Identities", name, None, opts)
+        self._name = name
+        self.documents = {}
+        self.access_keys = {}
+        self.secret_keys = {}
+
+        for account in args.service_accounts:
+            document = policy_json(render_policy(account.policy, account.buckets))
+            user, attachment = self._user_with_policy(account.name, document, args, secret=None)
+            service_account = minio.IamServiceAccount(
+                f"{name}-{account.name}-key",
+                target_user=user.name,
+                policy=document,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            )
+            self.access_keys[account.name] = service_account.access_key
+            self.secret_keys[account.name] = pulumi.Output.secret(service_account.secret_key)
+
+        # Prometheus authenticates with a JWT signed by this identity's secret: the program mints
+        # it, so the secret is generated here rather than by the provider.
+        metrics_secret = random.RandomPassword(
+            f"{name}-{METRICS_USER}-secret",
+            length=40,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.metrics_access_key = METRICS_USER
+        self.metrics_secret_key = pulumi.Output.secret(metrics_secret.result)
+        self._user_with_policy(
+            METRICS_USER, policy_json(render_policy("metrics")), args, secret=self.metrics_secret_key
+        )
+
+        self.register_outputs({"access_keys": self.access_keys, "secret_keys": self.secret_keys})
+
+    def _user_with_policy(
+        self, user_name: str, document: str, args: IdentitiesArgs, secret: pulumi.Input[str] | None
+    ) -> tuple[minio.IamUser, minio.IamUserPolicyAttachment]:
+        policy_name = f"{user_name}-policy"
+        self.documents[policy_name] = document
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.buckets))
+        policy = minio.IamPolicy(f"{self._name}-{policy_name}", name=policy_name, policy=document, opts=child)
+        user = minio.IamUser(
+            f"{self._name}-{user_name}",
+            name=user_name,
+            # The parent user's own secret is never handed out: applications get service accounts.
+            secret=secret,
+            force_destroy=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        attachment = minio.IamUserPolicyAttachment(
+            f"{self._name}-{policy_name}-attachment",
+            user_name=user.name,
+            policy_name=policy.name,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return user, attachment
+
+
+def pretty(document: str) -> str:
+    """A policy document laid out for review."""
+    return json.dumps(json.loads(document), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,163 @@
+"""Buckets, encryption, policies, users and service accounts on the mocked graph."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.cluster import KMS_KEY_ID
+from components.policies import policy_json, render_policy
+from synth.mocks import is_secret
+from tests.graph import CONTAINER, RANDOM_PASSWORD, env_of, minio_nodes, plain
+
+BUCKET = "minio:index/s3Bucket:S3Bucket"
+LIFECYCLE = "minio:index/ilmPolicy:IlmPolicy"
+VERSIONING = "minio:index/s3BucketVersioning:S3BucketVersioning"
+ENCRYPTION = "minio:index/s3BucketServerSideEncryption:S3BucketServerSideEncryption"
+POLICY = "minio:index/iamPolicy:IamPolicy"
+USER = "minio:index/iamUser:IamUser"
+ATTACHMENT = "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment"
+SERVICE_ACCOUNT = "minio:index/iamServiceAccount:IamServiceAccount"
+
+EXPECTED_BUCKETS = {
+    "dev": {"backups-postgresql": 30, "logs": 90, "application-files": 365},
+    "prod": {"backups-postgresql": 90, "logs": 365, "application-files": 730},
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_bucket_has_exactly_one_lifecycle_policy_with_its_days(synth, stack):
+    synthesis = synth(stack)
+    buckets = {b.inputs["bucket"]: b for b in synthesis.of_type(BUCKET)}
+    assert set(buckets) == set(EXPECTED_BUCKETS[stack])
+    lifecycles = synthesis.of_type(LIFECYCLE)
+    for name, days in EXPECTED_BUCKETS[stack].items():
+        mine = [p for p in lifecycles if p.inputs["bucket"] == name]
+        assert len(mine) == 1, f"{name} has {len(mine)} lifecycle policies"
+        assert [r["expiration"] for r in mine[0].inputs["rules"]] == [f"{days}d"]
+        assert buckets[name].urn in mine[0].dependencies
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_buckets_are_private_and_never_force_destroyed(synth, stack):
+    for bucket in synth(stack).of_type(BUCKET):
+        assert bucket.inputs["acl"] == "private"
+        assert bucket.inputs["forceDestroy"] is False
+        assert bucket.options["protect"] is (stack == "prod")
+
+
+def test_versioning_only_where_configured_with_noncurrent_expiry(synth):
+    assert not synth("dev").of_type(VERSIONING)
+    prod = synth("prod")
+    (versioning,) = prod.of_type(VERSIONING)
+    assert versioning.inputs["bucket"] == "application-files"
+    assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
+    lifecycle = next(p for p in prod.of_type(LIFECYCLE) if p.inputs["bucket"] == "application-files")
+    assert lifecycle.inputs["rules"][0]["noncurrentVersionExpirationDays"] == 30
+    for other in (p for p in prod.of_type(LIFECYCLE) if p.inputs["bucket"] != "application-files"):
+        assert "noncurrentVersionExpirationDays" not in other.inputs["rules"][0]
+
+
+def test_encryption_as_configured_with_the_clusters_key(synth):
+    assert not synth("dev").of_type(ENCRYPTION)
+    encrypted = {e.inputs["bucket"]: e.inputs for e in synth("prod").of_type(ENCRYPTION)}
+    assert set(encrypted) == set(EXPECTED_BUCKETS["prod"])
+    for inputs in encrypted.values():
+        assert (inputs["encryptionType"], inputs["kmsKeyId"]) == ("aws:kms", KMS_KEY_ID)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_kms_key_is_identical_secret_and_well_formed_on_every_node(synth, stack):
+    synthesis = synth(stack)
+    keys = {env_of(node)["MINIO_KMS_SECRET_KEY"] for node in minio_nodes(synthesis.resources)}
+    assert len(keys) == 1
+    key_id, _ = keys.pop().split(":", 1)
+    assert key_id == KMS_KEY_ID
+    generator = synthesis.named(RANDOM_PASSWORD, "minio-cluster-kms-key")
+    assert generator.inputs["length"] == 32
+    assert generator.options["protect"] is (stack == "prod")
+    assert "MINIO_KMS_SECRET_KEY=[secret]" in synthesis.files["minio.env"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_policy_document_equals_its_rendered_template(synth, stack):
+    synthesis = synth(stack)
+    policies = {p.inputs["name"]: p.inputs["policy"] for p in synthesis.of_type(POLICY)}
+    assert policies == {
+        "backup-service-policy": policy_json(render_policy("backup-service", ["backups-postgresql"])),
+        "prometheus-metrics-policy": policy_json(render_policy("metrics")),
+    }
+    assert json.loads(synthesis.files["policy-backup-service-policy.json"]) == json.loads(
+        policies["backup-service-policy"]
+    )
+
+
+def test_every_service_account_has_its_explicit_policy_and_a_policy_bound_parent(synth):
+    synthesis = synth("dev")
+    (account,) = synthesis.of_type(SERVICE_ACCOUNT)
+    assert account.inputs["targetUser"] == "backup-service"
+    assert account.inputs["policy"] == policy_json(render_policy("backup-service", ["backups-postgresql"]))
+    attachments = {(a.inputs["userName"], a.inputs["policyName"]) for a in synthesis.of_type(ATTACHMENT)}
+    assert attachments == {
+        ("backup-service", "backup-service-policy"),
+        ("prometheus-metrics", "prometheus-metrics-policy"),
+    }
+    attachment_urn = next(
+        a.urn for a in synthesis.of_type(ATTACHMENT) if a.inputs["userName"] == "backup-service"
+    )
+    assert attachment_urn in account.dependencies
+
+
+def test_configured_accounts_each_get_a_policy_and_key(synth):
+    accounts = [
+        {"name": "backup-service", "policy": "backup-service", "buckets": ["backups-postgresql"]},
+        {"name": "reporting", "policy": "readonly", "buckets": ["logs", "application-files"]},
+    ]
+    synthesis = synth("dev", {"serviceAccounts": accounts})
+    by_user = {a.inputs["targetUser"]: a for a in synthesis.of_type(SERVICE_ACCOUNT)}
+    assert set(by_user) == {"backup-service", "reporting"}
+    assert by_user["reporting"].inputs["policy"] == policy_json(
+        render_policy("readonly", ["logs", "application-files"])
+    )
+    assert set(synthesis.outputs["service_account_access_keys"]) == {"backup-service", "reporting"}
+
+
+def test_metrics_identity_scrapes_only_with_a_generated_secret(synth):
+    synthesis = synth("dev")
+    user = synthesis.named(USER, "minio-iam-prometheus-metrics")
+    generator = synthesis.named(RANDOM_PASSWORD, "minio-iam-prometheus-metrics-secret")
+    assert is_secret(user.inputs["secret"])
+    assert plain(user.inputs["secret"]) == plain(generator.state["result"])
+    policy = synthesis.named(POLICY, "minio-iam-prometheus-metrics-policy")
+    assert json.loads(policy.inputs["policy"])["Statement"][0]["Action"] == ["admin:Prometheus"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_provider_goes_through_the_gateway_as_root_with_a_secret_password(synth, stack):
+    synthesis = synth(stack)
+    provider = synthesis.named("pulumi:providers:minio", "minio-minio")
+    expected = {"dev": ("localhost:9000", "false"), "prod": ("s3.storage.example.com:443", "true")}[stack]
+    assert (provider.inputs["minioServer"], provider.inputs["minioSsl"]) == expected
+    assert provider.inputs["minioUser"] == "minio-root"
+    assert is_secret(provider.inputs["minioPassword"])
+    gateway = synthesis.named(CONTAINER, "minio-gateway-nginx")
+    assert {gateway.urn, *(n.urn for n in minio_nodes(synthesis.resources))} <= set(provider.dependencies)
+    for resource in synthesis.resources:
+        if resource.type.startswith("minio:"):
+            assert resource.provider == provider.urn, resource.name
+
+
+def test_application_outputs(synth):
+    outputs = synth("dev").outputs
+    assert outputs["s3_endpoint"] == "http://localhost:9000"
+    assert outputs["region"] == "us-east-1"
+    assert outputs["buckets"] == ["backups-postgresql", "logs", "application-files"]
+    assert set(plain(outputs["service_account_access_keys"])) == {"backup-service"}
+    assert is_secret(outputs["service_account_secret_keys"])
+    assert set(plain(outputs["service_account_secret_keys"])) == {"backup-service"}
+
+
+def test_no_application_identity_is_root(synth):
+    for account in synth("dev").of_type(SERVICE_ACCOUNT):
+        assert account.inputs["targetUser"] != "minio-root"

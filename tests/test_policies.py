@@ -1,0 +1,145 @@
+"""Policy templates rendered per stack: well-formed, least privilege, bucket placeholders expanded."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.cluster import KMS_KEY_ID, kms_secret_key
+from components.policies import (
+    PolicyTemplateError,
+    policy_json,
+    render_policy,
+    template_names,
+    validate_policy,
+)
+
+RENDERINGS = [
+    ("admin", []),
+    ("metrics", []),
+    ("readonly", ["logs", "application-files"]),
+    ("backup-service", ["backups-postgresql"]),
+]
+
+
+def test_the_templates_are_the_notes_three_and_metrics():
+    assert template_names() == ["admin", "backup-service", "metrics", "readonly"]
+
+
+@pytest.mark.parametrize(("name", "buckets"), RENDERINGS)
+def test_every_template_renders_a_well_formed_document(name, buckets):
+    document = render_policy(name, buckets)
+    assert document["Version"] == "2012-10-17"
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert statement["Action"] and all(":" in a for a in statement["Action"])
+        for resource in statement.get("Resource", []):
+            assert resource.startswith("arn:aws:s3:::")
+            assert "${bucket}" not in resource
+
+
+@pytest.mark.parametrize(("name", "buckets"), [r for r in RENDERINGS if r[0] != "admin"])
+def test_no_wildcard_action_outside_admin(name, buckets):
+    actions = [a for s in render_policy(name, buckets)["Statement"] for a in s["Action"]]
+    assert not any("*" in a for a in actions)
+
+
+def test_admin_is_full_access_in_separate_statements():
+    statements = render_policy("admin")["Statement"]
+    assert [s["Action"] for s in statements] == [["admin:*"], ["kms:*"], ["s3:*"]]
+
+
+def test_backup_service_reads_and_writes_only_its_bucket():
+    statements = render_policy("backup-service", ["backups-postgresql"])["Statement"]
+    objects = next(s for s in statements if "s3:PutObject" in s["Action"])
+    assert objects["Resource"] == ["arn:aws:s3:::backups-postgresql/*"]
+    listing = next(s for s in statements if "s3:ListAllMyBuckets" in s["Action"])
+    assert set(listing["Action"]) == {"s3:ListAllMyBuckets", "s3:GetBucketLocation"}
+
+
+def test_readonly_grants_no_write():
+    actions = {a for s in render_policy("readonly", ["logs"])["Statement"] for a in s["Action"]}
+    assert actions == {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject"}
+
+
+def test_metrics_may_only_scrape():
+    assert render_policy("metrics")["Statement"] == [
+        {"Sid": "ScrapeMetrics", "Effect": "Allow", "Action": ["admin:Prometheus"]}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "buckets", "message"),
+    [
+        ("readonly", [], "is per bucket"),
+        ("admin", ["logs"], "takes no buckets"),
+        ("superuser", [], "no policy template"),
+    ],
+)
+def test_rendering_refuses_what_the_template_cannot_mean(name, buckets, message):
+    with pytest.raises(PolicyTemplateError, match=message):
+        render_policy(name, buckets)
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ({"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::logs"]}, "wildcard"),
+        (
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::*/*"]},
+            "spans every bucket",
+        ),
+        (
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::${bucket}/*"]},
+            "still holds",
+        ),
+        ({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["logs/*"]}, "not an arn:aws:s3::: ARN"),
+        ({"Effect": "Allow", "Action": ["s3:GetObject"]}, "must list the buckets"),
+        (
+            {
+                "Effect": "Allow",
+                "Action": ["admin:ServerInfo", "s3:GetObject"],
+                "Resource": ["arn:aws:s3:::l"],
+            },
+            "mixes",
+        ),
+        (
+            {"Effect": "Allow", "Action": ["admin:ServerInfo"], "Resource": ["arn:aws:s3:::l"]},
+            "take no Resource",
+        ),
+        ({"Effect": "Maybe", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::l"]}, "Effect"),
+        ({"Effect": "Allow", "Action": ["GetObject"], "Resource": ["arn:aws:s3:::l"]}, "is not an s3:"),
+    ],
+)
+def test_validation_catches_malformed_or_overbroad_statements(statement, message):
+    with pytest.raises(PolicyTemplateError, match=message):
+        validate_policy({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def test_validation_requires_the_2012_version():
+    with pytest.raises(PolicyTemplateError, match="Version"):
+        validate_policy({"Version": "2008-10-17", "Statement": render_policy("metrics")["Statement"]})
+
+
+_BUCKET = st.from_regex(r"[a-z0-9][a-z0-9\-]{1,20}[a-z0-9]", fullmatch=True)
+
+
+@given(buckets=st.lists(_BUCKET, min_size=1, max_size=6, unique=True))
+def test_readonly_names_exactly_the_given_buckets(buckets):
+    document = render_policy("readonly", buckets)
+    resources = {r for s in document["Statement"] for r in s["Resource"]}
+    assert resources == {f"arn:aws:s3:::{b}" for b in buckets} | {f"arn:aws:s3:::{b}/*" for b in buckets}
+    assert json.loads(policy_json(document)) == document
+
+
+def test_kms_secret_key_format():
+    value = kms_secret_key("k" * 32)
+    key_id, encoded = value.split(":", 1)
+    assert key_id == KMS_KEY_ID
+    assert base64.b64decode(encoded, validate=True) == b"k" * 32
+    with pytest.raises(ValueError, match="32 bytes"):
+        kms_secret_key("short")
