@@ -6,7 +6,17 @@ STACK       ?= dev
 # dev runs on a local Pulumi backend kept outside the repository.
 export PULUMI_BACKEND_URL ?= file://$(HOME)/.pulumi-minio-platform
 
-.PHONY: dev up render test lint unit clean
+# MinIO and mc for the integration tier, built from source (community MinIO is source-only) at
+# pinned module versions: `go install ...@latest` resolved on 2026-11-25. Cached outside the repo.
+TOOLS_DIR     ?= $(HOME)/.cache/minio-platform/tools
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MC_VERSION    := v0.0.0-20250313080218-cf909e1063a9
+MINIO_BIN     := $(TOOLS_DIR)/minio-$(MINIO_VERSION)/minio
+MC_BIN        := $(TOOLS_DIR)/mc-$(MC_VERSION)/mc
+export MINIO_PLATFORM_MINIO := $(MINIO_BIN)
+export MINIO_PLATFORM_MC    := $(MC_BIN)
+
+.PHONY: dev up render test lint tools clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +41,14 @@ up: $(VENV)/.installed
 
 render: $(VENV)/.installed
 	$(PY) -m synth --stack $(STACK)
+
+tools: $(MINIO_BIN) $(MC_BIN)
+
+$(MINIO_BIN):
+	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath github.com/minio/minio@$(MINIO_VERSION)
+
+$(MC_BIN):
+	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath github.com/minio/mc@$(MC_VERSION)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -38,12 +38,17 @@ def synth() -> SynthFn:
     return run
 
 
-def require_binary(name: str, how_to_get: str) -> str:
+def require_binary(name: str, how_to_get: str, env_var: str | None = None) -> str:
     """The path of a real tool a test needs, or a skip naming how to get it.
+
+    ``env_var`` names a variable holding the exact binary to use, when set (see `make tools`).
 
     With REQUIRE_INTEGRATION=1 (set by .ci/run) a missing tool fails the test instead: CI must
     never count a skipped real-server test as a pass.
     """
+    pinned = os.environ.get(env_var, "") if env_var else ""
+    if pinned and os.access(pinned, os.X_OK):
+        return pinned  # the pinned build `make tools` made (the Makefile exports its path)
     search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
     path = shutil.which(name, path=search)
     if path:

@@ -10,6 +10,14 @@ CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+BUCKET = "minio:index/s3Bucket:S3Bucket"
+LIFECYCLE = "minio:index/ilmPolicy:IlmPolicy"
+VERSIONING = "minio:index/s3BucketVersioning:S3BucketVersioning"
+ENCRYPTION = "minio:index/s3BucketServerSideEncryption:S3BucketServerSideEncryption"
+POLICY = "minio:index/iamPolicy:IamPolicy"
+USER = "minio:index/iamUser:IamUser"
+ATTACHMENT = "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment"
+SERVICE_ACCOUNT = "minio:index/iamServiceAccount:IamServiceAccount"
 
 
 def plain(value: Any) -> Any:

@@ -9,16 +9,21 @@ import pytest
 from components.cluster import KMS_KEY_ID
 from components.policies import policy_json, render_policy
 from synth.mocks import is_secret
-from tests.graph import CONTAINER, RANDOM_PASSWORD, env_of, minio_nodes, plain
-
-BUCKET = "minio:index/s3Bucket:S3Bucket"
-LIFECYCLE = "minio:index/ilmPolicy:IlmPolicy"
-VERSIONING = "minio:index/s3BucketVersioning:S3BucketVersioning"
-ENCRYPTION = "minio:index/s3BucketServerSideEncryption:S3BucketServerSideEncryption"
-POLICY = "minio:index/iamPolicy:IamPolicy"
-USER = "minio:index/iamUser:IamUser"
-ATTACHMENT = "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment"
-SERVICE_ACCOUNT = "minio:index/iamServiceAccount:IamServiceAccount"
+from tests.graph import (
+    ATTACHMENT,
+    BUCKET,
+    CONTAINER,
+    ENCRYPTION,
+    LIFECYCLE,
+    POLICY,
+    RANDOM_PASSWORD,
+    SERVICE_ACCOUNT,
+    USER,
+    VERSIONING,
+    env_of,
+    minio_nodes,
+    plain,
+)
 
 EXPECTED_BUCKETS = {
     "dev": {"backups-postgresql": 30, "logs": 90, "application-files": 365},

@@ -21,9 +21,7 @@ from components.settings import SettingsError, settings_from_config
 from synth.mocks import is_secret
 from tests.conftest import require_binary
 from tests.graph import CONTAINER, env_of, minio_nodes, plain
-
-NGINX_HINT = "apt-get install nginx-light (Debian), or any nginx >= 1.22 on PATH"
-
+from tests.servers import NGINX_HINT, Nginx, free_port, loopback_gateway
 
 # --- parsed configuration helpers -----------------------------------------------------------------
 
@@ -263,12 +261,6 @@ def _self_signed(folder: Path, *names: str) -> None:
     )  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Recorder(BaseHTTPRequestHandler):
     """An upstream that answers 200 and records what reached it (method, raw path, Host, body size)."""
 
@@ -308,53 +300,14 @@ def recorder(port: int) -> Iterator[ThreadingHTTPServer]:
 @pytest.fixture
 def nginx_running(tmp_path):
     """Start nginx on a rendered config (loopback listeners only); always stopped afterwards."""
-    nginx = require_binary("nginx", NGINX_HINT)
-    processes: list[subprocess.Popen] = []
-
-    def start(config: NginxConfig, wait_port: int) -> None:
-        conf = tmp_path / "nginx.conf"
-        conf.write_text(render_nginx_conf(config))
-        log = open(tmp_path / "nginx.log", "w")  # noqa: SIM115 (closed with the process)
-        process = subprocess.Popen(
-            [nginx, "-e", "stderr", "-c", str(conf), "-g", "daemon off;"], stdout=log, stderr=log
-        )
-        processes.append(process)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"nginx exited: {(tmp_path / 'nginx.log').read_text()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", wait_port), timeout=0.2),
-            ):
-                return
-            time.sleep(0.05)
-        pytest.fail("nginx did not listen within 10 s")
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    nginx = Nginx(tmp_path)  # TLS files go in tmp_path/tls, beside the config
+    yield nginx.start
+    nginx.close()
 
 
 def local_config(tmp_path: Path, upstream_ports: list[int], **changes) -> tuple[NginxConfig, int, int]:
-    http_port, s3_port = free_port(), free_port()
-    config = NginxConfig(
-        upstreams=[Upstream(f"127.0.0.1:{p}", f"127.0.0.1:{p}") for p in upstream_ports],
-        console_host="console.test",
-        s3_host="s3.test",
-        max_body_size=changes.pop("max_body_size", "5g"),
-        s3_endpoint=f"http://s3.test:{s3_port}",
-        http_listen=f"127.0.0.1:{http_port}",
-        s3_listen=f"127.0.0.1:{s3_port}",
-        temp_dir=str(tmp_path),
-        **changes,
-    )
-    return config, http_port, s3_port
+    upstreams = [Upstream(f"127.0.0.1:{p}", f"127.0.0.1:{p}") for p in upstream_ports]
+    return loopback_gateway(tmp_path, upstreams, console_host="console.test", s3_host="s3.test", **changes)
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, host: str | None = None):

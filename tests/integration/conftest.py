@@ -1,0 +1,114 @@
+"""Real MinIO (four processes) behind the rendered gateway, started with the program's rendered values.
+
+Module-scoped: each test module gets a cluster of its own, so fault tests cannot disturb others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from synth.run import Synthesis
+from tests.conftest import require_binary
+from tests.graph import env_of, minio_nodes
+from tests.integration.apply import AppliedIdentities, apply_graph
+from tests.servers import MINIO_HINT, LocalMinioCluster, Mc, Nginx, loopback_gateway
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Gateway:
+    http_port: int
+    s3_port: int
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str, attempts: int = 3):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": attempts},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def minio_binary() -> str:
+    return require_binary("minio", MINIO_HINT, env_var="MINIO_PLATFORM_MINIO")
+
+
+@pytest.fixture(scope="session")
+def mc_binary() -> str:
+    return require_binary("mc", MINIO_HINT, env_var="MINIO_PLATFORM_MC")
+
+
+@pytest.fixture(scope="session")
+def dev(synth) -> Synthesis:
+    return synth("dev")
+
+
+@pytest.fixture(scope="session")
+def node_environment(dev) -> dict[str, str]:
+    """The MINIO_* environment the dev stack gives every container (root, KMS key, parity...)."""
+    return env_of(minio_nodes(dev.resources)[0])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, minio_binary, node_environment):
+    local = LocalMinioCluster(minio_binary, tmp_path_factory.mktemp("minio"), node_environment)
+    try:
+        local.start_all()
+        yield local
+    finally:
+        local.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("gateway")
+    nginx = Nginx(workdir)
+    config, http_port, s3_port = loopback_gateway(workdir, cluster.upstreams)
+    try:
+        nginx.start(config, s3_port)
+        yield Gateway(http_port, s3_port)
+    finally:
+        nginx.close()
+
+
+@pytest.fixture(scope="module")
+def root_s3(gateway, node_environment):
+    return s3_client(
+        gateway.s3_endpoint, node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
+    )
+
+
+@pytest.fixture(scope="module")
+def root_mc(mc_binary, gateway, node_environment, tmp_path_factory) -> Mc:
+    return Mc(
+        mc_binary,
+        tmp_path_factory.mktemp("mc"),
+        gateway.s3_port,
+        node_environment["MINIO_ROOT_USER"],
+        node_environment["MINIO_ROOT_PASSWORD"],
+    )
+
+
+@pytest.fixture(scope="module")
+def applied(dev, root_s3, root_mc, tmp_path_factory) -> AppliedIdentities:
+    """The dev stack's buckets and identities, applied to the real cluster through the gateway."""
+    return apply_graph(dev, root_s3, root_mc, tmp_path_factory.mktemp("policies"))

@@ -1,0 +1,242 @@
+"""Real servers on loopback for the render and integration tiers: nginx and a local MinIO cluster.
+
+Every process binds 127.0.0.1 only, every wait is bounded, and every process is stopped by the
+fixture that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from components.gateway import NginxConfig, Upstream, render_nginx_conf
+from tests.conftest import require_binary
+
+NGINX_HINT = "apt-get install nginx-light (Debian), or any nginx >= 1.22 on PATH"
+MINIO_HINT = "run `make tools` (builds MinIO and mc from source with Go)"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"process exited early: {log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"nothing listened on 127.0.0.1:{port} within {seconds} s")
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+class Nginx:
+    """Debian's nginx running a rendered configuration."""
+
+    def __init__(self, workdir: Path):
+        self.binary = require_binary("nginx", NGINX_HINT)
+        self.workdir = workdir
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, config: NginxConfig, wait_port: int) -> Path:
+        return self.start_text(render_nginx_conf(config), wait_port)
+
+    def start_text(self, text: str, wait_port: int, name: str = "nginx") -> Path:
+        """Run a configuration given as text (tests that plant a defect edit the rendered one)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / f"{name}.conf"
+        conf.write_text(text)
+        log = self.workdir / f"{name}.log"
+        with open(log, "w") as out:
+            process = subprocess.Popen(
+                [self.binary, "-e", "stderr", "-c", str(conf), "-g", "daemon off;"], stdout=out, stderr=out
+            )
+        self.processes.append(process)
+        wait_for_port(wait_port, process, log)
+        return conf
+
+    def close(self) -> None:
+        for process in self.processes:
+            stop(process)
+
+
+def loopback_gateway(
+    workdir: Path,
+    upstreams: list[Upstream],
+    *,
+    max_body_size: str = "5g",
+    console_host: str = "localhost",
+    s3_host: str = "localhost",
+    **changes,
+) -> tuple[NginxConfig, int, int]:
+    """A gateway configuration on two free loopback ports: ``(config, http_port, s3_port)``."""
+    http_port, s3_port = free_port(), free_port()
+    config = NginxConfig(
+        upstreams=upstreams,
+        console_host=console_host,
+        s3_host=s3_host,
+        max_body_size=max_body_size,
+        s3_endpoint=f"http://{s3_host}:{s3_port}",
+        http_listen=f"127.0.0.1:{http_port}",
+        s3_listen=f"127.0.0.1:{s3_port}",
+        temp_dir=str(workdir),
+        **changes,
+    )
+    return config, http_port, s3_port
+
+
+@dataclass
+class MinioNode:
+    index: int
+    port: int
+    console_port: int
+    data: Path
+    log: Path
+    process: subprocess.Popen | None = None
+
+
+@dataclass
+class LocalMinioCluster:
+    """``nodes`` MinIO processes forming one erasure-coded pool, each with its own port and drive."""
+
+    binary: str
+    workdir: Path
+    environment: dict[str, str]
+    """The MINIO_* environment the program renders for every container."""
+    count: int = 4
+    nodes: list[MinioNode] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for index in range(1, self.count + 1):
+            data = self.workdir / f"node{index}" / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            self.nodes.append(
+                MinioNode(index, free_port(), free_port(), data, self.workdir / f"node{index}.log")
+            )
+
+    @property
+    def endpoints(self) -> list[str]:
+        # One host, so explicit endpoints instead of the containers' http://minio{1...N}/data.
+        return [f"http://127.0.0.1:{n.port}{n.data}" for n in self.nodes]
+
+    @property
+    def upstreams(self) -> list[Upstream]:
+        return [Upstream(f"127.0.0.1:{n.port}", f"127.0.0.1:{n.console_port}") for n in self.nodes]
+
+    def start(self, node: MinioNode) -> None:
+        if node.process is not None and node.process.poll() is None:
+            return
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(self.workdir),
+            **self.environment,
+            # MinIO refuses drives on the root filesystem outside CI mode (inside Docker a volume is
+            # a different device from the container's root, so the containers do not need this).
+            # MinIO leaves MINIO_CI_CD out of its peer comparison.
+            "MINIO_CI_CD": "on",
+            # Where /.dockerenv exists (as on CI), MinIO waits for endpoints that resolve to loopback
+            # to resolve elsewhere; this names the node's own endpoint (cmd/endpoint.go,
+            # UpdateIsLocal). It is not a MINIO_* variable, so peers do not compare it.
+            "_MINIO_SERVER_LOCAL": f"127.0.0.1:{node.port}",
+        }
+        with open(node.log, "a") as out:
+            node.process = subprocess.Popen(
+                [self.binary, "server", "--json", "--address", f"127.0.0.1:{node.port}",
+                 "--console-address", f"127.0.0.1:{node.console_port}", *self.endpoints],
+                env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def start_all(self) -> None:
+        for node in self.nodes:
+            self.start(node)
+        self.wait_until(lambda: self.health("cluster") == 200, 90, "the cluster to reach write quorum")
+
+    def kill(self, node: MinioNode) -> None:
+        """Kill a node outright (SIGKILL): no graceful shutdown, as a crash would."""
+        if node.process is not None:
+            stop(node.process, signal.SIGKILL)
+
+    def health(self, probe: str) -> int | None:
+        """HTTP status of ``/minio/health/<probe>`` from the first live node (None if none answers)."""
+        for node in self.nodes:
+            if node.process is None or node.process.poll() is not None:
+                continue
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{node.port}/minio/health/{probe}", timeout=2
+                ) as response:
+                    return response.status
+            except urllib.error.HTTPError as err:
+                return err.code
+            except OSError:
+                continue
+        return None
+
+    def wait_until(self, condition, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.5)
+        logs = "\n".join(n.log.read_text()[-1500:] for n in self.nodes if n.log.exists())
+        pytest.fail(f"timed out after {seconds} s waiting for {what}\n{logs}")
+
+    def close(self) -> None:
+        for node in self.nodes:
+            if node.process is not None:
+                stop(node.process)
+
+
+class Mc:
+    """The MinIO client against one alias, configured through MC_HOST_<alias> (no config files)."""
+
+    def __init__(self, binary: str, workdir: Path, endpoint_port: int, access_key: str, secret_key: str):
+        self.binary = binary
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "MC_CONFIG_DIR": str(workdir / "mc"),
+            "MC_HOST_target": f"http://{access_key}:{secret_key}@127.0.0.1:{endpoint_port}",
+        }
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [self.binary, "--json", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"mc {' '.join(args)} failed: {result.stdout[-1000:]} {result.stderr[-1000:]}"
+            )
+        return result
+
+    def json(self, *args: str) -> list[dict]:
+        return [json.loads(line) for line in self.run(*args).stdout.splitlines() if line.strip()]
