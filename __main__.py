@@ -14,6 +14,10 @@ erasure = settings.cluster.erasure
 pulumi.export("environment", settings.environment.value)
 pulumi.export("s3_endpoint", platform.gateway.s3_endpoint)
 pulumi.export("console_url", platform.gateway.console_url)
+pulumi.export("sso_issuer_url", platform.sso.issuer_url)
+pulumi.export("sso_login_url", platform.sso.login_url)
+if platform.sso.demo_users:
+    pulumi.export("sso_demo_users", pulumi.Output.secret(platform.sso.demo_users))
 pulumi.export("region", REGION)
 pulumi.export("buckets", platform.buckets.names)
 pulumi.export("service_account_access_keys", platform.identities.access_keys)

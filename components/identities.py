@@ -10,15 +10,24 @@ no application uses root.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_minio as minio
 import pulumi_random as random
 
 from components.policies import policy_json, render_policy
-from components.settings import METRICS_USER, ServiceAccountSettings
+from components.settings import METRICS_USER, PlatformSettings, ServiceAccountSettings
+
+
+def group_policy_documents(settings: PlatformSettings) -> dict[str, str]:
+    """MinIO policies the SSO groups name, by policy name (built-in policies need none)."""
+    return {
+        group.minio_policy: policy_json(render_policy(group.policy, settings.group_buckets(group)))
+        for group in settings.identity.groups
+        if group.uses_template
+    }
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,8 @@ class IdentitiesArgs:
     service_accounts: Sequence[ServiceAccountSettings]
     buckets: Sequence[pulumi.Resource]
     """The buckets the policies name: created first, so a new key works at once."""
+    group_policies: Mapping[str, str] = field(default_factory=dict)
+    """Policies single sign-on groups grant, by name: their members get them through the token."""
 
 
 class Identities(pulumi.ComponentResource):
@@ -59,6 +70,15 @@ class Identities(pulumi.ComponentResource):
             )
             self.access_keys[account.name] = service_account.access_key
             self.secret_keys[account.name] = pulumi.Output.secret(service_account.secret_key)
+
+        for policy_name, document in args.group_policies.items():
+            self.documents[policy_name] = document
+            minio.IamPolicy(
+                f"{name}-{policy_name}",
+                name=policy_name,
+                policy=document,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.buckets)),
+            )
 
         # Prometheus authenticates with a JWT signed by this identity's secret: the program mints
         # it, so the secret is generated here rather than by the provider.

@@ -13,9 +13,10 @@ from components.buckets import Buckets, BucketsArgs
 from components.cluster import MinioCluster, MinioClusterArgs
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
-from components.identities import Identities, IdentitiesArgs, pretty
+from components.identities import Identities, IdentitiesArgs, group_policy_documents, pretty
 from components.network import PlatformNetworks, PlatformNetworksArgs
 from components.settings import PROJECT, Environment, PlatformSettings, TlsMode
+from components.sso import SingleSignOn, SingleSignOnArgs
 
 REGION = "us-east-1"
 """MinIO's default region: what SDKs must sign for."""
@@ -34,6 +35,7 @@ class Platform(pulumi.ComponentResource):
 
     networks: PlatformNetworks
     cluster: MinioCluster
+    sso: SingleSignOn
     gateway: Gateway
     buckets: Buckets
     identities: Identities
@@ -65,6 +67,20 @@ class Platform(pulumi.ComponentResource):
 
         # Known from settings alone, so the nodes' environment does not wait for the gateway.
         console_url, _ = public_urls(settings.gateway)
+
+        self.sso = SingleSignOn(
+            f"{name}-sso",
+            SingleSignOnArgs(
+                identity=settings.identity,
+                console_url=console_url,
+                storage_network=self.networks.storage,
+                edge_network=self.networks.monitoring,
+                demo_users=settings.environment is Environment.DEV,
+                admin_password=_secret(settings.secrets.keycloak_admin_password),
+                labels=labels,
+            ),
+            opts=self._child(),
+        )
         self.cluster = MinioCluster(
             f"{name}-cluster",
             MinioClusterArgs(
@@ -76,7 +92,10 @@ class Platform(pulumi.ComponentResource):
                 root_password=_secret(settings.secrets.root_password),
                 # The console builds its links and OAuth callback from this: the gateway path, no
                 # trailing slash.
-                extra_environment={"MINIO_BROWSER_REDIRECT_URL": console_url},
+                extra_environment={"MINIO_BROWSER_REDIRECT_URL": console_url, **self.sso.minio_environment},
+                secret_environment=self.sso.minio_secret_environment,
+                # MinIO's IAM, console and cluster health wait for the OIDC discovery document.
+                depends_on=self.sso.ready,
                 labels=labels,
             ),
             opts=self._child(),
@@ -130,7 +149,9 @@ class Platform(pulumi.ComponentResource):
         self.identities = Identities(
             f"{name}-iam",
             IdentitiesArgs(
-                service_accounts=settings.service_accounts, buckets=list(self.buckets.buckets.values())
+                service_accounts=settings.service_accounts,
+                buckets=list(self.buckets.buckets.values()),
+                group_policies=group_policy_documents(settings),
             ),
             opts=through_minio,
         )

@@ -280,6 +280,38 @@ class GatewaySettings(_Model):
         return self
 
 
+BUILTIN_POLICIES = ("consoleAdmin", "readwrite", "readonly", "writeonly", "diagnostics")
+"""Policies every MinIO server has. A group may name one; a template of the same name (readonly)
+takes precedence."""
+
+
+class GroupSettings(_Model):
+    """A Keycloak group whose members get ``policy`` in their token's ``policy`` claim."""
+
+    name: Identifier
+    policy: str = Field(description="A MinIO built-in policy or a template in policies/iam/")
+    buckets: tuple[BucketName, ...] | None = Field(
+        None, description="For a per-bucket template: its buckets (unset: every configured bucket)"
+    )
+
+    @property
+    def uses_template(self) -> bool:
+        return self.policy in template_names()
+
+    @property
+    def minio_policy(self) -> str:
+        """The MinIO policy the group's members get: ``<group>-policy`` for a template, else the built-in."""
+        return f"{self.name}-policy" if self.uses_template else self.policy
+
+
+def _default_groups() -> tuple[GroupSettings, ...]:
+    return (
+        GroupSettings(name="storage-admins", policy="consoleAdmin"),
+        GroupSettings(name="storage-readonly", policy="readonly"),
+        GroupSettings(name="backup-operators", policy="backup-service", buckets=("backups-postgresql",)),
+    )
+
+
 class IdentitySettings(_Model):
     """Keycloak single sign-on for the console."""
 
@@ -289,6 +321,7 @@ class IdentitySettings(_Model):
     admin_user: str = Field("admin", min_length=1)
     image: ImageRef = Field(DEFAULT_KEYCLOAK_IMAGE)
     port: Port = Field(8080, description="Host port (127.0.0.1 only) of the deployed Keycloak")
+    groups: tuple[GroupSettings, ...] = Field(default_factory=_default_groups)
 
     @model_validator(mode="after")
     def _url_for_external(self) -> Self:
@@ -298,7 +331,13 @@ class IdentitySettings(_Model):
             )
         if self.url and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", self.url):
             raise Invalid("url", self.url, "an http(s):// URL")
+        if self.url:
+            object.__setattr__(self, "url", self.url.rstrip("/"))
         return self
+
+    @property
+    def deployed(self) -> bool:
+        return self.mode is Mode.DEPLOY
 
 
 class BucketSettings(_Model):
@@ -400,8 +439,10 @@ class PlatformSettings(_Model):
         self._check_storage_addresses()
         self._check_buckets()
         self._check_service_accounts()
+        self._check_groups()
         self._check_ports()
         self._check_tls()
+        self._check_identity_secrets()
         if self.environment is Environment.PROD:
             self._check_prod_images()
         return self
@@ -458,6 +499,39 @@ class PlatformSettings(_Model):
                         f"a bucket configured in buckets: {sorted(buckets)}",
                     )
 
+    def _check_groups(self) -> None:
+        templates = template_names()
+        buckets = {b.name for b in self.buckets}
+        seen: set[str] = set()
+        for i, group in enumerate(self.identity.groups):
+            key = f"identity.groups[{i}]"
+            if group.name in seen:
+                raise Invalid(f"{key}.name", group.name, "group names must be unique")
+            seen.add(group.name)
+            if group.policy not in (*BUILTIN_POLICIES, *templates):
+                raise Invalid(
+                    f"{key}.policy",
+                    group.policy,
+                    f"a MinIO built-in {list(BUILTIN_POLICIES)} or a template {templates}",
+                )
+            if group.buckets is None:
+                continue
+            if not group.uses_template or not takes_buckets(group.policy):
+                raise Invalid(
+                    f"{key}.buckets", list(group.buckets), f"policy {group.policy!r} takes no buckets"
+                )
+            for j, name in enumerate(group.buckets):
+                if name not in buckets:
+                    raise Invalid(
+                        f"{key}.buckets[{j}]", name, f"a bucket configured in buckets: {sorted(buckets)}"
+                    )
+
+    def group_buckets(self, group: GroupSettings) -> tuple[str, ...]:
+        """The buckets a group's template policy is rendered for (every bucket when unset)."""
+        if not group.uses_template or not takes_buckets(group.policy):
+            return ()
+        return group.buckets if group.buckets is not None else tuple(b.name for b in self.buckets)
+
     def host_ports(self) -> dict[str, int]:
         """Every host port the stack publishes, by the config key that sets it."""
         ports = {"gateway.httpPort": self.gateway.http_port}
@@ -483,6 +557,14 @@ class PlatformSettings(_Model):
                     f"must be distinct",
                 )
             owner[port] = key
+
+    def _check_identity_secrets(self) -> None:
+        if self.identity.mode is Mode.EXTERNAL and self.secrets.keycloak_admin_password is None:
+            raise Invalid(
+                "keycloakAdminPassword",
+                None,
+                "required with identity.mode external: the password of identity.adminUser",
+            )
 
     def _check_tls(self) -> None:
         if self.gateway.tls is TlsMode.PROVIDED:

@@ -45,9 +45,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
-        resource_id = f"{args.name}-id"
         handler = getattr(self, "_" + args.typ.replace(":", "_").replace("/", "_"), None)
         state = handler(args.name, inputs) if handler else inputs
+        # Where the real provider's id is meaningful (a realm's name, a client's UUID), use it.
+        resource_id = state.get("id") if isinstance(state.get("id"), str) else f"{args.name}-id"
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
@@ -118,6 +119,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return state
 
     # keycloak
+    def _keycloak_index_realm_Realm(self, name: str, inputs: dict) -> dict:
+        return {**inputs, "id": inputs.get("realm", name)}
+
     def _keycloak_openid_client_Client(self, name: str, inputs: dict) -> dict:
         state = {**inputs, "id": str(uuid.uuid5(uuid.NAMESPACE_URL, name))}
         state["clientSecret"] = secret(unwrap(inputs.get("clientSecret", _mock_secret_text("client", name))))

@@ -89,9 +89,13 @@ def test_kms_key_is_identical_secret_and_well_formed_on_every_node(synth, stack)
 def test_each_policy_document_equals_its_rendered_template(synth, stack):
     synthesis = synth(stack)
     policies = {p.inputs["name"]: p.inputs["policy"] for p in synthesis.of_type(POLICY)}
+    all_buckets = list(EXPECTED_BUCKETS[stack])
     assert policies == {
         "backup-service-policy": policy_json(render_policy("backup-service", ["backups-postgresql"])),
         "prometheus-metrics-policy": policy_json(render_policy("metrics")),
+        # The SSO groups' template policies (storage-admins uses the built-in consoleAdmin).
+        "storage-readonly-policy": policy_json(render_policy("readonly", all_buckets)),
+        "backup-operators-policy": policy_json(render_policy("backup-service", ["backups-postgresql"])),
     }
     assert json.loads(synthesis.files["policy-backup-service-policy.json"]) == json.loads(
         policies["backup-service-policy"]

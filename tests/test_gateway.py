@@ -61,9 +61,17 @@ def location(server: list[dict], *args: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_only_the_gateway_publishes_ports(synth, stack):
-    publishers = [c.inputs["name"] for c in synth(stack).of_type(CONTAINER) if c.inputs.get("ports")]
-    assert publishers == ["gateway"]
+def test_only_the_gateway_publishes_beyond_loopback(synth, stack):
+    """The storage platform's one entry is the gateway; dev-only services publish on 127.0.0.1."""
+    publishers = {
+        c.inputs["name"]: c.inputs["ports"] for c in synth(stack).of_type(CONTAINER) if c.inputs.get("ports")
+    }
+    assert "gateway" in publishers
+    assert not any(name.startswith("minio") for name in publishers)
+    for name, ports in publishers.items():
+        if name != "gateway":
+            assert stack == "dev", f"{name} publishes ports in {stack}"
+            assert {p["ip"] for p in ports} == {"127.0.0.1"}, name
 
 
 def test_dev_ports_bind_to_loopback(synth):

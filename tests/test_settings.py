@@ -23,7 +23,9 @@ from components.settings import (
 MINIO_DIGEST = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:" + "a" * 64
 NGINX_DIGEST = "nginx:1.28.0-alpine@sha256:" + "b" * 64
 ALLOY_DIGEST = "grafana/alloy:v1.11.3@sha256:" + "c" * 64
-SECRETS = frozenset({"tlsCertificate", "tlsPrivateKey"})
+SECRETS = frozenset({"tlsCertificate", "tlsPrivateKey", "keycloakAdminPassword"})
+NO_IDENTITIES = {"serviceAccounts": [], "identity": {"groups": []}}
+"""For tests of the bucket list alone: the default accounts and groups name default buckets."""
 
 
 def problems(values: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> list[str]:
@@ -59,6 +61,7 @@ def prod(**changes: Any) -> dict[str, Any]:
         },
         "tlsCertificate": "-----BEGIN CERTIFICATE-----",
         "tlsPrivateKey": "-----BEGIN PRIVATE KEY-----",
+        "keycloakAdminPassword": "correct-horse-battery",
     }
     values.update(changes)
     return values
@@ -151,7 +154,7 @@ def test_parity_above_half_a_set():
     ],
 )
 def test_bucket_names_s3_rejects(name):
-    message = the_problem({"buckets": [{"name": name, "retentionDays": 30}]})
+    message = the_problem({"buckets": [{"name": name, "retentionDays": 30}], **NO_IDENTITIES})
     assert message.startswith(f"{PROJECT}:buckets[0].name = {name!r}:")
     assert "not a valid S3 bucket name" in message
 
@@ -168,7 +171,7 @@ def test_duplicate_buckets():
 
 @pytest.mark.parametrize("days", [0, -5])
 def test_retention_must_be_positive(days):
-    message = the_problem({"buckets": [{"name": "logs", "retentionDays": days}], "serviceAccounts": []})
+    message = the_problem({"buckets": [{"name": "logs", "retentionDays": days}], **NO_IDENTITIES})
     assert message.startswith(f"{PROJECT}:buckets[0].retentionDays = {days}:")
     assert "greater than 0" in message
 
@@ -214,7 +217,7 @@ def test_port_used_twice():
 def test_prod_without_tls_material():
     values = prod()
     del values["tlsCertificate"], values["tlsPrivateKey"]
-    message = the_problem(values)
+    message = the_problem(values, SECRETS)
     assert message.startswith(f"{PROJECT}:tlsCertificate = None: required when gateway.tls is 'provided'")
 
 
@@ -271,6 +274,42 @@ def test_every_problem_is_reported_at_once():
     ]
 
 
+def test_external_identity_needs_the_admin_password():
+    values = prod()
+    del values["keycloakAdminPassword"]
+    message = the_problem(values, SECRETS)
+    assert message.startswith(f"{PROJECT}:keycloakAdminPassword = None: required with identity.mode external")
+
+
+def test_default_groups_map_to_the_issue_policies():
+    settings = settings_from_config({})
+    groups = {g.name: (g.minio_policy, settings.group_buckets(g)) for g in settings.identity.groups}
+    assert groups == {
+        "storage-admins": ("consoleAdmin", ()),
+        "storage-readonly": ("storage-readonly-policy", ("backups-postgresql", "logs", "application-files")),
+        "backup-operators": ("backup-operators-policy", ("backups-postgresql",)),
+    }
+
+
+def test_dropping_a_bucket_a_default_group_names_is_reported():
+    message = the_problem({"buckets": [{"name": "logs", "retentionDays": 9}], "serviceAccounts": []})
+    assert message == (
+        f"{PROJECT}:identity.groups[2].buckets[0] = 'backups-postgresql': "
+        "a bucket configured in buckets: ['logs']"
+    )
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        ({"name": "ops", "policy": "superuser"}, "a MinIO built-in"),
+        ({"name": "ops", "policy": "consoleAdmin", "buckets": ["logs"]}, "takes no buckets"),
+    ],
+)
+def test_group_policy_must_exist_and_fit(group, message):
+    assert message in the_problem({"identity": {"groups": [group]}})
+
+
 def test_external_identity_needs_a_url():
     message = the_problem({"identity": {"mode": "external"}})
     assert message.startswith(f"{PROJECT}:identity.url = None:")
@@ -311,14 +350,14 @@ def test_well_formed_bucket_names_are_accepted(labels, separators):
         assume(False)
     except ValueError:
         pass
-    settings = settings_from_config({"buckets": [{"name": name, "retentionDays": 1}], "serviceAccounts": []})
+    settings = settings_from_config({"buckets": [{"name": name, "retentionDays": 1}], **NO_IDENTITIES})
     assert settings.buckets[0].name == name
 
 
 @given(name=st.text(min_size=0, max_size=70))
 def test_accepted_bucket_names_satisfy_s3_rules(name):
     try:
-        settings_from_config({"buckets": [{"name": name, "retentionDays": 1}], "serviceAccounts": []})
+        settings_from_config({"buckets": [{"name": name, "retentionDays": 1}], **NO_IDENTITIES})
     except SettingsError as err:
         assert err.problems[0].startswith(f"{PROJECT}:buckets[0].name")
         return

@@ -1,0 +1,390 @@
+"""Keycloak single sign-on for the MinIO console.
+
+dev runs Keycloak itself (``start-dev``); prod configures an existing Keycloak. Either way the
+realm, its user profile, a client scope emitting the ``policy`` claim, the confidential client
+``minio-console`` and the groups that carry MinIO policies are resources of the stack.
+
+**One issuer.** The browser and MinIO must see the same issuer URL, yet MinIO reaches Keycloak
+inside Docker (``http://keycloak:8080``) while the browser uses the published port. Keycloak's
+hostname options do exactly that: ``KC_HOSTNAME`` fixes the public URL, so the issuer and every
+browser-facing endpoint always name it, and ``KC_HOSTNAME_BACKCHANNEL_DYNAMIC`` lets the
+server-to-server endpoints (token, keys, userinfo) follow the URL the caller used. MinIO fetches
+discovery from the internal URL, sends users to the public login page, and validates tokens whose
+issuer is the public URL in both cases.
+
+**Roles are data.** Groups carry a ``policy`` attribute naming a MinIO policy; a user-attribute
+mapper that aggregates group attributes puts every policy of every group a user belongs to into
+the multivalued ``policy`` claim MinIO reads. Keycloak 24+ drops user attributes its user profile
+does not declare, so the realm's user profile declares ``policy`` (editable by admins only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_keycloak as keycloak
+import pulumi_random as random
+
+from components.conventions import BOUNDED_JSON_LOGS, docker_labels
+from components.settings import GroupSettings, IdentitySettings
+
+CLIENT_ID = "minio-console"
+POLICY_CLAIM = "policy"
+POLICY_SCOPE = "minio-policy"
+KEYCLOAK_HOST = "keycloak"
+KEYCLOAK_HTTP_PORT = 8080
+KEYCLOAK_MANAGEMENT_PORT = 9000
+# Keycloak 26 attaches these to every new OIDC client; the default-scopes resource is
+# authoritative, so listing fewer would show a diff on every preview (and "basic" carries `sub`).
+BUILTIN_DEFAULT_SCOPES = ("acr", "basic", "email", "profile", "roles", "web-origins")
+
+
+@dataclass(frozen=True)
+class SsoEndpoints:
+    public_url: str
+    """What browsers use, and the issuer's base."""
+    internal_url: str
+    """What the MinIO containers use."""
+    admin_url: str
+    """What the keycloak provider uses, from where `pulumi up` runs."""
+
+
+def sso_endpoints(identity: IdentitySettings) -> SsoEndpoints:
+    if identity.deployed:
+        public = f"http://localhost:{identity.port}"
+        return SsoEndpoints(public, f"http://{KEYCLOAK_HOST}:{KEYCLOAK_HTTP_PORT}", public)
+    assert identity.url is not None  # settings require it in mode external
+    return SsoEndpoints(identity.url, identity.url, identity.url)
+
+
+def issuer_url(identity: IdentitySettings) -> str:
+    return f"{sso_endpoints(identity).public_url}/realms/{identity.realm}"
+
+
+def minio_openid_environment(identity: IdentitySettings) -> dict[str, str]:
+    """The non-secret ``MINIO_IDENTITY_OPENID_*`` variables, identical on every node."""
+    realm_url = f"{sso_endpoints(identity).internal_url}/realms/{identity.realm}"
+    return {
+        "MINIO_IDENTITY_OPENID_CONFIG_URL": f"{realm_url}/.well-known/openid-configuration",
+        "MINIO_IDENTITY_OPENID_CLIENT_ID": CLIENT_ID,
+        "MINIO_IDENTITY_OPENID_CLAIM_NAME": POLICY_CLAIM,
+        "MINIO_IDENTITY_OPENID_SCOPES": "openid,profile,email",
+        "MINIO_IDENTITY_OPENID_DISPLAY_NAME": "Keycloak",
+    }
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True)
+class SingleSignOnArgs:
+    identity: IdentitySettings
+    console_url: str
+    """The console's public URL; Keycloak redirects back to ``<console_url>/oauth_callback``."""
+    storage_network: docker.Network
+    edge_network: docker.Network
+    """Non-internal network the deployed Keycloak publishes its port on."""
+    demo_users: bool
+    """One user per group with a generated password (dev only)."""
+    admin_password: pulumi.Input[str] | None = None
+    """Secret; generated for a deployed Keycloak when None."""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class SingleSignOn(pulumi.ComponentResource):
+    """Keycloak (deployed or existing), realm, client, policy claim and groups."""
+
+    issuer_url: str
+    login_url: str
+    client_secret: pulumi.Output[str]
+    """Secret; known before Keycloak exists, so MinIO's environment does not wait for it."""
+    minio_environment: dict[str, str]
+    minio_secret_environment: dict[str, pulumi.Output[str]]
+    ready: list[pulumi.Resource]
+    """What must exist before MinIO can become healthy: its IAM waits for the discovery document."""
+    demo_users: dict[str, pulumi.Output[str]]
+    """dev: password of each demo user by user name (secret)."""
+    container: docker.Container | None
+
+    def __init__(self, name: str, args: SingleSignOnArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("minio-platform:identity:SingleSignOn", name, None, opts)
+        self._name = name
+        identity = args.identity
+        endpoints = sso_endpoints(identity)
+        self.issuer_url = issuer_url(identity)
+        self.login_url = f"{args.console_url}/login"
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.client_secret = pulumi.Output.secret(
+            random.RandomPassword(f"{name}-client-secret", length=48, special=False, opts=child).result
+        )
+        admin_password = (
+            pulumi.Output.secret(args.admin_password)
+            if args.admin_password is not None
+            else pulumi.Output.secret(
+                random.RandomPassword(f"{name}-admin-password", length=32, opts=child).result
+            )
+        )
+        self.container = self._keycloak(args, endpoints, admin_password) if identity.deployed else None
+
+        provider = keycloak.Provider(
+            f"{name}-keycloak",
+            url=endpoints.admin_url,
+            realm="master",
+            client_id="admin-cli",
+            username=identity.admin_user,
+            password=admin_password,
+            # Log in lazily, so `pulumi preview` works before Keycloak runs.
+            initial_login=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container] if self.container else []),
+        )
+        via_keycloak = pulumi.ResourceOptions(parent=self, provider=provider)
+        realm = keycloak.Realm(
+            f"{name}-realm",
+            realm=identity.realm,
+            display_name="MinIO platform",
+            enabled=True,
+            ssl_required="all" if endpoints.public_url.startswith("https://") else "external",
+            registration_allowed=False,
+            login_with_email_allowed=True,
+            duplicate_emails_allowed=False,
+            password_policy="length(12) and notUsername",  # noqa: S106 (a rule, not a password)
+            opts=via_keycloak,
+        )
+        profile = self._user_profile(realm, via_keycloak)
+        scope, mapper = self._policy_claim(realm, via_keycloak)
+        client = keycloak.openid.Client(
+            f"{name}-client",
+            realm_id=realm.id,
+            client_id=CLIENT_ID,
+            name="MinIO console",
+            access_type="CONFIDENTIAL",
+            client_secret=self.client_secret,
+            standard_flow_enabled=True,
+            implicit_flow_enabled=False,
+            direct_access_grants_enabled=False,
+            service_accounts_enabled=False,
+            valid_redirect_uris=[f"{args.console_url}/oauth_callback"],
+            valid_post_logout_redirect_uris=[args.console_url],
+            web_origins=[_origin(args.console_url)],
+            opts=via_keycloak,
+        )
+        default_scopes = keycloak.openid.ClientDefaultScopes(
+            f"{name}-client-default-scopes",
+            realm_id=realm.id,
+            client_id=client.id,
+            default_scopes=[*BUILTIN_DEFAULT_SCOPES, scope.name],
+            opts=via_keycloak,
+        )
+        groups = self._groups(identity.groups, realm, via_keycloak)
+        self.demo_users = (
+            self._demo_users(identity.groups, groups, realm, via_keycloak) if args.demo_users else {}
+        )
+
+        self.minio_environment = minio_openid_environment(identity)
+        self.minio_secret_environment = {"MINIO_IDENTITY_OPENID_CLIENT_SECRET": self.client_secret}
+        self.ready = [realm, profile, mapper, client, default_scopes]
+        self.register_outputs({"issuer_url": self.issuer_url, "login_url": self.login_url})
+
+    def _keycloak(
+        self, args: SingleSignOnArgs, endpoints: SsoEndpoints, admin_password: pulumi.Output[str]
+    ) -> docker.Container:
+        identity = args.identity
+        image = docker.RemoteImage(
+            f"{self._name}-image",
+            name=identity.image,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        envs: list[pulumi.Input[str]] = [
+            f"KC_BOOTSTRAP_ADMIN_USERNAME={identity.admin_user}",
+            pulumi.Output.concat("KC_BOOTSTRAP_ADMIN_PASSWORD=", admin_password),
+            f"KC_HOSTNAME={endpoints.public_url}",
+            "KC_HOSTNAME_BACKCHANNEL_DYNAMIC=true",
+            "KC_HTTP_ENABLED=true",
+            f"KC_HTTP_PORT={KEYCLOAK_HTTP_PORT}",
+            "KC_HEALTH_ENABLED=true",
+        ]
+        # The image has no curl or wget: ask the management port's readiness probe with bash.
+        probe = (
+            f"exec 3<>/dev/tcp/127.0.0.1/{KEYCLOAK_MANAGEMENT_PORT} && "
+            "printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '\"UP\"' <&3"
+        )
+        return docker.Container(
+            f"{self._name}-keycloak-container",
+            name=KEYCLOAK_HOST,
+            hostname=KEYCLOAK_HOST,
+            image=image.image_id,
+            command=["start-dev"],
+            envs=envs,
+            networks_advanced=[
+                # The nodes reach Keycloak on the storage network (which has no way out).
+                docker.ContainerNetworksAdvancedArgs(name=args.storage_network.name, aliases=[KEYCLOAK_HOST]),
+                docker.ContainerNetworksAdvancedArgs(name=args.edge_network.name, aliases=[KEYCLOAK_HOST]),
+            ],
+            # The provider and browsers on this machine only.
+            ports=[
+                docker.ContainerPortArgs(internal=KEYCLOAK_HTTP_PORT, external=identity.port, ip="127.0.0.1")
+            ],
+            restart="unless-stopped",
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", "bash", "-c", probe],
+                interval="10s",
+                timeout="5s",
+                retries=12,
+                start_period="30s",
+                start_interval="2s",
+            ),
+            wait=True,
+            wait_timeout=300,
+            **BOUNDED_JSON_LOGS,
+            labels=docker_labels(
+                docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "keycloak"}
+            ),
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+        )
+
+    def _user_profile(self, realm: keycloak.Realm, opts: pulumi.ResourceOptions) -> keycloak.RealmUserProfile:
+        everyone = keycloak.RealmUserProfileAttributePermissionsArgs(
+            views=["admin", "user"], edits=["admin", "user"]
+        )
+        length_255 = keycloak.RealmUserProfileAttributeValidatorArgs(name="length", config={"max": "255"})
+        person_name = keycloak.RealmUserProfileAttributeValidatorArgs(
+            name="person-name-prohibited-characters"
+        )
+        # The profile resource owns the whole profile: Keycloak's four standard attributes, as
+        # Keycloak declares them, plus the policy attribute.
+        return keycloak.RealmUserProfile(
+            f"{self._name}-user-profile",
+            realm_id=realm.id,
+            attributes=[
+                keycloak.RealmUserProfileAttributeArgs(
+                    name="username",
+                    display_name="${username}",
+                    permissions=everyone,
+                    validators=[
+                        keycloak.RealmUserProfileAttributeValidatorArgs(
+                            name="length", config={"min": "3", "max": "255"}
+                        ),
+                        keycloak.RealmUserProfileAttributeValidatorArgs(
+                            name="username-prohibited-characters"
+                        ),
+                        keycloak.RealmUserProfileAttributeValidatorArgs(name="up-username-not-idn-homograph"),
+                    ],
+                ),
+                keycloak.RealmUserProfileAttributeArgs(
+                    name="email",
+                    display_name="${email}",
+                    permissions=everyone,
+                    validators=[keycloak.RealmUserProfileAttributeValidatorArgs(name="email"), length_255],
+                ),
+                keycloak.RealmUserProfileAttributeArgs(
+                    name="firstName",
+                    display_name="${firstName}",
+                    permissions=everyone,
+                    validators=[length_255, person_name],
+                ),
+                keycloak.RealmUserProfileAttributeArgs(
+                    name="lastName",
+                    display_name="${lastName}",
+                    permissions=everyone,
+                    validators=[length_255, person_name],
+                ),
+                keycloak.RealmUserProfileAttributeArgs(
+                    name=POLICY_CLAIM,
+                    display_name="MinIO policies",
+                    multi_valued=True,
+                    # Users must not grant themselves policies: admins only.
+                    permissions=keycloak.RealmUserProfileAttributePermissionsArgs(
+                        views=["admin"], edits=["admin"]
+                    ),
+                ),
+            ],
+            opts=opts,
+        )
+
+    def _policy_claim(
+        self, realm: keycloak.Realm, opts: pulumi.ResourceOptions
+    ) -> tuple[keycloak.openid.ClientScope, keycloak.openid.UserAttributeProtocolMapper]:
+        scope = keycloak.openid.ClientScope(
+            f"{self._name}-policy-scope",
+            realm_id=realm.id,
+            name=POLICY_SCOPE,
+            description="MinIO policies of the user and of the user's groups, in the `policy` claim",
+            include_in_token_scope=True,
+            opts=opts,
+        )
+        mapper = keycloak.openid.UserAttributeProtocolMapper(
+            f"{self._name}-policy-mapper",
+            realm_id=realm.id,
+            client_scope_id=scope.id,
+            name=POLICY_CLAIM,
+            user_attribute=POLICY_CLAIM,
+            claim_name=POLICY_CLAIM,
+            claim_value_type="String",
+            multivalued=True,
+            # Group attributes count too: membership in a group is what grants a policy.
+            aggregate_attributes=True,
+            add_to_id_token=True,
+            add_to_access_token=True,
+            add_to_userinfo=True,
+            opts=opts,
+        )
+        return scope, mapper
+
+    def _groups(
+        self, groups: Sequence[GroupSettings], realm: keycloak.Realm, opts: pulumi.ResourceOptions
+    ) -> dict[str, keycloak.Group]:
+        return {
+            group.name: keycloak.Group(
+                f"{self._name}-group-{group.name}",
+                realm_id=realm.id,
+                name=group.name,
+                attributes={POLICY_CLAIM: group.minio_policy},
+                opts=opts,
+            )
+            for group in groups
+        }
+
+    def _demo_users(
+        self,
+        settings: Sequence[GroupSettings],
+        groups: dict[str, keycloak.Group],
+        realm: keycloak.Realm,
+        opts: pulumi.ResourceOptions,
+    ) -> dict[str, pulumi.Output[str]]:
+        passwords: dict[str, pulumi.Output[str]] = {}
+        for group in settings:
+            username = f"demo-{group.name}"
+            password = pulumi.Output.secret(
+                random.RandomPassword(
+                    f"{self._name}-{username}-password", length=20, opts=pulumi.ResourceOptions(parent=self)
+                ).result
+            )
+            user = keycloak.User(
+                f"{self._name}-{username}",
+                realm_id=realm.id,
+                username=username,
+                email=f"{username}@example.invalid",
+                email_verified=True,
+                first_name="Demo",
+                last_name=group.name,
+                enabled=True,
+                initial_password=keycloak.UserInitialPasswordArgs(value=password, temporary=False),
+                opts=opts,
+            )
+            keycloak.GroupMemberships(
+                f"{self._name}-{username}-membership",
+                realm_id=realm.id,
+                group_id=groups[group.name].id,
+                members=[user.username],
+                opts=opts,
+            )
+            passwords[username] = password
+        return passwords
