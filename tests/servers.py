@@ -174,7 +174,22 @@ class LocalMinioCluster:
     def start_all(self) -> None:
         for node in self.nodes:
             self.start(node)
-        self.wait_until(lambda: self.health("cluster") == 200, 90, "the cluster to reach write quorum")
+        # Every node, not just a quorum: three of four already answer 200 while the fourth starts.
+        self.wait_until(
+            lambda: all(self.node_health(n, "cluster") == 200 for n in self.nodes), 90, "every node to serve"
+        )
+
+    def node_health(self, node: MinioNode, probe: str) -> int | None:
+        """HTTP status of ``/minio/health/<probe>`` on one node (None if it does not answer)."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{node.port}/minio/health/{probe}", timeout=2
+            ) as response:
+                return response.status
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            return None
 
     def kill(self, node: MinioNode) -> None:
         """Kill a node outright (SIGKILL): no graceful shutdown, as a crash would."""
@@ -186,15 +201,9 @@ class LocalMinioCluster:
         for node in self.nodes:
             if node.process is None or node.process.poll() is not None:
                 continue
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{node.port}/minio/health/{probe}", timeout=2
-                ) as response:
-                    return response.status
-            except urllib.error.HTTPError as err:
-                return err.code
-            except OSError:
-                continue
+            status = self.node_health(node, probe)
+            if status is not None:
+                return status
         return None
 
     def wait_until(self, condition, seconds: float, what: str) -> None:
