@@ -13,8 +13,12 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 MC_VERSION    := v0.0.0-20250313080218-cf909e1063a9
 MINIO_BIN     := $(TOOLS_DIR)/minio-$(MINIO_VERSION)/minio
 MC_BIN        := $(TOOLS_DIR)/mc-$(MC_VERSION)/mc
-export MINIO_PLATFORM_MINIO := $(MINIO_BIN)
-export MINIO_PLATFORM_MC    := $(MC_BIN)
+# actionlint validates the GitHub workflows in the test command.
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT_BIN     := $(TOOLS_DIR)/actionlint-$(ACTIONLINT_VERSION)/actionlint
+export MINIO_PLATFORM_MINIO      := $(MINIO_BIN)
+export MINIO_PLATFORM_MC         := $(MC_BIN)
+export MINIO_PLATFORM_ACTIONLINT := $(ACTIONLINT_BIN)
 
 .PHONY: dev up render test lint tools clean
 
@@ -42,13 +46,16 @@ up: $(VENV)/.installed
 render: $(VENV)/.installed
 	$(PY) -m synth --stack $(STACK)
 
-tools: $(MINIO_BIN) $(MC_BIN)
+tools: $(MINIO_BIN) $(MC_BIN) $(ACTIONLINT_BIN)
 
 $(MINIO_BIN):
 	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath github.com/minio/minio@$(MINIO_VERSION)
 
 $(MC_BIN):
 	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath github.com/minio/mc@$(MC_VERSION)
+
+$(ACTIONLINT_BIN):
+	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,298 @@
+"""minio-platform guardrails: pure checks over resources as the engine describes them.
+
+Each check takes ``(resource_type, props)`` (camelCase engine property names, inputs only) or the
+whole stack, and returns violation messages. ``__main__.py`` turns them into a CrossGuard policy
+pack for ``pulumi preview --policy-pack``; :func:`check_manifest` runs the same checks over the
+offline synth's ``build/<stack>/resources.json`` (``python policies/pack/rules.py <file> <env>``).
+
+Secrecy is judged on the manifest only: CrossGuard's Python SDK hands validators secret values
+already unwrapped, so a live policy cannot tell a secret from plain text. The synth records which
+inputs are secret (as ``"[secret]"``), and the test command checks every stack's manifest.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONTAINER = "docker:index/container:Container"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+NETWORK = "docker:index/network:Network"
+BUCKET = "minio:index/s3Bucket:S3Bucket"
+LIFECYCLE = "minio:index/ilmPolicy:IlmPolicy"
+ENCRYPTION = "minio:index/s3BucketServerSideEncryption:S3BucketServerSideEncryption"
+IAM_POLICY = "minio:index/iamPolicy:IamPolicy"
+SERVICE_ACCOUNT = "minio:index/iamServiceAccount:IamServiceAccount"
+IAM_USER = "minio:index/iamUser:IamUser"
+KEYCLOAK_CLIENT = "keycloak:openid/client:Client"
+MINIO_PROVIDER = "pulumi:providers:minio"
+KEYCLOAK_PROVIDER = "pulumi:providers:keycloak"
+
+SECRET_MARK = "[secret]"  # noqa: S105 (how the synth marks a secret)
+ADMIN_TEMPLATE = Path(__file__).resolve().parent.parent / "iam" / "admin.json"
+PRIVATE_RANGES = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+# Environment entries that carry credentials, on MinIO nodes and Keycloak.
+SECRET_ENV_PREFIXES = (
+    "MINIO_ROOT_PASSWORD=",
+    "MINIO_KMS_SECRET_KEY=",
+    "MINIO_IDENTITY_OPENID_CLIENT_SECRET=",
+    "KC_BOOTSTRAP_ADMIN_PASSWORD=",
+)
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    props: dict[str, Any]
+
+
+def _labels(props: dict[str, Any]) -> dict[str, str]:
+    return {label.get("label"): label.get("value") for label in props.get("labels") or []}
+
+
+def _is_minio_node(resource: Resource) -> bool:
+    return resource.type == CONTAINER and _labels(resource.props).get("com.minio-platform.role") == "minio"
+
+
+# --- mandatory ------------------------------------------------------------------------------------
+
+
+def minio_nodes_publish_no_ports(resource: Resource) -> list[str]:
+    if _is_minio_node(resource) and (resource.props.get("ports") or resource.props.get("publishAllPorts")):
+        return [f"MinIO node {resource.name} publishes host ports: only the gateway may"]
+    return []
+
+
+_IMAGE_RE = re.compile(r"^[^@\s]+?(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.\-]*))?(?:@sha256:[a-f0-9]{64})?$")
+
+
+def image_pinned(reference: str) -> bool:
+    """A version tag other than ``latest``, or a digest; image IDs (``sha256:...``) are pinned by nature."""
+    if reference.startswith("sha256:"):
+        return True
+    if "@sha256:" in reference:
+        return True
+    match = _IMAGE_RE.match(reference)
+    tag = match.group("tag") if match else None
+    return bool(tag) and tag != "latest"
+
+
+def images_pinned(resource: Resource) -> list[str]:
+    field = {"docker:index/remoteImage:RemoteImage": "name", CONTAINER: "image"}.get(resource.type)
+    if field is None:
+        return []
+    reference = resource.props.get(field)
+    if isinstance(reference, str) and not image_pinned(reference):
+        return [f"{resource.name} uses image {reference!r}: pin a version tag (never latest) or a digest"]
+    return []
+
+
+def _admin_document() -> dict:
+    return json.loads(ADMIN_TEMPLATE.read_text())
+
+
+def _wildcards(document: dict) -> list[str]:
+    statements = document.get("Statement") or []
+    return [a for s in statements for a in (s.get("Action") or []) if a in ("s3:*", "admin:*", "*")]
+
+
+def no_wildcard_grants(resource: Resource) -> list[str]:
+    if resource.type not in (IAM_POLICY, SERVICE_ACCOUNT):
+        return []
+    text = resource.props.get("policy")
+    if not isinstance(text, str) or text == SECRET_MARK:
+        return []
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return [f"{resource.name} has a policy that is not JSON"]
+    wildcards = _wildcards(document)
+    if wildcards and document != _admin_document():
+        return [f"{resource.name} grants {wildcards}: only the admin template may"]
+    return []
+
+
+def _plain(value: Any) -> bool:
+    return value is not None and value != SECRET_MARK
+
+
+def credentials_are_secret(resource: Resource) -> list[str]:
+    """Judged on the synth manifest, where secret inputs read ``"[secret]"``."""
+    props, found = resource.props, []
+    fields = {
+        MINIO_PROVIDER: ["minioPassword"],
+        KEYCLOAK_PROVIDER: ["password"],
+        KEYCLOAK_CLIENT: ["clientSecret"],
+        IAM_USER: ["secret"],
+    }.get(resource.type, [])
+    found += [f"{resource.name}.{f} is in plain text" for f in fields if _plain(props.get(f))]
+    if resource.type == CONTAINER:
+        envs = props.get("envs")
+        if isinstance(envs, list):
+            found += [
+                f"{resource.name} sets {entry.split('=', 1)[0]} in plain text"
+                for entry in envs
+                if isinstance(entry, str) and entry.startswith(SECRET_ENV_PREFIXES)
+            ]
+        uploads = props.get("uploads")
+        if isinstance(uploads, list):
+            found += [
+                f"{resource.name} uploads {u.get('file')} in plain text"
+                for u in uploads
+                if isinstance(u, dict)
+                and str(u.get("file", "")).endswith(".key")
+                and _plain(u.get("content"))
+            ]
+    return found
+
+
+def buckets_have_lifecycle(resources: list[Resource]) -> list[str]:
+    covered = {r.props.get("bucket") for r in resources if r.type == LIFECYCLE}
+    return [
+        f"bucket {r.props.get('bucket')} has no lifecycle policy"
+        for r in resources
+        if r.type == BUCKET and r.props.get("bucket") not in covered
+    ]
+
+
+def _gateway(resources: list[Resource]) -> Resource | None:
+    return next(
+        (
+            r
+            for r in resources
+            if r.type == CONTAINER and _labels(r.props).get("com.minio-platform.role") == "gateway"
+        ),
+        None,
+    )
+
+
+def prod_gateway_terminates_tls(resources: list[Resource]) -> list[str]:
+    gateway = _gateway(resources)
+    if gateway is None:
+        return ["no gateway container found"]
+    ports = {p.get("internal") for p in gateway.props.get("ports") or []}
+    uploads = gateway.props.get("uploads")
+    files = {u.get("file") for u in uploads} if isinstance(uploads, list) else set()
+    problems = []
+    if 443 not in ports:
+        problems.append("the prod gateway does not publish 443")
+    if isinstance(uploads, list) and "/etc/nginx/tls/tls.key" not in files:
+        problems.append("the prod gateway carries no TLS key")
+    return problems
+
+
+# --- advisory -------------------------------------------------------------------------------------
+
+
+def private_subnets(resource: Resource) -> list[str]:
+    if resource.type != NETWORK:
+        return []
+    problems = []
+    for config in resource.props.get("ipamConfigs") or []:
+        subnet = config.get("subnet")
+        if subnet and not any(ipaddress.IPv4Network(subnet).subnet_of(p) for p in PRIVATE_RANGES):
+            problems.append(f"{resource.name} uses {subnet}, outside RFC 1918 private space")
+    return problems
+
+
+def prod_buckets_encrypted(resources: list[Resource]) -> list[str]:
+    encrypted = {r.props.get("bucket") for r in resources if r.type == ENCRYPTION}
+    return [
+        f"bucket {r.props.get('bucket')} is not encrypted"
+        for r in resources
+        if r.type == BUCKET and r.props.get("bucket") not in encrypted
+    ]
+
+
+def prod_nodes_have_limits(resource: Resource) -> list[str]:
+    if _is_minio_node(resource) and not (resource.props.get("cpus") and resource.props.get("memory")):
+        return [f"MinIO node {resource.name} has no CPU and memory limits"]
+    return []
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    mandatory: bool
+    check: Callable[..., list[str]]
+    scope: str
+    """``resource`` (one resource at a time) or ``stack`` (the whole stack)."""
+    prod_only: bool = False
+    manifest_only: bool = False
+    """Needs secrecy information only the synth manifest carries."""
+
+
+RULES = [
+    Rule("minio-nodes-publish-no-ports", "MinIO containers publish no host ports", True,
+         minio_nodes_publish_no_ports, "resource"),
+    Rule("images-pinned", "Every image is pinned by version tag or digest, never latest", True,
+         images_pinned, "resource"),
+    Rule("buckets-have-lifecycle", "Every bucket has a lifecycle policy", True,
+         buckets_have_lifecycle, "stack"),
+    Rule("no-wildcard-grants", "No policy grants s3:* or admin:* except the admin template", True,
+         no_wildcard_grants, "resource"),
+    Rule("credentials-are-secret", "Passwords, client secrets, KMS and TLS keys travel as secrets", True,
+         credentials_are_secret, "resource", manifest_only=True),
+    Rule("prod-gateway-terminates-tls", "The prod gateway terminates TLS", True,
+         prod_gateway_terminates_tls, "stack", prod_only=True),
+    Rule("private-subnets", "Network subnets lie in RFC 1918 private space", False,
+         private_subnets, "resource"),
+    Rule("prod-buckets-encrypted", "Prod buckets are encrypted", False, prod_buckets_encrypted, "stack",
+         prod_only=True),
+    Rule("prod-nodes-have-limits", "Prod MinIO nodes have CPU and memory limits", False,
+         prod_nodes_have_limits, "resource", prod_only=True),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    mandatory: bool
+    message: str
+
+
+def check_resources(
+    resources: list[Resource], environment: str, rules: Iterable[Rule] = RULES
+) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in rules:
+        if rule.prod_only and environment != "prod":
+            continue
+        if rule.scope == "stack":
+            findings += [Finding(rule.name, rule.mandatory, m) for m in rule.check(resources)]
+        else:
+            for resource in resources:
+                findings += [Finding(rule.name, rule.mandatory, m) for m in rule.check(resource)]
+    return findings
+
+
+def check_manifest(path: Path, environment: str) -> list[Finding]:
+    """Every rule over a synth manifest (``build/<stack>/resources.json``)."""
+    entries = json.loads(path.read_text())
+    resources = [Resource(e["type"], e["name"], e["inputs"]) for e in entries]
+    return check_resources(resources, environment)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[1] not in ("dev", "prod"):
+        print("usage: python policies/pack/rules.py build/<stack>/resources.json dev|prod", file=sys.stderr)
+        return 2
+    findings = check_manifest(Path(argv[0]), argv[1])
+    for finding in findings:
+        level = "mandatory" if finding.mandatory else "advisory"
+        print(f"{level}: {finding.rule}: {finding.message}")
+    mandatory = sum(f.mandatory for f in findings)
+    print(f"{len(findings)} finding(s), {mandatory} mandatory")
+    return 1 if mandatory else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
