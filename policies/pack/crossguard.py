@@ -23,6 +23,10 @@ def _applies(rule: Rule, config: dict) -> bool:
     return not rule.prod_only or config.get("environment", "dev") == "prod"
 
 
+def _level(rule: Rule) -> EnforcementLevel:
+    return EnforcementLevel.MANDATORY if rule.mandatory else EnforcementLevel.ADVISORY
+
+
 def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation) -> None:
         if not _applies(rule, args.get_config()):
@@ -34,7 +38,7 @@ def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
         name=rule.name,
         description=rule.description,
         validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY if rule.mandatory else EnforcementLevel.ADVISORY,
+        enforcement_level=_level(rule),
         config_schema=ENVIRONMENT_SCHEMA,
     )
 
@@ -51,7 +55,7 @@ def _stack_policy(rule: Rule) -> StackValidationPolicy:
         name=rule.name,
         description=rule.description,
         validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY if rule.mandatory else EnforcementLevel.ADVISORY,
+        enforcement_level=_level(rule),
         config_schema=ENVIRONMENT_SCHEMA,
     )
 

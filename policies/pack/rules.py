@@ -153,13 +153,18 @@ def credentials_are_secret(resource: Resource) -> list[str]:
     return found
 
 
-def buckets_have_lifecycle(resources: list[Resource]) -> list[str]:
-    covered = {r.props.get("bucket") for r in resources if r.type == LIFECYCLE}
+def _buckets_without(resources: list[Resource], covering_type: str, what: str) -> list[str]:
+    """Buckets that no resource of ``covering_type`` names."""
+    covered = {r.props.get("bucket") for r in resources if r.type == covering_type}
     return [
-        f"bucket {r.props.get('bucket')} has no lifecycle policy"
+        f"bucket {r.props.get('bucket')} {what}"
         for r in resources
         if r.type == BUCKET and r.props.get("bucket") not in covered
     ]
+
+
+def buckets_have_lifecycle(resources: list[Resource]) -> list[str]:
+    return _buckets_without(resources, LIFECYCLE, "has no lifecycle policy")
 
 
 def _gateway(resources: list[Resource]) -> Resource | None:
@@ -203,12 +208,7 @@ def private_subnets(resource: Resource) -> list[str]:
 
 
 def prod_buckets_encrypted(resources: list[Resource]) -> list[str]:
-    encrypted = {r.props.get("bucket") for r in resources if r.type == ENCRYPTION}
-    return [
-        f"bucket {r.props.get('bucket')} is not encrypted"
-        for r in resources
-        if r.type == BUCKET and r.props.get("bucket") not in encrypted
-    ]
+    return _buckets_without(resources, ENCRYPTION, "is not encrypted")
 
 
 def prod_nodes_have_limits(resource: Resource) -> list[str]:
