@@ -16,7 +16,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.conventions import BOUNDED_JSON_LOGS, docker_labels
+from components.conventions import docker_labels, healthy_service
 from components.settings import ClusterSettings, Environment
 
 S3_PORT = 9000
@@ -278,22 +278,19 @@ class MinioCluster(pulumi.ComponentResource):
                 docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
                 for volume, path in zip(volumes, drive_paths(settings.drives_per_node), strict=True)
             ],
-            restart="unless-stopped",
             # `mc ready local` (shipped in the image) succeeds once this node serves S3 with write
             # quorum, so a node is healthy only when the cluster it belongs to can take writes.
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=["CMD", "mc", "ready", "local"],
+            **healthy_service(
+                ["CMD", "mc", "ready", "local"],
                 interval="10s",
                 timeout="5s",
                 retries=6,
                 start_period="60s",
                 start_interval="2s",
+                wait_timeout=HEALTH_WAIT_SECONDS,
             ),
-            wait=True,
-            wait_timeout=HEALTH_WAIT_SECONDS,
             cpus=None if settings.cpus is None else f"{settings.cpus:g}",
             memory=settings.memory_mb,
-            **BOUNDED_JSON_LOGS,
             labels=docker_labels(
                 docker.ContainerLabelArgs,
                 {**args.labels, "com.minio-platform.role": "minio", "com.minio-platform.node": str(index)},

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import pulumi_docker as docker
+
 LabelArgs = TypeVar("LabelArgs")
 
 
@@ -24,3 +26,36 @@ BOUNDED_JSON_LOGS: dict[str, Any] = {
     "log_opts": {"max-size": "50m", "max-file": "5"},
 }
 """Container arguments: Docker's json-file driver (what the log agent reads), rotated."""
+
+
+def healthy_service(
+    test: list[str],
+    *,
+    interval: str,
+    timeout: str,
+    retries: int,
+    start_period: str,
+    start_interval: str,
+    wait_timeout: int,
+) -> dict[str, Any]:
+    """Container arguments every long-running service shares.
+
+    It restarts unless stopped; ``depends_on`` only orders creation, so it has a healthcheck and
+    `pulumi up` waits (``wait``) until the check passes before anything that depends on it starts.
+    The provider ignores healthcheck edits unless the container is replaced, so pair this with
+    ``replace_on_changes=["healthcheck"]``.
+    """
+    return {
+        "restart": "unless-stopped",
+        "healthcheck": docker.ContainerHealthcheckArgs(
+            tests=test,
+            interval=interval,
+            timeout=timeout,
+            retries=retries,
+            start_period=start_period,
+            start_interval=start_interval,
+        ),
+        "wait": True,
+        "wait_timeout": wait_timeout,
+        **BOUNDED_JSON_LOGS,
+    }

@@ -20,7 +20,7 @@ import pulumi_docker as docker
 import pulumi_tls as tls
 
 from components.cluster import CONSOLE_PORT, S3_PORT
-from components.conventions import BOUNDED_JSON_LOGS, docker_labels
+from components.conventions import docker_labels, healthy_service
 from components.settings import GatewaySettings, TlsMode
 
 CONSOLE_PATH = "/minio-console"
@@ -426,25 +426,15 @@ class Gateway(pulumi.ComponentResource):
             ],
             ports=ports,
             uploads=uploads,
-            restart="unless-stopped",
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=[
-                    "CMD",
-                    "wget",
-                    "-q",
-                    "-O",
-                    "/dev/null",
-                    f"http://127.0.0.1:{HTTP_LISTEN}{HEALTH_PATH}",
-                ],
+            **healthy_service(
+                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_LISTEN}{HEALTH_PATH}"],
                 interval="10s",
                 timeout="3s",
                 retries=3,
                 start_period="5s",
                 start_interval="1s",
+                wait_timeout=60,
             ),
-            wait=True,
-            wait_timeout=60,
-            **BOUNDED_JSON_LOGS,
             labels=docker_labels(
                 docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "gateway"}
             ),

@@ -14,6 +14,7 @@ from components.cluster import MinioCluster, MinioClusterArgs
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
 from components.identities import Identities, IdentitiesArgs, group_policy_documents, pretty
+from components.monitoring import RULES_FILE, Monitoring, MonitoringArgs
 from components.network import PlatformNetworks, PlatformNetworksArgs
 from components.settings import PROJECT, Environment, PlatformSettings, TlsMode
 from components.sso import SingleSignOn, SingleSignOnArgs
@@ -39,6 +40,7 @@ class Platform(pulumi.ComponentResource):
     gateway: Gateway
     buckets: Buckets
     identities: Identities
+    monitoring: Monitoring
     generated_files: dict[str, pulumi.Input[str]]
     """Configuration files the platform renders, by file name (the offline synth writes them out)."""
 
@@ -157,6 +159,22 @@ class Platform(pulumi.ComponentResource):
         )
         for policy_name, document in self.identities.documents.items():
             self.generated_files[f"policy-{policy_name}.json"] = pretty(document)
+
+        self.monitoring = Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(
+                settings=settings.observability,
+                erasure=settings.cluster.erasure,
+                node_names=self.cluster.node_names,
+                monitoring_network=self.networks.monitoring,
+                metrics_access_key=self.identities.metrics_access_key,
+                metrics_secret_key=self.identities.metrics_secret_key,
+                labels=labels,
+            ),
+            opts=self._child(),
+        )
+        self.generated_files["prometheus.yml"] = self.monitoring.scrape_config
+        self.generated_files[RULES_FILE] = self.monitoring.alert_rules
 
         self.register_outputs(
             {

@@ -29,7 +29,7 @@ import pulumi_docker as docker
 import pulumi_keycloak as keycloak
 import pulumi_random as random
 
-from components.conventions import BOUNDED_JSON_LOGS, docker_labels
+from components.conventions import docker_labels, healthy_service
 from components.settings import GroupSettings, IdentitySettings
 
 CLIENT_ID = "minio-console"
@@ -232,18 +232,15 @@ class SingleSignOn(pulumi.ComponentResource):
             ports=[
                 docker.ContainerPortArgs(internal=KEYCLOAK_HTTP_PORT, external=identity.port, ip="127.0.0.1")
             ],
-            restart="unless-stopped",
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=["CMD", "bash", "-c", probe],
+            **healthy_service(
+                ["CMD", "bash", "-c", probe],
                 interval="10s",
                 timeout="5s",
                 retries=12,
                 start_period="30s",
                 start_interval="2s",
+                wait_timeout=300,
             ),
-            wait=True,
-            wait_timeout=300,
-            **BOUNDED_JSON_LOGS,
             labels=docker_labels(
                 docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "keycloak"}
             ),

@@ -7,6 +7,7 @@ S3 bucket configuration, ``mc admin`` for policies, users and service accounts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -55,7 +56,9 @@ def apply_graph(synthesis: Synthesis, s3, mc: Mc, workdir: Path) -> AppliedIdent
     """Create what the recorded minio resources describe, in the program's dependency order."""
     applied = AppliedIdentities()
     for bucket in synthesis.of_type(BUCKET):
-        s3.create_bucket(Bucket=bucket.inputs["bucket"])
+        # A retried request whose first attempt already created the bucket answers "already yours".
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=bucket.inputs["bucket"])
     for versioning in synthesis.of_type(VERSIONING):
         status = versioning.inputs["versioningConfiguration"]["status"]
         s3.put_bucket_versioning(

@@ -1,0 +1,272 @@
+"""Prometheus for the cluster: the scrape configuration, its bearer token, and the alert rules.
+
+Pure renderers. Both files reference their companions by paths relative to the configuration's
+folder (``minio.token``, ``minio-alerts.yml``), so the very same text works in the Prometheus
+container (``/etc/prometheus/``) and in a test beside a temporary copy.
+
+The alert rules are the single source of truth for alerting: they are plain Prometheus rules that
+``promtool test rules`` proves fire and stay quiet as intended, and they work the same with the
+deployed Prometheus (dev) and an existing one (prod).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import jwt
+import pulumi
+import pulumi_docker as docker
+import yaml
+
+from components.cluster import S3_PORT
+from components.conventions import docker_labels, healthy_service
+from components.erasure import ErasurePlan
+from components.settings import Mode, ObservabilitySettings
+
+TOKEN_FILE = "minio.token"  # noqa: S105 (a file name)
+RULES_FILE = "minio-alerts.yml"
+TOKEN_EXPIRY = 4102444800
+"""2100-01-01T00:00:00Z. Fixed, so the token (and the Prometheus container) stays the same run after
+run; it changes only with the metrics identity's secret."""
+
+JOBS = {
+    "minio-cluster": "/minio/v2/metrics/cluster",
+    "minio-nodes": "/minio/v2/metrics/node",
+    "minio-buckets": "/minio/v2/metrics/bucket",
+}
+
+
+def metrics_token(access_key: str, secret_key: str) -> str:
+    """The bearer token MinIO accepts on its metrics endpoints (as ``mc admin prometheus generate``)."""
+    with warnings.catch_warnings():
+        # MinIO fixes both HS512 and the key (the identity's secret, at most 40 characters), so
+        # PyJWT's advice to use a 64-byte key cannot be followed.
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(
+            {"exp": TOKEN_EXPIRY, "sub": access_key, "iss": "prometheus"}, secret_key, algorithm="HS512"
+        )
+
+
+@dataclass(frozen=True)
+class ScrapeTargets:
+    cluster: str
+    """One ``host:port`` serving the cluster-wide and bucket metrics (the gateway: any live node answers)."""
+    nodes: Sequence[str]
+    """Every node's ``host:port``: node metrics are per node."""
+    scheme: str = "http"
+
+
+def render_scrape_config(targets: ScrapeTargets, scrape_interval: str = "30s") -> str:
+    """``prometheus.yml``: the three MinIO jobs, authenticated with the bearer token file."""
+    authorization = {"type": "Bearer", "credentials_file": TOKEN_FILE}
+
+    def job(name: str, hosts: Sequence[str]) -> dict:
+        return {
+            "job_name": name,
+            "metrics_path": JOBS[name],
+            "scheme": targets.scheme,
+            "authorization": authorization,
+            "static_configs": [{"targets": list(hosts)}],
+        }
+
+    config = {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "rule_files": [RULES_FILE],
+        "scrape_configs": [
+            job("minio-cluster", [targets.cluster]),
+            job("minio-nodes", targets.nodes),
+            job("minio-buckets", [targets.cluster]),
+        ],
+    }
+    return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
+        config, sort_keys=False
+    )
+
+
+def _rule(name: str, expr: str, duration: str, severity: str, summary: str, runbook: str) -> dict:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": duration,
+        "labels": {"severity": severity},
+        "annotations": {"summary": summary, "runbook": runbook},
+    }
+
+
+def alert_rules(nodes: int, erasure: ErasurePlan) -> list[dict]:
+    """The note's three alerts, plus drives offline, quorum at risk and a silent scrape."""
+    cluster = '{job="minio-cluster"}'
+    # MinIO exposes minio_s3_requests_errors_total per node on the node endpoint only (its cluster
+    # endpoint carries the 4xx/5xx split instead), so the error rate sums the nodes.
+    nodes_job = '{job="minio-nodes"}'
+    return [
+        _rule(
+            "MinIONodeDown",
+            f"max(minio_cluster_nodes_online_total{cluster}) < {nodes}",
+            "5m",
+            "warning",
+            "MinIO: {{ $value }} of " + str(nodes) + " nodes online",
+            "Find the node (mc admin info), read its container log, restart it; it rejoins and heals itself.",
+        ),
+        _rule(
+            "MinIOHighStorageUsage",
+            f"(max(minio_cluster_capacity_usable_total_bytes{cluster})"
+            f" - max(minio_cluster_capacity_usable_free_bytes{cluster}))"
+            f" / max(minio_cluster_capacity_usable_total_bytes{cluster}) > 0.85",
+            "10m",
+            "warning",
+            "MinIO usable capacity is {{ $value | humanizePercentage }} used",
+            "Shorten bucket retention, delete what is no longer needed, or add a server pool.",
+        ),
+        _rule(
+            "MinIOHighErrorRate",
+            f"sum(rate(minio_s3_requests_errors_total{nodes_job}[5m])) > 10",
+            "5m",
+            "warning",
+            "MinIO answers {{ $value }} failed S3 requests per second",
+            "Break errors down by API (minio_s3_requests_errors_total by api) and check the gateway log.",
+        ),
+        _rule(
+            "MinIODrivesOffline",
+            f"max(minio_cluster_drive_offline_total{cluster}) > 0",
+            "5m",
+            "warning",
+            "MinIO: {{ $value }} drive(s) offline",
+            "mc admin info lists the offline drives; check their volumes and nodes.",
+        ),
+        _rule(
+            "MinIOWriteQuorumAtRisk",
+            f"max(minio_cluster_nodes_offline_total{cluster}) >= {erasure.node_losses_writable}",
+            "1m",
+            "critical",
+            f"MinIO: one more node loss stops every write (write quorum {erasure.write_quorum} of "
+            f"{erasure.set_size} drives per set)",
+            "Bring the offline node(s) back before anything else; do not restart healthy nodes.",
+        ),
+        _rule(
+            "MinIOMetricsDown",
+            'up{job=~"minio-.*"} == 0',
+            "5m",
+            "warning",
+            "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}",
+            "Check the target, and that the metrics token is still valid (its identity's secret unchanged).",
+        ),
+    ]
+
+
+def render_alert_rules(nodes: int, erasure: ErasurePlan) -> str:
+    document = {"groups": [{"name": "minio", "rules": alert_rules(nodes, erasure)}]}
+    return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
+        document, sort_keys=False
+    )
+
+
+# --- the component ------------------------------------------------------------------------------
+
+PROMETHEUS_PORT = 9090
+PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    settings: ObservabilitySettings
+    erasure: ErasurePlan
+    node_names: Sequence[str]
+    monitoring_network: docker.Network
+    metrics_access_key: str
+    metrics_secret_key: pulumi.Input[str]
+    """Secret of the metrics identity: it signs the bearer token."""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Prometheus's scrape configuration and alert rules; dev also runs Prometheus on monitoring-net."""
+
+    scrape_config: str
+    alert_rules: str
+    token: pulumi.Output[str]
+    """Secret."""
+    prometheus: docker.Container | None
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("minio-platform:monitoring:Monitoring", name, None, opts)
+        self._name = name
+        # Inside Docker: the gateway answers cluster-wide and bucket metrics from any live node;
+        # node metrics come from each node itself. Both are on monitoring-net.
+        targets = ScrapeTargets(
+            cluster=f"gateway:{S3_PORT}", nodes=[f"{n}:{S3_PORT}" for n in args.node_names]
+        )
+        self.scrape_config = render_scrape_config(targets)
+        self.alert_rules = render_alert_rules(args.erasure.nodes, args.erasure)
+        self.token = pulumi.Output.secret(
+            pulumi.Output.from_input(args.metrics_secret_key).apply(
+                lambda secret: metrics_token(args.metrics_access_key, secret)
+            )
+        )
+        self.prometheus = self._prometheus(args) if args.settings.mode is Mode.DEPLOY else None
+        self.register_outputs({})
+
+    def _prometheus(self, args: MonitoringArgs) -> docker.Container:
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        image = docker.RemoteImage(
+            f"{self._name}-prometheus-image", name=settings.prometheus_image, keep_locally=True, opts=child
+        )
+        data = docker.Volume(
+            f"{self._name}-prometheus-data",
+            name="prometheus-data",
+            labels=docker_labels(docker.VolumeLabelArgs, args.labels),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        return docker.Container(
+            f"{self._name}-prometheus",
+            name="prometheus",
+            hostname="prometheus",
+            image=image.image_id,
+            command=[
+                f"--config.file={PROMETHEUS_CONFIG_DIR}/prometheus.yml",
+                "--storage.tsdb.path=/prometheus",
+                f"--storage.tsdb.retention.time={settings.retention_days}d",
+            ],
+            uploads=[
+                docker.ContainerUploadArgs(
+                    file=f"{PROMETHEUS_CONFIG_DIR}/prometheus.yml",
+                    content=self.scrape_config,
+                    permissions="0644",
+                ),
+                docker.ContainerUploadArgs(
+                    file=f"{PROMETHEUS_CONFIG_DIR}/{RULES_FILE}", content=self.alert_rules, permissions="0644"
+                ),
+                # Prometheus runs as nobody in its image: the file must be readable to it, and
+                # nothing else runs in the container.
+                docker.ContainerUploadArgs(
+                    file=f"{PROMETHEUS_CONFIG_DIR}/{TOKEN_FILE}", content=self.token, permissions="0444"
+                ),
+            ],
+            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/prometheus")],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(
+                    name=args.monitoring_network.name, aliases=["prometheus"]
+                )
+            ],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=PROMETHEUS_PORT, external=settings.prometheus_port, ip="127.0.0.1"
+                )
+            ],
+            **healthy_service(
+                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"],
+                interval="10s",
+                timeout="3s",
+                retries=6,
+                start_period="10s",
+                start_interval="1s",
+                wait_timeout=120,
+            ),
+            labels=docker_labels(
+                docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "prometheus"}
+            ),
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+        )

@@ -1,0 +1,240 @@
+"""Prometheus scrape configuration, token and alert rules; promtool judges the rendered files."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import jwt
+import pytest
+import yaml
+
+from components.erasure import plan_erasure
+from components.monitoring import (
+    RULES_FILE,
+    TOKEN_EXPIRY,
+    TOKEN_FILE,
+    ScrapeTargets,
+    alert_rules,
+    metrics_token,
+    render_scrape_config,
+)
+from tests.conftest import require_binary
+
+PROMTOOL_HINT = "apt-get install prometheus (Debian ships promtool with it)"
+
+
+def test_token_is_what_minio_verifies():
+    token = metrics_token("prometheus-metrics", "a-secret-of-forty-characters-0123456789")
+    with pytest.warns(jwt.warnings.InsecureKeyLengthWarning):  # MinIO's own choice of key; see metrics_token
+        claims = jwt.decode(token, "a-secret-of-forty-characters-0123456789", algorithms=["HS512"])
+    assert claims == {"exp": TOKEN_EXPIRY, "sub": "prometheus-metrics", "iss": "prometheus"}
+    assert jwt.get_unverified_header(token)["alg"] == "HS512"
+    assert metrics_token("prometheus-metrics", "a-secret-of-forty-characters-0123456789") == token  # stable
+    with pytest.raises(jwt.InvalidSignatureError), pytest.warns(jwt.warnings.InsecureKeyLengthWarning):
+        jwt.decode(token, "another-secret-entirely-0000000000000000", algorithms=["HS512"])
+
+
+def test_scrape_config_jobs_paths_and_auth():
+    config = yaml.safe_load(
+        render_scrape_config(ScrapeTargets("gateway:9000", ["minio1:9000", "minio2:9000"]))
+    )
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert {name: j["metrics_path"] for name, j in jobs.items()} == {
+        "minio-cluster": "/minio/v2/metrics/cluster",
+        "minio-nodes": "/minio/v2/metrics/node",
+        "minio-buckets": "/minio/v2/metrics/bucket",
+    }
+    assert jobs["minio-cluster"]["static_configs"] == [{"targets": ["gateway:9000"]}]
+    assert jobs["minio-nodes"]["static_configs"] == [{"targets": ["minio1:9000", "minio2:9000"]}]
+    for job in jobs.values():
+        assert job["authorization"] == {"type": "Bearer", "credentials_file": TOKEN_FILE}
+    assert config["rule_files"] == [RULES_FILE]
+
+
+def test_rules_carry_for_severity_summary_and_runbook():
+    rules = alert_rules(4, plan_erasure(4, 1))
+    assert [r["alert"] for r in rules] == [
+        "MinIONodeDown",
+        "MinIOHighStorageUsage",
+        "MinIOHighErrorRate",
+        "MinIODrivesOffline",
+        "MinIOWriteQuorumAtRisk",
+        "MinIOMetricsDown",
+    ]
+    for rule in rules:
+        assert rule["for"] and rule["labels"]["severity"] in ("warning", "critical")
+        assert rule["annotations"]["summary"] and rule["annotations"]["runbook"]
+
+
+@pytest.mark.parametrize(("nodes", "drives", "threshold"), [(4, 1, 1), (8, 2, 2), (16, 1, 4)])
+def test_quorum_alert_threshold_follows_the_erasure_plan(nodes, drives, threshold):
+    rule = next(
+        r for r in alert_rules(nodes, plan_erasure(nodes, drives)) if r["alert"] == "MinIOWriteQuorumAtRisk"
+    )
+    assert rule["expr"].endswith(f">= {threshold}")
+    assert (
+        f"< {nodes}"
+        in next(r for r in alert_rules(nodes, plan_erasure(nodes, drives)) if r["alert"] == "MinIONodeDown")[
+            "expr"
+        ]
+    )
+
+
+# --- promtool on the rendered files ----------------------------------------------------------------
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    binary = require_binary("promtool", PROMTOOL_HINT)
+    return subprocess.run([binary, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_promtool_accepts_each_stacks_rendered_files(synth, stack, tmp_path):
+    files = synth(stack).files
+    (tmp_path / "prometheus.yml").write_text(files["prometheus.yml"])
+    (tmp_path / RULES_FILE).write_text(files[RULES_FILE])
+    (tmp_path / TOKEN_FILE).write_text("placeholder-token-for-syntax-check")
+    checked = promtool("check", "config", "prometheus.yml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rules = promtool("check", "rules", RULES_FILE, cwd=tmp_path)
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    assert "SUCCESS: 6 rules found" in rules.stdout
+
+
+def series(metric: str, values: str, job: str = "minio-cluster", instance: str = "gateway:9000") -> dict:
+    return {"series": f'{metric}{{job="{job}",instance="{instance}"}}', "values": values}
+
+
+# Each alert: input series, the time to evaluate, and the summary it must show (None: stays quiet).
+CASES = {
+    "MinIONodeDown": [
+        ([series("minio_cluster_nodes_online_total", "3x10")], "7m", "MinIO: 3 of 4 nodes online"),
+        ([series("minio_cluster_nodes_online_total", "4x10")], "7m", None),
+        ([series("minio_cluster_nodes_online_total", "3x3 4x7")], "7m", None),  # back within 5m
+    ],
+    "MinIOHighStorageUsage": [
+        (
+            [series("minio_cluster_capacity_usable_total_bytes", "1000x15"),
+             series("minio_cluster_capacity_usable_free_bytes", "100x15")],
+            "12m", "MinIO usable capacity is 90% used",
+        ),
+        (
+            [series("minio_cluster_capacity_usable_total_bytes", "1000x15"),
+             series("minio_cluster_capacity_usable_free_bytes", "200x15")],
+            "12m", None,
+        ),
+    ],
+    "MinIOHighErrorRate": [
+        (
+            [series("minio_s3_requests_errors_total", "0+600x15", "minio-nodes", "minio1:9000"),
+             series("minio_s3_requests_errors_total", "0+600x15", "minio-nodes", "minio2:9000")], "12m",
+            "MinIO answers 20 failed S3 requests per second",  # 10/s on each of two nodes
+        ),
+        # 1/s on one node
+        ([series("minio_s3_requests_errors_total", "0+60x15", "minio-nodes", "minio1:9000")], "12m", None),
+        # MinIO's cluster endpoint exposes no such series; the rule must not read it there
+        ([series("minio_s3_requests_errors_total", "0+1200x15")], "12m", None),
+    ],
+    "MinIODrivesOffline": [
+        ([series("minio_cluster_drive_offline_total", "1x10")], "7m", "MinIO: 1 drive(s) offline"),
+        ([series("minio_cluster_drive_offline_total", "0x10")], "7m", None),
+    ],
+    "MinIOWriteQuorumAtRisk": [
+        (
+            [series("minio_cluster_nodes_offline_total", "1x5")], "3m",
+            "MinIO: one more node loss stops every write (write quorum 3 of 4 drives per set)",
+        ),
+        ([series("minio_cluster_nodes_offline_total", "0x5")], "3m", None),
+    ],
+    "MinIOMetricsDown": [
+        (
+            [{"series": 'up{job="minio-nodes",instance="minio2:9000"}', "values": "0x10"}], "7m",
+            "Prometheus cannot scrape minio-nodes at minio2:9000",
+        ),
+        ([{"series": 'up{job="minio-nodes",instance="minio2:9000"}', "values": "1x10"}], "7m", None),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("alert", sorted(CASES))
+def test_promtool_proves_each_alert_fires_and_stays_quiet(synth, alert, tmp_path):
+    (tmp_path / RULES_FILE).write_text(synth("dev").files[RULES_FILE])
+    tests = []
+    rule = next(r for r in alert_rules(4, plan_erasure(4, 1)) if r["alert"] == alert)
+    for input_series, at, summary in CASES[alert]:
+        expected = []
+        if summary is not None:
+            labels = {"severity": rule["labels"]["severity"], **_labels(input_series)}
+            annotations = {"summary": summary, "runbook": rule["annotations"]["runbook"]}
+            expected = [{"exp_labels": labels, "exp_annotations": annotations}]
+        tests.append(
+            {
+                "interval": "1m",
+                "input_series": input_series,
+                "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": expected}],
+            }
+        )
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump({"rule_files": [RULES_FILE], "tests": tests}))
+    result = promtool("test", "rules", "tests.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _labels(input_series: list[dict]) -> dict:
+    """Labels an alert keeps: only `up` alerts keep the series' labels (the others aggregate them away)."""
+    first = input_series[0]["series"]
+    if not first.startswith("up{"):
+        return {}
+    return dict(part.split("=", 1) for part in first[3:-1].replace('"', "").split(","))
+
+
+def test_a_broken_rule_fails_promtool(tmp_path):
+    (tmp_path / RULES_FILE).write_text("groups:\n- name: x\n  rules:\n  - alert: Broken\n    expr: max(\n")
+    assert promtool("check", "rules", RULES_FILE, cwd=tmp_path).returncode != 0
+
+
+# --- the Monitoring component on the mocked graph --------------------------------------------------
+
+
+def test_dev_runs_prometheus_with_the_rendered_files_and_a_secret_token(synth):
+    from synth.mocks import is_secret
+    from tests.graph import CONTAINER, plain
+
+    synthesis = synth("dev")
+    prometheus = synthesis.named(CONTAINER, "minio-monitoring-prometheus")
+    uploads = {u["file"]: u for u in plain(prometheus.inputs["uploads"])}
+    assert uploads["/etc/prometheus/prometheus.yml"]["content"] == synthesis.files["prometheus.yml"]
+    assert uploads["/etc/prometheus/minio-alerts.yml"]["content"] == synthesis.files[RULES_FILE]
+    token = uploads["/etc/prometheus/minio.token"]["content"]
+    secret = plain(
+        synthesis.named(
+            "random:index/randomPassword:RandomPassword", "minio-iam-prometheus-metrics-secret"
+        ).state["result"]
+    )
+    assert token == metrics_token("prometheus-metrics", secret)
+    assert is_secret(prometheus.inputs["uploads"])
+    assert token not in synthesis.files["prometheus.yml"]
+    assert [(p["internal"], p["ip"]) for p in prometheus.inputs["ports"]] == [(9090, "127.0.0.1")]
+    assert [n["name"] for n in prometheus.inputs["networksAdvanced"]] == ["monitoring-net"]
+    assert prometheus.inputs["wait"] is True
+    assert "--storage.tsdb.retention.time=15d" in prometheus.inputs["command"]
+
+
+def test_dev_scrapes_through_the_gateway_and_every_node(synth):
+    config = yaml.safe_load(synth("dev").files["prometheus.yml"])
+    targets = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
+    assert targets == {
+        "minio-cluster": ["gateway:9000"],
+        "minio-nodes": [f"minio{i}:9000" for i in range(1, 5)],
+        "minio-buckets": ["gateway:9000"],
+    }
+
+
+def test_prod_renders_the_files_but_runs_no_prometheus(synth):
+    from tests.graph import CONTAINER
+
+    prod = synth("prod")
+    assert "prometheus.yml" in prod.files and RULES_FILE in prod.files
+    assert not any(c.inputs["name"] == "prometheus" for c in prod.of_type(CONTAINER))
