@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 
 import pytest
 from botocore.exceptions import ClientError
@@ -37,19 +38,32 @@ def checksum(client, bucket: str, key: str) -> str:
     return digest.hexdigest()
 
 
+def _multipart(client, bucket: str, key: str, data: bytes) -> None:
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts = []
+    for number, start in enumerate(range(0, len(data), 5 * MB), start=1):
+        etag = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data[start : start + 5 * MB]
+        )["ETag"]
+        parts.append({"ETag": etag, "PartNumber": number})
+    client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+
+
 def put(client, bucket: str, key: str, size: int, stored: dict[str, str]) -> None:
     data = payload(key, size)
     if size > 8 * MB:
-        upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-        parts = []
-        for number, start in enumerate(range(0, size, 5 * MB), start=1):
-            etag = client.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data[start : start + 5 * MB]
-            )["ETag"]
-            parts.append({"ETag": etag, "PartNumber": number})
-        client.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
-        )
+        try:
+            _multipart(client, bucket, key, data)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "InvalidPart":
+                raise
+            # Seen once on a cluster seconds old: every part acknowledged 200 by its node, then
+            # Complete answered InvalidPart (MinIO, not the gateway: NGINX retried nothing).
+            # Not the property under test here, so retry once, and say so in the test report.
+            warnings.warn(f"MinIO answered InvalidPart completing {key}; retried the upload", stacklevel=2)
+            _multipart(client, bucket, key, data)
     else:
         client.put_object(Bucket=bucket, Key=key, Body=data)
     stored[key] = hashlib.sha256(data).hexdigest()
