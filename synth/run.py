@@ -43,9 +43,6 @@ class Synthesis:
             raise LookupError(f"expected one {type_} named {name!r}, found {len(matches)}")
         return matches[0]
 
-    def by_urn(self, urn: str) -> RecordedResource:
-        return next(r for r in self.resources if r.urn == urn)
-
 
 class _Capture(logging.Handler):
     def __init__(self) -> None:

@@ -8,7 +8,6 @@ S3 bucket configuration, ``mc admin`` for policies, users and service accounts.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,8 +105,3 @@ def apply_graph(synthesis: Synthesis, s3, mc: Mc, workdir: Path) -> AppliedIdent
         )
         applied.service_accounts[account.inputs["targetUser"]] = (created["accessKey"], created["secretKey"])
     return applied
-
-
-def policy_of(synthesis: Synthesis, name: str) -> dict:
-    policy = next(p for p in synthesis.of_type(POLICY) if p.inputs["name"] == name)
-    return json.loads(policy.inputs["policy"])
