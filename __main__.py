@@ -18,6 +18,7 @@ pulumi.export("sso_issuer_url", platform.sso.issuer_url)
 pulumi.export("sso_login_url", platform.sso.login_url)
 if platform.sso.demo_users:
     pulumi.export("sso_demo_users", pulumi.Output.secret(platform.sso.demo_users))
+pulumi.export("grafana_dashboard_url", platform.monitoring.dashboard_url)
 pulumi.export("region", REGION)
 pulumi.export("buckets", platform.buckets.names)
 pulumi.export("service_account_access_keys", platform.identities.access_keys)

@@ -11,14 +11,19 @@ deployed Prometheus (dev) and an existing one (prod).
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jwt
 import pulumi
 import pulumi_docker as docker
+import pulumi_random as random
 import yaml
+from pulumiverse_grafana import Provider as GrafanaProvider
+from pulumiverse_grafana import oss as grafana
 
 from components.cluster import S3_PORT
 from components.conventions import docker_labels, healthy_service
@@ -167,6 +172,14 @@ def render_alert_rules(nodes: int, erasure: ErasurePlan) -> str:
 
 PROMETHEUS_PORT = 9090
 PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
+GRAFANA_PORT = 3000
+DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "dashboards" / "minio-overview.json"
+PROMETHEUS_DATASOURCE_UID = "prometheus"
+"""The dashboard's panels name their data source by this uid."""
+
+
+def load_dashboard() -> dict:
+    return json.loads(DASHBOARD_FILE.read_text())
 
 
 @dataclass(frozen=True)
@@ -178,6 +191,8 @@ class MonitoringArgs:
     metrics_access_key: str
     metrics_secret_key: pulumi.Input[str]
     """Secret of the metrics identity: it signs the bearer token."""
+    grafana_auth: pulumi.Input[str] | None = None
+    """Secret service-account token of an existing Grafana (observability.mode external)."""
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -189,6 +204,8 @@ class Monitoring(pulumi.ComponentResource):
     token: pulumi.Output[str]
     """Secret."""
     prometheus: docker.Container | None
+    grafana: docker.Container | None
+    dashboard_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("minio-platform:monitoring:Monitoring", name, None, opts)
@@ -205,8 +222,111 @@ class Monitoring(pulumi.ComponentResource):
                 lambda secret: metrics_token(args.metrics_access_key, secret)
             )
         )
-        self.prometheus = self._prometheus(args) if args.settings.mode is Mode.DEPLOY else None
-        self.register_outputs({})
+        deployed = args.settings.mode is Mode.DEPLOY
+        self.prometheus = self._prometheus(args) if deployed else None
+        self.grafana, provider = self._grafana(args)
+        self.dashboard_url = self._dashboard(args, provider)
+        self.register_outputs({"dashboard_url": self.dashboard_url})
+
+    def _grafana(self, args: MonitoringArgs) -> tuple[docker.Container | None, GrafanaProvider]:
+        settings = args.settings
+        if settings.mode is Mode.EXTERNAL:
+            if args.grafana_auth is None:
+                raise ValueError("an existing Grafana needs the grafanaAuth secret")
+            provider = GrafanaProvider(
+                f"{self._name}-grafana",
+                url=settings.grafana_url,
+                auth=pulumi.Output.secret(args.grafana_auth),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            return None, provider
+        child = pulumi.ResourceOptions(parent=self)
+        password = pulumi.Output.secret(
+            random.RandomPassword(
+                f"{self._name}-grafana-admin-password", length=32, special=False, opts=child
+            ).result
+        )
+        image = docker.RemoteImage(
+            f"{self._name}-grafana-image", name=settings.grafana_image, keep_locally=True, opts=child
+        )
+        data = docker.Volume(
+            f"{self._name}-grafana-data",
+            name="grafana-data",
+            labels=docker_labels(docker.VolumeLabelArgs, args.labels),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        public_url = f"http://localhost:{settings.grafana_port}"
+        container = docker.Container(
+            f"{self._name}-grafana",
+            name="grafana",
+            hostname="grafana",
+            image=image.image_id,
+            envs=[
+                "GF_SECURITY_ADMIN_USER=admin",
+                pulumi.Output.concat("GF_SECURITY_ADMIN_PASSWORD=", password),
+                f"GF_SERVER_ROOT_URL={public_url}",
+                "GF_USERS_ALLOW_SIGN_UP=false",
+                "GF_AUTH_ANONYMOUS_ENABLED=false",
+                "GF_ANALYTICS_REPORTING_ENABLED=false",
+            ],
+            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/grafana")],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=["grafana"])
+            ],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=GRAFANA_PORT, external=settings.grafana_port, ip="127.0.0.1"
+                )
+            ],
+            **healthy_service(
+                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{GRAFANA_PORT}/api/health"],
+                interval="10s",
+                timeout="3s",
+                retries=12,
+                start_period="20s",
+                start_interval="2s",
+                wait_timeout=180,
+            ),
+            labels=docker_labels(
+                docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "grafana"}
+            ),
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+        )
+        provider = GrafanaProvider(
+            f"{self._name}-grafana",
+            url=public_url,
+            auth=pulumi.Output.secret(pulumi.Output.concat("admin:", password)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
+        )
+        return container, provider
+
+    def _dashboard(self, args: MonitoringArgs, provider: GrafanaProvider) -> pulumi.Output[str]:
+        settings = args.settings
+        via_grafana = pulumi.ResourceOptions(parent=self, provider=provider)
+        prometheus_url = (
+            f"http://prometheus:{PROMETHEUS_PORT}"
+            if settings.mode is Mode.DEPLOY
+            else settings.prometheus_url
+        )
+        datasource = grafana.DataSource(
+            f"{self._name}-prometheus-datasource",
+            type="prometheus",
+            name="Prometheus (MinIO)",
+            uid=PROMETHEUS_DATASOURCE_UID,
+            url=prometheus_url,
+            access_mode="proxy",
+            is_default=True,
+            opts=via_grafana,
+        )
+        folder = grafana.Folder(f"{self._name}-folder", title="MinIO", uid="minio", opts=via_grafana)
+        dashboard = grafana.Dashboard(
+            f"{self._name}-overview",
+            config_json=json.dumps(load_dashboard(), sort_keys=True),
+            folder=folder.uid,
+            overwrite=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[datasource]),
+        )
+        return dashboard.url
 
     def _prometheus(self, args: MonitoringArgs) -> docker.Container:
         settings = args.settings

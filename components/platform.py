@@ -169,6 +169,7 @@ class Platform(pulumi.ComponentResource):
                 monitoring_network=self.networks.monitoring,
                 metrics_access_key=self.identities.metrics_access_key,
                 metrics_secret_key=self.identities.metrics_secret_key,
+                grafana_auth=_secret(settings.secrets.grafana_auth),
                 labels=labels,
             ),
             opts=self._child(),

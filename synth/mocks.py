@@ -8,6 +8,7 @@ pass while the real program leaked a generated password.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +118,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if "secret" not in inputs:
             state["secret"] = secret(_mock_secret_text("usersecret", name, 40))
         return state
+
+    # grafana
+    def _grafana_oss_dashboard_Dashboard(self, name: str, inputs: dict) -> dict:
+        uid = json.loads(inputs.get("configJson", "{}")).get("uid", name)
+        return {**inputs, "uid": uid, "url": f"http://grafana.invalid/d/{uid}"}
 
     # keycloak
     def _keycloak_index_realm_Realm(self, name: str, inputs: dict) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -238,3 +240,84 @@ def test_prod_renders_the_files_but_runs_no_prometheus(synth):
     prod = synth("prod")
     assert "prometheus.yml" in prod.files and RULES_FILE in prod.files
     assert not any(c.inputs["name"] == "prometheus" for c in prod.of_type(CONTAINER))
+
+
+# --- Grafana and the dashboard ---------------------------------------------------------------------
+
+DASHBOARD = "grafana:oss/dashboard:Dashboard"
+DATASOURCE = "grafana:oss/dataSource:DataSource"
+FOLDER = "grafana:oss/folder:Folder"
+
+
+def test_dashboard_has_a_fixed_uid_and_every_required_panel():
+    from components.monitoring import PROMETHEUS_DATASOURCE_UID, load_dashboard
+
+    dashboard = load_dashboard()
+    assert dashboard["uid"] == "minio-overview"
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in (
+        "minio_cluster_nodes_online_total",
+        "minio_cluster_nodes_offline_total",
+        "minio_cluster_drive_online_total",
+        "minio_cluster_drive_offline_total",
+        "minio_cluster_health_status",
+        "minio_cluster_capacity_usable_total_bytes",
+        "minio_cluster_capacity_usable_free_bytes",
+        "minio_s3_requests_total",
+        "minio_s3_traffic_received_bytes",
+        "minio_s3_traffic_sent_bytes",
+        "minio_s3_requests_4xx_errors_total",
+        "minio_s3_requests_5xx_errors_total",
+        "minio_bucket_usage_total_bytes",
+        "minio_s3_requests_ttfb_seconds_distribution",
+    ):
+        assert metric in exprs, metric
+    assert "deriv(" in exprs and "topk(10" in exprs and "histogram_quantile(0.99" in exprs
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == PROMETHEUS_DATASOURCE_UID
+        assert re.search(
+            r'\{job="minio-(cluster|nodes|buckets)"\}', " ".join(t["expr"] for t in panel["targets"])
+        )
+
+
+def test_dev_grafana_gets_datasource_folder_and_dashboard(synth):
+    from synth.mocks import is_secret
+    from tests.graph import CONTAINER, plain
+
+    synthesis = synth("dev")
+    grafana = synthesis.named(CONTAINER, "minio-monitoring-grafana")
+    assert [(p["internal"], p["ip"]) for p in grafana.inputs["ports"]] == [(3000, "127.0.0.1")]
+    assert is_secret(grafana.inputs["envs"])
+    provider = synthesis.named("pulumi:providers:grafana", "minio-monitoring-grafana")
+    assert provider.inputs["url"] == "http://localhost:3000"
+    assert is_secret(provider.inputs["auth"])
+    password = dict(e.split("=", 1) for e in plain(grafana.inputs["envs"]))["GF_SECURITY_ADMIN_PASSWORD"]
+    assert plain(provider.inputs["auth"]) == f"admin:{password}"
+    assert grafana.urn in provider.dependencies
+    (datasource,) = synthesis.of_type(DATASOURCE)
+    assert (datasource.inputs["type"], datasource.inputs["url"], datasource.inputs["uid"]) == (
+        "prometheus",
+        "http://prometheus:9090",
+        "prometheus",
+    )
+    (dashboard,) = synthesis.of_type(DASHBOARD)
+    from components.monitoring import load_dashboard
+
+    assert json.loads(dashboard.inputs["configJson"]) == load_dashboard()
+    (folder,) = synthesis.of_type(FOLDER)
+    assert dashboard.inputs["folder"] == folder.inputs["uid"] == "minio"
+    assert datasource.urn in dashboard.dependencies
+
+
+def test_prod_uses_the_existing_grafana_with_its_token(synth):
+    from synth.mocks import is_secret
+    from tests.graph import CONTAINER, plain
+
+    prod = synth("prod")
+    assert not any(c.inputs["name"] == "grafana" for c in prod.of_type(CONTAINER))
+    provider = prod.named("pulumi:providers:grafana", "minio-monitoring-grafana")
+    assert provider.inputs["url"] == "https://grafana.example.com"
+    assert is_secret(provider.inputs["auth"])
+    assert plain(provider.inputs["auth"]) == "offline-synth-placeholder-for-grafanaAuth"
+    (datasource,) = prod.of_type(DATASOURCE)
+    assert datasource.inputs["url"] == "https://prometheus.example.com"

@@ -97,6 +97,8 @@ def test_credentials_are_secret():
     assert rules.credentials_are_secret(node(envs="[secret]")) == []
     assert rules.credentials_are_secret(node(envs=["MINIO_ROOT_USER=root", "MINIO_ROOT_PASSWORD=hunter22"]))
     assert rules.credentials_are_secret(Resource(rules.KEYCLOAK_CLIENT, "c", {"clientSecret": "abc"}))
+    assert rules.credentials_are_secret(Resource(rules.GRAFANA_PROVIDER, "g", {"auth": "admin:hunter22"}))
+    assert rules.credentials_are_secret(node(envs=["GF_SECURITY_ADMIN_PASSWORD=hunter22"]))
     key_upload = {"file": "/etc/nginx/tls/tls.key", "content": "-----BEGIN PRIVATE KEY-----"}
     assert rules.credentials_are_secret(Resource(rules.CONTAINER, "gateway", {"uploads": [key_upload]}))
 

@@ -33,6 +33,7 @@ IAM_USER = "minio:index/iamUser:IamUser"
 KEYCLOAK_CLIENT = "keycloak:openid/client:Client"
 MINIO_PROVIDER = "pulumi:providers:minio"
 KEYCLOAK_PROVIDER = "pulumi:providers:keycloak"
+GRAFANA_PROVIDER = "pulumi:providers:grafana"
 
 SECRET_MARK = "[secret]"  # noqa: S105 (how the synth marks a secret)
 ADMIN_TEMPLATE = Path(__file__).resolve().parent.parent / "iam" / "admin.json"
@@ -43,6 +44,7 @@ SECRET_ENV_PREFIXES = (
     "MINIO_KMS_SECRET_KEY=",
     "MINIO_IDENTITY_OPENID_CLIENT_SECRET=",
     "KC_BOOTSTRAP_ADMIN_PASSWORD=",
+    "GF_SECURITY_ADMIN_PASSWORD=",
 )
 
 
@@ -129,6 +131,7 @@ def credentials_are_secret(resource: Resource) -> list[str]:
     fields = {
         MINIO_PROVIDER: ["minioPassword"],
         KEYCLOAK_PROVIDER: ["password"],
+        GRAFANA_PROVIDER: ["auth"],
         KEYCLOAK_CLIENT: ["clientSecret"],
         IAM_USER: ["secret"],
     }.get(resource.type, [])

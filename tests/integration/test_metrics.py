@@ -71,7 +71,11 @@ def metric_names(text: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def metrics_secret(applied) -> str:
+def metrics_secret(applied, root_s3) -> str:
+    # Seed first: bucket usage comes from MinIO's background scanner (about a minute on a fresh
+    # cluster), so the dashboard test's wait overlaps this module's other tests.
+    root_s3.create_bucket(Bucket="usage-probe")
+    root_s3.put_object(Bucket="usage-probe", Key="object", Body=b"x" * 4096)
     return applied.users["prometheus-metrics"]
 
 
@@ -134,3 +138,40 @@ def test_every_metric_the_rules_use_exists_in_minio_under_their_job(
         time.sleep(1)
         absent = missing()
     assert not absent, f"not exposed by MinIO under that job: {absent}"
+
+
+def test_every_metric_the_dashboard_uses_exists_in_minio_under_its_job(
+    cluster, gateway, root_s3, metrics_secret
+):
+    from components.monitoring import load_dashboard
+
+    # Counters appear with their first event: a 4xx (a missing object) and a 5xx (MinIO answers
+    # 501 NotImplemented to a public ACL) on every node.
+    for _ in range(8):
+        with pytest.raises(ClientError):
+            root_s3.get_object(Bucket="usage-probe", Key="missing")
+        with pytest.raises(ClientError):
+            root_s3.put_bucket_acl(Bucket="usage-probe", ACL="public-read")
+    token = metrics_token("prometheus-metrics", metrics_secret)
+    endpoints = [("minio-cluster", f"127.0.0.1:{gateway.s3_port}", "cluster")]
+    endpoints += [("minio-nodes", f"127.0.0.1:{n.port}", "node") for n in cluster.nodes]
+    endpoints += [("minio-buckets", f"127.0.0.1:{gateway.s3_port}", "bucket")]
+    exprs = " ".join(t["expr"] for p in load_dashboard()["panels"] for t in p["targets"])
+    used = set(re.findall(r'(minio_[a-z0-9_]+)\{job="(minio-[a-z]+)"\}', exprs))
+    assert len(used) >= 14, used
+
+    def absent() -> list[tuple[str, str]]:
+        exposed: dict[str, set[str]] = {"minio-cluster": set(), "minio-nodes": set(), "minio-buckets": set()}
+        for job, address, path in endpoints:
+            request = urllib.request.Request(
+                f"http://{address}/minio/v2/metrics/{path}", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                exposed[job] |= metric_names(response.read().decode())
+        return sorted((metric, job) for metric, job in used if metric not in exposed[job])
+
+    deadline, missing = time.monotonic() + 150, absent()
+    while missing and time.monotonic() < deadline:
+        time.sleep(3)
+        missing = absent()
+    assert not missing, f"not exposed by MinIO under that job: {missing}"
