@@ -240,27 +240,27 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             return None, provider
-        child = pulumi.ResourceOptions(parent=self)
         password = pulumi.Output.secret(
             random.RandomPassword(
-                f"{self._name}-grafana-admin-password", length=32, special=False, opts=child
+                f"{self._name}-grafana-admin-password",
+                length=32,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
             ).result
         )
-        image = docker.RemoteImage(
-            f"{self._name}-grafana-image", name=settings.grafana_image, keep_locally=True, opts=child
-        )
-        data = docker.Volume(
-            f"{self._name}-grafana-data",
-            name="grafana-data",
-            labels=docker_labels(docker.VolumeLabelArgs, args.labels),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
         public_url = f"http://localhost:{settings.grafana_port}"
-        container = docker.Container(
-            f"{self._name}-grafana",
-            name="grafana",
-            hostname="grafana",
-            image=image.image_id,
+        container = self._loopback_service(
+            args,
+            "grafana",
+            settings.grafana_image,
+            port=GRAFANA_PORT,
+            published_port=settings.grafana_port,
+            data_path="/var/lib/grafana",
+            health_path="/api/health",
+            retries=12,
+            start_period="20s",
+            start_interval="2s",
+            wait_timeout=180,
             envs=[
                 "GF_SECURITY_ADMIN_USER=admin",
                 pulumi.Output.concat("GF_SECURITY_ADMIN_PASSWORD=", password),
@@ -269,28 +269,6 @@ class Monitoring(pulumi.ComponentResource):
                 "GF_AUTH_ANONYMOUS_ENABLED=false",
                 "GF_ANALYTICS_REPORTING_ENABLED=false",
             ],
-            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/grafana")],
-            networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=["grafana"])
-            ],
-            ports=[
-                docker.ContainerPortArgs(
-                    internal=GRAFANA_PORT, external=settings.grafana_port, ip="127.0.0.1"
-                )
-            ],
-            **healthy_service(
-                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{GRAFANA_PORT}/api/health"],
-                interval="10s",
-                timeout="3s",
-                retries=12,
-                start_period="20s",
-                start_interval="2s",
-                wait_timeout=180,
-            ),
-            labels=docker_labels(
-                docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "grafana"}
-            ),
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
         )
         provider = GrafanaProvider(
             f"{self._name}-grafana",
@@ -328,23 +306,71 @@ class Monitoring(pulumi.ComponentResource):
         )
         return dashboard.url
 
-    def _prometheus(self, args: MonitoringArgs) -> docker.Container:
-        settings = args.settings
+    def _loopback_service(
+        self,
+        args: MonitoringArgs,
+        role: str,
+        image_ref: str,
+        *,
+        port: int,
+        published_port: int,
+        data_path: str,
+        health_path: str,
+        retries: int,
+        start_period: str,
+        start_interval: str,
+        wait_timeout: int,
+        **container: object,
+    ) -> docker.Container:
+        """A dev service on monitoring-net: published on 127.0.0.1, data in a retained volume, HTTP health."""
         child = pulumi.ResourceOptions(parent=self)
         image = docker.RemoteImage(
-            f"{self._name}-prometheus-image", name=settings.prometheus_image, keep_locally=True, opts=child
+            f"{self._name}-{role}-image", name=image_ref, keep_locally=True, opts=child
         )
         data = docker.Volume(
-            f"{self._name}-prometheus-data",
-            name="prometheus-data",
+            f"{self._name}-{role}-data",
+            name=f"{role}-data",
             labels=docker_labels(docker.VolumeLabelArgs, args.labels),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         return docker.Container(
-            f"{self._name}-prometheus",
-            name="prometheus",
-            hostname="prometheus",
+            f"{self._name}-{role}",
+            name=role,
+            hostname=role,
             image=image.image_id,
+            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=data_path)],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[role])
+            ],
+            ports=[docker.ContainerPortArgs(internal=port, external=published_port, ip="127.0.0.1")],
+            **healthy_service(
+                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{health_path}"],
+                interval="10s",
+                timeout="3s",
+                retries=retries,
+                start_period=start_period,
+                start_interval=start_interval,
+                wait_timeout=wait_timeout,
+            ),
+            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": role}),
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+            **container,
+        )
+
+    def _prometheus(self, args: MonitoringArgs) -> docker.Container:
+        settings = args.settings
+        return self._loopback_service(
+            args,
+            "prometheus",
+            settings.prometheus_image,
+            port=PROMETHEUS_PORT,
+            published_port=settings.prometheus_port,
+            data_path="/prometheus",
+            health_path="/-/ready",
+            retries=6,
+            start_period="10s",
+            start_interval="1s",
+            wait_timeout=120,
             command=[
                 f"--config.file={PROMETHEUS_CONFIG_DIR}/prometheus.yml",
                 "--storage.tsdb.path=/prometheus",
@@ -365,28 +391,4 @@ class Monitoring(pulumi.ComponentResource):
                     file=f"{PROMETHEUS_CONFIG_DIR}/{TOKEN_FILE}", content=self.token, permissions="0444"
                 ),
             ],
-            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/prometheus")],
-            networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(
-                    name=args.monitoring_network.name, aliases=["prometheus"]
-                )
-            ],
-            ports=[
-                docker.ContainerPortArgs(
-                    internal=PROMETHEUS_PORT, external=settings.prometheus_port, ip="127.0.0.1"
-                )
-            ],
-            **healthy_service(
-                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"],
-                interval="10s",
-                timeout="3s",
-                retries=6,
-                start_period="10s",
-                start_interval="1s",
-                wait_timeout=120,
-            ),
-            labels=docker_labels(
-                docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "prometheus"}
-            ),
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
         )
