@@ -124,6 +124,10 @@ def render_nginx_conf(config: NginxConfig) -> str:
     if not config.upstreams:
         raise ValueError("the gateway needs at least one upstream node")
     s3_servers = "\n".join(f"        server {u.s3} max_fails=2 fail_timeout=10s;" for u in config.upstreams)
+    admin_servers = "\n".join(
+        f"        server {u.s3} max_fails=2 fail_timeout=10s{'' if i == 0 else ' backup'};"
+        for i, u in enumerate(config.upstreams)
+    )
     console_servers = "\n".join(
         f"        server {u.console} max_fails=2 fail_timeout=10s;" for u in config.upstreams
     )
@@ -175,6 +179,14 @@ http {{
         least_conn;
 {s3_servers}
         keepalive 64;
+    }}
+
+    # The admin API (IAM, configuration) goes to one node while it lives, the others standing by:
+    # MinIO propagates IAM changes to its peers asynchronously, so a policy created on one node
+    # and attached on the next request through another could be "not found" there.
+    upstream minio_admin {{
+{admin_servers}
+        keepalive 8;
     }}
 
     # Sticky by client address: a console session stays on one node.
@@ -253,20 +265,10 @@ def _console_locations(config: NginxConfig) -> str:
 """
 
 
-def _s3_server_body(config: NginxConfig) -> str:
+def _s3_location(path: str, upstream: str) -> str:
     return f"""
-        # S3 clients stream multi-GB objects: no buffering either way, a body limit from settings,
-        # timeouts measured in hours between reads rather than seconds.
-        client_max_body_size {config.max_body_size};
-        client_body_timeout 300s;
-        send_timeout 300s;
-        proxy_request_buffering off;
-        proxy_buffering off;
-        # S3 metadata headers may contain characters nginx would otherwise drop.
-        ignore_invalid_headers off;
-
-        location / {{
-            proxy_pass http://minio_s3;
+        location {path} {{
+            proxy_pass http://{upstream};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             # SigV4 signs Host as the client sent it: never rewrite it, nor the path.
@@ -281,6 +283,20 @@ def _s3_server_body(config: NginxConfig) -> str:
             proxy_next_upstream_timeout 30s;
         }}
 """
+
+
+def _s3_server_body(config: NginxConfig) -> str:
+    return f"""
+        # S3 clients stream multi-GB objects: no buffering either way, a body limit from settings,
+        # timeouts measured in hours between reads rather than seconds.
+        client_max_body_size {config.max_body_size};
+        client_body_timeout 300s;
+        send_timeout 300s;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        # S3 metadata headers may contain characters nginx would otherwise drop.
+        ignore_invalid_headers off;
+{_s3_location("/", "minio_s3")}{_s3_location("/minio/admin/", "minio_admin")}"""
 
 
 def _plain_servers(config: NginxConfig) -> str:

@@ -175,6 +175,19 @@ def test_dev_listeners_and_s3_directives(synth, tmp_path):
     assert args_of(upstream, "keepalive")
 
 
+def test_admin_api_goes_to_one_primary_node_with_the_others_standing_by(synth, tmp_path):
+    tree = parse(synth("dev").files["nginx.conf"], tmp_path)
+    (s3,) = server_listening(tree, "9000")
+    admin = location(s3, "/minio/admin/")
+    assert args_of(admin, "proxy_pass") == [["http://minio_admin"]]
+    assert ["Host", "$http_host"] in args_of(admin, "proxy_set_header")
+    assert not args_of(admin, "rewrite")
+    upstream = next(b["block"] for b in blocks(http_block(tree), "upstream") if b["args"] == ["minio_admin"])
+    servers = args_of(upstream, "server")
+    assert [s[0] for s in servers] == [f"172.40.0.{i}:9000" for i in range(11, 15)]
+    assert "backup" not in servers[0] and all("backup" in s for s in servers[1:])
+
+
 def test_console_is_proxied_with_websocket_upgrade_and_sticky_upstream(synth, tmp_path):
     tree = parse(synth("dev").files["nginx.conf"], tmp_path)
     (main,) = server_listening(tree, "80")
