@@ -100,8 +100,9 @@ def _rule(name: str, expr: str, duration: str, severity: str, summary: str, runb
     }
 
 
-def alert_rules(nodes: int, erasure: ErasurePlan) -> list[dict]:
+def alert_rules(erasure: ErasurePlan) -> list[dict]:
     """The note's three alerts, plus drives offline, quorum at risk and a silent scrape."""
+    nodes = erasure.nodes
     cluster = '{job="minio-cluster"}'
     # MinIO exposes minio_s3_requests_errors_total per node on the node endpoint only (its cluster
     # endpoint carries the 4xx/5xx split instead), so the error rate sums the nodes.
@@ -161,8 +162,8 @@ def alert_rules(nodes: int, erasure: ErasurePlan) -> list[dict]:
     ]
 
 
-def render_alert_rules(nodes: int, erasure: ErasurePlan) -> str:
-    document = {"groups": [{"name": "minio", "rules": alert_rules(nodes, erasure)}]}
+def render_alert_rules(erasure: ErasurePlan) -> str:
+    document = {"groups": [{"name": "minio", "rules": alert_rules(erasure)}]}
     return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
         document, sort_keys=False
     )
@@ -216,7 +217,7 @@ class Monitoring(pulumi.ComponentResource):
             cluster=f"gateway:{S3_PORT}", nodes=[f"{n}:{S3_PORT}" for n in args.node_names]
         )
         self.scrape_config = render_scrape_config(targets)
-        self.alert_rules = render_alert_rules(args.erasure.nodes, args.erasure)
+        self.alert_rules = render_alert_rules(args.erasure)
         self.token = pulumi.Output.secret(
             pulumi.Output.from_input(args.metrics_secret_key).apply(
                 lambda secret: metrics_token(args.metrics_access_key, secret)

@@ -55,7 +55,7 @@ def test_scrape_config_jobs_paths_and_auth():
 
 
 def test_rules_carry_for_severity_summary_and_runbook():
-    rules = alert_rules(4, plan_erasure(4, 1))
+    rules = alert_rules(plan_erasure(4, 1))
     assert [r["alert"] for r in rules] == [
         "MinIONodeDown",
         "MinIOHighStorageUsage",
@@ -71,15 +71,11 @@ def test_rules_carry_for_severity_summary_and_runbook():
 
 @pytest.mark.parametrize(("nodes", "drives", "threshold"), [(4, 1, 1), (8, 2, 2), (16, 1, 4)])
 def test_quorum_alert_threshold_follows_the_erasure_plan(nodes, drives, threshold):
-    rule = next(
-        r for r in alert_rules(nodes, plan_erasure(nodes, drives)) if r["alert"] == "MinIOWriteQuorumAtRisk"
-    )
+    rule = next(r for r in alert_rules(plan_erasure(nodes, drives)) if r["alert"] == "MinIOWriteQuorumAtRisk")
     assert rule["expr"].endswith(f">= {threshold}")
     assert (
         f"< {nodes}"
-        in next(r for r in alert_rules(nodes, plan_erasure(nodes, drives)) if r["alert"] == "MinIONodeDown")[
-            "expr"
-        ]
+        in next(r for r in alert_rules(plan_erasure(nodes, drives)) if r["alert"] == "MinIONodeDown")["expr"]
     )
 
 
@@ -165,7 +161,7 @@ CASES = {
 def test_promtool_proves_each_alert_fires_and_stays_quiet(synth, alert, tmp_path):
     (tmp_path / RULES_FILE).write_text(synth("dev").files[RULES_FILE])
     tests = []
-    rule = next(r for r in alert_rules(4, plan_erasure(4, 1)) if r["alert"] == alert)
+    rule = next(r for r in alert_rules(plan_erasure(4, 1)) if r["alert"] == alert)
     for input_series, at, summary in CASES[alert]:
         expected = []
         if summary is not None:
