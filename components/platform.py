@@ -49,6 +49,7 @@ class Platform(pulumi.ComponentResource):
         settings = args.settings
         labels = stack_labels(PROJECT, args.stack)
         addresses = settings.storage_addresses
+        node_addresses = [str(a) for a in addresses.nodes]
         self.generated_files = {}
 
         # One explicit Docker provider for every container, network and volume, so the target daemon
@@ -90,7 +91,7 @@ class Platform(pulumi.ComponentResource):
                 environment_kind=settings.environment,
                 storage_network=self.networks.storage,
                 monitoring_network=self.networks.monitoring,
-                node_addresses=[str(a) for a in addresses.nodes],
+                node_addresses=node_addresses,
                 root_password=_secret(settings.secrets.root_password),
                 # The console builds its links and OAuth callback from this: the gateway path, no
                 # trailing slash.
@@ -112,7 +113,7 @@ class Platform(pulumi.ComponentResource):
                 # Published ports need a non-internal network; monitoring-net is one.
                 edge_network=self.networks.monitoring,
                 gateway_address=str(addresses.gateway),
-                node_addresses=[str(a) for a in addresses.nodes],
+                node_addresses=node_addresses,
                 nodes=self.cluster.containers,
                 tls_certificate=_secret(settings.secrets.tls_certificate),
                 tls_private_key=_secret(settings.secrets.tls_private_key),
