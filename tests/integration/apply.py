@@ -83,8 +83,9 @@ def apply_graph(synthesis: Synthesis, s3, mc: Mc, workdir: Path) -> AppliedIdent
         path.write_text(policy.inputs["policy"])
         mc.run("admin", "policy", "create", "target", policy.inputs["name"], str(path))
     for user in synthesis.of_type(USER):
-        # The provider generates a secret when the program gives none; so does this.
-        secret = plain(user.inputs.get("secret")) or secrets.token_urlsafe(30)
+        # The provider generates a secret when the program gives none; so does this. Hex: a secret
+        # starting with "-" would reach mc as a flag; 40 characters is MinIO's maximum.
+        secret = plain(user.inputs.get("secret")) or secrets.token_hex(20)
         mc.run("admin", "user", "add", "target", user.inputs["name"], secret)
         applied.users[user.inputs["name"]] = secret
     for attachment in synthesis.of_type(ATTACHMENT):
