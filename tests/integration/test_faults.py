@@ -4,9 +4,10 @@ One test with ordered phases: each phase depends on the cluster state the previo
 
 For a moment after a node dies MinIO can answer NoSuchKey for objects that exist (measured here:
 a few GETs within ~150 ms of a SIGKILL, from several live nodes, while the admin API already
-reports the node offline). The quorum rules describe the cluster once that has passed, so each
-phase waits until reads have been clean for 2 s in a row (at most 15 s after the kill), then
-allows no failed read or write at all.
+reports the node offline), or cut a GET's body short (IncompleteReadError, seen once in a full
+run). The quorum rules describe the cluster once that has passed, so each phase waits until
+reads have been clean for 2 s in a row (at most 15 s after the kill), then allows no failed read
+or write at all.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import warnings
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 
 from tests.integration.conftest import s3_client
 
@@ -75,6 +76,8 @@ def all_read_back(client, bucket: str, stored: dict[str, str]) -> None:
             actual = checksum(client, bucket, key)
         except ClientError as err:
             raise AssertionError(f"{key} unreadable: {err.response['Error']}") from err
+        except (IncompleteReadError, ResponseStreamingError) as err:
+            raise AssertionError(f"{key} cut short: {err}") from err
         assert actual == digest, f"{key} changed"
 
 
