@@ -19,6 +19,10 @@ ACTIONLINT_BIN     := $(TOOLS_DIR)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 export MINIO_PLATFORM_MINIO      := $(MINIO_BIN)
 export MINIO_PLATFORM_MC         := $(MC_BIN)
 export MINIO_PLATFORM_ACTIONLINT := $(ACTIONLINT_BIN)
+# alloycheck (tools/alloycheck, this project's own Go) runs the rendered Alloy pipeline in tests.
+ALLOYCHECK_SRC := $(wildcard tools/alloycheck/*.go) tools/alloycheck/go.mod tools/alloycheck/go.sum
+ALLOYCHECK_BIN := $(CURDIR)/build/tools/alloycheck
+export MINIO_PLATFORM_ALLOYCHECK := $(ALLOYCHECK_BIN)
 
 .PHONY: dev up render test lint tools clean
 
@@ -46,7 +50,7 @@ up: $(VENV)/.installed
 render: $(VENV)/.installed
 	$(PY) -m synth --stack $(STACK)
 
-tools: $(MINIO_BIN) $(MC_BIN) $(ACTIONLINT_BIN)
+tools: $(MINIO_BIN) $(MC_BIN) $(ACTIONLINT_BIN) $(ALLOYCHECK_BIN)
 
 $(MINIO_BIN):
 	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath github.com/minio/minio@$(MINIO_VERSION)
@@ -57,11 +61,14 @@ $(MC_BIN):
 $(ACTIONLINT_BIN):
 	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
+$(ALLOYCHECK_BIN): $(ALLOYCHECK_SRC)
+	cd tools/alloycheck && CGO_ENABLED=0 go build -trimpath -o $@ .
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint $(ALLOYCHECK_BIN)
 	$(PY) -m pytest
 
 clean:

@@ -22,10 +22,11 @@ def docker_labels(label_type: Callable[..., LabelArgs], labels: Mapping[str, str
 
 BOUNDED_JSON_LOGS: dict[str, Any] = {
     "log_driver": "json-file",
-    # 250 MB of logs per container at most; the log agent ships them long before rotation.
+    # 250 MB of logs per container at most. MinIO's own logs reach Loki through its webhooks
+    # (components/logs.py); these files are `docker logs` history.
     "log_opts": {"max-size": "50m", "max-file": "5"},
 }
-"""Container arguments: Docker's json-file driver (what the log agent reads), rotated."""
+"""Container arguments: Docker's json-file driver, rotated."""
 
 
 def healthy_service(
@@ -59,3 +60,18 @@ def healthy_service(
         "wait_timeout": wait_timeout,
         **BOUNDED_JSON_LOGS,
     }
+
+
+def bash_http_probe(port: int, path: str, expect: str) -> list[str]:
+    """A healthcheck for images with bash but neither curl nor wget (Keycloak's, Alloy's).
+
+    Sends ``GET <path>`` to ``127.0.0.1:<port>`` through bash's /dev/tcp and passes when the
+    answer contains ``expect``.
+    """
+    request = f"GET {path} HTTP/1.0\\r\\n\\r\\n"
+    return [
+        "CMD",
+        "bash",
+        "-c",
+        f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf '{request}' >&3 && grep -q '{expect}' <&3",
+    ]

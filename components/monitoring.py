@@ -176,6 +176,7 @@ PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
 GRAFANA_PORT = 3000
 DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "dashboards" / "minio-overview.json"
 PROMETHEUS_DATASOURCE_UID = "prometheus"
+LOKI_DATASOURCE_UID = "loki"
 """The dashboard's panels name their data source by this uid."""
 
 
@@ -194,6 +195,8 @@ class MonitoringArgs:
     """Secret of the metrics identity: it signs the bearer token."""
     grafana_auth: pulumi.Input[str] | None = None
     """Secret service-account token of an existing Grafana (observability.mode external)."""
+    loki_url: str | None = None
+    """Where Grafana finds Loki (components.logs.loki_url); no Loki data source when None."""
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -297,6 +300,16 @@ class Monitoring(pulumi.ComponentResource):
             is_default=True,
             opts=via_grafana,
         )
+        if args.loki_url is not None:
+            grafana.DataSource(
+                f"{self._name}-loki-datasource",
+                type="loki",
+                name="Loki (MinIO logs)",
+                uid=LOKI_DATASOURCE_UID,
+                url=args.loki_url,
+                access_mode="proxy",
+                opts=via_grafana,
+            )
         folder = grafana.Folder(f"{self._name}-folder", title="MinIO", uid="minio", opts=via_grafana)
         dashboard = grafana.Dashboard(
             f"{self._name}-overview",

@@ -14,6 +14,7 @@ from components.cluster import MinioCluster, MinioClusterArgs
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
 from components.identities import Identities, IdentitiesArgs, group_policy_documents, pretty
+from components.logs import ALLOY_CONFIG_FILE, LogPipeline, LogPipelineArgs, minio_log_environment
 from components.monitoring import RULES_FILE, Monitoring, MonitoringArgs
 from components.network import PlatformNetworks, PlatformNetworksArgs
 from components.settings import PROJECT, Environment, PlatformSettings, TlsMode
@@ -32,9 +33,10 @@ class PlatformArgs:
 
 
 class Platform(pulumi.ComponentResource):
-    """Networks, the MinIO cluster, the gateway, identity, buckets and IAM, and monitoring."""
+    """Networks, the log pipeline, the MinIO cluster, the gateway, identity, buckets and IAM, monitoring."""
 
     networks: PlatformNetworks
+    logs: LogPipeline
     cluster: MinioCluster
     sso: SingleSignOn
     gateway: Gateway
@@ -68,6 +70,16 @@ class Platform(pulumi.ComponentResource):
             opts=self._child(),
         )
 
+        # Before the nodes: MinIO sends its logs and audit events to Alloy from its first request.
+        self.logs = LogPipeline(
+            f"{name}-logs",
+            LogPipelineArgs(
+                settings=settings.observability, monitoring_network=self.networks.monitoring, labels=labels
+            ),
+            opts=self._child(),
+        )
+        self.generated_files[ALLOY_CONFIG_FILE] = self.logs.alloy_config
+
         # Known from settings alone, so the nodes' environment does not wait for the gateway.
         console_url, _ = public_urls(settings.gateway)
 
@@ -95,10 +107,15 @@ class Platform(pulumi.ComponentResource):
                 root_password=_secret(settings.secrets.root_password),
                 # The console builds its links and OAuth callback from this: the gateway path, no
                 # trailing slash.
-                extra_environment={"MINIO_BROWSER_REDIRECT_URL": console_url, **self.sso.minio_environment},
+                extra_environment={
+                    "MINIO_BROWSER_REDIRECT_URL": console_url,
+                    **self.sso.minio_environment,
+                    **minio_log_environment(),
+                },
                 secret_environment=self.sso.minio_secret_environment,
-                # MinIO's IAM, console and cluster health wait for the OIDC discovery document.
-                depends_on=self.sso.ready,
+                # MinIO's IAM, console and cluster health wait for the OIDC discovery document;
+                # its log and audit webhooks should find Alloy listening.
+                depends_on=[*self.sso.ready, self.logs.alloy],
                 labels=labels,
             ),
             opts=self._child(),
@@ -171,6 +188,7 @@ class Platform(pulumi.ComponentResource):
                 metrics_access_key=self.identities.metrics_access_key,
                 metrics_secret_key=self.identities.metrics_secret_key,
                 grafana_auth=_secret(settings.secrets.grafana_auth),
+                loki_url=self.logs.loki_url,
                 labels=labels,
             ),
             opts=self._child(),

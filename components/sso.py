@@ -29,7 +29,7 @@ import pulumi_docker as docker
 import pulumi_keycloak as keycloak
 import pulumi_random as random
 
-from components.conventions import docker_labels, healthy_service
+from components.conventions import bash_http_probe, docker_labels, healthy_service
 from components.settings import GroupSettings, IdentitySettings
 
 CLIENT_ID = "minio-console"
@@ -211,11 +211,6 @@ class SingleSignOn(pulumi.ComponentResource):
             f"KC_HTTP_PORT={KEYCLOAK_HTTP_PORT}",
             "KC_HEALTH_ENABLED=true",
         ]
-        # The image has no curl or wget: ask the management port's readiness probe with bash.
-        probe = (
-            f"exec 3<>/dev/tcp/127.0.0.1/{KEYCLOAK_MANAGEMENT_PORT} && "
-            "printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '\"UP\"' <&3"
-        )
         return docker.Container(
             f"{self._name}-keycloak-container",
             name=KEYCLOAK_HOST,
@@ -233,7 +228,8 @@ class SingleSignOn(pulumi.ComponentResource):
                 docker.ContainerPortArgs(internal=KEYCLOAK_HTTP_PORT, external=identity.port, ip="127.0.0.1")
             ],
             **healthy_service(
-                ["CMD", "bash", "-c", probe],
+                # The management port's readiness probe.
+                bash_http_probe(KEYCLOAK_MANAGEMENT_PORT, "/health/ready", '"UP"'),
                 interval="10s",
                 timeout="5s",
                 retries=12,

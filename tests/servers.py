@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,6 +220,17 @@ class LocalMinioCluster:
         for node in self.nodes:
             if node.process is not None:
                 stop(node.process)
+
+
+@contextlib.contextmanager
+def running_cluster(binary: str, workdir: Path, environment: dict[str, str]) -> Iterator[LocalMinioCluster]:
+    """A started LocalMinioCluster, every node stopped on the way out."""
+    local = LocalMinioCluster(binary, workdir, environment)
+    try:
+        local.start_all()
+        yield local
+    finally:
+        local.close()
 
 
 class Mc:

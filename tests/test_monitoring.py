@@ -290,12 +290,12 @@ def test_dev_grafana_gets_datasource_folder_and_dashboard(synth):
     password = dict(e.split("=", 1) for e in plain(grafana.inputs["envs"]))["GF_SECURITY_ADMIN_PASSWORD"]
     assert plain(provider.inputs["auth"]) == f"admin:{password}"
     assert grafana.urn in provider.dependencies
-    (datasource,) = synthesis.of_type(DATASOURCE)
-    assert (datasource.inputs["type"], datasource.inputs["url"], datasource.inputs["uid"]) == (
-        "prometheus",
-        "http://prometheus:9090",
-        "prometheus",
-    )
+    sources = {d.inputs["type"]: d for d in synthesis.of_type(DATASOURCE)}
+    assert sorted(sources) == ["loki", "prometheus"]
+    datasource = sources["prometheus"]
+    assert (datasource.inputs["url"], datasource.inputs["uid"]) == ("http://prometheus:9090", "prometheus")
+    assert (sources["loki"].inputs["url"], sources["loki"].inputs["uid"]) == ("http://loki:3100", "loki")
+    assert all(d.inputs["accessMode"] == "proxy" for d in sources.values())
     (dashboard,) = synthesis.of_type(DASHBOARD)
     from components.monitoring import load_dashboard
 
@@ -315,5 +315,5 @@ def test_prod_uses_the_existing_grafana_with_its_token(synth):
     assert provider.inputs["url"] == "https://grafana.example.com"
     assert is_secret(provider.inputs["auth"])
     assert plain(provider.inputs["auth"]) == "offline-synth-placeholder-for-grafanaAuth"
-    (datasource,) = prod.of_type(DATASOURCE)
-    assert datasource.inputs["url"] == "https://prometheus.example.com"
+    urls = {d.inputs["type"]: d.inputs["url"] for d in prod.of_type(DATASOURCE)}
+    assert urls == {"prometheus": "https://prometheus.example.com", "loki": "https://loki.example.com"}

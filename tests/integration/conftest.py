@@ -11,11 +11,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from components.logs import minio_log_environment
 from synth.run import Synthesis
 from tests.conftest import require_binary
 from tests.graph import env_of, minio_nodes
 from tests.integration.apply import AppliedIdentities, apply_graph
-from tests.servers import MINIO_HINT, LocalMinioCluster, Mc, Nginx, loopback_gateway
+from tests.servers import MINIO_HINT, Mc, Nginx, loopback_gateway, running_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -66,29 +67,36 @@ OPENID_PREFIX = "MINIO_IDENTITY_OPENID_"
 
 
 @pytest.fixture(scope="session")
-def node_environment(dev) -> dict[str, str]:
-    """The MINIO_* environment the dev stack gives every container (root, KMS key, parity...).
+def rendered_node_environment(dev) -> dict[str, str]:
+    """The MINIO_* environment the dev stack gives every container, exactly as rendered."""
+    return env_of(minio_nodes(dev.resources)[0])
 
-    Except the OpenID settings: no Keycloak runs in this tier, and MinIO's IAM (with it the whole
-    cluster's health) waits for the discovery document forever. Everything else is as rendered.
+
+@pytest.fixture(scope="session")
+def node_environment(rendered_node_environment) -> dict[str, str]:
+    """The rendered environment (root, KMS key, parity...), less what needs containers absent here.
+
+    The OpenID settings: no Keycloak runs in this tier, and MinIO's IAM (with it the whole
+    cluster's health) waits for the discovery document forever. The log and audit webhooks: no
+    Alloy runs here (tests/integration/test_logs.py points them at a receiver of its own).
     """
-    rendered = env_of(minio_nodes(dev.resources)[0])
-    kept = {k: v for k, v in rendered.items() if not k.startswith(OPENID_PREFIX)}
+    rendered = rendered_node_environment
+    kept = {
+        k: v
+        for k, v in rendered.items()
+        if not k.startswith(OPENID_PREFIX) and k not in minio_log_environment()
+    }
     assert set(rendered) - set(kept) == {
         f"{OPENID_PREFIX}{k}"
         for k in ("CONFIG_URL", "CLIENT_ID", "CLIENT_SECRET", "CLAIM_NAME", "SCOPES", "DISPLAY_NAME")
-    }
+    } | set(minio_log_environment())
     return kept
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, minio_binary, node_environment):
-    local = LocalMinioCluster(minio_binary, tmp_path_factory.mktemp("minio"), node_environment)
-    try:
-        local.start_all()
+    with running_cluster(minio_binary, tmp_path_factory.mktemp("minio"), node_environment) as local:
         yield local
-    finally:
-        local.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,349 @@
+"""The log pipeline: MinIO's server log and audit webhooks -> Grafana Alloy -> Loki.
+
+MinIO sends every server log entry (logger webhook) and every audit event (audit webhook) to
+Alloy's ``loki.source.api`` as newline-delimited JSON, one listener per stream. Alloy parses each
+entry, derives the labels the dashboards and the README's LogQL queries use (``source``,
+``stream``, ``level``, ``operation_type``, ``security_event``), redacts credentials and personal
+data, and pushes to Loki. Webhooks rather than Docker's log files: Alloy then needs no access to
+the Docker socket (which is root on the host), and audit events, which MinIO never prints to its
+console, take the same path as the logs.
+
+``render_alloy_config`` is pure. ``tools/alloycheck`` parses its output with Alloy's own syntax
+parser and runs the stages on sample lines in the tests (README "Logs").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_docker as docker
+
+from components.conventions import bash_http_probe, docker_labels, healthy_service
+from components.settings import Mode, ObservabilitySettings
+
+ALLOY_HOST = "alloy"
+ALLOY_HTTP_PORT = 12345
+SERVER_LOG_PORT = 3500
+AUDIT_LOG_PORT = 3501
+LOKI_HOST = "loki"
+LOKI_PORT = 3100
+ALLOY_CONFIG_FILE = "config.alloy"
+WEBHOOK_TARGET = "alloy"
+"""MinIO's name for the logger and audit webhook targets (the ``_<target>`` suffix of their variables)."""
+
+REDACTED = "[REDACTED]"
+
+_JSON_STRING = r'"((?:[^"\\]|\\.)+)"'
+"""The contents of a JSON string value, escaped quotes included: the capture group that is replaced."""
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """One ``stage.replace``: every capture group of every match becomes ``[REDACTED]``."""
+
+    what: str
+    expression: str
+    """An RE2 expression (Go's regexp, which Alloy uses). Only the secret part is a capture group."""
+
+
+def _json_field(*names: str) -> str:
+    """A JSON member whose name is one of ``names`` (any case), its string value captured."""
+    return r'(?i)"(?:' + "|".join(names) + r')"\s*:\s*' + _JSON_STRING
+
+
+REDACTIONS: tuple[Redaction, ...] = (
+    Redaction(
+        "access keys (audit accessKey/parentUser, STS responses)",
+        _json_field("accessKey", "parentUser", "accessKeyId"),
+    ),
+    Redaction(
+        "access keys in the IAM object paths MinIO tags audit events with",
+        r'config/iam/(?:policydb/)?(?:users|sts-users|sts|service-accounts|groups)/([^/"\\,]+)',
+    ),
+    Redaction(
+        "secret keys and passwords",
+        _json_field(
+            "secretKey", "secretAccessKey", "secret_key", "password", "clientSecret", "client_secret"
+        ),
+    ),
+    Redaction(
+        "the Authorization header: SigV4 credential and signature, bearer tokens, basic auth",
+        _json_field("Authorization"),
+    ),
+    Redaction(
+        "session and identity tokens in headers, query members and claims",
+        _json_field(
+            "X-Amz-Security-Token",
+            "sessionToken",
+            "token",
+            "access_token",
+            "id_token",
+            "refresh_token",
+            "WebIdentityToken",
+        ),
+    ),
+    Redaction(
+        "presigned URL credential and signature members", _json_field("X-Amz-Credential", "X-Amz-Signature")
+    ),
+    Redaction(
+        "credentials and signatures in URLs (Go's JSON escapes & as \\u0026)",
+        r"(?i)(?:[?&]|\\u0026)(?:X-Amz-Credential|X-Amz-Signature|X-Amz-Security-Token|AWSAccessKeyId|Signature)"
+        r'=([^&"\s\\]+)',
+    ),
+    Redaction("SigV4 credentials quoted in free text", r'Credential=([^/,"\s\\]+)'),
+    Redaction("SigV4 signatures quoted in free text", r"Signature=([0-9a-fA-F]{16,})"),
+    Redaction("JSON web tokens anywhere", r"(eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"),
+    Redaction(
+        "personal data in OIDC claims (Loi 25)",
+        _json_field("preferred_username", "given_name", "family_name", "email", "sub"),
+    ),
+    Redaction("e-mail addresses anywhere (Loi 25)", r"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})"),
+)
+
+# Labels. Each template leaves its label unset (an empty result) when it does not apply.
+LEVEL_TEMPLATE = (
+    "{{ if .level }}{{ ToLower .level }}"
+    "{{ else if .status_code }}{{ $code := atoi .status_code }}"
+    "{{ if ge $code 500 }}error{{ else if ge $code 400 }}warning{{ else }}info{{ end }}"
+    "{{ else }}info{{ end }}"
+)
+"""Server entries carry MinIO's level; audit events take theirs from the HTTP status."""
+
+OPERATION_TYPES: dict[str, str] = {
+    "read": "Get|Head|List|Select",
+    "delete": "Delete|Abort",
+    "write": "Put|Post|Copy|Create|Complete|NewMultipart|Upload|Restore",
+}
+"""S3 API name prefixes (``PutObject``, ``ListObjectsV2``...), with or without MinIO's ``s3.``."""
+
+OPERATION_TEMPLATE = (
+    "{{ with .api_name }}"
+    + "".join(
+        f'{"{{ if" if i == 0 else "{{ else if"} regexMatch "^(?:s3\\\\.)?(?:{prefixes})" . }}}}{kind}'
+        for i, (kind, prefixes) in enumerate(OPERATION_TYPES.items())
+    )
+    + "{{ end }}{{ end }}"
+)
+
+SECURITY_EVENT_TEMPLATE = (
+    "{{ $denied := false }}"
+    '{{ with .status_code }}{{ if or (eq . "401") (eq . "403") }}{{ $denied = true }}{{ end }}{{ end }}'
+    "{{ if $denied }}access_denied"
+    '{{ else }}{{ with .request_path }}{{ if hasPrefix "/minio/admin/" . }}admin_action{{ end }}{{ end }}'
+    "{{ end }}"
+)
+"""``access_denied`` for any 401/403 answer; ``admin_action`` for any call to the admin API."""
+
+PARSED_FIELDS = {
+    "level": "level",
+    "api_name": "api.name",
+    "status_code": "api.statusCode",
+    "request_path": "requestPath",
+}
+"""Extracted from each JSON entry (JMESPath), for the label templates."""
+
+LABELS = ("level", "operation_type", "security_event")
+
+
+def _string(value: str) -> str:
+    """An Alloy string literal (the syntax takes Go's escapes, which JSON's are a subset of)."""
+    if not value.isascii():
+        raise ValueError(f"Alloy config values must be ASCII: {value!r}")
+    return json.dumps(value)
+
+
+def _object(values: Mapping[str, str]) -> str:
+    return "{ " + ", ".join(f"{key} = {_string(value)}" for key, value in values.items()) + " }"
+
+
+def render_alloy_config(loki_push_url: str, redactions: Sequence[Redaction] = REDACTIONS) -> str:
+    """Alloy's configuration: two webhook listeners, the labelling and redaction stages, Loki."""
+    out: list[str] = ["// Generated by minio-platform (components/logs.py). Do not edit.", ""]
+    for stream, port in (("server", SERVER_LOG_PORT), ("audit", AUDIT_LOG_PORT)):
+        out += [
+            f"// MinIO's {stream} webhook posts one JSON entry per line to /loki/api/v1/raw.",
+            f'loki.source.api "minio_{stream}" {{',
+            "  http {",
+            '    listen_address = "0.0.0.0"',
+            f"    listen_port    = {port}",
+            "  }",
+            f"  labels     = {_object({'source': 'minio', 'stream': stream})}",
+            "  forward_to = [loki.process.minio.receiver]",
+            "}",
+            "",
+        ]
+    out += [
+        'loki.process "minio" {',
+        "  forward_to = [loki.write.loki.receiver]",
+        "",
+        "  stage.json {",
+        f"    expressions = {_object(PARSED_FIELDS)}",
+        "  }",
+    ]
+    for label, template in (
+        ("level", LEVEL_TEMPLATE),
+        ("operation_type", OPERATION_TEMPLATE),
+        ("security_event", SECURITY_EVENT_TEMPLATE),
+    ):
+        out += [
+            "  stage.template {",
+            f"    source   = {_string(label)}",
+            f"    template = {_string(template)}",
+            "  }",
+        ]
+    out += ["  stage.labels {", f"    values = {_object(dict.fromkeys(LABELS, ''))}", "  }", ""]
+    for redaction in redactions:
+        out += [
+            f"  // Redact {redaction.what}.",
+            "  stage.replace {",
+            f"    expression = {_string(redaction.expression)}",
+            f"    replace    = {_string(REDACTED)}",
+            "  }",
+        ]
+    out += [
+        "}",
+        "",
+        'loki.write "loki" {',
+        "  endpoint {",
+        f"    url = {_string(loki_push_url)}",
+        "  }",
+        "}",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def minio_log_environment() -> dict[str, str]:
+    """The nodes' ``MINIO_*`` variables sending server logs and audit events to Alloy."""
+    environment = {}
+    for kind, port in (("LOGGER", SERVER_LOG_PORT), ("AUDIT", AUDIT_LOG_PORT)):
+        environment[f"MINIO_{kind}_WEBHOOK_ENABLE_{WEBHOOK_TARGET}"] = "on"
+        environment[f"MINIO_{kind}_WEBHOOK_ENDPOINT_{WEBHOOK_TARGET}"] = (
+            f"http://{ALLOY_HOST}:{port}/loki/api/v1/raw"
+        )
+    return environment
+
+
+def loki_url(settings: ObservabilitySettings) -> str:
+    """Where Loki answers: the dev container on monitoring-net, or the existing one (prod)."""
+    if settings.mode is Mode.DEPLOY:
+        return f"http://{LOKI_HOST}:{LOKI_PORT}"
+    if not settings.loki_url:
+        raise ValueError("observability.lokiUrl is required in mode external")
+    return settings.loki_url.rstrip("/")
+
+
+def loki_command(retention_days: int) -> list[str]:
+    """Loki's arguments: the image's single-binary filesystem config, with retention switched on."""
+    return [
+        "-config.file=/etc/loki/local-config.yaml",
+        "-compactor.retention-enabled=true",
+        "-compactor.delete-request-store=filesystem",
+        f"-store.retention={retention_days * 24}h",
+    ]
+
+
+@dataclass(frozen=True)
+class LogPipelineArgs:
+    settings: ObservabilitySettings
+    monitoring_network: docker.Network
+    """MinIO's nodes reach Alloy here; Alloy reaches Loki here."""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class LogPipeline(pulumi.ComponentResource):
+    """Alloy (every stack) and, in dev, Loki; created before the nodes so no early event is lost."""
+
+    alloy_config: str
+    loki_url: str
+    alloy: docker.Container
+    loki: docker.Container | None
+
+    def __init__(self, name: str, args: LogPipelineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("minio-platform:logs:LogPipeline", name, None, opts)
+        self._name = name
+        settings = args.settings
+        self.loki_url = loki_url(settings)
+        self.alloy_config = render_alloy_config(f"{self.loki_url}/loki/api/v1/push")
+        self.loki = self._loki(args) if settings.mode is Mode.DEPLOY else None
+        self.alloy = self._alloy(args)
+        self.register_outputs({"loki_url": self.loki_url})
+
+    def _service(
+        self, args: LogPipelineArgs, role: str, image_ref: str, **container: object
+    ) -> docker.Container:
+        image = docker.RemoteImage(
+            f"{self._name}-{role}-image",
+            name=image_ref,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return docker.Container(
+            f"{self._name}-{role}",
+            name=role,
+            hostname=role,
+            image=image.image_id,
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[role])
+            ],
+            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": role}),
+            **container,
+        )
+
+    def _loki(self, args: LogPipelineArgs) -> docker.Container:
+        data = docker.Volume(
+            f"{self._name}-loki-data",
+            name="loki-data",
+            labels=docker_labels(docker.VolumeLabelArgs, args.labels),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        return self._service(
+            args,
+            LOKI_HOST,
+            args.settings.loki_image,
+            command=loki_command(args.settings.retention_days),
+            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/loki")],
+            # Loki up to 3.5 ships busybox's wget; 3.6 dropped it (switch to `loki -health` then).
+            **healthy_service(
+                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{LOKI_PORT}/ready"],
+                interval="10s",
+                timeout="3s",
+                retries=12,
+                start_period="30s",
+                start_interval="2s",
+                wait_timeout=180,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+        )
+
+    def _alloy(self, args: LogPipelineArgs) -> docker.Container:
+        config_path = f"/etc/alloy/{ALLOY_CONFIG_FILE}"
+        return self._service(
+            args,
+            ALLOY_HOST,
+            args.settings.alloy_image,
+            command=[
+                "run",
+                f"--server.http.listen-addr=127.0.0.1:{ALLOY_HTTP_PORT}",
+                "--storage.path=/var/lib/alloy/data",
+                config_path,
+            ],
+            uploads=[
+                docker.ContainerUploadArgs(file=config_path, content=self.alloy_config, permissions="0444")
+            ],
+            **healthy_service(
+                bash_http_probe(ALLOY_HTTP_PORT, "/-/ready", " 200 "),
+                interval="10s",
+                timeout="3s",
+                retries=6,
+                start_period="10s",
+                start_interval="1s",
+                wait_timeout=120,
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, replace_on_changes=["healthcheck"], depends_on=[self.loki] if self.loki else []
+            ),
+        )

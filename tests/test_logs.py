@@ -1,0 +1,192 @@
+"""The log pipeline: Alloy's rendered configuration run on realistic MinIO lines, and its containers.
+
+``alloycheck`` (tools/alloycheck, built by `make test`) parses the configuration with Alloy's own
+parser and runs its stages with the libraries Alloy uses; see its package comment.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from components.logs import (
+    ALLOY_HOST,
+    AUDIT_LOG_PORT,
+    REDACTED,
+    REDACTIONS,
+    SERVER_LOG_PORT,
+    minio_log_environment,
+    render_alloy_config,
+)
+from tests.conftest import require_binary
+from tests.graph import CONTAINER, env_of, minio_nodes, plain
+from tests.log_samples import SAMPLES, SERVICE_ACCOUNT
+
+ALLOYCHECK_HINT = "run `make test` or `make tools` (builds tools/alloycheck with Go)"
+PUSH_URL = "http://loki:3100/loki/api/v1/push"
+
+
+@pytest.fixture(scope="session")
+def alloycheck() -> str:
+    return require_binary("alloycheck", ALLOYCHECK_HINT, env_var="MINIO_PLATFORM_ALLOYCHECK")
+
+
+def run_pipeline(binary: str, config: str, entries: list[tuple[str, str]], tmp_path: Path) -> list[dict]:
+    """Each (listener, line) through the configuration; the labels and line that reach Loki."""
+    path = tmp_path / "config.alloy"
+    path.write_text(config)
+    stdin = "".join(json.dumps({"listener": listener, "line": line}) + "\n" for listener, line in entries)
+    done = subprocess.run(
+        [binary, str(path)], input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"alloycheck failed: {done.stderr}")
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(results) == len(entries)
+    return results
+
+
+def leaks(samples, results) -> list[str]:
+    return [
+        f"{sample.what}: {secret!r}"
+        for sample, result in zip(samples, results, strict=True)
+        for secret in sample.secrets
+        if secret in result["line"]
+    ]
+
+
+def test_redaction_leaves_no_key_signature_or_token(alloycheck, tmp_path):
+    results = run_pipeline(
+        alloycheck, render_alloy_config(PUSH_URL), [(s.listener, s.line) for s in SAMPLES], tmp_path
+    )
+    assert leaks(SAMPLES, results) == []
+    for sample, result in zip(SAMPLES, results, strict=True):
+        # Still one JSON object, with only the secret values replaced.
+        json.loads(result["line"])
+        for text in sample.kept:
+            assert text in result["line"], f"{sample.what}: redaction removed {text!r}"
+        if sample.secrets:
+            assert REDACTED in result["line"]
+        else:
+            assert result["line"] == sample.line
+
+
+def test_the_samples_carry_their_secrets_before_redaction():
+    """Otherwise the test above would pass on samples with nothing to redact."""
+    for sample in SAMPLES:
+        for secret in sample.secrets:
+            assert secret in sample.line, f"{sample.what}: {secret!r} is not in the sample"
+
+
+def test_labels_for_the_readme_queries(alloycheck, tmp_path):
+    results = run_pipeline(
+        alloycheck, render_alloy_config(PUSH_URL), [(s.listener, s.line) for s in SAMPLES], tmp_path
+    )
+    for sample, result in zip(SAMPLES, results, strict=True):
+        assert result["labels"] == sample.labels, sample.what
+
+
+@pytest.mark.parametrize("redaction", REDACTIONS, ids=lambda r: r.what)
+def test_every_redaction_rule_is_needed_by_a_sample(alloycheck, tmp_path, redaction):
+    """Each rule alone changes some sample: no rule is dead, and the samples cover them all."""
+    alone = render_alloy_config(PUSH_URL, redactions=[redaction])
+    results = run_pipeline(alloycheck, alone, [(s.listener, s.line) for s in SAMPLES], tmp_path)
+    assert any(REDACTED in r["line"] for r in results), f"no sample exercises: {redaction.what}"
+
+
+def test_planted_defect_a_missing_rule_leaks(alloycheck, tmp_path):
+    without_iam_paths = [r for r in REDACTIONS if "IAM object paths" not in r.what]
+    assert len(without_iam_paths) == len(REDACTIONS) - 1
+    results = run_pipeline(
+        alloycheck,
+        render_alloy_config(PUSH_URL, redactions=without_iam_paths),
+        [(s.listener, s.line) for s in SAMPLES],
+        tmp_path,
+    )
+    assert leaks(SAMPLES, results) == [
+        f"admin API: a service account created (its key in the IAM path tags): {SERVICE_ACCOUNT!r}"
+    ]
+
+
+def test_alloycheck_refuses_what_it_cannot_run(alloycheck, tmp_path):
+    unknown_stage = render_alloy_config(PUSH_URL).replace(
+        "  stage.labels {", "  stage.drop {\n  }\n  stage.labels {"
+    )
+    path = tmp_path / "config.alloy"
+    path.write_text(unknown_stage)
+    done = subprocess.run([alloycheck, str(path)], input="", capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "stage.drop is not supported" in done.stderr
+    path.write_text(
+        render_alloy_config(PUSH_URL).replace("forward_to = [loki.write.loki.receiver]", "forward_to =")
+    )
+    done = subprocess.run([alloycheck, str(path)], input="", capture_output=True, text=True, check=False)
+    assert done.returncode == 1  # a syntax error from Alloy's parser
+
+
+def test_webhook_environment_points_at_alloys_listeners():
+    assert minio_log_environment() == {
+        "MINIO_LOGGER_WEBHOOK_ENABLE_alloy": "on",
+        "MINIO_LOGGER_WEBHOOK_ENDPOINT_alloy": f"http://{ALLOY_HOST}:{SERVER_LOG_PORT}/loki/api/v1/raw",
+        "MINIO_AUDIT_WEBHOOK_ENABLE_alloy": "on",
+        "MINIO_AUDIT_WEBHOOK_ENDPOINT_alloy": f"http://{ALLOY_HOST}:{AUDIT_LOG_PORT}/loki/api/v1/raw",
+    }
+    config = render_alloy_config(PUSH_URL)
+    assert f"listen_port    = {SERVER_LOG_PORT}" in config
+    assert f"listen_port    = {AUDIT_LOG_PORT}" in config
+
+
+def test_alloy_config_refuses_non_ascii():
+    with pytest.raises(ValueError, match="ASCII"):
+        render_alloy_config("http://lokï:3100/loki/api/v1/push")
+    with pytest.raises(ValueError, match="ASCII"):
+        render_alloy_config(PUSH_URL, [replace(REDACTIONS[0], expression="é(.)")])
+
+
+# The graph, under mocks.
+
+
+def container(synthesis, name):
+    matches = [c for c in synthesis.of_type(CONTAINER) if c.inputs["name"] == name]
+    assert len(matches) == 1, name
+    return matches[0]
+
+
+def test_dev_runs_loki_and_alloy_on_monitoring_net(synth):
+    dev = synth("dev")
+    loki, alloy = container(dev, "loki"), container(dev, "alloy")
+    for service in (loki, alloy):
+        assert [n["name"] for n in service.inputs["networksAdvanced"]] == ["monitoring-net"]
+        assert service.inputs["wait"] is True
+        assert service.inputs["healthcheck"]["tests"]
+        assert "ports" not in service.inputs  # neither is published; Grafana reaches Loki inside
+    assert "-store.retention=360h" in loki.inputs["command"]  # observability.retentionDays: 15
+    (upload,) = plain(alloy.inputs["uploads"])
+    assert upload["file"] == "/etc/alloy/config.alloy"
+    assert upload["content"] == dev.files["config.alloy"] == render_alloy_config(PUSH_URL)
+    assert alloy.inputs["command"][-1] == upload["file"]
+    assert loki.urn in alloy.dependencies
+    volumes = [v["containerPath"] for v in loki.inputs["volumes"]]
+    assert volumes == ["/loki"]
+    assert not any("docker.sock" in str(v) for v in alloy.inputs.get("volumes", []))
+
+
+def test_every_node_sends_logs_and_audit_to_alloy_which_starts_first(synth):
+    dev = synth("dev")
+    alloy = container(dev, "alloy")
+    for node in minio_nodes(dev.resources):
+        env = env_of(node)
+        assert {k: env[k] for k in minio_log_environment()} == minio_log_environment()
+        assert alloy.urn in node.dependencies
+
+
+def test_prod_ships_to_the_existing_loki(synth):
+    prod = synth("prod")
+    assert not [c for c in prod.of_type(CONTAINER) if c.inputs["name"] == "loki"]
+    alloy = container(prod, "alloy")
+    assert alloy.inputs["image"]  # the pinned (digest) image, checked by settings
+    assert 'url = "https://loki.example.com/loki/api/v1/push"' in prod.files["config.alloy"]
