@@ -1,5 +1,7 @@
 """minio-platform: settings -> platform -> stack outputs."""
 
+import json
+
 import pulumi
 
 from components.platform import REGION, Platform, PlatformArgs
@@ -23,6 +25,27 @@ pulumi.export("region", REGION)
 pulumi.export("buckets", platform.buckets.names)
 pulumi.export("service_account_access_keys", platform.identities.access_keys)
 pulumi.export("service_account_secret_keys", pulumi.Output.secret(platform.identities.secret_keys))
+# What the day-2 verifier checks the live cluster against (day2/verify.py).
+pulumi.export(
+    "service_account_policies",
+    {
+        a.name: json.loads(platform.identities.documents[f"{a.name}-policy"])
+        for a in settings.service_accounts
+    },
+)
+pulumi.export(
+    "bucket_configuration",
+    {
+        b.name: {
+            "retention_days": b.retention_days,
+            "versioning": b.versioning,
+            "noncurrent_retention_days": b.noncurrent_retention_days if b.versioning else None,
+            "encryption": b.encryption,
+        }
+        for b in settings.buckets
+    },
+)
+pulumi.export("metrics_bearer_token", platform.monitoring.token)
 pulumi.export("minio_nodes", platform.cluster.node_names)
 pulumi.export("minio_internal_endpoints", platform.cluster.internal_endpoints)
 pulumi.export("minio_root_user", platform.cluster.root_user)
