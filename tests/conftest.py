@@ -57,3 +57,13 @@ def require_binary(name: str, how_to_get: str, env_var: str | None = None) -> st
     if os.environ.get("REQUIRE_INTEGRATION") == "1":
         pytest.fail(f"{message} (REQUIRE_INTEGRATION=1 forbids skipping)")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def alloycheck() -> str:
+    """tools/alloycheck, which runs a rendered Alloy pipeline on sample lines (tests/test_logs.py)."""
+    return require_binary(
+        "alloycheck",
+        "run `make test` or `make tools` (builds tools/alloycheck with Go)",
+        "MINIO_PLATFORM_ALLOYCHECK",
+    )

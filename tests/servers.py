@@ -261,3 +261,98 @@ class Mc:
 
     def json(self, *args: str) -> list[dict]:
         return [json.loads(line) for line in self.run(*args).stdout.splitlines() if line.strip()]
+
+
+POSTGRES_HINT = "apt-get install postgresql (Debian): its server binaries and pg_dump/pg_restore/psql"
+
+
+def postgres_bin_dir() -> Path:
+    """Debian's server binaries (/usr/lib/postgresql/<version>/bin), newest version first."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name)
+    )
+    if found:
+        return found[-1].parent
+    return Path(require_binary("postgres", POSTGRES_HINT)).parent
+
+
+class Postgres:
+    """A throwaway PostgreSQL server on loopback with password (SCRAM) authentication.
+
+    PostgreSQL refuses to run as root, and CI runs as root: there the data directory belongs to
+    ``nobody`` and the server runs as that user. Clients use :attr:`env` (PGHOST, PGPORT, PGUSER,
+    PGPASSWORD), as the backup tool's users do.
+    """
+
+    USER = "platform"
+
+    def __init__(self) -> None:
+        import pwd
+        import secrets
+        import shutil
+        import tempfile
+
+        self.bin = postgres_bin_dir()
+        for client in ("pg_dump", "pg_restore", "psql"):
+            require_binary(client, POSTGRES_HINT)
+        # Not under pytest's tmp (mode 0700, root's): the server's user must reach it.
+        self.root = Path(tempfile.mkdtemp(prefix="minio-platform-pg-"))
+        self.root.chmod(0o755)
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.password = secrets.token_hex(16)
+        self._shutil = shutil
+        as_root = os.geteuid() == 0
+        nobody = pwd.getpwnam("nobody") if as_root else None
+
+        def demote() -> None:
+            if nobody is not None:
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+
+        self._demote = demote
+        password_file = self.root / "password"
+        password_file.write_text(self.password + "\n")
+        if nobody is not None:
+            os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
+            os.chown(password_file, nobody.pw_uid, nobody.pw_gid)
+        environment = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "HOME": str(self.root)}
+        subprocess.run(
+            [str(self.bin / "initdb"), "-D", str(self.data), "-U", self.USER, "--auth=scram-sha-256",
+             f"--pwfile={password_file}", "--encoding=UTF8", "--no-sync"],
+            check=True, capture_output=True, preexec_fn=demote, env=environment, timeout=120,
+        )  # fmt: skip
+        password_file.unlink()
+        self.log = self.root / "postgres.log"
+        with open(self.log, "ab") as out:
+            if nobody is not None:
+                os.chown(self.log, nobody.pw_uid, nobody.pw_gid)
+            self.process = subprocess.Popen(
+                [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
+                 "-k", str(self.root), "-c", "fsync=off", "-c", "full_page_writes=off"],
+                stdout=out, stderr=subprocess.STDOUT, preexec_fn=demote, env=environment,
+            )  # fmt: skip
+        wait_for_port(self.port, self.process, self.log, seconds=30)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(self.port),
+            "PGUSER": self.USER,
+            "PGPASSWORD": self.password,
+        }
+
+    def psql(self, database: str, sql: str) -> str:
+        done = subprocess.run(
+            ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", f"--dbname={database}", "-c", sql],
+            env=self.env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise AssertionError(f"psql {database}: {done.stderr}")
+        return done.stdout.strip()
+
+    def close(self) -> None:
+        stop(self.process)
+        self._shutil.rmtree(self.root, ignore_errors=True)

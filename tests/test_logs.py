@@ -22,17 +22,10 @@ from components.logs import (
     minio_log_environment,
     render_alloy_config,
 )
-from tests.conftest import require_binary
 from tests.graph import CONTAINER, env_of, minio_nodes, plain
 from tests.log_samples import SAMPLES, SERVICE_ACCOUNT
 
-ALLOYCHECK_HINT = "run `make test` or `make tools` (builds tools/alloycheck with Go)"
 PUSH_URL = "http://loki:3100/loki/api/v1/push"
-
-
-@pytest.fixture(scope="session")
-def alloycheck() -> str:
-    return require_binary("alloycheck", ALLOYCHECK_HINT, env_var="MINIO_PLATFORM_ALLOYCHECK")
 
 
 def run_pipeline(binary: str, config: str, entries: list[tuple[str, str]], tmp_path: Path) -> list[dict]:

@@ -5,13 +5,15 @@ Module-scoped: each test module gets a cluster of its own, so fault tests cannot
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from components.logs import minio_log_environment
+from components.logs import ALLOY_HOST, AUDIT_LOG_PORT, SERVER_LOG_PORT, minio_log_environment
 from synth.run import Synthesis
 from tests.conftest import require_binary
 from tests.graph import env_of, minio_nodes
@@ -19,6 +21,9 @@ from tests.integration.apply import AppliedIdentities, apply_graph
 from tests.servers import MINIO_HINT, Mc, Nginx, loopback_gateway, running_cluster
 
 pytestmark = pytest.mark.integration
+
+RAW_PATH = "/loki/api/v1/raw"
+"""Alloy's endpoint for newline-delimited lines, where MinIO's webhooks post."""
 
 
 @dataclass
@@ -133,3 +138,64 @@ def root_mc(mc_binary, gateway, node_environment, tmp_path_factory) -> Mc:
 def applied(dev, root_s3, root_mc, tmp_path_factory) -> AppliedIdentities:
     """The dev stack's buckets and identities, applied to the real cluster through the gateway."""
     return apply_graph(dev, root_s3, root_mc, tmp_path_factory.mktemp("policies"))
+
+
+class Receiver:
+    """Records the lines MinIO's webhook posts (newline-delimited JSON, as Alloy's raw endpoint takes)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.paths: set[str] = set()
+        lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                with lock:
+                    receiver.paths.add(self.path)
+                    receiver.lines += [line for line in body.splitlines() if line.strip()]
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receivers():
+    started = {"minio_server": Receiver(), "minio_audit": Receiver()}
+    try:
+        yield started
+    finally:
+        for receiver in started.values():
+            receiver.close()
+
+
+@pytest.fixture(scope="module")
+def logged_cluster(tmp_path_factory, minio_binary, node_environment, rendered_node_environment, receivers):
+    """A cluster with the rendered log and audit webhooks, pointed at the receivers instead of Alloy.
+
+    A module uses it by defining ``cluster`` as this fixture.
+    """
+    environment = dict(node_environment)
+    ports = {"LOGGER": (SERVER_LOG_PORT, "minio_server"), "AUDIT": (AUDIT_LOG_PORT, "minio_audit")}
+    for key in minio_log_environment():
+        value = rendered_node_environment[key]
+        if "_ENDPOINT_" in key:
+            port, listener = ports[key.split("_")[1]]
+            alloy = f"http://{ALLOY_HOST}:{port}{RAW_PATH}"
+            assert value == alloy
+            value = f"http://127.0.0.1:{receivers[listener].port}{RAW_PATH}"
+        environment[key] = value
+    with running_cluster(minio_binary, tmp_path_factory.mktemp("minio-logs"), environment) as local:
+        yield local

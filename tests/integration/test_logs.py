@@ -1,90 +1,32 @@
 """Real MinIO audit events, sent by the rendered webhook settings, through the rendered Alloy pipeline.
 
 The nodes get the dev stack's logger and audit webhook variables with only the host changed: from
-Alloy's to a receiver on loopback that records what MinIO posts. The recorded lines then go through
-``config.alloy`` (as the dev stack renders it) with ``alloycheck``.
+Alloy's to a receiver on loopback that records what MinIO posts (``logged_cluster``). The recorded
+lines then go through ``config.alloy`` (as the dev stack renders it) with ``alloycheck``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from components.logs import ALLOY_HOST, AUDIT_LOG_PORT, REDACTED, SERVER_LOG_PORT, minio_log_environment
-from tests.integration.conftest import s3_client
-from tests.servers import running_cluster
-from tests.test_logs import alloycheck, run_pipeline  # noqa: F401 (the fixture is used by name)
+from components.logs import REDACTED
+from tests.integration.conftest import RAW_PATH, s3_client
+from tests.test_logs import run_pipeline
 
 pytestmark = pytest.mark.integration
 
-RAW_PATH = "/loki/api/v1/raw"
-
-
-class Receiver:
-    """Records the lines MinIO's webhook posts (newline-delimited JSON, as Alloy's raw endpoint takes)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.paths: set[str] = set()
-        lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                with lock:
-                    receiver.paths.add(self.path)
-                    receiver.lines += [line for line in body.splitlines() if line.strip()]
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture(scope="module")
-def receivers():
-    started = {"minio_server": Receiver(), "minio_audit": Receiver()}
-    try:
-        yield started
-    finally:
-        for receiver in started.values():
-            receiver.close()
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, minio_binary, node_environment, rendered_node_environment, receivers):
-    """The module's own cluster: the rendered webhooks, pointed at the receivers instead of Alloy."""
-    environment = dict(node_environment)
-    ports = {"LOGGER": (SERVER_LOG_PORT, "minio_server"), "AUDIT": (AUDIT_LOG_PORT, "minio_audit")}
-    for key in minio_log_environment():
-        value = rendered_node_environment[key]
-        if "_ENDPOINT_" in key:
-            port, listener = ports[key.split("_")[1]]
-            alloy = f"http://{ALLOY_HOST}:{port}{RAW_PATH}"
-            assert value == alloy
-            value = f"http://127.0.0.1:{receivers[listener].port}{RAW_PATH}"
-        environment[key] = value
-    with running_cluster(minio_binary, tmp_path_factory.mktemp("minio-logs"), environment) as local:
-        yield local
+def cluster(logged_cluster):
+    return logged_cluster
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +100,7 @@ def recorded(traffic, receivers):
 
 
 @pytest.fixture(scope="module")
-def processed(recorded, dev, alloycheck, tmp_path_factory):  # noqa: F811
+def processed(recorded, dev, alloycheck, tmp_path_factory):
     return run_pipeline(alloycheck, dev.files["config.alloy"], recorded, tmp_path_factory.mktemp("alloy"))
 
 
@@ -202,15 +144,34 @@ def test_live_events_get_the_labels_the_queries_use(processed):
     assert all(r["labels"]["source"] == "minio" for r in processed)
 
 
-def test_a_lost_node_reaches_the_server_stream_as_errors(cluster, receivers, dev, alloycheck, tmp_path):  # noqa: F811
-    """Last in the module: it kills a node. The others then log connection errors to the logger webhook."""
+def test_a_lost_node_reaches_the_server_stream_as_errors(
+    cluster, receivers, dev, alloycheck, tmp_path, root_s3
+):
+    """Last in the module: it kills a node, and the others log their failures to reach it.
+
+    MinIO notices a dead peer when it next talks to it (at once, or only later when idle), so the
+    test keeps writing through the gateway meanwhile: every write touches all four drives.
+    """
     server = receivers["minio_server"]
-    cluster.kill(cluster.nodes[-1])
+    before = len(server.lines)
+    lost = cluster.nodes[-1]
+    cluster.kill(lost)
+
+    def errors_about_the_lost_node() -> list[str]:
+        return [
+            line for line in server.lines[before:] if '"level":"ERROR"' in line and f":{lost.port}" in line
+        ]
+
     deadline = time.monotonic() + 30
-    while not any('"level":"ERROR"' in line for line in server.lines) and time.monotonic() < deadline:
+    written = 0
+    while not errors_about_the_lost_node() and time.monotonic() < deadline:
+        root_s3.put_object(Bucket="logs", Key=f"after-loss/{written}", Body=b"x")
+        written += 1
         time.sleep(0.5)
-    errors = [line for line in list(server.lines) if '"level":"ERROR"' in line]
-    assert errors, f"no server error arrived within 30 s ({len(server.lines)} server lines)"
+    errors = errors_about_the_lost_node()
+    assert errors, (
+        f"no error naming 127.0.0.1:{lost.port} within 30 s ({len(server.lines) - before} new lines)"
+    )
     assert server.paths == {RAW_PATH}
     results = run_pipeline(
         alloycheck, dev.files["config.alloy"], [("minio_server", e) for e in errors], tmp_path

@@ -1,0 +1,1 @@
+"""Day-2 tools for a minio-platform stack (``python -m day2 --help``)."""

@@ -1,0 +1,5 @@
+import sys
+
+from day2.cli import main
+
+sys.exit(main())

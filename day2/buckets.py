@@ -1,0 +1,43 @@
+"""A bucket's lifecycle and default encryption as the live cluster reports them (absent is not an error)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+NO_LIFECYCLE = {"NoSuchLifecycleConfiguration"}
+NO_ENCRYPTION = {"ServerSideEncryptionConfigurationNotFoundError", "NoSuchEncryptionConfiguration"}
+
+
+def enabled_lifecycle_rules(s3, bucket: str) -> list[dict[str, Any]]:
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    except ClientError as err:
+        if err.response["Error"]["Code"] in NO_LIFECYCLE:
+            return []
+        raise
+    return [r for r in rules if r.get("Status") == "Enabled"]
+
+
+def expiration_days(s3, bucket: str) -> tuple[int | None, int | None]:
+    """The shortest expiration of current and of noncurrent versions (None: never)."""
+    rules = enabled_lifecycle_rules(s3, bucket)
+    current = [r["Expiration"]["Days"] for r in rules if "Days" in r.get("Expiration", {})]
+    noncurrent = [
+        r["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for r in rules
+        if "NoncurrentVersionExpiration" in r
+    ]
+    return (min(current) if current else None, min(noncurrent) if noncurrent else None)
+
+
+def default_encryption(s3, bucket: str) -> dict[str, Any] | None:
+    """``ApplyServerSideEncryptionByDefault`` of the bucket, or None."""
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    except ClientError as err:
+        if err.response["Error"]["Code"] in NO_ENCRYPTION:
+            return None
+        raise
+    return rules[0]["ApplyServerSideEncryptionByDefault"] if rules else None

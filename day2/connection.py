@@ -1,0 +1,110 @@
+"""Where the day-2 tools connect, and with which credentials: stack outputs, or the environment.
+
+Stack outputs are what ``pulumi stack output --json --show-secrets`` prints, from a file or stdin.
+Without them, ``--endpoint`` and ``MINIO_ACCESS_KEY`` / ``MINIO_SECRET_KEY`` (the variables the
+original shell scripts used) name the cluster and the identity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from day2.errors import StorageError, UsageError
+
+ROOT = "root"
+"""``--account`` value naming the root identity from the outputs (verify and compliance need it)."""
+
+DENIED_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+
+
+@dataclass(frozen=True)
+class Connection:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    def __repr__(self) -> str:  # never show the secret key, not even in a traceback
+        return f"Connection(endpoint={self.endpoint!r}, access_key={self.access_key!r})"
+
+    def s3(self, attempts: int = 3):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"mode": "standard", "max_attempts": attempts},
+                connect_timeout=5,
+                read_timeout=120,
+            ),
+        )
+
+
+def read_outputs(source: str) -> dict[str, Any]:
+    """Stack outputs from a file, or from stdin when ``source`` is ``-``."""
+    stream: IO[str]
+    try:
+        if source == "-":
+            stream = sys.stdin
+            text = stream.read()
+        else:
+            with open(source) as stream:
+                text = stream.read()
+    except OSError as err:
+        raise UsageError(f"cannot read stack outputs from {source}: {err.strerror}") from err
+    try:
+        outputs = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"stack outputs in {source} are not JSON ({err.msg}, line {err.lineno})") from err
+    if not isinstance(outputs, dict) or "s3_endpoint" not in outputs:
+        raise UsageError(f"{source} is not this stack's outputs (no s3_endpoint)")
+    if outputs.get("minio_root_password") == "[secret]":
+        raise UsageError(f"{source} has its secrets masked: use `pulumi stack output --json --show-secrets`")
+    return outputs
+
+
+def connection_for(
+    account: str | None, outputs: dict[str, Any] | None, endpoint: str | None, region: str | None = None
+) -> Connection:
+    """The connection for ``account`` (a service account name, or ``root``) or the environment's keys."""
+    if outputs is None:
+        access_key, secret_key = os.environ.get("MINIO_ACCESS_KEY"), os.environ.get("MINIO_SECRET_KEY")
+        if not endpoint or not access_key or not secret_key:
+            raise UsageError(
+                "no credentials: pass --outputs (stack outputs), or --endpoint with MINIO_ACCESS_KEY and "
+                "MINIO_SECRET_KEY in the environment"
+            )
+        return Connection(endpoint, access_key, secret_key, region or "us-east-1")
+    endpoint = endpoint or outputs["s3_endpoint"]
+    region = region or outputs.get("region", "us-east-1")
+    if account == ROOT:
+        return Connection(endpoint, outputs["minio_root_user"], outputs["minio_root_password"], region)
+    access_keys = outputs.get("service_account_access_keys", {})
+    if account not in access_keys:
+        raise UsageError(
+            f"no service account {account!r} in the stack outputs (known: {sorted(access_keys)})"
+        )
+    return Connection(endpoint, access_keys[account], outputs["service_account_secret_keys"][account], region)
+
+
+def storage_error(err: Exception, doing: str) -> Exception:
+    """A clear error for an unreachable endpoint or refused credentials; other errors unchanged."""
+    if isinstance(err, EndpointConnectionError):
+        return StorageError(f"{doing}: cannot reach {err.kwargs.get('endpoint_url', 'the endpoint')}")
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in DENIED_CODES:
+            return StorageError(f"{doing}: the cluster refused the credentials ({code})")
+    return err

@@ -1,0 +1,141 @@
+"""The day-2 tools' pure parts: names, expiry, the IAM evaluator, audit parsing, inputs and exit codes.
+
+The real-server behaviour (backups, restores, verify, compliance) is in tests/integration/test_day2.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from day2.backups import backup_key, check_database_name, expiry
+from day2.cli import main
+from day2.compliance import AuditTarget, parse_audit_config
+from day2.connection import connection_for, read_outputs
+from day2.errors import ExitCode, UsageError
+from day2.verify import allows
+from tests.graph import plain
+
+
+def test_backup_keys_sort_by_time_and_name_the_database():
+    when = datetime(2026, 11, 25, 17, 5, 9, tzinfo=UTC)
+    assert backup_key("app", when) == "postgresql/app/app-20261125T170509Z.dump"
+    later = backup_key("app", datetime(2026, 11, 25, 17, 5, 10, tzinfo=UTC))
+    assert later > backup_key("app", when)
+
+
+@pytest.mark.parametrize("name", ["app", "app_2026", "Sales-EU", "_x"])
+def test_plain_database_names_pass(name):
+    assert check_database_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "host=db dbname=app", "a'b", "../etc", "a/b", "x" * 64, "9lives"])
+def test_anything_else_is_refused_with_the_reason(name):
+    with pytest.raises(UsageError, match="not a plain PostgreSQL identifier"):
+        check_database_name(name)
+
+
+def test_expiry_is_rounded_up_to_midnight_utc():
+    created = datetime(2026, 11, 25, 17, 5, tzinfo=UTC)
+    assert expiry(created, 30) == datetime(2026, 12, 26, tzinfo=UTC)
+    assert expiry(datetime(2026, 11, 25, tzinfo=UTC), 1) == datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def test_the_iam_evaluator_on_the_backup_template(synth):
+    policy = plain(synth("dev").outputs)["service_account_policies"]["backup-service"]
+    assert allows(policy, "s3:PutObject", "arn:aws:s3:::backups-postgresql/db/x.dump")
+    assert allows(policy, "s3:ListBucket", "arn:aws:s3:::backups-postgresql")
+    assert not allows(policy, "s3:GetObject", "arn:aws:s3:::logs/app.log")
+    assert not allows(policy, "s3:ListBucket", "arn:aws:s3:::logs")
+    assert not allows(policy, "s3:PutBucketPolicy", "arn:aws:s3:::backups-postgresql")
+    denied = {
+        **policy,
+        "Statement": [*policy["Statement"], {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}],
+    }
+    assert not allows(denied, "s3:PutObject", "arn:aws:s3:::backups-postgresql/db/x.dump")
+
+
+def test_audit_targets_from_config_text_and_environment_overrides():
+    text = "\n".join(
+        [
+            "audit_webhook enable=off endpoint= auth_token= batch_size=1",
+            "audit_webhook:alloy enable=off endpoint=",
+            "# MINIO_AUDIT_WEBHOOK_ENABLE_alloy=on",
+            "# MINIO_AUDIT_WEBHOOK_ENDPOINT_alloy=http://alloy:3501/loki/api/v1/raw",
+            'audit_webhook:archive enable=on endpoint="https://siem.example.com/minio" queue_dir=',
+        ]
+    )
+    assert parse_audit_config(text) == [
+        AuditTarget("webhook", "alloy", True, "http://alloy:3501/loki/api/v1/raw"),
+        AuditTarget("webhook", "archive", True, "https://siem.example.com/minio"),
+    ]
+    assert parse_audit_config("audit_webhook enable=off endpoint=") == []
+
+
+def test_outputs_must_be_this_stacks_with_secrets_shown(tmp_path):
+    masked = tmp_path / "masked.json"
+    masked.write_text(json.dumps({"s3_endpoint": "http://localhost:9000", "minio_root_password": "[secret]"}))
+    with pytest.raises(UsageError, match="--show-secrets"):
+        read_outputs(str(masked))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"vpc_id": "vpc-1"}))
+    with pytest.raises(UsageError, match="no s3_endpoint"):
+        read_outputs(str(other))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(UsageError, match="not JSON"):
+        read_outputs(str(broken))
+    with pytest.raises(UsageError, match="cannot read"):
+        read_outputs(str(tmp_path / "absent.json"))
+
+
+def test_credentials_from_outputs_or_environment(monkeypatch):
+    outputs = {
+        "s3_endpoint": "http://localhost:9000",
+        "region": "us-east-1",
+        "minio_root_user": "minio-root",
+        "minio_root_password": "root-secret-value",
+        "service_account_access_keys": {"backup-service": "AK1"},
+        "service_account_secret_keys": {"backup-service": "SK1-secret"},
+    }
+    backup = connection_for("backup-service", outputs, None)
+    assert (backup.endpoint, backup.access_key, backup.secret_key) == (
+        "http://localhost:9000",
+        "AK1",
+        "SK1-secret",
+    )
+    assert "SK1-secret" not in repr(backup)
+    assert connection_for("root", outputs, "http://gw:9000").access_key == "minio-root"
+    with pytest.raises(UsageError, match="no service account 'reporting'"):
+        connection_for("reporting", outputs, None)
+    monkeypatch.delenv("MINIO_ACCESS_KEY", raising=False)
+    with pytest.raises(UsageError, match="MINIO_ACCESS_KEY"):
+        connection_for(None, None, "http://localhost:9000")
+    monkeypatch.setenv("MINIO_ACCESS_KEY", "env-key")
+    monkeypatch.setenv("MINIO_SECRET_KEY", "env-secret")
+    assert connection_for(None, None, "http://localhost:9000").access_key == "env-key"
+
+
+def test_usage_errors_exit_2_with_the_reason(capsys, monkeypatch):
+    monkeypatch.delenv("MINIO_ACCESS_KEY", raising=False)
+    assert main(["list"]) == ExitCode.USAGE
+    assert "no credentials" in capsys.readouterr().err
+    assert main(["verify"]) == ExitCode.USAGE
+    assert "verify needs the stack outputs" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["backup", "--database", "app", "--part-size", "4"])
+    assert exited.value.code == 2
+    assert "outside S3's part sizes" in capsys.readouterr().err
+
+
+def test_help_names_every_command_and_the_exit_codes():
+    done = subprocess.run(
+        [sys.executable, "-m", "day2", "--help"], capture_output=True, text=True, check=True
+    )
+    for command in ("backup", "list", "restore", "verify", "compliance"):
+        assert command in done.stdout
+    assert "130 interrupted" in done.stdout
