@@ -213,7 +213,17 @@ def test_a_corrupt_backup_is_refused_before_the_database_is_touched(postgres, se
     assert done.returncode == 6, done.stderr
     assert "is corrupt" in done.stderr and "not touched" in done.stderr
     assert postgres.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'from_corrupt'") == "0"
-    root_s3.delete_object(Bucket=BUCKET, Key=key)
+
+    # An object that records no checksum (say, a copy made by hand) cannot be verified: refused too.
+    unstamped = key.replace(".dump", "-copy.dump")
+    root_s3.put_object(Bucket=BUCKET, Key=unstamped, Body=bytes(body))
+    done = day2("restore", "--outputs", str(outputs), "--database", "from_corrupt", "--backup", unstamped,
+                "--create", env=postgres.env)  # fmt: skip
+    assert done.returncode == 6, done.stderr
+    assert "records no SHA-256" in done.stderr
+    assert postgres.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'from_corrupt'") == "0"
+    for stale in (key, unstamped):
+        root_s3.delete_object(Bucket=BUCKET, Key=stale)
 
 
 def test_clear_errors_for_a_missing_backup_bad_credentials_and_no_endpoint(postgres, outputs, gateway):
