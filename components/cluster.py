@@ -16,7 +16,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.conventions import docker_labels, healthy_service
+from components.conventions import ROLE_LABEL, docker_labels, healthy_service
 from components.settings import ClusterSettings, Environment
 
 S3_PORT = 9000
@@ -293,7 +293,7 @@ class MinioCluster(pulumi.ComponentResource):
             memory=settings.memory_mb,
             labels=docker_labels(
                 docker.ContainerLabelArgs,
-                {**args.labels, "com.minio-platform.role": "minio", "com.minio-platform.node": str(index)},
+                {**args.labels, ROLE_LABEL: "minio", "com.minio-platform.node": str(index)},
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -1,13 +1,18 @@
-"""Conventions every Docker object of a stack follows: ownership labels and bounded logs."""
+"""Conventions every Docker object of a stack follows: ownership and role labels, bounded logs,
+health waits, retained data volumes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import pulumi
 import pulumi_docker as docker
 
 LabelArgs = TypeVar("LabelArgs")
+
+ROLE_LABEL = "com.minio-platform.role"
+"""What a container is to the platform (minio, gateway, keycloak, prometheus, loki...)."""
 
 
 def stack_labels(project: str, stack: str) -> dict[str, str]:
@@ -75,3 +80,42 @@ def bash_http_probe(port: int, path: str, expect: str) -> list[str]:
         "-c",
         f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf '{request}' >&3 && grep -q '{expect}' <&3",
     ]
+
+
+def data_volume(parent: pulumi.Resource, prefix: str, role: str, labels: Mapping[str, str]) -> docker.Volume:
+    """``<role>-data``, kept when the stack is destroyed: a service's state outlives its container."""
+    return docker.Volume(
+        f"{prefix}-{role}-data",
+        name=f"{role}-data",
+        labels=docker_labels(docker.VolumeLabelArgs, labels),
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
+    )
+
+
+def service_container(
+    parent: pulumi.Resource,
+    prefix: str,
+    role: str,
+    image_ref: str,
+    network: docker.Network,
+    labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    **container: Any,
+) -> docker.Container:
+    """A service named after its ``role``: its pinned image, that host name on ``network``, a role label."""
+    image = docker.RemoteImage(
+        f"{prefix}-{role}-image",
+        name=image_ref,
+        keep_locally=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return docker.Container(
+        f"{prefix}-{role}",
+        name=role,
+        hostname=role,
+        image=image.image_id,
+        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[role])],
+        labels=docker_labels(docker.ContainerLabelArgs, {**labels, ROLE_LABEL: role}),
+        opts=opts,
+        **container,
+    )

@@ -20,7 +20,7 @@ import pulumi_docker as docker
 import pulumi_tls as tls
 
 from components.cluster import CONSOLE_PORT, S3_PORT
-from components.conventions import docker_labels, healthy_service
+from components.conventions import ROLE_LABEL, docker_labels, healthy_service
 from components.settings import GatewaySettings, TlsMode
 
 CONSOLE_PATH = "/minio-console"
@@ -451,9 +451,7 @@ class Gateway(pulumi.ComponentResource):
                 start_interval="1s",
                 wait_timeout=60,
             ),
-            labels=docker_labels(
-                docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "gateway"}
-            ),
+            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, ROLE_LABEL: "gateway"}),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(args.nodes),

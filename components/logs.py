@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from components.conventions import bash_http_probe, docker_labels, healthy_service
+from components.conventions import bash_http_probe, data_volume, healthy_service, service_container
 from components.settings import Mode, ObservabilitySettings
 
 ALLOY_HOST = "alloy"
@@ -272,38 +272,16 @@ class LogPipeline(pulumi.ComponentResource):
         self.alloy = self._alloy(args)
         self.register_outputs({"loki_url": self.loki_url})
 
-    def _service(
-        self, args: LogPipelineArgs, role: str, image_ref: str, **container: object
-    ) -> docker.Container:
-        image = docker.RemoteImage(
-            f"{self._name}-{role}-image",
-            name=image_ref,
-            keep_locally=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return docker.Container(
-            f"{self._name}-{role}",
-            name=role,
-            hostname=role,
-            image=image.image_id,
-            networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[role])
-            ],
-            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": role}),
-            **container,
-        )
-
     def _loki(self, args: LogPipelineArgs) -> docker.Container:
-        data = docker.Volume(
-            f"{self._name}-loki-data",
-            name="loki-data",
-            labels=docker_labels(docker.VolumeLabelArgs, args.labels),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
-        return self._service(
-            args,
+        data = data_volume(self, self._name, LOKI_HOST, args.labels)
+        return service_container(
+            self,
+            self._name,
             LOKI_HOST,
             args.settings.loki_image,
+            args.monitoring_network,
+            args.labels,
+            pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
             command=loki_command(args.settings.retention_days),
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/loki")],
             # Loki up to 3.5 ships busybox's wget; 3.6 dropped it (switch to `loki -health` then).
@@ -316,15 +294,20 @@ class LogPipeline(pulumi.ComponentResource):
                 start_interval="2s",
                 wait_timeout=180,
             ),
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
         )
 
     def _alloy(self, args: LogPipelineArgs) -> docker.Container:
         config_path = f"/etc/alloy/{ALLOY_CONFIG_FILE}"
-        return self._service(
-            args,
+        return service_container(
+            self,
+            self._name,
             ALLOY_HOST,
             args.settings.alloy_image,
+            args.monitoring_network,
+            args.labels,
+            pulumi.ResourceOptions(
+                parent=self, replace_on_changes=["healthcheck"], depends_on=[self.loki] if self.loki else []
+            ),
             command=[
                 "run",
                 f"--server.http.listen-addr=127.0.0.1:{ALLOY_HTTP_PORT}",
@@ -342,8 +325,5 @@ class LogPipeline(pulumi.ComponentResource):
                 start_period="10s",
                 start_interval="1s",
                 wait_timeout=120,
-            ),
-            opts=pulumi.ResourceOptions(
-                parent=self, replace_on_changes=["healthcheck"], depends_on=[self.loki] if self.loki else []
             ),
         )

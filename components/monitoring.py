@@ -26,7 +26,7 @@ from pulumiverse_grafana import Provider as GrafanaProvider
 from pulumiverse_grafana import oss as grafana
 
 from components.cluster import S3_PORT
-from components.conventions import docker_labels, healthy_service
+from components.conventions import data_volume, healthy_service, service_container
 from components.erasure import ErasurePlan
 from components.settings import Mode, ObservabilitySettings
 
@@ -337,25 +337,16 @@ class Monitoring(pulumi.ComponentResource):
         **container: object,
     ) -> docker.Container:
         """A dev service on monitoring-net: published on 127.0.0.1, data in a retained volume, HTTP health."""
-        child = pulumi.ResourceOptions(parent=self)
-        image = docker.RemoteImage(
-            f"{self._name}-{role}-image", name=image_ref, keep_locally=True, opts=child
-        )
-        data = docker.Volume(
-            f"{self._name}-{role}-data",
-            name=f"{role}-data",
-            labels=docker_labels(docker.VolumeLabelArgs, args.labels),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
-        return docker.Container(
-            f"{self._name}-{role}",
-            name=role,
-            hostname=role,
-            image=image.image_id,
+        data = data_volume(self, self._name, role, args.labels)
+        return service_container(
+            self,
+            self._name,
+            role,
+            image_ref,
+            args.monitoring_network,
+            args.labels,
+            pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=data_path)],
-            networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[role])
-            ],
             ports=[docker.ContainerPortArgs(internal=port, external=published_port, ip="127.0.0.1")],
             **healthy_service(
                 ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{health_path}"],
@@ -366,8 +357,6 @@ class Monitoring(pulumi.ComponentResource):
                 start_interval=start_interval,
                 wait_timeout=wait_timeout,
             ),
-            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": role}),
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
             **container,
         )
 

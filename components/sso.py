@@ -29,7 +29,7 @@ import pulumi_docker as docker
 import pulumi_keycloak as keycloak
 import pulumi_random as random
 
-from components.conventions import bash_http_probe, docker_labels, healthy_service
+from components.conventions import ROLE_LABEL, bash_http_probe, docker_labels, healthy_service
 from components.settings import GroupSettings, IdentitySettings
 
 CLIENT_ID = "minio-console"
@@ -237,9 +237,7 @@ class SingleSignOn(pulumi.ComponentResource):
                 start_interval="2s",
                 wait_timeout=300,
             ),
-            labels=docker_labels(
-                docker.ContainerLabelArgs, {**args.labels, "com.minio-platform.role": "keycloak"}
-            ),
+            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, ROLE_LABEL: "keycloak"}),
             opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
         )
 
