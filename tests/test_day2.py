@@ -5,6 +5,7 @@ The real-server behaviour (backups, restores, verify, compliance) is in tests/in
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -91,6 +92,13 @@ def test_outputs_must_be_this_stacks_with_secrets_shown(tmp_path):
         read_outputs(str(broken))
     with pytest.raises(UsageError, match="cannot read"):
         read_outputs(str(tmp_path / "absent.json"))
+
+
+def test_outputs_from_stdin(monkeypatch):
+    """`pulumi stack output --json --show-secrets | python -m day2 verify --outputs -`"""
+    outputs = {"s3_endpoint": "http://localhost:9000", "minio_root_password": "root-secret-value"}
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(outputs)))
+    assert read_outputs("-") == outputs
 
 
 def test_credentials_from_outputs_or_environment(monkeypatch):
