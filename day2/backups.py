@@ -197,28 +197,33 @@ def expiry(last_modified: datetime, days: int) -> datetime:
     return midnight if midnight == moment else midnight + timedelta(days=1)
 
 
+def _describe(s3, bucket: str, key: str, rules: list[tuple[str, int]]) -> Backup:
+    """One backup object, from its HEAD (metadata) and the bucket's expiration rules."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    meta = head["Metadata"]
+    days = [d for prefix, d in rules if key.startswith(prefix)]
+    parts = key.split("/")
+    return Backup(
+        key=key,
+        database=meta.get(META_DATABASE) or (parts[1] if len(parts) > 2 else ""),
+        size=head["ContentLength"],
+        last_modified=head["LastModified"],
+        sha256=meta.get(META_SHA256),
+        pg_dump_version=meta.get(META_PG_DUMP),
+        expires=expiry(head["LastModified"], min(days)) if days else None,
+    )
+
+
 def list_backups(s3, bucket: str, database: str | None = None) -> list[Backup]:
     """Every backup in ``bucket`` (of ``database``, or all), newest first."""
     prefix = f"{PREFIX}/{check_database_name(database)}/" if database else f"{PREFIX}/"
     rules = _expiration_days(s3, bucket)
-    backups = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if not item["Key"].endswith(".dump"):
-                continue
-            meta = s3.head_object(Bucket=bucket, Key=item["Key"])["Metadata"]
-            days = [d for p, d in rules if item["Key"].startswith(p)]
-            backups.append(
-                Backup(
-                    key=item["Key"],
-                    database=item["Key"].split("/")[1],
-                    size=item["Size"],
-                    last_modified=item["LastModified"],
-                    sha256=meta.get(META_SHA256),
-                    pg_dump_version=meta.get(META_PG_DUMP),
-                    expires=expiry(item["LastModified"], min(days)) if days else None,
-                )
-            )
+    backups = [
+        _describe(s3, bucket, item["Key"], rules)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if item["Key"].endswith(".dump")
+    ]
     return sorted(backups, key=lambda b: (b.last_modified, b.key), reverse=True)
 
 
@@ -230,21 +235,11 @@ def find_backup(s3, bucket: str, key: str | None, database: str) -> Backup:
             raise BackupNotFound(f"no backup of {database} in s3://{bucket}/{PREFIX}/{database}/")
         return backups[0]
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
+        return _describe(s3, bucket, key, rules=[])
     except ClientError as err:
         if err.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
             raise BackupNotFound(f"no backup s3://{bucket}/{key}") from err
         raise
-    meta = head["Metadata"]
-    return Backup(
-        key=key,
-        database=meta.get(META_DATABASE, ""),
-        size=head["ContentLength"],
-        last_modified=head["LastModified"],
-        sha256=meta.get(META_SHA256),
-        pg_dump_version=meta.get(META_PG_DUMP),
-        expires=None,
-    )
 
 
 def _psql(database: str, sql: str, *, maintenance: bool = False) -> subprocess.CompletedProcess:
