@@ -67,6 +67,11 @@ def healthy_service(
     }
 
 
+def wget_http_probe(port: int, path: str) -> list[str]:
+    """A healthcheck for images with wget (busybox or GNU): ``GET 127.0.0.1:<port><path>`` is 2xx."""
+    return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}"]
+
+
 def bash_http_probe(port: int, path: str, expect: str) -> list[str]:
     """A healthcheck for images with bash but neither curl nor wget (Keycloak's, Alloy's).
 

@@ -20,7 +20,7 @@ import pulumi_docker as docker
 import pulumi_tls as tls
 
 from components.cluster import CONSOLE_PORT, S3_PORT
-from components.conventions import ROLE_LABEL, docker_labels, healthy_service
+from components.conventions import ROLE_LABEL, docker_labels, healthy_service, wget_http_probe
 from components.settings import GatewaySettings, TlsMode
 
 CONSOLE_PATH = "/minio-console"
@@ -443,7 +443,7 @@ class Gateway(pulumi.ComponentResource):
             ports=ports,
             uploads=uploads,
             **healthy_service(
-                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{HTTP_LISTEN}{HEALTH_PATH}"],
+                wget_http_probe(HTTP_LISTEN, HEALTH_PATH),
                 interval="10s",
                 timeout="3s",
                 retries=3,

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from components.conventions import bash_http_probe, data_volume, healthy_service, service_container
+from components.conventions import (
+    bash_http_probe,
+    data_volume,
+    healthy_service,
+    service_container,
+    wget_http_probe,
+)
 from components.settings import Mode, ObservabilitySettings
 
 ALLOY_HOST = "alloy"
@@ -286,7 +292,7 @@ class LogPipeline(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/loki")],
             # Loki up to 3.5 ships busybox's wget; 3.6 dropped it (switch to `loki -health` then).
             **healthy_service(
-                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{LOKI_PORT}/ready"],
+                wget_http_probe(LOKI_PORT, "/ready"),
                 interval="10s",
                 timeout="3s",
                 retries=12,

@@ -26,7 +26,7 @@ from pulumiverse_grafana import Provider as GrafanaProvider
 from pulumiverse_grafana import oss as grafana
 
 from components.cluster import S3_PORT
-from components.conventions import data_volume, healthy_service, service_container
+from components.conventions import data_volume, healthy_service, service_container, wget_http_probe
 from components.erasure import ErasurePlan
 from components.settings import Mode, ObservabilitySettings
 
@@ -349,7 +349,7 @@ class Monitoring(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=data_path)],
             ports=[docker.ContainerPortArgs(internal=port, external=published_port, ip="127.0.0.1")],
             **healthy_service(
-                ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{health_path}"],
+                wget_http_probe(port, health_path),
                 interval="10s",
                 timeout="3s",
                 retries=retries,
