@@ -20,18 +20,21 @@ pulumi.export("sso_issuer_url", platform.sso.issuer_url)
 pulumi.export("sso_login_url", platform.sso.login_url)
 if platform.sso.demo_users:
     pulumi.export("sso_demo_users", pulumi.Output.secret(platform.sso.demo_users))
-pulumi.export("grafana_dashboard_url", platform.monitoring.dashboard_url)
+if platform.monitoring:
+    pulumi.export("grafana_dashboard_url", platform.monitoring.dashboard_url)
 pulumi.export("region", REGION)
-pulumi.export("buckets", platform.buckets.names)
-pulumi.export("service_account_access_keys", platform.identities.access_keys)
-pulumi.export("service_account_secret_keys", pulumi.Output.secret(platform.identities.secret_keys))
+pulumi.export("buckets", platform.buckets.names if platform.buckets else [])
+identities = platform.identities
+pulumi.export("service_account_access_keys", identities.access_keys if identities else {})
+pulumi.export(
+    "service_account_secret_keys", pulumi.Output.secret(identities.secret_keys if identities else {})
+)
 # What the day-2 verifier checks the live cluster against (day2/verify.py).
 pulumi.export(
     "service_account_policies",
-    {
-        a.name: json.loads(platform.identities.documents[f"{a.name}-policy"])
-        for a in settings.service_accounts
-    },
+    {a.name: json.loads(identities.documents[f"{a.name}-policy"]) for a in settings.service_accounts}
+    if identities
+    else {},
 )
 pulumi.export(
     "bucket_configuration",
@@ -45,7 +48,8 @@ pulumi.export(
         for b in settings.buckets
     },
 )
-pulumi.export("metrics_bearer_token", platform.monitoring.token)
+if platform.monitoring:
+    pulumi.export("metrics_bearer_token", platform.monitoring.token)
 pulumi.export("minio_nodes", platform.cluster.node_names)
 pulumi.export("minio_internal_endpoints", platform.cluster.internal_endpoints)
 pulumi.export("minio_root_user", platform.cluster.root_user)

@@ -37,6 +37,8 @@ class IdentitiesArgs:
     """The buckets the policies name: created first, so a new key works at once."""
     group_policies: Mapping[str, str] = field(default_factory=dict)
     """Policies single sign-on groups grant, by name: their members get them through the token."""
+    metrics_identity: bool = True
+    """Create the ``prometheus-metrics`` identity (stacks with monitoring)."""
 
 
 class Identities(pulumi.ComponentResource):
@@ -48,9 +50,9 @@ class Identities(pulumi.ComponentResource):
     """Service account access keys by account name."""
     secret_keys: dict[str, pulumi.Output[str]]
     """Service account secret keys by account name (secret)."""
-    metrics_access_key: str
-    metrics_secret_key: pulumi.Output[str]
-    """Secret; signs the bearer token Prometheus scrapes with."""
+    metrics_access_key: str | None
+    metrics_secret_key: pulumi.Output[str] | None
+    """Secret; signs the bearer token Prometheus scrapes with. Both None without monitoring."""
 
     def __init__(self, name: str, args: IdentitiesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("minio-platform:iam:Identities", name, None, opts)
@@ -80,6 +82,13 @@ class Identities(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.buckets)),
             )
 
+        self.metrics_access_key = self.metrics_secret_key = None
+        if args.metrics_identity:
+            self._metrics_identity(args)
+        self.register_outputs({"access_keys": self.access_keys, "secret_keys": self.secret_keys})
+
+    def _metrics_identity(self, args: IdentitiesArgs) -> None:
+        name = self._name
         # Prometheus authenticates with a JWT signed by this identity's secret: the program mints
         # it, so the secret is generated here rather than by the provider.
         metrics_secret = random.RandomPassword(
@@ -93,8 +102,6 @@ class Identities(pulumi.ComponentResource):
         self._user_with_policy(
             METRICS_USER, policy_json(render_policy("metrics")), args, secret=self.metrics_secret_key
         )
-
-        self.register_outputs({"access_keys": self.access_keys, "secret_keys": self.secret_keys})
 
     def _user_with_policy(
         self, user_name: str, document: str, args: IdentitiesArgs, secret: pulumi.Input[str] | None

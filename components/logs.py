@@ -28,7 +28,7 @@ from components.conventions import (
     service_container,
     wget_http_probe,
 )
-from components.settings import Mode, ObservabilitySettings
+from components.settings import ObservabilityMode, ObservabilitySettings
 
 ALLOY_HOST = "alloy"
 ALLOY_HTTP_PORT = 12345
@@ -235,7 +235,7 @@ def minio_log_environment() -> dict[str, str]:
 
 def loki_url(settings: ObservabilitySettings) -> str:
     """Where Loki answers: the dev container on monitoring-net, or the existing one (prod)."""
-    if settings.mode is Mode.DEPLOY:
+    if settings.mode is ObservabilityMode.DEPLOY:
         return f"http://{LOKI_HOST}:{LOKI_PORT}"
     if not settings.loki_url:
         raise ValueError("observability.lokiUrl is required in mode external")
@@ -274,7 +274,7 @@ class LogPipeline(pulumi.ComponentResource):
         settings = args.settings
         self.loki_url = loki_url(settings)
         self.alloy_config = render_alloy_config(f"{self.loki_url}/loki/api/v1/push")
-        self.loki = self._loki(args) if settings.mode is Mode.DEPLOY else None
+        self.loki = self._loki(args) if settings.mode is ObservabilityMode.DEPLOY else None
         self.alloy = self._alloy(args)
         self.register_outputs({"loki_url": self.loki_url})
 

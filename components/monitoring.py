@@ -28,7 +28,7 @@ from pulumiverse_grafana import oss as grafana
 from components.cluster import S3_PORT
 from components.conventions import data_volume, healthy_service, service_container, wget_http_probe
 from components.erasure import ErasurePlan
-from components.settings import Mode, ObservabilitySettings
+from components.settings import ObservabilityMode, ObservabilitySettings
 
 TOKEN_FILE = "minio.token"  # noqa: S105 (a file name)
 RULES_FILE = "minio-alerts.yml"
@@ -226,7 +226,7 @@ class Monitoring(pulumi.ComponentResource):
                 lambda secret: metrics_token(args.metrics_access_key, secret)
             )
         )
-        deployed = args.settings.mode is Mode.DEPLOY
+        deployed = args.settings.mode is ObservabilityMode.DEPLOY
         self.prometheus = self._prometheus(args) if deployed else None
         self.grafana, provider = self._grafana(args)
         self.dashboard_url = self._dashboard(args, provider)
@@ -234,7 +234,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def _grafana(self, args: MonitoringArgs) -> tuple[docker.Container | None, GrafanaProvider]:
         settings = args.settings
-        if settings.mode is Mode.EXTERNAL:
+        if settings.mode is ObservabilityMode.EXTERNAL:
             if args.grafana_auth is None:
                 raise ValueError("an existing Grafana needs the grafanaAuth secret")
             provider = GrafanaProvider(
@@ -287,7 +287,7 @@ class Monitoring(pulumi.ComponentResource):
         via_grafana = pulumi.ResourceOptions(parent=self, provider=provider)
         prometheus_url = (
             f"http://prometheus:{PROMETHEUS_PORT}"
-            if settings.mode is Mode.DEPLOY
+            if settings.mode is ObservabilityMode.DEPLOY
             else settings.prometheus_url
         )
         datasource = grafana.DataSource(

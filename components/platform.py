@@ -36,13 +36,17 @@ class Platform(pulumi.ComponentResource):
     """Networks, the log pipeline, the MinIO cluster, the gateway, identity, buckets and IAM, monitoring."""
 
     networks: PlatformNetworks
-    logs: LogPipeline
+    logs: LogPipeline | None
+    """None with ``observability.mode: none``."""
     cluster: MinioCluster
     sso: SingleSignOn
     gateway: Gateway
-    buckets: Buckets
-    identities: Identities
-    monitoring: Monitoring
+    minio: minio.Provider | None
+    """None when the stack manages nothing inside MinIO (``PlatformSettings.manages_minio_objects``)."""
+    buckets: Buckets | None
+    identities: Identities | None
+    monitoring: Monitoring | None
+    """None with ``observability.mode: none``."""
     generated_files: dict[str, pulumi.Input[str]]
     """Configuration files the platform renders, by file name (the offline synth writes them out)."""
 
@@ -71,14 +75,20 @@ class Platform(pulumi.ComponentResource):
         )
 
         # Before the nodes: MinIO sends its logs and audit events to Alloy from its first request.
-        self.logs = LogPipeline(
-            f"{name}-logs",
-            LogPipelineArgs(
-                settings=settings.observability, monitoring_network=self.networks.monitoring, labels=labels
-            ),
-            opts=self._child(),
-        )
-        self.generated_files[ALLOY_CONFIG_FILE] = self.logs.alloy_config
+        self.logs = None
+        log_environment: dict[str, str] = {}
+        if settings.observability.enabled:
+            self.logs = LogPipeline(
+                f"{name}-logs",
+                LogPipelineArgs(
+                    settings=settings.observability,
+                    monitoring_network=self.networks.monitoring,
+                    labels=labels,
+                ),
+                opts=self._child(),
+            )
+            self.generated_files[ALLOY_CONFIG_FILE] = self.logs.alloy_config
+            log_environment = minio_log_environment()
 
         # Known from settings alone, so the nodes' environment does not wait for the gateway.
         console_url, _ = public_urls(settings.gateway)
@@ -110,12 +120,12 @@ class Platform(pulumi.ComponentResource):
                 extra_environment={
                     "MINIO_BROWSER_REDIRECT_URL": console_url,
                     **self.sso.minio_environment,
-                    **minio_log_environment(),
+                    **log_environment,
                 },
                 secret_environment=self.sso.minio_secret_environment,
                 # MinIO's IAM, console and cluster health wait for the OIDC discovery document;
                 # its log and audit webhooks should find Alloy listening.
-                depends_on=[*self.sso.ready, self.logs.alloy],
+                depends_on=[*self.sso.ready, *([self.logs.alloy] if self.logs else [])],
                 labels=labels,
             ),
             opts=self._child(),
@@ -140,6 +150,20 @@ class Platform(pulumi.ComponentResource):
         )
         self.generated_files["nginx.conf"] = self.gateway.nginx_conf
 
+        self.minio = self.buckets = self.identities = self.monitoring = None
+        if settings.manages_minio_objects:
+            self._inside_minio(name, settings, labels)
+
+        self.register_outputs(
+            {
+                "minio_nodes": self.cluster.node_names,
+                "s3_endpoint": self.gateway.s3_endpoint,
+                "console_url": self.gateway.console_url,
+            }
+        )
+
+    def _inside_minio(self, name: str, settings: PlatformSettings, labels: dict[str, str]) -> None:
+        """Buckets, IAM and monitoring: everything that talks to MinIO through the minio provider."""
         # The minio provider talks to the cluster through the gateway's S3 listener, as root, and
         # only once the gateway and every node are healthy.
         endpoint, use_tls = provider_endpoint(settings.gateway)
@@ -172,12 +196,17 @@ class Platform(pulumi.ComponentResource):
                 service_accounts=settings.service_accounts,
                 buckets=list(self.buckets.buckets.values()),
                 group_policies=group_policy_documents(settings),
+                metrics_identity=settings.observability.enabled,
             ),
             opts=through_minio,
         )
         for policy_name, document in self.identities.documents.items():
             self.generated_files[f"policy-{policy_name}.json"] = pretty(document)
-
+        if not settings.observability.enabled:
+            return
+        # Created with monitoring: the log pipeline above and the metrics identity here.
+        assert self.logs is not None
+        assert self.identities.metrics_access_key and self.identities.metrics_secret_key is not None
         self.monitoring = Monitoring(
             f"{name}-monitoring",
             MonitoringArgs(
@@ -195,14 +224,6 @@ class Platform(pulumi.ComponentResource):
         )
         self.generated_files["prometheus.yml"] = self.monitoring.scrape_config
         self.generated_files[RULES_FILE] = self.monitoring.alert_rules
-
-        self.register_outputs(
-            {
-                "minio_nodes": self.cluster.node_names,
-                "s3_endpoint": self.gateway.s3_endpoint,
-                "console_url": self.gateway.console_url,
-            }
-        )
 
     def _child(self) -> pulumi.ResourceOptions:
         """Options for a direct child: parented here, Docker resources through this stack's provider."""

@@ -84,6 +84,15 @@ class Mode(StrEnum):
     """The stack uses an existing service at a configured URL."""
 
 
+class ObservabilityMode(StrEnum):
+    DEPLOY = "deploy"
+    """Prometheus, Loki, Grafana and Alloy run as containers on the Docker host."""
+    EXTERNAL = "external"
+    """Alloy runs here and ships to existing Prometheus, Loki and Grafana at configured URLs."""
+    NONE = "none"
+    """No monitoring: no containers, no log webhooks on the nodes, no metrics identity."""
+
+
 class TlsMode(StrEnum):
     NONE = "none"
     SELF_SIGNED = "self-signed"
@@ -359,7 +368,9 @@ class ServiceAccountSettings(_Model):
 class ObservabilitySettings(_Model):
     """Prometheus, Loki, Grafana (deployed in dev, existing endpoints in prod) and the log agent."""
 
-    mode: Mode = Mode.DEPLOY
+    mode: ObservabilityMode = Field(
+        ObservabilityMode.DEPLOY, description="deploy (containers here), external (existing URLs) or none"
+    )
     prometheus_url: str | None = None
     loki_url: str | None = None
     grafana_url: str | None = None
@@ -372,16 +383,22 @@ class ObservabilitySettings(_Model):
     alloy_image: ImageRef = DEFAULT_ALLOY_IMAGE
 
     @model_validator(mode="after")
-    def _urls_for_external(self) -> Self:
-        if self.mode is Mode.EXTERNAL:
-            for key, value in (
-                ("prometheusUrl", self.prometheus_url),
-                ("lokiUrl", self.loki_url),
-                ("grafanaUrl", self.grafana_url),
-            ):
-                if not value:
-                    raise Invalid(key, value, "an http(s):// URL is required in mode external")
+    def _urls_for_mode(self) -> Self:
+        urls = (
+            ("prometheusUrl", self.prometheus_url),
+            ("lokiUrl", self.loki_url),
+            ("grafanaUrl", self.grafana_url),
+        )
+        for key, value in urls:
+            if self.mode is ObservabilityMode.EXTERNAL and not value:
+                raise Invalid(key, value, "an http(s):// URL is required in mode external")
+            if self.mode is ObservabilityMode.NONE and value:
+                raise Invalid(key, value, "mode none monitors nothing: remove it or choose mode external")
         return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode is not ObservabilityMode.NONE
 
 
 def _default_buckets() -> tuple[BucketSettings, ...]:
@@ -443,6 +460,7 @@ class PlatformSettings(_Model):
         self._check_ports()
         self._check_tls()
         self._check_identity_secrets()
+        self._check_observability_secrets()
         if self.environment is Environment.PROD:
             self._check_prod_images()
         return self
@@ -514,6 +532,14 @@ class PlatformSettings(_Model):
                     group.policy,
                     f"a MinIO built-in {list(BUILTIN_POLICIES)} or a template {templates}",
                 )
+            if group.uses_template and takes_buckets(group.policy) and not self.group_buckets(group):
+                raise Invalid(
+                    f"{key}.policy",
+                    group.policy,
+                    f"template {group.policy!r} is per bucket and the group has no bucket to apply it to: "
+                    f"configure buckets or choose a MinIO built-in {list(BUILTIN_POLICIES)} "
+                    "(a template of the same name takes precedence)",
+                )
             if group.buckets is None:
                 continue
             if not group.uses_template or not takes_buckets(group.policy):
@@ -541,7 +567,7 @@ class PlatformSettings(_Model):
             ports["gateway.httpsPort"] = self.gateway.https_port
         if self.identity.mode is Mode.DEPLOY:
             ports["identity.port"] = self.identity.port
-        if self.observability.mode is Mode.DEPLOY:
+        if self.observability.mode is ObservabilityMode.DEPLOY:
             ports["observability.prometheusPort"] = self.observability.prometheus_port
             ports["observability.grafanaPort"] = self.observability.grafana_port
         return ports
@@ -566,6 +592,37 @@ class PlatformSettings(_Model):
                 "required with identity.mode external: the password of identity.adminUser",
             )
 
+    def _check_observability_secrets(self) -> None:
+        external = self.observability.mode is ObservabilityMode.EXTERNAL
+        if external and self.secrets.grafana_auth is None:
+            raise Invalid(
+                "grafanaAuth",
+                None,
+                "required with observability.mode external: a service-account token of the existing Grafana",
+            )
+        if not external and self.secrets.grafana_auth is not None:
+            raise Invalid(
+                "grafanaAuth",
+                "[secret]",
+                f"only used with observability.mode external (mode is {self.observability.mode.value}): "
+                "remove it with `pulumi config rm grafanaAuth`",
+            )
+
+    @property
+    def manages_minio_objects(self) -> bool:
+        """Whether the stack creates buckets, policies or identities inside MinIO (the minio provider).
+
+        False only when there are no buckets, no service accounts, SSO groups on MinIO's built-in
+        policies alone, and no monitoring (whose metrics identity is a MinIO user): such a stack
+        registers no minio provider at all.
+        """
+        return bool(
+            self.buckets
+            or self.service_accounts
+            or any(group.uses_template for group in self.identity.groups)
+            or self.observability.enabled
+        )
+
     def _check_tls(self) -> None:
         if self.gateway.tls is TlsMode.PROVIDED:
             for key in ("tls_certificate", "tls_private_key"):
@@ -588,12 +645,13 @@ class PlatformSettings(_Model):
         images = {"cluster.image": self.cluster.image, "gateway.image": self.gateway.image}
         if self.identity.mode is Mode.DEPLOY:
             images["identity.image"] = self.identity.image
-        if self.observability.mode is Mode.DEPLOY:
+        if self.observability.mode is ObservabilityMode.DEPLOY:
             images["observability.prometheusImage"] = self.observability.prometheus_image
             images["observability.lokiImage"] = self.observability.loki_image
             images["observability.grafanaImage"] = self.observability.grafana_image
-        # The log agent runs on the Docker host in every stack: it ships the containers' logs.
-        images["observability.alloyImage"] = self.observability.alloy_image
+        # The log agent runs on the Docker host whenever there is monitoring: it ships MinIO's logs.
+        if self.observability.enabled:
+            images["observability.alloyImage"] = self.observability.alloy_image
         return images
 
     def _check_prod_images(self) -> None:

@@ -23,7 +23,7 @@ from components.settings import (
 MINIO_DIGEST = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:" + "a" * 64
 NGINX_DIGEST = "nginx:1.28.0-alpine@sha256:" + "b" * 64
 ALLOY_DIGEST = "grafana/alloy:v1.11.3@sha256:" + "c" * 64
-SECRETS = frozenset({"tlsCertificate", "tlsPrivateKey", "keycloakAdminPassword"})
+SECRETS = frozenset({"tlsCertificate", "tlsPrivateKey", "keycloakAdminPassword", "grafanaAuth"})
 NO_IDENTITIES = {"serviceAccounts": [], "identity": {"groups": []}}
 """For tests of the bucket list alone: the default accounts and groups name default buckets."""
 
@@ -62,6 +62,7 @@ def prod(**changes: Any) -> dict[str, Any]:
         "tlsCertificate": "-----BEGIN CERTIFICATE-----",
         "tlsPrivateKey": "-----BEGIN PRIVATE KEY-----",
         "keycloakAdminPassword": "correct-horse-battery",
+        "grafanaAuth": "glsa_service-account-token",
     }
     values.update(changes)
     return values
