@@ -22,6 +22,11 @@ from pulumi_policy import (  # noqa: E402
     ResourceValidationArgs,
     StackValidationArgs,
 )
+from pulumi_policy.proxy import (  # noqa: E402
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+    unknown_checking_proxy,
+)
 from rules import Resource  # noqa: E402
 
 from components.policies import policy_json, render_policy  # noqa: E402
@@ -171,6 +176,42 @@ def test_live_pack_flags_a_minio_node_with_ports_as_mandatory():
     props = {"labels": MINIO_LABELS, "ports": [{"internal": 9000}]}
     args = ResourceValidationArgs(rules.CONTAINER, props, "urn:x", "minio1", _options(), None, {})
     assert _run(policy, args) == ["MinIO node minio1 publishes host ports: only the gateway may"]
+
+
+def _preview_args(props: dict, name: str = "minio1") -> ResourceValidationArgs:
+    """Arguments as the SDK hands them over during preview: properties behind its unknown-checking proxy."""
+    return ResourceValidationArgs(
+        rules.CONTAINER, unknown_checking_proxy(props), "urn:x", name, _options(), None, {}
+    )
+
+
+def test_at_preview_a_computed_image_does_not_stop_the_rules_that_need_other_values():
+    """A container's image is its RemoteImage's id, unknown on a fresh stack: the SDK raises on it,
+    and a rule that copied every property never ran (seen with the real engine)."""
+    props = {"image": UNKNOWN_STRING_VALUE, "labels": MINIO_LABELS, "ports": [{"internal": 9000}]}
+    ports = next(p for p in crossguard.policies() if p.name == "minio-nodes-publish-no-ports")
+    assert _run(ports, _preview_args(props)) == [
+        "MinIO node minio1 publishes host ports: only the gateway may"
+    ]
+
+
+def test_at_preview_a_rule_that_needs_a_computed_value_is_reported_not_skipped():
+    props = {"image": UNKNOWN_STRING_VALUE, "labels": MINIO_LABELS}
+    pinned = next(p for p in crossguard.policies() if p.name == "images-pinned")
+    assert _run(pinned, _preview_args(props)) == []
+    unjudged = next(p for p in crossguard.policies() if p.name == rules.UNJUDGED)
+    assert unjudged.enforcement_level == EnforcementLevel.ADVISORY
+    (message,) = _run(unjudged, _preview_args(props))
+    assert message.startswith("images-pinned cannot judge minio1 during preview: image is computed")
+
+
+def test_an_unknown_inside_a_list_is_an_unknown_too():
+    props = {"labels": [UNKNOWN_OBJECT_VALUE], "ports": []}
+    messages, unknown = rules.judge(
+        next(r for r in rules.RULES if r.name == "minio-nodes-publish-no-ports"),
+        Resource(rules.CONTAINER, "minio1", crossguard.plain(unknown_checking_proxy(props))),
+    )
+    assert (messages, unknown) == ([], "labels[0]")
 
 
 def test_live_pack_applies_prod_rules_only_with_prod_config():

@@ -48,11 +48,70 @@ SECRET_ENV_PREFIXES = (
 )
 
 
+class Unknown:
+    """A value the engine computes later: during `pulumi preview`, an input made from another
+    resource's output (a container's ``image`` is its RemoteImage's id) is not known yet."""
+
+    def __repr__(self) -> str:
+        return "<computed>"
+
+
+UNKNOWN = Unknown()
+
+
+class Unknowable(Exception):
+    """A rule needed a value that is :data:`UNKNOWN` at preview; it judges it at `pulumi up`."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path
+
+
+class Props(dict):
+    """Resource properties whose ``get`` raises :class:`Unknowable` on a computed value.
+
+    Nested objects and lists come back wrapped the same way, so a rule reads only what it needs and
+    a value it needs that is not known yet is never mistaken for an absent one.
+    """
+
+    def __init__(self, values: dict[str, Any], path: str = ""):
+        super().__init__(values)
+        self._path = path
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return _known(super().get(key, default), f"{self._path}.{key}")
+
+
+class _KnownList(list):
+    def __init__(self, values: list[Any], path: str):
+        super().__init__(values)
+        self._path = path
+
+    def __iter__(self):
+        for index, value in enumerate(super().__iter__()):
+            yield _known(value, f"{self._path}[{index}]")
+
+
+def _known(value: Any, path: str) -> Any:
+    if value is UNKNOWN:
+        raise Unknowable(path.lstrip("."))
+    if isinstance(value, dict) and not isinstance(value, Props):
+        return Props(value, path)
+    if isinstance(value, list) and not isinstance(value, _KnownList):
+        return _KnownList(value, path)
+    return value
+
+
 @dataclass(frozen=True)
 class Resource:
     type: str
     name: str
     props: dict[str, Any]
+    """Read through :class:`Props` (wrapped on construction)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.props, Props):
+            object.__setattr__(self, "props", Props(self.props))
 
 
 def _labels(props: dict[str, Any]) -> dict[str, str]:
@@ -262,6 +321,25 @@ class Finding:
     message: str
 
 
+UNJUDGED = "judged-at-update"
+"""The advisory finding of a rule that needed a value only `pulumi up` knows."""
+
+
+def unjudged_message(rule: Rule, subject: str, path: str) -> str:
+    return (
+        f"{rule.name} cannot judge {subject} during preview: {path} is computed by another resource; "
+        "the rule judges it again when `pulumi up` creates the resource"
+    )
+
+
+def judge(rule: Rule, subject: Resource | list[Resource]) -> tuple[list[str], str | None]:
+    """``(violations, None)``, or ``([], path)`` when the rule needed the computed value at ``path``."""
+    try:
+        return rule.check(subject), None
+    except Unknowable as unknown:
+        return [], unknown.path
+
+
 def check_resources(
     resources: list[Resource], environment: str, rules: Iterable[Rule] = RULES
 ) -> list[Finding]:
@@ -269,11 +347,14 @@ def check_resources(
     for rule in rules:
         if rule.prod_only and environment != "prod":
             continue
-        if rule.scope == "stack":
-            findings += [Finding(rule.name, rule.mandatory, m) for m in rule.check(resources)]
-        else:
-            for resource in resources:
-                findings += [Finding(rule.name, rule.mandatory, m) for m in rule.check(resource)]
+        subjects: list[tuple[str, Any]] = (
+            [("the stack", resources)] if rule.scope == "stack" else [(r.name, r) for r in resources]
+        )
+        for name, subject in subjects:
+            messages, unknown = judge(rule, subject)
+            findings += [Finding(rule.name, rule.mandatory, m) for m in messages]
+            if unknown is not None:
+                findings.append(Finding(UNJUDGED, False, unjudged_message(rule, name, unknown)))
     return findings
 
 
