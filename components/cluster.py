@@ -282,11 +282,10 @@ class MinioCluster(pulumi.ComponentResource):
             # quorum, so a node is healthy only when the cluster it belongs to can take writes.
             **healthy_service(
                 ["CMD", "mc", "ready", "local"],
-                interval="10s",
+                interval="5s",
                 timeout="5s",
                 retries=6,
                 start_period="60s",
-                start_interval="2s",
                 wait_timeout=HEALTH_WAIT_SECONDS,
             ),
             cpus=None if settings.cpus is None else f"{settings.cpus:g}",

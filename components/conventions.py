@@ -3,6 +3,7 @@ health waits, retained data volumes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -34,6 +35,28 @@ BOUNDED_JSON_LOGS: dict[str, Any] = {
 """Container arguments: Docker's json-file driver, rotated."""
 
 
+_DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def docker_duration(text: str) -> str:
+    """``text`` ("60s", "2m"...) the way Docker reports a duration back: Go's ``time.Duration``.
+
+    The provider reads a healthcheck back from the engine and compares strings, so "60s" written
+    and "1m0s" read is a diff on every preview (seen with the real engine).
+    """
+    match = _DURATION_RE.match(text)
+    if not text or not match:
+        raise ValueError(f"{text!r} is not a duration of whole seconds, minutes or hours")
+    total = sum(int(match.group(unit) or 0) * factor for unit, factor in (("h", 3600), ("m", 60), ("s", 1)))
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{seconds}s"
+    if minutes:
+        return f"{minutes}m{seconds}s"
+    return f"{seconds}s"
+
+
 def healthy_service(
     test: list[str],
     *,
@@ -41,7 +64,6 @@ def healthy_service(
     timeout: str,
     retries: int,
     start_period: str,
-    start_interval: str,
     wait_timeout: int,
 ) -> dict[str, Any]:
     """Container arguments every long-running service shares.
@@ -50,16 +72,19 @@ def healthy_service(
     `pulumi up` waits (``wait``) until the check passes before anything that depends on it starts.
     The provider ignores healthcheck edits unless the container is replaced, so pair this with
     ``replace_on_changes=["healthcheck"]``.
+
+    No ``start_interval``: Docker refuses it below API 1.44 (Engine 25), and Debian bookworm's
+    engine speaks 1.41 ("specify health-check start interval requires API version 1.44", seen with
+    the real engine). The first check runs one ``interval`` after the start, so keep it short.
     """
     return {
         "restart": "unless-stopped",
         "healthcheck": docker.ContainerHealthcheckArgs(
             tests=test,
-            interval=interval,
-            timeout=timeout,
+            interval=docker_duration(interval),
+            timeout=docker_duration(timeout),
             retries=retries,
-            start_period=start_period,
-            start_interval=start_interval,
+            start_period=docker_duration(start_period),
         ),
         "wait": True,
         "wait_timeout": wait_timeout,

@@ -237,7 +237,7 @@ def _console_locations(config: NginxConfig) -> str:
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
-{_FORWARDED_HEADERS}            proxy_connect_timeout 5s;
+{_FORWARDED_HEADERS}            proxy_connect_timeout 2s;
             proxy_read_timeout 1h;
             proxy_buffering off;
             chunked_transfer_encoding off;
@@ -272,7 +272,9 @@ def _s3_location(path: str, upstream: str) -> str:
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             # SigV4 signs Host as the client sent it: never rewrite it, nor the path.
-{_FORWARDED_HEADERS}            proxy_connect_timeout 5s;
+            # A stopped container's address answers nothing (no reset): each try of it costs the
+            # whole connect timeout, so keep it short (nodes share the host: a connect takes ms).
+{_FORWARDED_HEADERS}            proxy_connect_timeout 2s;
             proxy_send_timeout 1h;
             proxy_read_timeout 1h;
             chunked_transfer_encoding off;
@@ -444,11 +446,10 @@ class Gateway(pulumi.ComponentResource):
             uploads=uploads,
             **healthy_service(
                 wget_http_probe(HTTP_LISTEN, HEALTH_PATH),
-                interval="10s",
+                interval="5s",
                 timeout="3s",
                 retries=3,
                 start_period="5s",
-                start_interval="1s",
                 wait_timeout=60,
             ),
             labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, ROLE_LABEL: "gateway"}),

@@ -293,11 +293,10 @@ class LogPipeline(pulumi.ComponentResource):
             # Loki up to 3.5 ships busybox's wget; 3.6 dropped it (switch to `loki -health` then).
             **healthy_service(
                 wget_http_probe(LOKI_PORT, "/ready"),
-                interval="10s",
+                interval="5s",
                 timeout="3s",
                 retries=12,
                 start_period="30s",
-                start_interval="2s",
                 wait_timeout=180,
             ),
         )
@@ -325,11 +324,10 @@ class LogPipeline(pulumi.ComponentResource):
             ],
             **healthy_service(
                 bash_http_probe(ALLOY_HTTP_PORT, "/-/ready", " 200 "),
-                interval="10s",
+                interval="5s",
                 timeout="3s",
                 retries=6,
                 start_period="10s",
-                start_interval="1s",
                 wait_timeout=120,
             ),
         )

@@ -263,7 +263,6 @@ class Monitoring(pulumi.ComponentResource):
             health_path="/api/health",
             retries=12,
             start_period="20s",
-            start_interval="2s",
             wait_timeout=180,
             envs=[
                 "GF_SECURITY_ADMIN_USER=admin",
@@ -332,7 +331,6 @@ class Monitoring(pulumi.ComponentResource):
         health_path: str,
         retries: int,
         start_period: str,
-        start_interval: str,
         wait_timeout: int,
         **container: object,
     ) -> docker.Container:
@@ -350,11 +348,10 @@ class Monitoring(pulumi.ComponentResource):
             ports=[docker.ContainerPortArgs(internal=port, external=published_port, ip="127.0.0.1")],
             **healthy_service(
                 wget_http_probe(port, health_path),
-                interval="10s",
+                interval="5s",
                 timeout="3s",
                 retries=retries,
                 start_period=start_period,
-                start_interval=start_interval,
                 wait_timeout=wait_timeout,
             ),
             **container,
@@ -372,7 +369,6 @@ class Monitoring(pulumi.ComponentResource):
             health_path="/-/ready",
             retries=6,
             start_period="10s",
-            start_interval="1s",
             wait_timeout=120,
             command=[
                 f"--config.file={PROMETHEUS_CONFIG_DIR}/prometheus.yml",

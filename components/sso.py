@@ -230,11 +230,10 @@ class SingleSignOn(pulumi.ComponentResource):
             **healthy_service(
                 # The management port's readiness probe.
                 bash_http_probe(KEYCLOAK_MANAGEMENT_PORT, "/health/ready", '"UP"'),
-                interval="10s",
+                interval="5s",
                 timeout="5s",
                 retries=12,
                 start_period="30s",
-                start_interval="2s",
                 wait_timeout=300,
             ),
             labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, ROLE_LABEL: "keycloak"}),
