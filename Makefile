@@ -24,7 +24,27 @@ ALLOYCHECK_SRC := $(wildcard tools/alloycheck/*.go) tools/alloycheck/go.mod tool
 ALLOYCHECK_BIN := $(CURDIR)/build/tools/alloycheck
 export MINIO_PLATFORM_ALLOYCHECK := $(ALLOYCHECK_BIN)
 
-.PHONY: dev up render test lint tools clean
+# Local images (images/build.sh): MinIO and mc from the pinned sources above (community MinIO
+# publishes no images), and the e2e tier's stand-ins for NGINX and Keycloak, all FROM a Debian base
+# made with debootstrap. Tagged with this project's own names.
+IMAGES_CACHE     ?= $(HOME)/.cache/minio-platform/images
+BASE_IMAGE       ?= minio-platform/debian:bookworm
+KEYCLOAK_VERSION := 26.4.2
+MINIO_IMAGE      := minio-platform/minio:$(subst v0.0.0-,source-,$(MINIO_VERSION))
+NGINX_IMAGE      := minio-platform/nginx:1.22-bookworm
+KEYCLOAK_IMAGE   := minio-platform/keycloak:$(KEYCLOAK_VERSION)
+export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
+export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
+export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
+
+.PHONY: dev up render test lint tools images clean
+
+# The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
+PACK_VENV := policies/pack/venv
+$(PACK_VENV)/.installed: policies/pack/requirements.txt
+	$(PYTHON) -m venv $(PACK_VENV)
+	$(PACK_VENV)/bin/python -m pip install --quiet -r policies/pack/requirements.txt
+	touch $@
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,9 +63,12 @@ dev: $(VENV)/.installed
 	fi
 
 up: $(VENV)/.installed
+	@# Pulumi refuses to log in to a file:// backend whose folder does not exist yet.
+	@case "$(PULUMI_BACKEND_URL)" in file://*) mkdir -p "$(patsubst file://%,%,$(PULUMI_BACKEND_URL))";; esac
 	pulumi login "$(PULUMI_BACKEND_URL)"
 	pulumi stack select --create $(STACK)
-	pulumi up --stack $(STACK)
+	@# --refresh: read the containers first, so one stopped outside Pulumi is started again.
+	pulumi up --refresh --stack $(STACK)
 
 render: $(VENV)/.installed
 	$(PY) -m synth --stack $(STACK)
@@ -64,11 +87,19 @@ $(ACTIONLINT_BIN):
 $(ALLOYCHECK_BIN): $(ALLOYCHECK_SRC)
 	cd tools/alloycheck && CGO_ENABLED=0 go build -trimpath -o $@ .
 
+images: $(MINIO_BIN) $(MC_BIN)
+	MINIO_BIN=$(MINIO_BIN) MC_BIN=$(MC_BIN) MINIO_VERSION=$(MINIO_VERSION) MC_VERSION=$(MC_VERSION) \
+	MINIO_IMAGE=$(MINIO_IMAGE) NGINX_IMAGE=$(NGINX_IMAGE) KEYCLOAK_IMAGE=$(KEYCLOAK_IMAGE) \
+	KEYCLOAK_VERSION=$(KEYCLOAK_VERSION) BASE_IMAGE=$(BASE_IMAGE) IMAGES_CACHE=$(IMAGES_CACHE) \
+	images/build.sh $(IMAGES)
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint $(ALLOYCHECK_BIN)
+# The e2e tier (tests/e2e) runs when a Pulumi CLI and a Docker engine are here: build its images.
+test: lint $(ALLOYCHECK_BIN) $(PACK_VENV)/.installed
+	@if command -v pulumi >/dev/null 2>&1 && docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; fi
 	$(PY) -m pytest
 
 clean:

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Build the platform's local images without a registry (`make images` calls this).
+#
+#   images/build.sh [minio] [nginx] [keycloak]      (default: all three)
+#
+# Every image is built FROM $BASE_IMAGE. The default base, minio-platform/debian:bookworm, is made
+# here with debootstrap from the Debian mirror this machine's apt uses, when Docker has no such
+# image yet (once: FORCE does not remake it). An image that already exists is kept (FORCE=1
+# rebuilds it). Names are this project's
+# own (minio-platform/...), never a registry's. Inputs, all from the Makefile:
+#   MINIO_BIN, MC_BIN                 static binaries built from source (make tools)
+#   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, BASE_IMAGE   image names to produce
+#   MINIO_VERSION, MC_VERSION, KEYCLOAK_VERSION            recorded as labels / fetched
+#   IMAGES_CACHE                      build contexts and downloads (outside the repository)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+: "${BASE_IMAGE:=minio-platform/debian:bookworm}" "${IMAGES_CACHE:=$HOME/.cache/minio-platform/images}"
+# The legacy builder: Debian's engine has no buildx, so BuildKit is not available.
+export DOCKER_BUILDKIT=0
+
+say() { printf 'images: %s\n' "$*" >&2; }
+present() { docker image inspect "$1" >/dev/null 2>&1; }
+exists() { [ -z "${FORCE:-}" ] && present "$1"; }
+
+base() {
+  present "$BASE_IMAGE" && return
+  [ "$BASE_IMAGE" = minio-platform/debian:bookworm ] ||
+    { say "base image $BASE_IMAGE is not in Docker: build or load it first"; exit 1; }
+  command -v debootstrap >/dev/null || { say "debootstrap is needed for the base image (apt-get install debootstrap)"; exit 1; }
+  local mirror root
+  mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Created-By: Packages' 2>/dev/null | grep -m1 '/debian/$' ||
+    echo http://deb.debian.org/debian/)
+  root=$(mktemp -d "$IMAGES_CACHE/debian.XXXXXX")
+  say "debootstrap bookworm (minbase) from $mirror"
+  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1 ||
+    { tail -20 "$root.log" >&2; exit 1; }
+  cat >"$root/etc/apt/sources.list" <<SOURCES
+deb ${mirror%/} bookworm main
+deb ${mirror%/} bookworm-updates main
+deb ${mirror%/}-security bookworm-security main
+SOURCES
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  tar --numeric-owner -C "$root" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["bash"]' - "$BASE_IMAGE" >/dev/null
+  rm -rf "$root" "$root.log"
+}
+
+build() { # image context-dir [build-arg...]
+  local image=$1 context=$2; shift 2
+  say "building $image"
+  docker build --quiet --pull=false --build-arg "BASE_IMAGE=$BASE_IMAGE" "$@" -t "$image" "$context" >/dev/null
+}
+
+minio() {
+  exists "$MINIO_IMAGE" && return
+  local context=$IMAGES_CACHE/minio-context
+  rm -rf "$context"; mkdir -p "$context"
+  cp "$HERE/minio/Dockerfile" "$MINIO_BIN" "$MC_BIN" "$context/"
+  build "$MINIO_IMAGE" "$context" --build-arg "MINIO_SOURCE_VERSION=$MINIO_VERSION" \
+    --build-arg "MC_SOURCE_VERSION=$MC_VERSION"
+}
+
+nginx() {
+  exists "$NGINX_IMAGE" && return
+  build "$NGINX_IMAGE" "$HERE/nginx"
+}
+
+keycloak() {
+  exists "$KEYCLOAK_IMAGE" && return
+  local zip=$IMAGES_CACHE/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip context=$IMAGES_CACHE/keycloak-context
+  if [ ! -f "$zip" ]; then
+    say "fetching org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip (Maven Central)"
+    mvn -q dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+      -DoutputDirectory="$IMAGES_CACHE"
+  fi
+  rm -rf "$context"; mkdir -p "$context"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$zip" "$context"
+  mv "$context/keycloak-$KEYCLOAK_VERSION" "$context/keycloak"
+  chmod +x "$context"/keycloak/bin/*.sh
+  cp "$HERE/keycloak/Dockerfile" "$context/"
+  build "$KEYCLOAK_IMAGE" "$context" --build-arg "KEYCLOAK_VERSION=$KEYCLOAK_VERSION"
+  rm -rf "$context"
+}
+
+mkdir -p "$IMAGES_CACHE"
+base
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(minio nginx keycloak)
+for target in "${targets[@]}"; do "$target"; done
