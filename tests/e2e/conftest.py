@@ -1,0 +1,133 @@
+"""The e2e tier: the program's own `pulumi up` on a real Docker engine (marker ``e2e``).
+
+Needs a Docker engine, the Pulumi CLI with the random, tls, keycloak and docker plugins
+(`../shared/pulumi-engine/build.sh` builds them) and the local images (`make images`). Without one
+of them the tier skips, naming what is missing; with REQUIRE_E2E=1 (CI) it fails instead.
+
+One stack for the whole session: the tests run in file order against it, and the last ones
+destroy it. Every command's output is appended to ``build/e2e/pulumi.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.e2e.engine import (
+    BUILD,
+    Engine,
+    Result,
+    docker_available,
+    e2e_images,
+    image_present,
+    require,
+    stack_config,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Deployment:
+    engine: Engine
+    config: dict
+    first_up: Result
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def record(self, what: str, seconds: float) -> None:
+        self.timings[what] = round(seconds, 1)
+        (BUILD / "timings.json").write_text(json.dumps(self.timings, indent=2) + "\n")
+
+
+STACK_LABEL = "label=com.minio-platform.stack=e2e"
+
+
+def docker(*args: str) -> str:
+    """A docker CLI command's standard output; raises with its error when it fails."""
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def inspect(name: str, template: str) -> str:
+    """``docker inspect -f template name``, or "absent" when there is no such container."""
+    try:
+        return docker("inspect", "-f", template, name)
+    except RuntimeError:
+        return "absent"
+
+
+def owned(kind: str) -> list[str]:
+    """Names of the containers, networks or volumes the tier's stack owns (by its stack label)."""
+    listing = ["ps", "-a"] if kind == "container" else [kind, "ls"]
+    return sorted(docker(*listing, "--filter", STACK_LABEL, "--format", "{{.Name}}" if kind != "container"
+                         else "{{.Names}}").split())  # fmt: skip
+
+
+def stack_containers() -> list[str]:
+    return owned("container")
+
+
+def remove_leftovers() -> None:
+    """A stack left over by an interrupted run: its containers, networks and volumes (the data is
+    the tier's own, kept only within a run)."""
+    for kind in ("container", "network", "volume"):
+        names = owned(kind)
+        if names:
+            subprocess.run(["docker", kind, "rm", "-f", *names], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def pulumi_cli() -> str:
+    path = os.environ.get("MINIO_PLATFORM_PULUMI") or shutil.which("pulumi") or ""
+    require("the Pulumi CLI", bool(path), "run ../shared/pulumi-engine/build.sh and put its bin/ on PATH")
+    return path
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    require("a Docker engine", docker_available(), "install docker.io and start dockerd")
+    found = e2e_images()
+    missing = [name or role for role, name in found.items() if not name or not image_present(name)]
+    require(f"the local images {missing}", not missing, "run `make images` (or the tier through `make test`)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def deployment(pulumi_cli, images) -> Iterator[Deployment]:
+    """`pulumi up` of a fresh stack on a fresh backend; destroyed (volumes too) at the end."""
+    shutil.rmtree(BUILD, ignore_errors=True)
+    BUILD.mkdir(parents=True)
+    remove_leftovers()
+    engine = Engine(pulumi_cli, BUILD)
+    config = stack_config(images)
+    engine.init(config)
+    first_up = engine.up(check=False)
+    deployment = Deployment(engine, config, first_up)
+    deployment.record("first pulumi up", first_up.seconds)
+    try:
+        yield deployment
+    finally:
+        engine.run("destroy", "--yes", *engine.stack_args(), check=False)
+        remove_leftovers()
+
+
+def wait_healthy(names: list[str], seconds: float = 240) -> dict[str, str]:
+    """Poll ``docker inspect`` until every container is healthy (or the time is up); their states."""
+    deadline = time.monotonic() + seconds
+    while True:
+        states = {
+            name: inspect(name, "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}")
+            for name in names
+        }
+        if all(s == "running/healthy" for s in states.values()) or time.monotonic() > deadline:
+            return states
+        time.sleep(2)

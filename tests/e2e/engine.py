@@ -1,0 +1,197 @@
+"""The real Pulumi CLI against the real Docker engine: one stack of this project, driven as a user would.
+
+The tier's stack file is written here (local images, no monitoring, loopback ports, built-in
+policies only) rather than committed: it exists to run where no registry and no minio provider
+can. State lives in a fresh ``file://`` backend folder under ``build/e2e/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "e2e"
+STACK = "e2e"
+PROJECT = "minio-platform"
+
+# Host ports of the tier's stack, away from the dev defaults so a dev stack can live beside it.
+HTTP_PORT = 18080
+S3_PORT = 19000
+KEYCLOAK_PORT = 18180
+
+
+def require(what: str, present: bool, how: str) -> None:
+    """Skip without a piece the tier needs, or fail under REQUIRE_E2E=1 (CI)."""
+    if present:
+        return
+    message = f"e2e tier: {what} is missing: {how}"
+    if os.environ.get("REQUIRE_E2E") == "1":
+        pytest.fail(f"{message} (REQUIRE_E2E=1 forbids skipping)")
+    pytest.skip(message)
+
+
+def docker_available() -> bool:
+    docker = shutil.which("docker")
+    return bool(docker) and subprocess.run([docker, "info"], capture_output=True, check=False).returncode == 0
+
+
+def image_present(name: str) -> bool:
+    return (
+        subprocess.run(["docker", "image", "inspect", name], capture_output=True, check=False).returncode == 0
+    )
+
+
+def e2e_images() -> dict[str, str]:
+    """The local images `make images` builds, by role (names exported by the Makefile)."""
+    return {
+        role: os.environ.get(f"MINIO_PLATFORM_{role.upper()}_IMAGE", "")
+        for role in ("minio", "nginx", "keycloak")
+    }
+
+
+def stack_config(images: dict[str, str], **changes: Any) -> dict[str, Any]:
+    """The tier's stack settings: keys without the project prefix, deep values as in a stack file."""
+    config: dict[str, Any] = {
+        "environment": "dev",
+        "cluster": {"nodes": 4, "drivesPerNode": 1, "image": images["minio"]},
+        "gateway": {
+            "image": images["nginx"],
+            "bindAddress": "127.0.0.1",
+            "httpPort": HTTP_PORT,
+            "s3Port": S3_PORT,
+            "consoleHost": "localhost",
+            "s3Host": "localhost",
+            "tls": "none",
+        },
+        "identity": {
+            "mode": "deploy",
+            "realm": "minio",
+            "image": images["keycloak"],
+            "port": KEYCLOAK_PORT,
+            # MinIO's built-in policies only: nothing for a minio provider to create.
+            "groups": [
+                {"name": "storage-admins", "policy": "consoleAdmin"},
+                {"name": "storage-diagnostics", "policy": "diagnostics"},
+            ],
+        },
+        "buckets": [],
+        "serviceAccounts": [],
+        "observability": {"mode": "none"},
+    }
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+@dataclass
+class Result:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Engine:
+    """``pulumi`` for one stack of this project, with its own backend folder and passphrase."""
+
+    pulumi: str
+    workdir: Path
+    config_file: Path = field(init=False)
+    env: dict[str, str] = field(init=False)
+    salt: str = field(init=False, default="")
+    """The passphrase's salt, which `pulumi stack init` wrote (see :meth:`init`)."""
+
+    def __post_init__(self) -> None:
+        state = self.workdir / "state"
+        state.mkdir(parents=True, exist_ok=True)
+        self.config_file = self.workdir / f"Pulumi.{STACK}.yaml"
+        self.env = {
+            **os.environ,
+            "PATH": f"{Path(self.pulumi).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PULUMI_BACKEND_URL": f"file://{state}",
+            "PULUMI_CONFIG_PASSPHRASE": secrets.token_hex(16),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_SKIP_CONFIRMATIONS": "true",
+            # The program's own Docker provider takes its host from stack config, not from here.
+            "NO_COLOR": "1",
+            # Use the plugins build.sh registered in PULUMI_HOME, not copies found on PATH.
+            "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
+        }
+
+    def run(self, *args: str, check: bool = True, timeout: float = 1200, log_output: bool = True) -> Result:
+        command = [self.pulumi, *args]
+        started = time.monotonic()
+        done = subprocess.run(
+            command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        result = Result(command, done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+        log = self.workdir / "pulumi.log"
+        with log.open("a") as out:
+            out.write(f"\n$ pulumi {' '.join(args)}  (exit {done.returncode}, {result.seconds:.1f} s)\n")
+            # Outputs shown with --show-secrets stay out of the log.
+            out.write(done.stdout + done.stderr if log_output else "(output not logged: it holds secrets)\n")
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"pulumi {' '.join(args)} exited {done.returncode}:\n{result.output[-6000:]}"
+            )
+        return result
+
+    def stack_args(self) -> list[str]:
+        return ["--stack", STACK, "--non-interactive", "--config-file", str(self.config_file)]
+
+    def init(self, config: dict[str, Any]) -> None:
+        # `stack init` has no --config-file: it writes the passphrase's salt into
+        # Pulumi.<stack>.yaml beside Pulumi.yaml. Move it into the tier's own file.
+        self.run("stack", "init", STACK, "--non-interactive")
+        written = ROOT / f"Pulumi.{STACK}.yaml"
+        self.salt = yaml.safe_load(written.read_text())["encryptionsalt"]
+        written.unlink()
+        self.write_config(config)
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """The stack file, as a user would write it (plain values only: secrets are generated)."""
+        document = {
+            "encryptionsalt": self.salt,
+            "config": {f"{PROJECT}:{key}": value for key, value in config.items()},
+        }
+        self.config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def up(self, *extra: str, check: bool = True) -> Result:
+        return self.run("up", "--yes", *self.stack_args(), *extra, check=check)
+
+    def preview(self, *extra: str, check: bool = True) -> Result:
+        return self.run("preview", "--diff", *self.stack_args(), *extra, check=check)
+
+    def refresh(self) -> Result:
+        return self.run("refresh", "--yes", *self.stack_args())
+
+    def destroy(self) -> Result:
+        return self.run("destroy", "--yes", *self.stack_args())
+
+    def outputs(self) -> dict[str, Any]:
+        shown = self.run("stack", "output", "--json", "--show-secrets", "--stack", STACK, log_output=False)
+        return json.loads(shown.stdout)
+
+    def export(self) -> str:
+        return self.run("stack", "export", "--stack", STACK).stdout
