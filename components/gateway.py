@@ -272,8 +272,8 @@ def _s3_location(path: str, upstream: str) -> str:
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             # SigV4 signs Host as the client sent it: never rewrite it, nor the path.
-{_FORWARDED_HEADERS}            # A stopped container's address answers nothing (no reset): each try of it costs
-            # the whole connect timeout, so keep it short (nodes share the host: a connect takes ms).
+{_FORWARDED_HEADERS}            # A stopped container's address answers nothing (no reset): each try
+            # of it costs the whole connect timeout, so keep it short (a connect takes ms here).
             proxy_connect_timeout 2s;
             proxy_send_timeout 1h;
             proxy_read_timeout 1h;
