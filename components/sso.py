@@ -38,6 +38,8 @@ POLICY_SCOPE = "minio-policy"
 KEYCLOAK_HOST = "keycloak"
 KEYCLOAK_HTTP_PORT = 8080
 KEYCLOAK_MANAGEMENT_PORT = 9000
+KEYCLOAK_CLIENT_TIMEOUT = 60
+"""Seconds the keycloak provider waits for one admin API answer."""
 # Keycloak 26 attaches these to every new OIDC client; the default-scopes resource is
 # authoritative, so listing fewer would show a diff on every preview (and "basic" carries `sub`).
 BUILTIN_DEFAULT_SCOPES = ("acr", "basic", "email", "profile", "roles", "web-origins")
@@ -142,6 +144,9 @@ class SingleSignOn(pulumi.ComponentResource):
             password=admin_password,
             # Log in lazily, so `pulumi preview` works before Keycloak runs.
             initial_login=False,
+            # The SDK's default is 5 s; a Keycloak just started on a busy host took longer to
+            # create the realm ("Client.Timeout exceeded", seen with the real engine).
+            client_timeout=KEYCLOAK_CLIENT_TIMEOUT,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container] if self.container else []),
         )
         via_keycloak = pulumi.ResourceOptions(parent=self, provider=provider)

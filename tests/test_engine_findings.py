@@ -72,3 +72,11 @@ def test_the_gateway_gives_up_on_a_silent_node_quickly():
     )
     timeouts = re.findall(r"proxy_connect_timeout (\d+)s;", conf)
     assert timeouts and all(int(t) <= 2 for t in timeouts), timeouts
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_keycloak_provider_waits_for_a_busy_keycloak(synth, stack):
+    """Realm creation failed once: "context deadline exceeded (Client.Timeout exceeded while awaiting
+    headers)" from a Keycloak just started on two busy cores, under the SDK's 5 s default."""
+    (provider,) = synth(stack).of_type("pulumi:providers:keycloak")
+    assert int(provider.inputs["clientTimeout"]) >= 30
