@@ -1,4 +1,4 @@
-"""The whole platform for one stack, wired in dependency order (DESIGN.md "The dependency graph")."""
+"""The whole platform for one stack, wired in dependency order (README "Architecture")."""
 
 from __future__ import annotations
 

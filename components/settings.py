@@ -157,6 +157,7 @@ def _check_bucket_name(name: str) -> str:
 
 
 BucketName = Annotated[str, AfterValidator(_check_bucket_name)]
+_URL_RE = re.compile(r"https?://[^\s/]+(/[^\s]*)?")
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{1,62}$")]
 
 
@@ -336,9 +337,9 @@ class IdentitySettings(_Model):
     def _url_for_external(self) -> Self:
         if self.mode is Mode.EXTERNAL and not self.url:
             raise Invalid(
-                "url", self.url, "an https:// URL of the existing Keycloak is required in mode external"
+                "url", self.url, "an http(s):// URL of the existing Keycloak is required in mode external"
             )
-        if self.url and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", self.url):
+        if self.url and not _URL_RE.fullmatch(self.url):
             raise Invalid("url", self.url, "an http(s):// URL")
         if self.url:
             object.__setattr__(self, "url", self.url.rstrip("/"))
@@ -356,7 +357,7 @@ class BucketSettings(_Model):
     noncurrent_retention_days: int = Field(
         7, gt=0, description="With versioning: noncurrent versions expire after this many days"
     )
-    encryption: bool = Field(False, description="SSE-S3 with the stack's KMS key")
+    encryption: bool = Field(False, description="SSE-KMS with the stack's KMS key")
 
 
 class ServiceAccountSettings(_Model):
@@ -392,6 +393,8 @@ class ObservabilitySettings(_Model):
         for key, value in urls:
             if self.mode is ObservabilityMode.EXTERNAL and not value:
                 raise Invalid(key, value, "an http(s):// URL is required in mode external")
+            if value and not _URL_RE.fullmatch(value):
+                raise Invalid(key, value, "an http(s):// URL")
             if self.mode is ObservabilityMode.NONE and value:
                 raise Invalid(key, value, "mode none monitors nothing: remove it or choose mode external")
         return self

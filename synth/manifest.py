@@ -48,7 +48,10 @@ def mermaid(synthesis: Synthesis) -> str:
     lines = ["graph TD"]
     for r in synthesis.resources:
         short_type = r.type.split(":")[-1]
-        label = re.sub(r'["<>]', "", f"{r.name}<br/>{short_type}")
+        # Quotes and angle brackets would end the label: strip them from the parts, then join
+        # the parts with Mermaid's line break.
+        name, kind = (re.sub(r'["<>]', "", part) for part in (r.name, short_type))
+        label = f"{name}<br/>{kind}"
         lines.append(f'  {ids[r.urn]}["{label}"]')
     for r in synthesis.resources:
         if r.parent in ids:

@@ -136,3 +136,17 @@ def test_a_per_bucket_group_template_without_buckets_is_refused_by_the_settings(
     assert problem.startswith(
         "minio-platform:identity.groups[0].policy = 'readonly': template 'readonly' is per bucket"
     )
+
+
+@pytest.mark.parametrize("key", ["prometheusUrl", "lokiUrl", "grafanaUrl"])
+def test_an_observability_url_is_checked_as_its_message_says(key):
+    urls = {"prometheusUrl": "https://p.example.com", "lokiUrl": "https://l.example.com"}
+    urls["grafanaUrl"] = "https://g.example.com"
+    urls[key] = "loki.example.com:3100"
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config(
+            {"observability": {"mode": "external", **urls}, "grafanaAuth": "t"}, frozenset({"grafanaAuth"})
+        )
+    assert f"minio-platform:observability.{key} = 'loki.example.com:3100': an http(s):// URL" in (
+        caught.value.problems
+    )

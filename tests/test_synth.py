@@ -138,6 +138,7 @@ def test_graph_has_parent_and_dependency_edges():
     graph = mermaid(Synthesis("t", [parent, child, user], {}, {}, [], ()))
     assert "r0 --> r1" in graph and "r0 --> r2" in graph
     assert "r2 -.->|depends on| r1" in graph
+    assert 'r1["c<br/>C"]' in graph, "the label keeps its line break"
 
 
 def test_mocks_mark_generated_passwords_secret_like_the_real_provider():
