@@ -324,15 +324,16 @@ def restore_postgres(
     """
     check_database_name(database)
     backup = find_backup(s3, bucket, key, check_database_name(source_database or database))
-    state = database_state(database)
-    if state is None and not create:
-        raise DatabaseError(f"database {database} does not exist: pass --create to create it")
-    if state and not force:
-        raise DatabaseError(
-            f"database {database} is not empty ({state} relations): pass --force to replace its objects"
-        )
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
+        # The checksum first: a corrupt backup is refused whatever the target holds.
         dump = download_verified(s3, bucket, backup, Path(scratch), progress)
+        state = database_state(database)
+        if state is None and not create:
+            raise DatabaseError(f"database {database} does not exist: pass --create to create it")
+        if state and not force:
+            raise DatabaseError(
+                f"database {database} is not empty ({state} relations): pass --force to replace its objects"
+            )
         if state is None:
             created = _psql(database, f'CREATE DATABASE "{database}"', maintenance=True)
             if created.returncode != 0:

@@ -213,6 +213,10 @@ def test_a_corrupt_backup_is_refused_before_the_database_is_touched(postgres, se
     assert done.returncode == 6, done.stderr
     assert "is corrupt" in done.stderr and "not touched" in done.stderr
     assert postgres.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'from_corrupt'") == "0"
+    # The checksum comes first, whatever the target holds: onto the non-empty seeded database too.
+    done = day2("restore", "--outputs", str(outputs), "--database", "app", "--backup", key, env=postgres.env)
+    assert done.returncode == 6, done.stderr
+    assert "is corrupt" in done.stderr
 
     # An object that records no checksum (say, a copy made by hand) cannot be verified: refused too.
     unstamped = key.replace(".dump", "-copy.dump")
