@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 from itertools import combinations
 from typing import Annotated, Any, Self
@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -38,6 +39,8 @@ from components.erasure import ErasureLayoutError, ErasurePlan, plan_erasure
 from components.policies import takes_buckets, template_names
 
 PROJECT = "minio-platform"
+UNCHECKED = "unchecked"
+"""Validation context key: sections (field names) whose own validation failed, for the cross-checks."""
 METRICS_USER = "prometheus-metrics"
 """The identity Prometheus scrapes as (policy: the metrics template, admin:Prometheus only)."""
 
@@ -70,6 +73,21 @@ class Invalid(ValueError):
     def __init__(self, key: str, value: Any, allowed: str):
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key} = {value!r}: {allowed}")
+
+
+class Problems(ValueError):
+    """Several :class:`Invalid` found by one validator: every one is reported, not just the first."""
+
+    def __init__(self, found: list[Invalid]):
+        self.found = found
+        super().__init__("; ".join(str(problem) for problem in found))
+
+
+def _raise_all(found: list[Invalid]) -> None:
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise Problems(found)
 
 
 class Environment(StrEnum):
@@ -232,9 +250,13 @@ class NetworkSettings(_Model):
             "monitoringSubnet": self.monitoring_subnet,
             "databaseSubnet": self.database_subnet,
         }
-        for (key_a, net_a), (key_b, net_b) in combinations(named.items(), 2):
-            if net_a.overlaps(net_b):
-                raise Invalid(key_b, str(net_b), f"must not overlap {key_a} ({net_a}); pick disjoint subnets")
+        _raise_all(
+            [
+                Invalid(key_b, str(net_b), f"must not overlap {key_a} ({net_a}); pick disjoint subnets")
+                for (key_a, net_a), (key_b, net_b) in combinations(named.items(), 2)
+                if net_a.overlaps(net_b)
+            ]
+        )
         return self
 
     def non_private(self) -> dict[str, ipaddress.IPv4Network]:
@@ -390,13 +412,17 @@ class ObservabilitySettings(_Model):
             ("lokiUrl", self.loki_url),
             ("grafanaUrl", self.grafana_url),
         )
+        found = []
         for key, value in urls:
             if self.mode is ObservabilityMode.EXTERNAL and not value:
-                raise Invalid(key, value, "an http(s):// URL is required in mode external")
-            if value and not _URL_RE.fullmatch(value):
-                raise Invalid(key, value, "an http(s):// URL")
-            if self.mode is ObservabilityMode.NONE and value:
-                raise Invalid(key, value, "mode none monitors nothing: remove it or choose mode external")
+                found.append(Invalid(key, value, "an http(s):// URL is required in mode external"))
+            elif self.mode is ObservabilityMode.NONE and value:
+                found.append(
+                    Invalid(key, value, "mode none monitors nothing: remove it or choose mode external")
+                )
+            elif value and not _URL_RE.fullmatch(value):
+                found.append(Invalid(key, value, "an http(s):// URL"))
+        _raise_all(found)
         return self
 
     @property
@@ -455,88 +481,104 @@ class PlatformSettings(_Model):
     secrets: Secrets = Secrets()
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> Self:
-        self._check_storage_addresses()
-        self._check_buckets()
-        self._check_service_accounts()
-        self._check_groups()
-        self._check_ports()
-        self._check_tls()
-        self._check_identity_secrets()
-        self._check_observability_secrets()
-        if self.environment is Environment.PROD:
-            self._check_prod_images()
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        # Sections that failed their own validation stand in as defaults here (settings_from_config):
+        # the checks that read them are skipped, the others still run, so every problem shows at once.
+        unchecked: frozenset[str] = (info.context or {}).get(UNCHECKED, frozenset())
+        found = [
+            problem for sections, check in self._checks() if not sections & unchecked for problem in check()
+        ]
+        _raise_all(found)
         return self
 
-    def _check_storage_addresses(self) -> None:
+    def _checks(self) -> list[tuple[frozenset[str], Callable[[], Iterator[Invalid]]]]:
+        """Every rule that spans sections, with the sections (field names) it reads."""
+        return [
+            (frozenset({"networks", "cluster"}), self._check_storage_addresses),
+            (frozenset({"buckets"}), self._check_buckets),
+            (frozenset({"service_accounts", "buckets", "cluster"}), self._check_service_accounts),
+            (frozenset({"identity", "buckets"}), self._check_groups),
+            (frozenset({"gateway", "identity", "observability"}), self._check_ports),
+            (frozenset({"gateway", "secrets", "environment"}), self._check_tls),
+            (frozenset({"identity", "secrets"}), self._check_identity_secrets),
+            (frozenset({"observability", "secrets"}), self._check_observability_secrets),
+            (
+                frozenset({"environment", "cluster", "gateway", "identity", "observability"}),
+                self._check_prod_images,
+            ),
+        ]
+
+    def _check_storage_addresses(self) -> Iterator[Invalid]:
         try:
             plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
         except AddressPlanError as err:
-            raise Invalid("networks.storageSubnet", str(self.networks.storage_subnet), str(err)) from None
+            yield Invalid("networks.storageSubnet", str(self.networks.storage_subnet), str(err))
 
     @property
     def storage_addresses(self) -> StorageAddresses:
         return plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
 
-    def _check_buckets(self) -> None:
+    def _check_buckets(self) -> Iterator[Invalid]:
         seen: set[str] = set()
         for i, bucket in enumerate(self.buckets):
             if bucket.name in seen:
-                raise Invalid(f"buckets[{i}].name", bucket.name, "bucket names must be unique")
+                yield Invalid(f"buckets[{i}].name", bucket.name, "bucket names must be unique")
             seen.add(bucket.name)
 
-    def _check_service_accounts(self) -> None:
+    def _check_service_accounts(self) -> Iterator[Invalid]:
         templates = template_names()
         buckets = {b.name for b in self.buckets}
         seen: set[str] = set()
         for i, account in enumerate(self.service_accounts):
             if account.name in seen:
-                raise Invalid(
+                yield Invalid(
                     f"serviceAccounts[{i}].name", account.name, "service account names must be unique"
                 )
             seen.add(account.name)
             if account.name in (METRICS_USER, self.cluster.root_user):
-                raise Invalid(
+                yield Invalid(
                     f"serviceAccounts[{i}].name",
                     account.name,
                     "a name other than the root user and the metrics identity",
                 )
             if account.policy not in templates:
-                raise Invalid(
+                yield Invalid(
                     f"serviceAccounts[{i}].policy", account.policy, f"one of the templates {templates}"
                 )
+                continue
             if takes_buckets(account.policy) != bool(account.buckets):
                 allowed = (
                     f"template {account.policy!r} is per bucket: name at least one bucket"
                     if takes_buckets(account.policy)
                     else f"template {account.policy!r} applies to every bucket: leave buckets empty"
                 )
-                raise Invalid(f"serviceAccounts[{i}].buckets", list(account.buckets), allowed)
+                yield Invalid(f"serviceAccounts[{i}].buckets", list(account.buckets), allowed)
             for j, name in enumerate(account.buckets):
                 if name not in buckets:
-                    raise Invalid(
+                    yield Invalid(
                         f"serviceAccounts[{i}].buckets[{j}]",
                         name,
                         f"a bucket configured in buckets: {sorted(buckets)}",
                     )
 
-    def _check_groups(self) -> None:
+    def _check_groups(self) -> Iterator[Invalid]:
         templates = template_names()
         buckets = {b.name for b in self.buckets}
         seen: set[str] = set()
         for i, group in enumerate(self.identity.groups):
             key = f"identity.groups[{i}]"
             if group.name in seen:
-                raise Invalid(f"{key}.name", group.name, "group names must be unique")
+                yield Invalid(f"{key}.name", group.name, "group names must be unique")
             seen.add(group.name)
             if group.policy not in (*BUILTIN_POLICIES, *templates):
-                raise Invalid(
+                yield Invalid(
                     f"{key}.policy",
                     group.policy,
                     f"a MinIO built-in {list(BUILTIN_POLICIES)} or a template {templates}",
                 )
+                continue
             if group.uses_template and takes_buckets(group.policy) and not self.group_buckets(group):
-                raise Invalid(
+                yield Invalid(
                     f"{key}.policy",
                     group.policy,
                     f"template {group.policy!r} is per bucket and the group has no bucket to apply it to: "
@@ -546,12 +588,12 @@ class PlatformSettings(_Model):
             if group.buckets is None:
                 continue
             if not group.uses_template or not takes_buckets(group.policy):
-                raise Invalid(
+                yield Invalid(
                     f"{key}.buckets", list(group.buckets), f"policy {group.policy!r} takes no buckets"
                 )
             for j, name in enumerate(group.buckets):
                 if name not in buckets:
-                    raise Invalid(
+                    yield Invalid(
                         f"{key}.buckets[{j}]", name, f"a bucket configured in buckets: {sorted(buckets)}"
                     )
 
@@ -575,11 +617,11 @@ class PlatformSettings(_Model):
             ports["observability.grafanaPort"] = self.observability.grafana_port
         return ports
 
-    def _check_ports(self) -> None:
+    def _check_ports(self) -> Iterator[Invalid]:
         owner: dict[int, str] = {}
         for key, port in self.host_ports().items():
             if port in owner:
-                raise Invalid(
+                yield Invalid(
                     key,
                     port,
                     f"host port {port} is already used by {owner[port]}; each published port "
@@ -587,24 +629,24 @@ class PlatformSettings(_Model):
                 )
             owner[port] = key
 
-    def _check_identity_secrets(self) -> None:
+    def _check_identity_secrets(self) -> Iterator[Invalid]:
         if self.identity.mode is Mode.EXTERNAL and self.secrets.keycloak_admin_password is None:
-            raise Invalid(
+            yield Invalid(
                 "keycloakAdminPassword",
                 None,
                 "required with identity.mode external: the password of identity.adminUser",
             )
 
-    def _check_observability_secrets(self) -> None:
+    def _check_observability_secrets(self) -> Iterator[Invalid]:
         external = self.observability.mode is ObservabilityMode.EXTERNAL
         if external and self.secrets.grafana_auth is None:
-            raise Invalid(
+            yield Invalid(
                 "grafanaAuth",
                 None,
                 "required with observability.mode external: a service-account token of the existing Grafana",
             )
         if not external and self.secrets.grafana_auth is not None:
-            raise Invalid(
+            yield Invalid(
                 "grafanaAuth",
                 "[secret]",
                 f"only used with observability.mode external (mode is {self.observability.mode.value}): "
@@ -626,17 +668,17 @@ class PlatformSettings(_Model):
             or self.observability.enabled
         )
 
-    def _check_tls(self) -> None:
+    def _check_tls(self) -> Iterator[Invalid]:
         if self.gateway.tls is TlsMode.PROVIDED:
             for key in ("tls_certificate", "tls_private_key"):
                 if getattr(self.secrets, key) is None:
-                    raise Invalid(
+                    yield Invalid(
                         to_camel(key),
                         None,
                         "required when gateway.tls is 'provided' (set it with `pulumi config set --secret`)",
                     )
         if self.environment is Environment.PROD and self.gateway.tls is not TlsMode.PROVIDED:
-            raise Invalid(
+            yield Invalid(
                 "gateway.tls",
                 self.gateway.tls.value,
                 "prod terminates TLS with a provided certificate: set gateway.tls to 'provided' and the "
@@ -657,10 +699,12 @@ class PlatformSettings(_Model):
             images["observability.alloyImage"] = self.observability.alloy_image
         return images
 
-    def _check_prod_images(self) -> None:
+    def _check_prod_images(self) -> Iterator[Invalid]:
+        if self.environment is not Environment.PROD:
+            return
         for key, ref in self.deployed_images().items():
             if not image_is_digest_pinned(ref):
-                raise Invalid(key, ref, "prod pins every image by digest: repository:tag@sha256:<64 hex>")
+                yield Invalid(key, ref, "prod pins every image by digest: repository:tag@sha256:<64 hex>")
 
 
 # --- reading the stack config --------------------------------------------------------------------
@@ -675,9 +719,21 @@ def settings_from_config(
     """Validate raw stack values (keys without the project prefix, objects already parsed).
 
     ``secret_keys`` are the keys that came in as ``secure:`` values; a secret key set in plain text
-    is refused, since its value would sit unencrypted in the stack file.
+    is refused, since its value would sit unencrypted in the stack file. Every problem is reported
+    in one :class:`SettingsError`: unknown keys, plain-text secrets, each section's own errors, and
+    the cross-section rules that do not depend on a section that is itself invalid.
     """
-    problems: list[str] = []
+    return _validate(values, secret_keys)
+
+
+def _validate(
+    values: Mapping[str, Any],
+    secret_keys: frozenset[str],
+    problems: tuple[str, ...] = (),
+    unreadable: frozenset[str] = frozenset(),
+) -> PlatformSettings:
+    """``problems`` were found while reading ``unreadable`` keys, which are absent from ``values``."""
+    problems = list(problems)
     known = set(OBJECT_KEYS) | set(SCALAR_KEYS) | set(SECRET_KEYS)
     for key in sorted(set(values) - known):
         problems.append(f"{PROJECT}:{key}: unknown key (allowed: {', '.join(sorted(known))})")
@@ -687,15 +743,34 @@ def settings_from_config(
                 f"{PROJECT}:{key} is set in plain text: it must be a secret "
                 f"(pulumi config set --secret {key} ...)"
             )
-    if problems:
-        raise SettingsError(problems)
 
     document: dict[str, Any] = {k: v for k, v in values.items() if k in OBJECT_KEYS or k in SCALAR_KEYS}
     document["secrets"] = {k: values[k] for k in SECRET_KEYS if k in values}
+    broken = set(unreadable)
     try:
-        return PlatformSettings.model_validate(document)
+        settings = PlatformSettings.model_validate(document, context={UNCHECKED: _fields(broken)})
     except ValidationError as err:
-        raise SettingsError(_describe(err)) from None
+        problems += _describe(err)
+        broken |= {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+    else:
+        if not problems:
+            return settings
+    if broken - unreadable:
+        # Pydantic runs the cross-section rules only when every section is valid. Validate again
+        # with the broken sections left at their defaults and their rules skipped, so the rules
+        # that can still be judged are reported now rather than after the next fix.
+        rest = {k: v for k, v in document.items() if k not in broken}
+        try:
+            PlatformSettings.model_validate(rest, context={UNCHECKED: _fields(broken)})
+        except ValidationError as again:
+            problems += [p for p in _describe(again) if p not in problems]
+    raise SettingsError(problems)
+
+
+def _fields(keys: set[str]) -> frozenset[str]:
+    """Field names of top-level stack keys (``serviceAccounts`` -> ``service_accounts``)."""
+    by_alias = {info.alias or name: name for name, info in PlatformSettings.model_fields.items()}
+    return frozenset(by_alias.get(key, key) for key in keys)
 
 
 def _describe(err: ValidationError) -> list[str]:
@@ -704,16 +779,14 @@ def _describe(err: ValidationError) -> list[str]:
     for problem in err.errors():
         path = [str(p) for p in problem["loc"]]
         cause = (problem.get("ctx") or {}).get("error")
-        if isinstance(cause, Invalid):
-            key = _join_key([*path, cause.key])
-            value, allowed = cause.value, cause.allowed
-        else:
-            key = _join_key(path)
-            value = problem.get("input")
+        found = cause.found if isinstance(cause, Problems) else [cause] if isinstance(cause, Invalid) else []
+        if not found:
+            value = "[secret]" if path and path[0] == "secrets" else problem.get("input")
             allowed = problem["msg"].removeprefix("Value error, ")
-        if path and path[0] == "secrets":
-            value = "[secret]"
-        lines.append(f"{PROJECT}:{key} = {_show(value)}: {allowed}")
+            lines.append(f"{PROJECT}:{_join_key(path)} = {_show(value)}: {allowed}")
+        for invalid in found:
+            value = "[secret]" if path and path[0] == "secrets" else invalid.value
+            lines.append(f"{PROJECT}:{_join_key([*path, invalid.key])} = {_show(value)}: {invalid.allowed}")
     return lines
 
 
@@ -743,6 +816,7 @@ def load_settings(config: pulumi.Config | None = None) -> PlatformSettings:
     keys = sorted(k.split(":", 1)[1] for k in full_keys if k.startswith(f"{PROJECT}:"))
     values: dict[str, Any] = {}
     problems: list[str] = []
+    unreadable: set[str] = set()
     for key in keys:
         raw = config.get(key)
         if raw is None:
@@ -752,10 +826,9 @@ def load_settings(config: pulumi.Config | None = None) -> PlatformSettings:
                 values[key] = json.loads(raw)
             except json.JSONDecodeError:
                 problems.append(f"{PROJECT}:{key} = {raw!r}: a YAML object or list is expected")
+                unreadable.add(key)
         else:
             values[key] = raw
-    if problems:
-        raise SettingsError(problems)
     # The CLI hands secret key names over in PULUMI_CONFIG_SECRET_KEYS; tests and the synth set them
     # through set_all_config. Either marks a key as having come from a `secure:` value.
     secret_full_keys = set(runtime_config.get_config_secret_keys_env())
@@ -764,4 +837,4 @@ def load_settings(config: pulumi.Config | None = None) -> PlatformSettings:
         for k in keys
         if runtime_config.is_config_secret(f"{PROJECT}:{k}") or f"{PROJECT}:{k}" in secret_full_keys
     )
-    return settings_from_config(values, secret_keys)
+    return _validate(values, secret_keys, tuple(problems), frozenset(unreadable))

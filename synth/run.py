@@ -54,11 +54,15 @@ class _Capture(logging.Handler):
             self.messages.append(record.getMessage())
 
 
-def synthesize(config: StackConfig) -> Synthesis:
-    """Run ``__main__.py`` for one stack under mocks. Raises what the program raises (e.g. SettingsError)."""
+def synthesize(config: StackConfig, monitor: RecordingMonitor | None = None) -> Synthesis:
+    """Run ``__main__.py`` for one stack under mocks. Raises what the program raises (e.g. SettingsError).
+
+    ``monitor``, when given, records the registrations: a caller can see what registered before a
+    failure.
+    """
     pulumi.runtime.set_all_config(config.values, list(config.secret_keys))
     runtime_settings.set_root_resource(None)  # a fresh root stack, so earlier runs' outputs do not linger
-    monitor = RecordingMonitor(PlatformMocks())
+    monitor = monitor or RecordingMonitor(PlatformMocks())
     capture = _Capture()
     logger = logging.getLogger(f"synth.{config.stack}")
     logger.propagate = False

@@ -164,7 +164,7 @@ def test_duplicate_buckets():
     message = the_problem(
         {
             "buckets": [{"name": "logs", "retentionDays": 30}, {"name": "logs", "retentionDays": 7}],
-            "serviceAccounts": [],
+            **NO_IDENTITIES,
         }
     )
     assert message == f"{PROJECT}:buckets[1].name = 'logs': bucket names must be unique"
@@ -218,8 +218,9 @@ def test_port_used_twice():
 def test_prod_without_tls_material():
     values = prod()
     del values["tlsCertificate"], values["tlsPrivateKey"]
-    message = the_problem(values, SECRETS)
-    assert message.startswith(f"{PROJECT}:tlsCertificate = None: required when gateway.tls is 'provided'")
+    found = problems(values, SECRETS)
+    assert [p.split(" = ")[0] for p in found] == [f"{PROJECT}:tlsCertificate", f"{PROJECT}:tlsPrivateKey"]
+    assert all("required when gateway.tls is 'provided'" in p for p in found)
 
 
 def test_prod_without_tls():
@@ -272,6 +273,51 @@ def test_every_problem_is_reported_at_once():
     assert [p.split(" = ")[0] for p in found] == [
         f"{PROJECT}:cluster.nodes",
         f"{PROJECT}:gateway.maxBodySize",
+    ]
+
+
+def test_rules_between_sections_are_all_reported_together():
+    """A duplicate bucket and a port clash: both, not the first one found."""
+    found = problems(
+        {
+            "buckets": [{"name": "logs", "retentionDays": 30}, {"name": "logs", "retentionDays": 7}],
+            **NO_IDENTITIES,
+            "gateway": {"httpPort": 9000, "s3Port": 9000},
+        }
+    )
+    assert [p.split(" = ")[0] for p in found] == [f"{PROJECT}:buckets[1].name", f"{PROJECT}:gateway.s3Port"]
+
+
+def test_rules_between_sections_run_beside_a_section_that_is_wrong():
+    """A field error in the cluster does not hide a duplicate bucket; the groups' rule, which reads
+    the broken bucket list, is left out rather than reported against defaults."""
+    found = problems(
+        {
+            "cluster": {"nodes": 3},
+            "buckets": [{"name": "logs", "retentionDays": 30}, {"name": "logs", "retentionDays": 7}],
+            **NO_IDENTITIES,
+        }
+    )
+    assert [p.split(" = ")[0] for p in found] == [f"{PROJECT}:cluster.nodes", f"{PROJECT}:buckets[1].name"]
+    only_the_name = problems({"buckets": [{"name": "Bad_Name", "retentionDays": 30}]})
+    assert [p.split(" = ")[0] for p in only_the_name] == [f"{PROJECT}:buckets[0].name"]
+
+
+def test_unknown_keys_and_plain_text_secrets_come_with_the_rest():
+    found = problems({"clustre": {}, "rootPassword": "correct-horse", "cluster": {"nodes": 3}})
+    assert [p.split(" = ")[0].split(" ")[0].rstrip(":") for p in found] == [
+        f"{PROJECT}:clustre",
+        f"{PROJECT}:rootPassword",
+        f"{PROJECT}:cluster.nodes",
+    ]
+
+
+def test_every_overlapping_subnet_is_named():
+    found = problems({"networks": {"monitoringSubnet": "172.40.0.0/24", "databaseSubnet": "172.40.0.0/25"}})
+    assert [p.split(" = ")[0] for p in found] == [
+        f"{PROJECT}:networks.monitoringSubnet",
+        f"{PROJECT}:networks.databaseSubnet",
+        f"{PROJECT}:networks.databaseSubnet",
     ]
 
 
@@ -454,8 +500,10 @@ def test_load_settings_knows_a_plain_text_secret(stack_config):
 
 
 def test_load_settings_names_an_object_key_holding_garbage(stack_config):
-    stack_config({"cluster": "nodes=4"})
-    with pytest.raises(
-        SettingsError, match=f"{PROJECT}:cluster = 'nodes=4': a YAML object or list is expected"
-    ):
+    stack_config({"cluster": "nodes=4", "gateway": {"httpPort": 0}})
+    with pytest.raises(SettingsError) as caught:
         load_settings()
+    assert caught.value.problems == [
+        f"{PROJECT}:cluster = 'nodes=4': a YAML object or list is expected",
+        f"{PROJECT}:gateway.httpPort = 0: Input should be greater than or equal to 1",
+    ]
