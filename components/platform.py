@@ -59,9 +59,13 @@ class Platform(pulumi.ComponentResource):
         self.generated_files = {}
 
         # One explicit Docker provider for every container, network and volume, so the target daemon
-        # is stack config rather than whatever DOCKER_HOST the operator's shell happens to carry.
+        # is stack config rather than whatever DOCKER_HOST the operator's shell happens to carry (CI
+        # sets the key from its DOCKER_HOST secret). Secret: an ssh:// address names a deploy user
+        # and host, and previews are posted on pull requests.
         self.docker = docker.Provider(
-            f"{name}-docker", host=settings.docker_host, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-docker",
+            host=pulumi.Output.secret(settings.docker_host),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.networks = PlatformNetworks(

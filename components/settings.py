@@ -470,7 +470,11 @@ class PlatformSettings(_Model):
     """Everything one stack needs, validated as a whole."""
 
     environment: Environment = Environment.DEV
-    docker_host: str = Field("unix:///var/run/docker.sock", description="Docker daemon the stack deploys to")
+    docker_host: str = Field(
+        "unix:///var/run/docker.sock",
+        pattern=r"^(unix|tcp|ssh|npipe)://\S+$",
+        description="Docker daemon the stack deploys to (unix://, tcp://, ssh://user@host); may be a secret",
+    )
     cluster: ClusterSettings = ClusterSettings()
     networks: NetworkSettings = NetworkSettings()
     gateway: GatewaySettings = GatewaySettings()

@@ -19,3 +19,33 @@ def test_readme_test_command_is_what_ci_runs():
     top = readme.split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in top.strip().splitlines()]
     assert commands == ["make dev", "make test"]
+
+
+def test_the_docker_host_key_drives_the_provider_and_stays_secret():
+    """What CI sets with `pulumi config set --secret dockerHost` is the daemon every resource uses."""
+    from components.settings import PROJECT
+    from synth.mocks import is_secret, unwrap
+    from synth.run import synthesize
+    from synth.stackfile import read_stack_file
+
+    config = read_stack_file(ROOT / "Pulumi.dev.yaml", "dev", {"dockerHost": "ssh://deploy@storage-host"})
+    key = f"{PROJECT}:dockerHost"
+    synthesis = synthesize(type(config)(config.stack, config.values, (*config.secret_keys, key), ()))
+    (provider,) = synthesis.of_type("pulumi:providers:docker")
+    assert (
+        is_secret(provider.inputs["host"]) and unwrap(provider.inputs["host"]) == "ssh://deploy@storage-host"
+    )
+    docker_resources = [r for r in synthesis.resources if r.type.startswith("docker:")]
+    assert docker_resources and all(r.provider == provider.urn for r in docker_resources)
+    assert "storage-host" not in str(synthesis.outputs)
+
+
+def test_a_docker_host_that_is_not_a_daemon_url_is_refused():
+    import pytest
+
+    from components.settings import SettingsError, settings_from_config
+
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config({"dockerHost": "storage-host:2375"})
+    (problem,) = caught.value.problems
+    assert problem.startswith("minio-platform:dockerHost = 'storage-host:2375': String should match pattern")

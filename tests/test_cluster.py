@@ -9,7 +9,7 @@ import pytest
 from components.cluster import drive_paths, minio_environment, server_command
 from components.settings import settings_from_config
 from synth.manifest import manifest
-from synth.mocks import is_secret
+from synth.mocks import is_secret, unwrap
 from tests.graph import CONTAINER, NETWORK, RANDOM_PASSWORD, VOLUME, env_of, minio_nodes, plain
 
 EIGHT_BY_TWO = {"cluster": {"nodes": 8, "drivesPerNode": 2}}
@@ -208,7 +208,7 @@ def test_environment_file_masks_secrets(synth):
 def test_every_child_is_parented_and_uses_the_stack_docker_provider(synth):
     dev = synth("dev")
     provider = dev.named("pulumi:providers:docker", "minio-docker")
-    assert provider.inputs["host"] == "unix:///var/run/docker.sock"
+    assert unwrap(provider.inputs["host"]) == "unix:///var/run/docker.sock"
     for resource in dev.resources:
         if resource.type == "pulumi:pulumi:Stack":
             continue

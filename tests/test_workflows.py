@@ -119,3 +119,58 @@ def test_no_credentials_in_the_workflows():
         pattern = r"(PULUMI_ACCESS_TOKEN|PULUMI_CONFIG_PASSPHRASE|DOCKER_HOST):[ \t]*(.+)$"
         for match in re.finditer(pattern, text, re.MULTILINE):
             assert match.group(2).startswith("${{ secrets."), f"{path.name}: {match.group(0)}"
+
+
+# --- the target Docker daemon -------------------------------------------------------------------
+
+TARGET_ACTION = ROOT / ".github" / "actions" / "target-docker-host" / "action.yml"
+
+
+@pytest.mark.parametrize("workflow", ["main.yml", "pull-request.yml"])
+def test_deploying_workflows_point_the_stack_at_the_docker_host_secret(workflow):
+    """The provider reads dockerHost from the stack, never the runner's DOCKER_HOST: CI must set it."""
+    document = load(ROOT / ".github" / "workflows" / workflow)
+    (job,) = [
+        j for j in document["jobs"].values() if any("pulumi " in s.get("run", "") for s in j.get("steps", []))
+    ]
+    steps = job["steps"]
+    target = [i for i, s in enumerate(steps) if s.get("uses") == "./.github/actions/target-docker-host"]
+    engine = [i for i, s in enumerate(steps) if re.search(r"pulumi (preview|up)", s.get("run", ""))]
+    assert len(target) == 1 and engine and target[0] < min(engine)
+    assert steps[target[0]]["with"] == {
+        "stack": "${{ matrix.stack }}",
+        "docker-host": "${{ secrets.DOCKER_HOST }}",
+    }
+    assert "DOCKER_HOST" not in (job.get("env") or {}), "an env DOCKER_HOST would only mislead"
+
+
+def _run_target_action(tmp_path: Path, target: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """The action's script with a stand-in `pulumi` that records its arguments and standard input."""
+    (step,) = load(TARGET_ACTION)["runs"]["steps"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "pulumi-called"
+    fake = bin_dir / "pulumi"
+    fake.write_text(f'#!/bin/sh\necho "$@" > {record}\ncat >> {record}\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STACK": "prod", "TARGET": target}
+    result = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=10, check=False
+    )
+    return result, record
+
+
+def test_the_docker_host_reaches_the_stack_as_a_secret(tmp_path):
+    result, record = _run_target_action(tmp_path, "ssh://deploy@storage-host")
+    assert result.returncode == 0, result.stderr
+    arguments, value = record.read_text().split("\n", 1)
+    assert arguments == "config set --secret --stack prod minio-platform:dockerHost"
+    assert value == "ssh://deploy@storage-host"
+    assert "storage-host" not in result.stdout + result.stderr
+
+
+def test_a_missing_docker_host_secret_stops_the_job(tmp_path):
+    result, record = _run_target_action(tmp_path, "")
+    assert result.returncode == 1
+    assert "no DOCKER_HOST secret" in result.stdout
+    assert not record.exists()
