@@ -37,7 +37,7 @@ export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
 
-.PHONY: dev up render test lint tools images clean
+.PHONY: dev up info render test lint tools images clean
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -62,13 +62,23 @@ dev: $(VENV)/.installed
 		$(MAKE) render STACK=dev; \
 	fi
 
+# The e2e tier deploys through this same target (tests/e2e): UP_FLAGS and CONFIG_FILE let it run
+# unattended on its own stack file, LOGIN=0 leaves the operator's current `pulumi login` alone.
+UP_FLAGS    ?=
+CONFIG_FILE ?=
+LOGIN       ?= 1
 up: $(VENV)/.installed
 	@# Pulumi refuses to log in to a file:// backend whose folder does not exist yet.
 	@case "$(PULUMI_BACKEND_URL)" in file://*) mkdir -p "$(patsubst file://%,%,$(PULUMI_BACKEND_URL))";; esac
-	pulumi login "$(PULUMI_BACKEND_URL)"
+	@if [ "$(LOGIN)" = 1 ]; then pulumi login "$(PULUMI_BACKEND_URL)"; fi
 	pulumi stack select --create $(STACK)
 	@# --refresh: read the containers first, so one stopped outside Pulumi is started again.
-	pulumi up --refresh --stack $(STACK)
+	pulumi up --refresh --stack $(STACK) $(if $(CONFIG_FILE),--config-file $(CONFIG_FILE)) $(UP_FLAGS)
+	@$(MAKE) --no-print-directory info STACK=$(STACK)
+
+# What the stack gave you: URLs and how to sign in. Reads the outputs without their secrets.
+info: $(VENV)/.installed
+	@pulumi stack output --json --stack $(STACK) | $(PY) -m day2 summary --stack $(STACK)
 
 render: $(VENV)/.installed
 	$(PY) -m synth --stack $(STACK)

@@ -4,6 +4,7 @@ import json
 
 import pulumi
 
+from components.monitoring import GRAFANA_ADMIN_USER
 from components.platform import REGION, Platform, PlatformArgs
 from components.settings import load_settings
 
@@ -16,12 +17,24 @@ erasure = settings.cluster.erasure
 pulumi.export("environment", settings.environment.value)
 pulumi.export("s3_endpoint", platform.gateway.s3_endpoint)
 pulumi.export("console_url", platform.gateway.console_url)
+# Containers on the database network (PostgreSQL, the backup job) reach S3 here, inside Docker.
+pulumi.export("database_network", platform.networks.database.name)
+pulumi.export("database_s3_endpoint", platform.gateway.database_s3_endpoint)
 pulumi.export("sso_issuer_url", platform.sso.issuer_url)
 pulumi.export("sso_login_url", platform.sso.login_url)
 if platform.sso.demo_users:
     pulumi.export("sso_demo_users", pulumi.Output.secret(platform.sso.demo_users))
 if platform.monitoring:
     pulumi.export("grafana_dashboard_url", platform.monitoring.dashboard_url)
+    pulumi.export("grafana_url", platform.monitoring.grafana_url)
+    if platform.monitoring.grafana_admin_password is not None:
+        pulumi.export("grafana_admin_user", GRAFANA_ADMIN_USER)
+        pulumi.export("grafana_admin_password", platform.monitoring.grafana_admin_password)
+if settings.identity.deployed:
+    # The realm's and the master realm's administrator (the deployed Keycloak's bootstrap admin).
+    pulumi.export("keycloak_admin_url", platform.sso.admin_console_url)
+    pulumi.export("keycloak_admin_user", settings.identity.admin_user)
+    pulumi.export("keycloak_admin_password", platform.sso.admin_password)
 pulumi.export("region", REGION)
 pulumi.export("buckets", platform.buckets.names if platform.buckets else [])
 identities = platform.identities

@@ -91,6 +91,21 @@ def public_urls(settings: GatewaySettings) -> tuple[str, str]:
     )
 
 
+GATEWAY_NAME = "gateway"
+"""Container name and network alias of the gateway."""
+
+
+def database_s3_endpoint(settings: GatewaySettings) -> str:
+    """The S3 endpoint as containers on ``database-net`` reach it: the gateway's own listener.
+
+    Plain HTTP: the S3 listener answers any host name. Under TLS the gateway selects S3 by host
+    name and its certificate names ``s3Host``, so ``s3Host`` is an alias of the gateway there.
+    """
+    if settings.tls is TlsMode.NONE:
+        return f"http://{GATEWAY_NAME}:{S3_LISTEN}"
+    return f"https://{settings.s3_host}"
+
+
 def provider_endpoint(settings: GatewaySettings) -> tuple[str, bool]:
     """``(host:port, use_tls)`` of the S3 listener, for the minio provider (which takes no scheme)."""
     if settings.tls is TlsMode.NONE:
@@ -370,6 +385,8 @@ class GatewayArgs:
     storage_network: docker.Network
     edge_network: docker.Network
     """A non-internal network: published ports need one."""
+    database_network: docker.Network
+    """Where database hosts and the backup job reach S3 without leaving Docker."""
     gateway_address: str
     """Fixed address on the storage network."""
     node_addresses: Sequence[str]
@@ -387,6 +404,8 @@ class Gateway(pulumi.ComponentResource):
 
     s3_endpoint: str
     console_url: str
+    database_s3_endpoint: str
+    """S3 for containers on the database network (see :func:`database_s3_endpoint`)."""
     nginx_conf: str
     """The rendered nginx.conf (no secrets: TLS material is referenced by path)."""
     container: docker.Container
@@ -395,6 +414,7 @@ class Gateway(pulumi.ComponentResource):
         super().__init__("minio-platform:gateway:Gateway", name, None, opts)
         settings = args.settings
         self.console_url, self.s3_endpoint = public_urls(settings)
+        self.database_s3_endpoint = database_s3_endpoint(settings)
         use_tls = settings.tls is not TlsMode.NONE
         self.nginx_conf = render_nginx_conf(
             NginxConfig(
@@ -433,14 +453,18 @@ class Gateway(pulumi.ComponentResource):
 
         self.container = docker.Container(
             f"{name}-nginx",
-            name="gateway",
-            hostname="gateway",
+            name=GATEWAY_NAME,
+            hostname=GATEWAY_NAME,
             image=image.image_id,
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
-                    name=args.storage_network.name, aliases=["gateway"], ipv4_address=args.gateway_address
+                    name=args.storage_network.name, aliases=[GATEWAY_NAME], ipv4_address=args.gateway_address
                 ),
-                docker.ContainerNetworksAdvancedArgs(name=args.edge_network.name, aliases=["gateway"]),
+                docker.ContainerNetworksAdvancedArgs(name=args.edge_network.name, aliases=[GATEWAY_NAME]),
+                docker.ContainerNetworksAdvancedArgs(
+                    name=args.database_network.name,
+                    aliases=[GATEWAY_NAME] if not use_tls else sorted({GATEWAY_NAME, settings.s3_host}),
+                ),
             ],
             ports=ports,
             uploads=uploads,
@@ -459,7 +483,13 @@ class Gateway(pulumi.ComponentResource):
                 replace_on_changes=["healthcheck"],
             ),
         )
-        self.register_outputs({"s3_endpoint": self.s3_endpoint, "console_url": self.console_url})
+        self.register_outputs(
+            {
+                "s3_endpoint": self.s3_endpoint,
+                "console_url": self.console_url,
+                "database_s3_endpoint": self.database_s3_endpoint,
+            }
+        )
 
     @staticmethod
     def _port(internal: int, external: int, settings: GatewaySettings) -> docker.ContainerPortArgs:

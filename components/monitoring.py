@@ -30,6 +30,8 @@ from components.conventions import data_volume, healthy_service, service_contain
 from components.erasure import ErasurePlan
 from components.settings import ObservabilityMode, ObservabilitySettings
 
+GRAFANA_ADMIN_USER = "admin"
+"""The deployed Grafana's admin (its password is generated: stack output grafana_admin_password)."""
 TOKEN_FILE = "minio.token"  # noqa: S105 (a file name)
 RULES_FILE = "minio-alerts.yml"
 TOKEN_EXPIRY = 4102444800
@@ -228,6 +230,10 @@ class Monitoring(pulumi.ComponentResource):
         )
         deployed = args.settings.mode is ObservabilityMode.DEPLOY
         self.prometheus = self._prometheus(args) if deployed else None
+        self.grafana_url: str | None = args.settings.grafana_url
+        """Where people open Grafana: the existing one's URL, or the deployed one on loopback."""
+        self.grafana_admin_password: pulumi.Output[str] | None = None
+        """Generated for a deployed Grafana (secret); an existing Grafana keeps its own."""
         self.grafana, provider = self._grafana(args)
         self.dashboard_url = self._dashboard(args, provider)
         self.register_outputs({"dashboard_url": self.dashboard_url})
@@ -253,6 +259,7 @@ class Monitoring(pulumi.ComponentResource):
             ).result
         )
         public_url = f"http://localhost:{settings.grafana_port}"
+        self.grafana_url, self.grafana_admin_password = public_url, password
         container = self._loopback_service(
             args,
             "grafana",
@@ -265,7 +272,7 @@ class Monitoring(pulumi.ComponentResource):
             start_period="20s",
             wait_timeout=180,
             envs=[
-                "GF_SECURITY_ADMIN_USER=admin",
+                f"GF_SECURITY_ADMIN_USER={GRAFANA_ADMIN_USER}",
                 pulumi.Output.concat("GF_SECURITY_ADMIN_PASSWORD=", password),
                 f"GF_SERVER_ROOT_URL={public_url}",
                 "GF_USERS_ALLOW_SIGN_UP=false",
@@ -276,7 +283,7 @@ class Monitoring(pulumi.ComponentResource):
         provider = GrafanaProvider(
             f"{self._name}-grafana",
             url=public_url,
-            auth=pulumi.Output.secret(pulumi.Output.concat("admin:", password)),
+            auth=pulumi.Output.secret(pulumi.Output.concat(f"{GRAFANA_ADMIN_USER}:", password)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
         )
         return container, provider

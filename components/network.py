@@ -56,7 +56,8 @@ class PlatformNetworks(pulumi.ComponentResource):
             ip_range=args.storage_dynamic_range,
         )
         self.monitoring = self._network(MONITORING_NET, str(settings.monitoring_subnet), args.labels)
-        # Not internal: the backup tool reaches PostgreSQL servers that may live outside Docker.
+        # Database containers and the backup job join it to reach S3 at the gateway without a host
+        # port. Not internal: the backup tool also reaches PostgreSQL servers outside Docker.
         self.database = self._network(DATABASE_NET, str(settings.database_subnet), args.labels)
         self.register_outputs(
             {"storage": self.storage.name, "monitoring": self.monitoring.name, "database": self.database.name}

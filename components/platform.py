@@ -143,6 +143,7 @@ class Platform(pulumi.ComponentResource):
                 storage_network=self.networks.storage,
                 # Published ports need a non-internal network; monitoring-net is one.
                 edge_network=self.networks.monitoring,
+                database_network=self.networks.database,
                 gateway_address=str(addresses.gateway),
                 node_addresses=node_addresses,
                 nodes=self.cluster.containers,

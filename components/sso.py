@@ -134,6 +134,9 @@ class SingleSignOn(pulumi.ComponentResource):
             )
         )
         self.container = self._keycloak(args, endpoints, admin_password) if identity.deployed else None
+        self.admin_console_url = f"{endpoints.public_url}/admin/master/console/"
+        self.admin_password = admin_password
+        """The Keycloak admin's password (secret): generated unless keycloakAdminPassword is set."""
 
         provider = keycloak.Provider(
             f"{name}-keycloak",

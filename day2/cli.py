@@ -26,6 +26,7 @@ from day2 import backups
 from day2.compliance import compliance_report
 from day2.connection import ROOT, connection_for, read_outputs, storage_error
 from day2.errors import Day2Error, ExitCode, Interrupted, UsageError
+from day2.summary import render_summary
 from day2.verify import verify
 
 BACKUP_ACCOUNT = "backup-service"
@@ -153,6 +154,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
             progress=progress,
         )
     print(f"restored s3://{args.bucket}/{backup.key} into {args.database} (sha256 {backup.sha256} verified)")
+    return ExitCode.OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    print(render_summary(read_outputs(args.outputs, require_secrets=False), args.stack), end="")
     return ExitCode.OK
 
 
@@ -287,6 +293,14 @@ def parser() -> argparse.ArgumentParser:
         "verify", cmd_verify, "Check a live deployment against its stack outputs; non-zero on any failure."
     )
     command("compliance", cmd_compliance, "Per-bucket retention, versioning, encryption, and audit targets.")
+
+    help_ = "What the stack gave you: URLs and how to sign in (never prints a password)."
+    sub = commands.add_parser("summary", help=help_, description=help_)
+    sub.set_defaults(run=cmd_summary)
+    sub.add_argument(
+        "--outputs", metavar="FILE", default="-", help="`pulumi stack output --json` (default: stdin)"
+    )
+    sub.add_argument("--stack", default="dev", help="the stack, for the commands it prints (default: dev)")
     return root
 
 

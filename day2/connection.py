@@ -52,8 +52,11 @@ class Connection:
         )
 
 
-def read_outputs(source: str) -> dict[str, Any]:
-    """Stack outputs from a file, or from stdin when ``source`` is ``-``."""
+def read_outputs(source: str, require_secrets: bool = True) -> dict[str, Any]:
+    """Stack outputs from a file, or from stdin when ``source`` is ``-``.
+
+    ``require_secrets``: refuse outputs read without ``--show-secrets`` (the tools need the keys).
+    """
     stream: IO[str]
     try:
         if source == "-":
@@ -70,7 +73,7 @@ def read_outputs(source: str) -> dict[str, Any]:
         raise UsageError(f"stack outputs in {source} are not JSON ({err.msg}, line {err.lineno})") from err
     if not isinstance(outputs, dict) or "s3_endpoint" not in outputs:
         raise UsageError(f"{source} is not this stack's outputs (no s3_endpoint)")
-    if outputs.get("minio_root_password") == "[secret]":
+    if require_secrets and outputs.get("minio_root_password") == "[secret]":
         raise UsageError(f"{source} has its secrets masked: use `pulumi stack output --json --show-secrets`")
     return outputs
 

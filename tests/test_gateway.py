@@ -99,6 +99,30 @@ def test_gateway_waits_for_every_node_and_for_its_own_health(synth, stack):
     assert storage["ipv4Address"] == expected
 
 
+@pytest.mark.parametrize(
+    ("stack", "aliases", "endpoint"),
+    [
+        ("dev", ["gateway"], "http://gateway:9000"),
+        # Under TLS the S3 server is chosen by host name and the certificate names s3Host.
+        ("prod", ["gateway", "s3.storage.example.com"], "https://s3.storage.example.com"),
+    ],
+)
+def test_database_network_reaches_s3_at_the_gateway(synth, stack, aliases, endpoint):
+    """database-net carries what it exists for: database containers reach S3 with no host port."""
+    synthesis = synth(stack)
+    gateway = synthesis.named(CONTAINER, "minio-gateway-nginx")
+    database = next(n for n in gateway.inputs["networksAdvanced"] if n["name"] == "database-net")
+    assert sorted(database["aliases"]) == aliases
+    assert synthesis.outputs["database_network"] == "database-net"
+    assert synthesis.outputs["database_s3_endpoint"] == endpoint
+    members = [
+        r.name
+        for r in synthesis.of_type(CONTAINER)
+        if any(n["name"] == "database-net" for n in r.inputs.get("networksAdvanced", []))
+    ]
+    assert members == ["minio-gateway-nginx"], "only the gateway: MinIO nodes stay on storage-net"
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_uploaded_config_is_the_rendered_file(synth, stack):
     synthesis = synth(stack)

@@ -109,8 +109,8 @@ def deployment(pulumi_cli, images) -> Iterator[Deployment]:
     remove_leftovers()
     engine = Engine(pulumi_cli, BUILD)
     config = stack_config(images)
-    engine.init(config)
-    first_up = engine.up(check=False)
+    engine.write_config(config)
+    first_up = engine.make_up(check=False)
     deployment = Deployment(engine, config, first_up)
     deployment.record("first pulumi up", first_up.seconds)
     try:

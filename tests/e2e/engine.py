@@ -119,11 +119,12 @@ class Engine:
     config_file: Path = field(init=False)
     env: dict[str, str] = field(init=False)
     salt: str = field(init=False, default="")
-    """The passphrase's salt, which `pulumi stack init` wrote (see :meth:`init`)."""
+    """The passphrase's salt, which `pulumi up` writes into the tier's stack file."""
 
     def __post_init__(self) -> None:
+        # Not created here: the first `make up` must create it, as it does for a new user.
         state = self.workdir / "state"
-        state.mkdir(parents=True, exist_ok=True)
+        self.state = state
         self.config_file = self.workdir / f"Pulumi.{STACK}.yaml"
         self.env = {
             **os.environ,
@@ -140,7 +141,31 @@ class Engine:
         }
 
     def run(self, *args: str, check: bool = True, timeout: float = 1200, log_output: bool = True) -> Result:
-        command = [self.pulumi, *args]
+        return self._run([self.pulumi, *args], check=check, timeout=timeout, log_output=log_output)
+
+    def make_up(self, check: bool = True) -> Result:
+        """The README's own path: `make up`, onto a backend folder that does not exist yet."""
+        result = self._run(
+            [
+                "make",
+                "--no-print-directory",
+                "up",
+                f"STACK={STACK}",
+                f"PULUMI_BACKEND_URL=file://{self.state}",
+                f"CONFIG_FILE={self.config_file}",
+                "UP_FLAGS=--yes --non-interactive",
+                "LOGIN=0",
+            ],
+            check=check,
+            timeout=1200,
+        )
+        # `stack select --create` wrote the passphrase's salt beside Pulumi.yaml (it has no
+        # --config-file); the tier's stack file got its own on `up`. Leave the repository clean.
+        (ROOT / f"Pulumi.{STACK}.yaml").unlink(missing_ok=True)
+        return result
+
+    def _run(self, command: list[str], check: bool, timeout: float, log_output: bool = True) -> Result:
+        shown = " ".join([Path(command[0]).name, *command[1:]])
         started = time.monotonic()
         done = subprocess.run(
             command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
@@ -148,31 +173,24 @@ class Engine:
         result = Result(command, done.returncode, done.stdout, done.stderr, time.monotonic() - started)
         log = self.workdir / "pulumi.log"
         with log.open("a") as out:
-            out.write(f"\n$ pulumi {' '.join(args)}  (exit {done.returncode}, {result.seconds:.1f} s)\n")
+            out.write(f"\n$ {shown}  (exit {done.returncode}, {result.seconds:.1f} s)\n")
             # Outputs shown with --show-secrets stay out of the log.
             out.write(done.stdout + done.stderr if log_output else "(output not logged: it holds secrets)\n")
         if check and done.returncode != 0:
-            raise AssertionError(
-                f"pulumi {' '.join(args)} exited {done.returncode}:\n{result.output[-6000:]}"
-            )
+            raise AssertionError(f"{shown} exited {done.returncode}:\n{result.output[-6000:]}")
         return result
 
     def stack_args(self) -> list[str]:
         return ["--stack", STACK, "--non-interactive", "--config-file", str(self.config_file)]
 
-    def init(self, config: dict[str, Any]) -> None:
-        # `stack init` has no --config-file: it writes the passphrase's salt into
-        # Pulumi.<stack>.yaml beside Pulumi.yaml. Move it into the tier's own file.
-        self.run("stack", "init", STACK, "--non-interactive")
-        written = ROOT / f"Pulumi.{STACK}.yaml"
-        self.salt = yaml.safe_load(written.read_text())["encryptionsalt"]
-        written.unlink()
-        self.write_config(config)
-
     def write_config(self, config: dict[str, Any]) -> None:
-        """The stack file, as a user would write it (plain values only: secrets are generated)."""
+        """The stack file, as a user would write it (plain values only: secrets are generated).
+
+        Keeps the passphrase's salt Pulumi wrote into it on the first `up`."""
+        if self.config_file.exists():
+            self.salt = (yaml.safe_load(self.config_file.read_text()) or {}).get("encryptionsalt", self.salt)
         document = {
-            "encryptionsalt": self.salt,
+            **({"encryptionsalt": self.salt} if self.salt else {}),
             "config": {f"{PROJECT}:{key}": value for key, value in config.items()},
         }
         self.config_file.write_text(yaml.safe_dump(document, sort_keys=False))

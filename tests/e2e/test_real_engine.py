@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -74,6 +75,10 @@ def assert_objects_intact(deployment: Deployment, outputs: dict) -> None:
 def test_up_from_an_empty_stack_leaves_every_container_healthy(deployment: Deployment):
     up = deployment.first_up
     assert up.returncode == 0, up.output[-6000:]
+    # The README's path: `make up` created the backend folder it logs in to, and left no
+    # stack file of its own beside Pulumi.yaml.
+    assert up.args[:2] == ["make", "--no-print-directory"] and deployment.engine.state.is_dir()
+    assert not (ROOT / "Pulumi.e2e.yaml").exists()
     assert stack_containers() == SERVICES
     states = wait_healthy(SERVICES, seconds=10)
     assert set(states.values()) == {"running/healthy"}, states
@@ -119,6 +124,58 @@ def test_console_storage_path_and_issuer_answer_through_the_gateway(deployment: 
     status, body = http_get(outputs["sso_issuer_url"] + "/.well-known/openid-configuration")
     assert status == 200, body[:300]
     assert json.loads(body)["issuer"] == outputs["sso_issuer_url"]
+
+
+def test_make_up_ends_with_what_you_got_and_the_admin_password_signs_in(deployment: Deployment):
+    """`make up` prints the summary (no password in it); the secret output is Keycloak's real one."""
+    outputs = deployment.engine.outputs()
+    printed = deployment.first_up.stdout
+    assert "Keycloak admin" in printed and outputs["keycloak_admin_url"] in printed, printed[-3000:]
+    assert "pulumi stack output keycloak_admin_password --show-secrets --stack e2e" in printed
+    assert outputs["keycloak_admin_password"] not in printed
+    base = outputs["sso_issuer_url"].rsplit("/realms/", 1)[0]
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": outputs["keycloak_admin_user"],
+            "password": outputs["keycloak_admin_password"],
+        }
+    ).encode()
+    with urllib.request.urlopen(
+        f"{base}/realms/master/protocol/openid-connect/token", data=form, timeout=10
+    ) as r:
+        assert r.status == 200 and json.loads(r.read())["access_token"]
+
+
+def test_a_container_on_the_database_network_reaches_s3_at_the_gateway(deployment: Deployment):
+    """What database-net is for: a database host or backup job reaches S3 with no host port, and
+    reaches nothing behind the gateway."""
+    outputs = deployment.engine.outputs()
+    network, endpoint = outputs["database_network"], outputs["database_s3_endpoint"]
+    probe = [
+        "run",
+        "--rm",
+        "--network",
+        network,
+        deployment.config["gateway"]["image"],
+        "wget",
+        "-q",
+        "-T",
+        "5",
+    ]
+    docker(*probe, "-O", "/dev/null", f"{endpoint}/minio/health/live")
+    denied = subprocess.run(
+        ["docker", *probe, "-O", "-", f"{endpoint}/{BUCKET}"], capture_output=True, text=True, check=False
+    )
+    assert "403" in denied.stderr, denied.stderr  # MinIO's answer to an anonymous listing, via the gateway
+    behind = subprocess.run(
+        ["docker", *probe, "-O", "/dev/null", "http://minio1:9000/minio/health/live"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert behind.returncode != 0, "a MinIO node is reachable from database-net"
 
 
 def test_every_node_has_openid_configured(deployment: Deployment):

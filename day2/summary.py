@@ -1,0 +1,80 @@
+"""What a stack gave you: where to open each service and how to sign in, from its outputs.
+
+Reads ``pulumi stack output --json`` *without* ``--show-secrets``: it never prints a password, only
+the command that shows it, so the summary is safe in a terminal log or a CI job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+REVEAL = "pulumi stack output {name} --show-secrets --stack {stack}"
+
+
+def _reveal(name: str, stack: str) -> str:
+    return REVEAL.format(name=name, stack=stack)
+
+
+def render_summary(outputs: dict[str, Any], stack: str) -> str:
+    """A short, aligned text of the stack's entry points, sign-ins and layout."""
+    rows: list[tuple[str, str]] = []
+
+    def add(label: str, *lines: str) -> None:
+        rows.append((label, lines[0]))
+        rows.extend(("", line) for line in lines[1:])
+
+    console = [outputs["console_url"]]
+    if "sso_demo_users" in outputs:
+        console.append(f"the Keycloak button, as a demo user; passwords: {_reveal('sso_demo_users', stack)}")
+    else:
+        console.append("the Keycloak button, with your organisation's account")
+    console.append(
+        f"or as the root user {outputs['minio_root_user']} (emergencies only): "
+        f"{_reveal('minio_root_password', stack)}"
+    )
+    add("MinIO console", *console)
+
+    s3 = [f"{outputs['s3_endpoint']}  (region {outputs['region']}, path-style requests)"]
+    accounts = sorted(outputs.get("service_account_access_keys") or {})
+    if accounts:
+        s3.append(
+            f"service accounts {', '.join(accounts)}; secret keys: "
+            f"{_reveal('service_account_secret_keys', stack)}"
+        )
+    if "database_s3_endpoint" in outputs:
+        s3.append(f"from containers on {outputs['database_network']}: {outputs['database_s3_endpoint']}")
+    add("S3 endpoint", *s3)
+
+    if "keycloak_admin_url" in outputs:
+        add(
+            "Keycloak admin",
+            outputs["keycloak_admin_url"],
+            f"user {outputs['keycloak_admin_user']}; password: {_reveal('keycloak_admin_password', stack)}",
+        )
+    add("SSO issuer", outputs["sso_issuer_url"])
+
+    if "grafana_url" in outputs:
+        grafana = [outputs["grafana_url"], f"dashboard: {outputs['grafana_dashboard_url']}"]
+        if "grafana_admin_user" in outputs:
+            grafana.append(
+                f"user {outputs['grafana_admin_user']}; password: {_reveal('grafana_admin_password', stack)}"
+            )
+        add("Grafana", *grafana)
+    else:
+        add("Monitoring", "none (observability.mode: none)")
+
+    buckets = outputs.get("buckets") or []
+    add("Buckets", ", ".join(buckets) if buckets else "none configured")
+    ec = outputs["erasure_coding"]
+    add(
+        "Erasure coding",
+        f"{len(outputs['minio_nodes'])} nodes, {ec['sets']} set(s) of {ec['set_size']} drives, parity "
+        f"{ec['parity']}: reads survive {ec['node_losses_readable']} node loss(es), writes "
+        f"{ec['node_losses_writable']}",
+    )
+
+    width = max(len(label) for label, _ in rows) + 2
+    body = "\n".join(f"  {label:<{width}}{text}".rstrip() for label, text in rows)
+    check = f"pulumi stack output --json --show-secrets --stack {stack} | python -m day2 verify --outputs -"
+    title = f"minio-platform stack '{stack}' ({outputs['environment']}):"
+    return f"{title}\n\n{body}\n\nCheck it end to end: {check}\n"

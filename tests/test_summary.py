@@ -1,0 +1,55 @@
+"""`make info` / `python -m day2 summary`: what a stack gave you, without a single secret."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from day2.cli import main
+from synth.mocks import is_secret
+from synth.run import mask
+
+
+def test_admin_passwords_are_secret_outputs(synth):
+    outputs = synth("dev").outputs
+    for name in ("keycloak_admin_password", "grafana_admin_password", "minio_root_password"):
+        assert is_secret(outputs[name]), name
+    assert outputs["keycloak_admin_user"] == "admin" and outputs["grafana_admin_user"] == "admin"
+    assert outputs["keycloak_admin_url"] == "http://localhost:8080/admin/master/console/"
+    assert outputs["grafana_url"] == "http://localhost:3000"
+
+
+def test_prod_has_no_admin_passwords_of_services_it_does_not_run(synth):
+    outputs = synth("prod").outputs
+    assert not {"keycloak_admin_password", "grafana_admin_password", "keycloak_admin_url"} & set(outputs)
+    assert outputs["grafana_url"].startswith("https://")
+
+
+def summary_of(outputs: dict, stack: str, monkeypatch, capsys) -> str:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(mask(outputs))))
+    assert main(["summary", "--stack", stack]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_summary_says_where_to_go_and_how_to_sign_in_without_a_secret(synth, stack, monkeypatch, capsys):
+    synthesis = synth(stack)
+    text = summary_of(synthesis.outputs, stack, monkeypatch, capsys)
+    for name in ("console_url", "s3_endpoint", "sso_issuer_url", "grafana_url", "database_s3_endpoint"):
+        assert synthesis.outputs[name] in text, name
+    assert f"pulumi stack output minio_root_password --show-secrets --stack {stack}" in text
+    if stack == "dev":
+        assert synthesis.outputs["keycloak_admin_url"] in text
+        assert "pulumi stack output keycloak_admin_password --show-secrets --stack dev" in text
+        assert "pulumi stack output grafana_admin_password --show-secrets --stack dev" in text
+        assert "pulumi stack output sso_demo_users --show-secrets --stack dev" in text
+    assert synthesis.secret_values and not [v for v in synthesis.secret_values if v in text]
+
+
+def test_a_stack_without_monitoring_says_so(synth, monkeypatch, capsys):
+    outputs = synth("dev", {"observability": {"mode": "none"}}).outputs
+    text = summary_of(outputs, "dev", monkeypatch, capsys)
+    assert "none (observability.mode: none)" in text and "Grafana" not in text
