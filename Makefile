@@ -37,7 +37,7 @@ export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
 
-.PHONY: dev up info render test lint tools images clean
+.PHONY: dev up info render docs test lint tools images clean
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -82,6 +82,10 @@ info: $(VENV)/.installed
 
 render: $(VENV)/.installed
 	$(PY) -m synth --stack $(STACK)
+
+# docs/configuration.md is generated from the settings models; tests/test_docs.py checks it.
+docs: $(VENV)/.installed
+	$(PY) -m synth.reference --write
 
 tools: $(MINIO_BIN) $(MC_BIN) $(ACTIONLINT_BIN) $(ALLOYCHECK_BIN)
 

@@ -28,8 +28,8 @@ class PlatformNetworksArgs:
 class PlatformNetworks(pulumi.ComponentResource):
     """``storage-net`` (no egress: MinIO needs none), ``monitoring-net`` and ``database-net``.
 
-    The names are the user's note's and double as the Docker network names, so one Docker host
-    carries one stack.
+    The names are the docker-compose design's (docs/migration.md) and double as the Docker network
+    names, so one Docker host carries one stack.
     """
 
     storage: docker.Network

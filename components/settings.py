@@ -216,6 +216,8 @@ class ClusterSettings(_Model):
 
     @model_validator(mode="after")
     def _erasure_layout(self) -> Self:
+        """nodes x drivesPerNode split into MinIO erasure sets of 2-16 drives spread evenly over
+        the nodes; parity at most half a set."""
         try:
             plan_erasure(self.nodes, self.drives_per_node, self.parity)
         except ErasureLayoutError as err:
@@ -237,14 +239,24 @@ class ClusterSettings(_Model):
 
 
 class NetworkSettings(_Model):
-    """Subnets of the three private Docker networks (defaults are the user's note)."""
+    """Subnets of the three private Docker networks: private (RFC 1918, else a warning) and disjoint."""
 
-    storage_subnet: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("172.40.0.0/24"))
-    monitoring_subnet: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("172.31.0.0/24"))
-    database_subnet: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("172.23.0.0/24"))
+    storage_subnet: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("172.40.0.0/24"),
+        description="storage-net (internal): nodes at fixed addresses in its lower half, gateway at offset 2",
+    )
+    monitoring_subnet: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("172.31.0.0/24"),
+        description="monitoring-net: metrics, logs, SSO and published ports",
+    )
+    database_subnet: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("172.23.0.0/24"),
+        description="database-net: database containers and backup jobs reach S3 at the gateway",
+    )
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Self:
+        """The three subnets are disjoint."""
         named = {
             "storageSubnet": self.storage_subnet,
             "monitoringSubnet": self.monitoring_subnet,
@@ -276,7 +288,7 @@ class NetworkSettings(_Model):
 class GatewaySettings(_Model):
     """The NGINX gateway, the only container that publishes host ports."""
 
-    image: ImageRef = Field(DEFAULT_NGINX_IMAGE)
+    image: ImageRef = Field(DEFAULT_NGINX_IMAGE, description="NGINX image, pinned")
     bind_address: ipaddress.IPv4Address = Field(
         # The gateway is the platform's public entry; a stack may narrow it (dev: 127.0.0.1).
         ipaddress.IPv4Address("0.0.0.0"),  # noqa: S104
@@ -290,7 +302,11 @@ class GatewaySettings(_Model):
     console_host: str = Field("localhost", description="Host name users type for the console")
     s3_host: str = Field("localhost", description="Host name of the S3 endpoint")
     max_body_size: str = Field("5g", pattern=r"^[0-9]+[kmgKMG]?$", description="nginx client_max_body_size")
-    tls: TlsMode = Field(TlsMode.NONE)
+    tls: TlsMode = Field(
+        TlsMode.NONE,
+        description="none (plain HTTP), self-signed (a generated certificate, dev only) or provided "
+        "(tlsCertificate and tlsPrivateKey; required in prod)",
+    )
 
     @field_validator("console_host", "s3_host")
     @classmethod
@@ -301,6 +317,7 @@ class GatewaySettings(_Model):
 
     @model_validator(mode="after")
     def _distinct_hosts_under_tls(self) -> Self:
+        """Under TLS, s3Host differs from consoleHost (the host name selects S3 on the shared port)."""
         # Under TLS both names share the HTTPS port, so the host name is what selects S3.
         if self.tls is not TlsMode.NONE and self.s3_host == self.console_host:
             raise Invalid(
@@ -320,7 +337,7 @@ takes precedence."""
 class GroupSettings(_Model):
     """A Keycloak group whose members get ``policy`` in their token's ``policy`` claim."""
 
-    name: Identifier
+    name: Identifier = Field(description="Keycloak group name")
     policy: str = Field(description="A MinIO built-in policy or a template in policies/iam/")
     buckets: tuple[BucketName, ...] | None = Field(
         None, description="For a per-bucket template: its buckets (unset: every configured bucket)"
@@ -347,16 +364,22 @@ def _default_groups() -> tuple[GroupSettings, ...]:
 class IdentitySettings(_Model):
     """Keycloak single sign-on for the console."""
 
-    mode: Mode = Mode.DEPLOY
-    realm: Identifier = "minio"
+    mode: Mode = Field(Mode.DEPLOY, description="deploy a Keycloak container, or configure an external one")
+    realm: Identifier = Field("minio", description="The realm the console's client and the groups live in")
     url: str | None = Field(None, description="Base URL of an existing Keycloak (mode: external)")
-    admin_user: str = Field("admin", min_length=1)
-    image: ImageRef = Field(DEFAULT_KEYCLOAK_IMAGE)
+    admin_user: str = Field(
+        "admin", min_length=1, description="Keycloak admin (its password: keycloakAdminPassword or generated)"
+    )
+    image: ImageRef = Field(DEFAULT_KEYCLOAK_IMAGE, description="Keycloak image of the deployed one, pinned")
     port: Port = Field(8080, description="Host port (127.0.0.1 only) of the deployed Keycloak")
-    groups: tuple[GroupSettings, ...] = Field(default_factory=_default_groups)
+    groups: tuple[GroupSettings, ...] = Field(
+        default_factory=_default_groups,
+        description="Keycloak groups and the MinIO policy their members get (the policy claim)",
+    )
 
     @model_validator(mode="after")
     def _url_for_external(self) -> Self:
+        """identity.mode external needs identity.url; a URL is http(s)://."""
         if self.mode is Mode.EXTERNAL and not self.url:
             raise Invalid(
                 "url", self.url, "an http(s):// URL of the existing Keycloak is required in mode external"
@@ -373,9 +396,9 @@ class IdentitySettings(_Model):
 
 
 class BucketSettings(_Model):
-    name: BucketName
+    name: BucketName = Field(description="Bucket name, unique in the stack")
     retention_days: int = Field(gt=0, description="Objects expire this many days after creation")
-    versioning: bool = False
+    versioning: bool = Field(False, description="Keep noncurrent versions (off: deleted objects really go)")
     noncurrent_retention_days: int = Field(
         7, gt=0, description="With versioning: noncurrent versions expire after this many days"
     )
@@ -383,30 +406,37 @@ class BucketSettings(_Model):
 
 
 class ServiceAccountSettings(_Model):
-    name: Identifier
+    name: Identifier = Field(description="The account's name (its MinIO user), unique")
     policy: str = Field(description="Name of a template in policies/iam/")
-    buckets: tuple[BucketName, ...] = ()
+    buckets: tuple[BucketName, ...] = Field(
+        (), description="Configured buckets a per-bucket template applies to (empty for the others)"
+    )
 
 
 class ObservabilitySettings(_Model):
     """Prometheus, Loki, Grafana (deployed in dev, existing endpoints in prod) and the log agent."""
 
     mode: ObservabilityMode = Field(
-        ObservabilityMode.DEPLOY, description="deploy (containers here), external (existing URLs) or none"
+        ObservabilityMode.DEPLOY,
+        description="deploy (containers here), external (existing URLs; Alloy still runs here) or none "
+        "(no monitoring container, no log webhooks, no metrics identity)",
     )
-    prometheus_url: str | None = None
-    loki_url: str | None = None
-    grafana_url: str | None = None
-    prometheus_port: Port = 9090
-    grafana_port: Port = 3000
+    prometheus_url: str | None = Field(None, description="Existing Prometheus (mode external)")
+    loki_url: str | None = Field(None, description="Existing Loki push API base URL (mode external)")
+    grafana_url: str | None = Field(None, description="Existing Grafana (mode external; token: grafanaAuth)")
+    prometheus_port: Port = Field(9090, description="Host port (127.0.0.1 only) of the deployed Prometheus")
+    grafana_port: Port = Field(3000, description="Host port (127.0.0.1 only) of the deployed Grafana")
     retention_days: int = Field(15, gt=0, description="Prometheus TSDB and Loki retention")
-    prometheus_image: ImageRef = DEFAULT_PROMETHEUS_IMAGE
-    loki_image: ImageRef = DEFAULT_LOKI_IMAGE
-    grafana_image: ImageRef = DEFAULT_GRAFANA_IMAGE
-    alloy_image: ImageRef = DEFAULT_ALLOY_IMAGE
+    prometheus_image: ImageRef = Field(DEFAULT_PROMETHEUS_IMAGE, description="Prometheus image (mode deploy)")
+    loki_image: ImageRef = Field(DEFAULT_LOKI_IMAGE, description="Loki image (mode deploy)")
+    grafana_image: ImageRef = Field(DEFAULT_GRAFANA_IMAGE, description="Grafana image (mode deploy)")
+    alloy_image: ImageRef = Field(
+        DEFAULT_ALLOY_IMAGE, description="Grafana Alloy, the log agent (modes deploy and external)"
+    )
 
     @model_validator(mode="after")
     def _urls_for_mode(self) -> Self:
+        """Mode external needs all three URLs, mode none takes none; each is http(s)://."""
         urls = (
             ("prometheusUrl", self.prometheus_url),
             ("lokiUrl", self.loki_url),
@@ -449,11 +479,20 @@ def _default_service_accounts() -> tuple[ServiceAccountSettings, ...]:
 class Secrets(_Model):
     """Secret stack values. Each must be a ``secure:`` value; unset ones are generated where possible."""
 
-    root_password: SecretStr | None = None
-    tls_certificate: SecretStr | None = None
-    tls_private_key: SecretStr | None = None
-    keycloak_admin_password: SecretStr | None = None
-    grafana_auth: SecretStr | None = None
+    root_password: SecretStr | None = Field(
+        None, description="MinIO root password, at least 8 characters; generated (40 characters) when unset"
+    )
+    tls_certificate: SecretStr | None = Field(
+        None, description="PEM certificate chain for both host names (gateway.tls provided)"
+    )
+    tls_private_key: SecretStr | None = Field(None, description="Its PEM private key (gateway.tls provided)")
+    keycloak_admin_password: SecretStr | None = Field(
+        None, description="Keycloak admin password, at least 8 characters: required in identity.mode external"
+    )
+    grafana_auth: SecretStr | None = Field(
+        None,
+        description="Service-account token of the existing Grafana: required in observability.mode external",
+    )
 
     @field_validator("root_password", "keycloak_admin_password")
     @classmethod
@@ -469,7 +508,11 @@ SECRET_KEYS = tuple(to_camel(name) for name in Secrets.model_fields)
 class PlatformSettings(_Model):
     """Everything one stack needs, validated as a whole."""
 
-    environment: Environment = Environment.DEV
+    environment: Environment = Field(
+        Environment.DEV,
+        description="prod requires gateway.tls provided and every deployed image pinned by digest, and "
+        "protects volumes, buckets and the KMS key",
+    )
     docker_host: str = Field(
         "unix:///var/run/docker.sock",
         pattern=r"^(unix|tcp|ssh|npipe)://\S+$",
@@ -479,13 +522,19 @@ class PlatformSettings(_Model):
     networks: NetworkSettings = NetworkSettings()
     gateway: GatewaySettings = GatewaySettings()
     identity: IdentitySettings = IdentitySettings()
-    buckets: tuple[BucketSettings, ...] = Field(default_factory=_default_buckets)
-    service_accounts: tuple[ServiceAccountSettings, ...] = Field(default_factory=_default_service_accounts)
+    buckets: tuple[BucketSettings, ...] = Field(
+        default_factory=_default_buckets, description="Private buckets, each with one expiry rule"
+    )
+    service_accounts: tuple[ServiceAccountSettings, ...] = Field(
+        default_factory=_default_service_accounts,
+        description="Applications' identities: a MinIO user and service account holding a rendered template",
+    )
     observability: ObservabilitySettings = ObservabilitySettings()
     secrets: Secrets = Secrets()
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Self:
+        """Every rule between sections (:meth:`_checks`), all reported together."""
         # Sections that failed their own validation stand in as defaults here (settings_from_config):
         # the checks that read them are skipped, the others still run, so every problem shows at once.
         unchecked: frozenset[str] = (info.context or {}).get(UNCHECKED, frozenset())
@@ -513,6 +562,7 @@ class PlatformSettings(_Model):
         ]
 
     def _check_storage_addresses(self) -> Iterator[Invalid]:
+        """The storage subnet holds the gateway and every node at fixed addresses in its lower half."""
         try:
             plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
         except AddressPlanError as err:
@@ -523,6 +573,7 @@ class PlatformSettings(_Model):
         return plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
 
     def _check_buckets(self) -> Iterator[Invalid]:
+        """Bucket names are unique."""
         seen: set[str] = set()
         for i, bucket in enumerate(self.buckets):
             if bucket.name in seen:
@@ -530,6 +581,8 @@ class PlatformSettings(_Model):
             seen.add(bucket.name)
 
     def _check_service_accounts(self) -> Iterator[Invalid]:
+        """Service accounts: unique names other than the root user and the metrics identity; a
+        template policy; buckets exactly when the template is per bucket, each one configured."""
         templates = template_names()
         buckets = {b.name for b in self.buckets}
         seen: set[str] = set()
@@ -566,6 +619,8 @@ class PlatformSettings(_Model):
                     )
 
     def _check_groups(self) -> Iterator[Invalid]:
+        """Groups: unique names; a MinIO built-in or template policy; a per-bucket template has a
+        bucket to apply to; buckets only for per-bucket templates, each one configured."""
         templates = template_names()
         buckets = {b.name for b in self.buckets}
         seen: set[str] = set()
@@ -622,6 +677,7 @@ class PlatformSettings(_Model):
         return ports
 
     def _check_ports(self) -> Iterator[Invalid]:
+        """Every published host port is distinct."""
         owner: dict[int, str] = {}
         for key, port in self.host_ports().items():
             if port in owner:
@@ -634,6 +690,7 @@ class PlatformSettings(_Model):
             owner[port] = key
 
     def _check_identity_secrets(self) -> Iterator[Invalid]:
+        """identity.mode external needs keycloakAdminPassword."""
         if self.identity.mode is Mode.EXTERNAL and self.secrets.keycloak_admin_password is None:
             yield Invalid(
                 "keycloakAdminPassword",
@@ -642,6 +699,7 @@ class PlatformSettings(_Model):
             )
 
     def _check_observability_secrets(self) -> Iterator[Invalid]:
+        """observability.mode external needs grafanaAuth, and no other mode takes it."""
         external = self.observability.mode is ObservabilityMode.EXTERNAL
         if external and self.secrets.grafana_auth is None:
             yield Invalid(
@@ -673,6 +731,7 @@ class PlatformSettings(_Model):
         )
 
     def _check_tls(self) -> Iterator[Invalid]:
+        """gateway.tls provided needs tlsCertificate and tlsPrivateKey; prod needs gateway.tls provided."""
         if self.gateway.tls is TlsMode.PROVIDED:
             for key in ("tls_certificate", "tls_private_key"):
                 if getattr(self.secrets, key) is None:
@@ -704,6 +763,7 @@ class PlatformSettings(_Model):
         return images
 
     def _check_prod_images(self) -> Iterator[Invalid]:
+        """prod pins every image it deploys by digest."""
         if self.environment is not Environment.PROD:
             return
         for key, ref in self.deployed_images().items():

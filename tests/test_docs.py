@@ -1,52 +1,140 @@
-"""The README's configuration reference names every key the settings accept."""
+"""The documents match the code: the generated configuration reference, the outputs page, the
+README's summary example, and every link between the pages."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
-from components.settings import OBJECT_KEYS, SCALAR_KEYS, SECRET_KEYS, PlatformSettings
+from day2.summary import render_summary
+from synth.reference import PAGE, render
+from synth.run import mask
 
 ROOT = Path(__file__).resolve().parent.parent
-NESTED = {"buckets", "serviceAccounts", "identity.groups"}
-"""Lists of objects: their fields are documented in the key's row."""
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 
-def documented_keys() -> set[str]:
-    reference = (ROOT / "README.md").read_text().split("## Stack configuration", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"`([A-Za-z][A-Za-z0-9.]*)`", reference))
+def test_the_configuration_reference_is_generated_from_the_settings():
+    assert PAGE.read_text() == render(), "docs/configuration.md is stale: run `make docs`"
 
 
-def settings_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
-    keys: set[str] = set()
-    for name, field in model.model_fields.items():
-        alias = field.alias or name
-        key = f"{prefix}{alias}"
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and name != "secrets":
-            keys |= settings_keys(annotation, f"{key}.")
-        elif name != "secrets":
-            keys.add(key)
-    return keys
+def _models(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[type[BaseModel]]:
+    from synth.reference import _model_of
+
+    seen.add(model)
+    for field in model.model_fields.values():
+        inner = _model_of(field.annotation)
+        if inner is not None and inner not in seen:
+            _models(inner, seen)
+    return seen
 
 
-def test_every_settings_key_is_in_the_readme():
-    documented = documented_keys()
-    missing = []
-    for key in sorted(settings_keys(PlatformSettings)):
-        leaf = key.rsplit(".", 1)[-1]
-        # A row may group siblings: "`observability.prometheusPort`, `grafanaPort`".
-        if key in documented or leaf in documented:
+def test_every_settings_field_and_rule_is_described():
+    """The reference is only as good as the descriptions it is generated from."""
+    from components.settings import PlatformSettings
+
+    undescribed = [
+        f"{model.__name__}.{name}"
+        for model in _models(PlatformSettings, set())
+        for name, field in model.model_fields.items()
+        # A section (an object key) is described by its model's docstring, its heading on the page.
+        if not field.description
+        and not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel))
+    ]
+    assert not undescribed, f"fields without a description: {undescribed}"
+    rules = [check for _, check in PlatformSettings()._checks()]
+    rules += [
+        d.func
+        for m in _models(PlatformSettings, set())
+        for d in m.__pydantic_decorators__.model_validators.values()
+    ]
+    assert len(rules) > 10 and all((rule.__doc__ or "").strip() for rule in rules)
+
+
+def test_the_reference_carries_defaults_limits_and_list_item_fields():
+    page = PAGE.read_text()
+    for row in (
+        "| `buckets[].noncurrentRetentionDays` | integer | `7` | > 0 |",
+        "| `cluster.drivesPerNode` | integer | `1` | ≥ 1; ≤ 16 |",
+        "| `cluster.memoryMb` | integer | unset | ≥ 512 |",
+        "| `identity.groups[].buckets` |",
+        "| `observability.alloyImage` | string | `grafana/alloy:v1.11.3` |",
+    ):
+        assert row in page, row
+    assert "pulumi config set --path 'minio-platform:buckets[1].retentionDays' 60" in page
+
+
+def _documented_outputs() -> set[str]:
+    table = (ROOT / "docs" / "outputs.md").read_text()
+    return {
+        name
+        for row in re.findall(r"^\| (.+?) \|", table, re.M)
+        for name in re.findall(r"`([a-z0-9_]+)`", row)
+    }
+
+
+def test_every_output_is_documented_and_every_documented_output_exists(synth):
+    variants = [
+        synth("dev"),
+        synth("prod"),
+        synth(
+            "dev",
+            {
+                "observability": {"mode": "none"},
+                "buckets": [],
+                "serviceAccounts": [],
+                "identity": {"groups": [{"name": "storage-admins", "policy": "consoleAdmin"}]},
+            },
+        ),
+    ]
+    exported = set().union(*(set(s.outputs) for s in variants))
+    documented = _documented_outputs() - {"dev", "prod", "observability", "identity"}
+    assert exported - documented == set(), "exported but not in docs/outputs.md"
+    assert documented - exported == set(), "in docs/outputs.md but never exported"
+
+
+def test_the_readme_summary_example_is_what_make_info_prints(synth):
+    example = README.read_text().split("## What you get and how to sign in", 1)[1]
+    block = example.split("```text\n", 1)[1].split("```", 1)[0]
+    printed = render_summary(mask(synth("dev").outputs), "dev")
+    for line in block.splitlines():
+        if "dashboard:" in line:  # the mocks have no Grafana to give the dashboard a real link
             continue
-        missing.append(key)
-    assert not missing, f"undocumented stack config keys: {missing}"
+        assert line.rstrip() in printed.splitlines(), line
 
 
-def test_every_top_level_and_secret_key_is_in_the_readme():
-    documented = documented_keys()
-    top_level = {*OBJECT_KEYS, *SCALAR_KEYS, *SECRET_KEYS}
-    for key in top_level:
-        assert key in documented or any(d.startswith(f"{key}.") for d in documented), key
-    assert documented >= NESTED
+def test_login_teardown_and_troubleshooting_are_on_the_first_screen():
+    first_screen = "\n".join(README.read_text().splitlines()[:20])
+    for anchor in ("#what-you-get-and-how-to-sign-in", "#tearing-down", "#troubleshooting"):
+        assert f"]({anchor})" in first_screen, anchor
+
+
+def _anchors(path: Path) -> set[str]:
+    headings = re.findall(r"^#{1,6} (.+)$", path.read_text(), re.M)
+    return {re.sub(r"[^a-z0-9 \-]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.name)
+def test_every_relative_link_resolves(page):
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://", target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        destination = (page.parent / file_part).resolve() if file_part else page
+        assert destination.exists(), f"{page.name}: {target}"
+        if anchor and destination.suffix == ".md":
+            assert anchor in _anchors(destination), f"{page.name}: {target}"
+
+
+def test_the_readme_stays_a_front_door():
+    lines = README.read_text().splitlines()
+    assert len(lines) < 300, f"README has {len(lines)} lines: depth belongs in docs/"
+    assert "user's note" not in README.read_text()
+    for page in DOCS:
+        if page.name != "migration.md":
+            assert "user's note" not in page.read_text(), page.name

@@ -152,24 +152,16 @@ def test_a_container_on_the_database_network_reaches_s3_at_the_gateway(deploymen
     reaches nothing behind the gateway."""
     outputs = deployment.engine.outputs()
     network, endpoint = outputs["database_network"], outputs["database_s3_endpoint"]
-    probe = [
-        "run",
-        "--rm",
-        "--network",
-        network,
-        deployment.config["gateway"]["image"],
-        "wget",
-        "-q",
-        "-T",
-        "5",
-    ]
-    docker(*probe, "-O", "/dev/null", f"{endpoint}/minio/health/live")
+    image = deployment.config["gateway"]["image"]
+    probe = ["run", "--rm", "--network", network, image, "wget", "-T", "5"]
+    docker(*probe, "-q", "-O", "/dev/null", f"{endpoint}/minio/health/live")
     denied = subprocess.run(
         ["docker", *probe, "-O", "-", f"{endpoint}/{BUCKET}"], capture_output=True, text=True, check=False
     )
-    assert "403" in denied.stderr, denied.stderr  # MinIO's answer to an anonymous listing, via the gateway
+    # MinIO's answer to an anonymous listing, through the gateway.
+    assert "403 Forbidden" in denied.stderr, denied.stderr
     behind = subprocess.run(
-        ["docker", *probe, "-O", "/dev/null", "http://minio1:9000/minio/health/live"],
+        ["docker", *probe, "-q", "-O", "/dev/null", "http://minio1:9000/minio/health/live"],
         capture_output=True,
         text=True,
         check=False,
