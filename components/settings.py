@@ -330,8 +330,8 @@ class GatewaySettings(_Model):
 
 
 BUILTIN_POLICIES = ("consoleAdmin", "readwrite", "readonly", "writeonly", "diagnostics")
-"""Policies every MinIO server has. A group may name one; a template of the same name (readonly)
-takes precedence."""
+"""Policies every MinIO server has. A group may name one; no template in policies/iam/ takes one of
+these names, so a name means the same policy in MinIO and here (tests/test_policies.py)."""
 
 
 class GroupSettings(_Model):
@@ -356,7 +356,7 @@ class GroupSettings(_Model):
 def _default_groups() -> tuple[GroupSettings, ...]:
     return (
         GroupSettings(name="storage-admins", policy="consoleAdmin"),
-        GroupSettings(name="storage-readonly", policy="readonly"),
+        GroupSettings(name="storage-readonly", policy="bucket-readonly"),
         GroupSettings(name="backup-operators", policy="backup-service", buckets=("backups-postgresql",)),
     )
 
@@ -641,8 +641,7 @@ class PlatformSettings(_Model):
                     f"{key}.policy",
                     group.policy,
                     f"template {group.policy!r} is per bucket and the group has no bucket to apply it to: "
-                    f"configure buckets or choose a MinIO built-in {list(BUILTIN_POLICIES)} "
-                    "(a template of the same name takes precedence)",
+                    f"configure buckets or choose a MinIO built-in {list(BUILTIN_POLICIES)}",
                 )
             if group.buckets is None:
                 continue

@@ -55,7 +55,7 @@ GROUPS = st.lists(
         [
             {"name": "storage-admins", "policy": "consoleAdmin"},
             {"name": "auditors", "policy": "diagnostics"},
-            {"name": "readers", "policy": "readonly"},
+            {"name": "readers", "policy": "bucket-readonly"},
             {"name": "operators", "policy": "backup-service", "buckets": ["backups-postgresql"]},
         ]
     ),
@@ -183,7 +183,9 @@ BREAKS: list[Callable[[Values, dict[str, str]], None]] = [
     _set("buckets", [{"name": "logs", "retentionDays": -1}]),
     _set("buckets", {"name": "logs"}),
     _account_on_missing_bucket,
-    _set("serviceAccounts", [{"name": "prometheus-metrics", "policy": "readonly", "buckets": ["logs"]}]),
+    _set(
+        "serviceAccounts", [{"name": "prometheus-metrics", "policy": "bucket-readonly", "buckets": ["logs"]}]
+    ),
     _set("serviceAccounts", [{"name": "app", "policy": "no-such-template"}]),
     _set("observability", {"mode": "external"}),
     _set("observability", {"mode": "none", "lokiUrl": "https://l.example.com"}),

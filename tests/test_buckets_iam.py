@@ -94,7 +94,7 @@ def test_each_policy_document_equals_its_rendered_template(synth, stack):
         "backup-service-policy": policy_json(render_policy("backup-service", ["backups-postgresql"])),
         "prometheus-metrics-policy": policy_json(render_policy("metrics")),
         # The SSO groups' template policies (storage-admins uses the built-in consoleAdmin).
-        "storage-readonly-policy": policy_json(render_policy("readonly", all_buckets)),
+        "storage-readonly-policy": policy_json(render_policy("bucket-readonly", all_buckets)),
         "backup-operators-policy": policy_json(render_policy("backup-service", ["backups-postgresql"])),
     }
     assert json.loads(synthesis.files["policy-backup-service-policy.json"]) == json.loads(
@@ -121,13 +121,13 @@ def test_every_service_account_has_its_explicit_policy_and_a_policy_bound_parent
 def test_configured_accounts_each_get_a_policy_and_key(synth):
     accounts = [
         {"name": "backup-service", "policy": "backup-service", "buckets": ["backups-postgresql"]},
-        {"name": "reporting", "policy": "readonly", "buckets": ["logs", "application-files"]},
+        {"name": "reporting", "policy": "bucket-readonly", "buckets": ["logs", "application-files"]},
     ]
     synthesis = synth("dev", {"serviceAccounts": accounts})
     by_user = {a.inputs["targetUser"]: a for a in synthesis.of_type(SERVICE_ACCOUNT)}
     assert set(by_user) == {"backup-service", "reporting"}
     assert by_user["reporting"].inputs["policy"] == policy_json(
-        render_policy("readonly", ["logs", "application-files"])
+        render_policy("bucket-readonly", ["logs", "application-files"])
     )
     assert set(synthesis.outputs["service_account_access_keys"]) == {"backup-service", "reporting"}
 

@@ -21,13 +21,13 @@ from components.policies import (
 RENDERINGS = [
     ("admin", []),
     ("metrics", []),
-    ("readonly", ["logs", "application-files"]),
+    ("bucket-readonly", ["logs", "application-files"]),
     ("backup-service", ["backups-postgresql"]),
 ]
 
 
 def test_the_templates_are_the_notes_three_and_metrics():
-    assert template_names() == ["admin", "backup-service", "metrics", "readonly"]
+    assert template_names() == ["admin", "backup-service", "bucket-readonly", "metrics"]
 
 
 @pytest.mark.parametrize(("name", "buckets"), RENDERINGS)
@@ -62,7 +62,7 @@ def test_backup_service_reads_and_writes_only_its_bucket():
 
 
 def test_readonly_grants_no_write():
-    actions = {a for s in render_policy("readonly", ["logs"])["Statement"] for a in s["Action"]}
+    actions = {a for s in render_policy("bucket-readonly", ["logs"])["Statement"] for a in s["Action"]}
     assert actions == {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject"}
 
 
@@ -75,7 +75,7 @@ def test_metrics_may_only_scrape():
 @pytest.mark.parametrize(
     ("name", "buckets", "message"),
     [
-        ("readonly", [], "is per bucket"),
+        ("bucket-readonly", [], "is per bucket"),
         ("admin", ["logs"], "takes no buckets"),
         ("superuser", [], "no policy template"),
     ],
@@ -130,7 +130,7 @@ _BUCKET = st.from_regex(r"[a-z0-9][a-z0-9\-]{1,20}[a-z0-9]", fullmatch=True)
 
 @given(buckets=st.lists(_BUCKET, min_size=1, max_size=6, unique=True))
 def test_readonly_names_exactly_the_given_buckets(buckets):
-    document = render_policy("readonly", buckets)
+    document = render_policy("bucket-readonly", buckets)
     resources = {r for s in document["Statement"] for r in s["Resource"]}
     assert resources == {f"arn:aws:s3:::{b}" for b in buckets} | {f"arn:aws:s3:::{b}/*" for b in buckets}
     assert json.loads(policy_json(document)) == document
@@ -143,3 +143,10 @@ def test_kms_secret_key_format():
     assert base64.b64decode(encoded, validate=True) == b"k" * 32
     with pytest.raises(ValueError, match="32 bytes"):
         kms_secret_key("short")
+
+
+def test_no_template_shadows_a_minio_built_in_policy():
+    """A group naming `readonly` gets MinIO's own read-only policy, not a template of that name."""
+    from components.settings import BUILTIN_POLICIES
+
+    assert not set(template_names()) & set(BUILTIN_POLICIES)

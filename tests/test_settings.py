@@ -97,10 +97,10 @@ def test_a_valid_prod_configuration_is_accepted():
 
 
 def test_template_bucket_rules():
-    per_bucket = the_problem({"serviceAccounts": [{"name": "reader", "policy": "readonly"}]})
+    per_bucket = the_problem({"serviceAccounts": [{"name": "reader", "policy": "bucket-readonly"}]})
     assert per_bucket == (
         f"{PROJECT}:serviceAccounts[0].buckets = []: "
-        "template 'readonly' is per bucket: name at least one bucket"
+        "template 'bucket-readonly' is per bucket: name at least one bucket"
     )
     everywhere = the_problem({"serviceAccounts": [{"name": "ops", "policy": "admin", "buckets": ["logs"]}]})
     assert everywhere.startswith(
@@ -181,13 +181,13 @@ def test_service_account_with_unknown_template():
     message = the_problem({"serviceAccounts": [{"name": "app", "policy": "superuser"}]})
     assert message == (
         f"{PROJECT}:serviceAccounts[0].policy = 'superuser': "
-        "one of the templates ['admin', 'backup-service', 'metrics', 'readonly']"
+        "one of the templates ['admin', 'backup-service', 'bucket-readonly', 'metrics']"
     )
 
 
 def test_service_account_with_unknown_bucket():
     message = the_problem(
-        {"serviceAccounts": [{"name": "app", "policy": "readonly", "buckets": ["logs", "nope"]}]}
+        {"serviceAccounts": [{"name": "app", "policy": "bucket-readonly", "buckets": ["logs", "nope"]}]}
     )
     assert message.startswith(
         f"{PROJECT}:serviceAccounts[0].buckets[1] = 'nope': a bucket configured in buckets"

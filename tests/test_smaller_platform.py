@@ -129,12 +129,13 @@ def test_an_external_grafana_needs_its_token_before_anything_registers():
 
 
 def test_a_per_bucket_group_template_without_buckets_is_refused_by_the_settings():
-    values = {**NOTHING_IN_MINIO, "identity": {"groups": [{"name": "viewers", "policy": "readonly"}]}}
+    values = {**NOTHING_IN_MINIO, "identity": {"groups": [{"name": "viewers", "policy": "bucket-readonly"}]}}
     with pytest.raises(SettingsError) as caught:
         settings_from_config(values)
     (problem,) = caught.value.problems
     assert problem.startswith(
-        "minio-platform:identity.groups[0].policy = 'readonly': template 'readonly' is per bucket"
+        "minio-platform:identity.groups[0].policy = 'bucket-readonly': "
+        "template 'bucket-readonly' is per bucket"
     )
 
 

@@ -21,7 +21,7 @@ VARIANT = {
     ],
     "serviceAccounts": [
         {"name": "backup-service", "policy": "backup-service", "buckets": ["backups-postgresql"]},
-        {"name": "reporting", "policy": "readonly", "buckets": ["logs"]},
+        {"name": "reporting", "policy": "bucket-readonly", "buckets": ["logs"]},
     ],
 }
 
