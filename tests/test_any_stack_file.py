@@ -133,6 +133,7 @@ def _account_on_missing_bucket(values: Values, _secrets: dict[str, str]) -> None
 
 
 def _plain_text_secret(_values: Values, secrets: dict[str, str]) -> None:
+    secrets.pop("rootPassword", None)  # the same key set both ways would be the secret one
     secrets["rootPassword!plain"] = "correct-horse-battery"
 
 
