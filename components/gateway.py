@@ -68,6 +68,8 @@ class NginxConfig:
     s3_endpoint: str
     """The public S3 URL, quoted in the ``/storage/`` error."""
     tls: bool = False
+    https_port: int = 443
+    """The HTTPS port clients use (the host port), for the plain listener's redirect."""
     http_listen: str = str(HTTP_LISTEN)
     s3_listen: str = str(S3_LISTEN)
     https_listen: str = str(HTTPS_LISTEN)
@@ -161,6 +163,9 @@ events {{
 http {{
     default_type application/octet-stream;
     server_tokens off;
+    # Redirects stay relative: behind Docker's port mapping nginx's own port (80) is not the one
+    # the browser used, and an absolute Location would send it there.
+    absolute_redirect off;
     sendfile on;
     tcp_nopush on;
     keepalive_timeout 65s;
@@ -351,7 +356,7 @@ def _tls_servers(config: NginxConfig) -> str:
         server_name _;
 {_health_location()}
         location / {{
-            return 301 https://$host$request_uri;
+            return 301 https://$host{"" if config.https_port == 443 else f":{config.https_port}"}$request_uri;
         }}
     }}
 
@@ -424,6 +429,7 @@ class Gateway(pulumi.ComponentResource):
                 max_body_size=settings.max_body_size,
                 s3_endpoint=self.s3_endpoint,
                 tls=use_tls,
+                https_port=settings.https_port,
             )
         )
         image = docker.RemoteImage(

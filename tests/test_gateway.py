@@ -379,6 +379,18 @@ def test_nginx_starts_with_every_node_down_and_explains_storage(nginx_running, t
 
 
 @pytest.mark.render
+def test_redirects_keep_the_port_the_browser_used(nginx_running, tmp_path):
+    """Found by the browser tier: behind Docker's port mapping the client's port (18080) is not
+    nginx's (80), and an absolute redirect built from nginx's own port sent browsers from
+    `console_url` (no trailing slash) to http://localhost/minio-console/. Redirects are relative."""
+    config, http_port, _ = local_config(tmp_path, [free_port()])
+    nginx_running(config, http_port)
+    for path in ("/minio-console", "/"):
+        status, _, headers = request(http_port, "GET", path, host="localhost:18080")
+        assert status in (301, 302) and headers["Location"] == "/minio-console/", (path, headers["Location"])
+
+
+@pytest.mark.render
 def test_host_and_raw_path_reach_the_node_unchanged(nginx_running, tmp_path):
     port = free_port()
     with recorder(port) as upstream:
@@ -450,6 +462,24 @@ def test_tls_routes_by_host_name_and_refuses_unknown_names(nginx_running, tmp_pa
             context.verify_mode = ssl.CERT_NONE
             context.wrap_socket(raw, server_hostname="unknown.test")
 
-        status, _, headers = request(http_port, "GET", "/bucket/key")
-        assert status == 301 and headers["Location"].startswith("https://")
+        status, _, headers = request(http_port, "GET", "/bucket/key", host="console.test:18080")
+        assert status == 301 and headers["Location"] == "https://console.test/bucket/key"
         assert request(http_port, "GET", "/healthz")[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("https_port", "location"), [(443, "https://$host$request_uri"), (8443, "https://$host:8443$request_uri")]
+)
+def test_the_https_redirect_names_the_published_https_port(https_port, location):
+    conf = render_nginx_conf(
+        NginxConfig(
+            upstreams=[Upstream("10.0.0.1:9000", "10.0.0.1:9001")],
+            console_host="console.test",
+            s3_host="s3.test",
+            max_body_size="5g",
+            s3_endpoint="https://s3.test",
+            tls=True,
+            https_port=https_port,
+        )
+    )
+    assert f"return 301 {location};" in conf
