@@ -362,7 +362,7 @@ def _default_groups() -> tuple[GroupSettings, ...]:
 
 
 class IdentitySettings(_Model):
-    """Keycloak single sign-on for the console."""
+    """Keycloak single sign-on: the realm, the client and the groups whose policies MinIO's STS grants."""
 
     mode: Mode = Field(Mode.DEPLOY, description="deploy a Keycloak container, or configure an external one")
     realm: Identifier = Field("minio", description="The realm the console's client and the groups live in")

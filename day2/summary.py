@@ -24,12 +24,8 @@ def render_summary(outputs: dict[str, Any], stack: str) -> str:
         rows.extend(("", line) for line in lines[1:])
 
     console = [outputs["console_url"]]
-    if "sso_demo_users" in outputs:
-        console.append(f"the Keycloak button, as a demo user; passwords: {_reveal('sso_demo_users', stack)}")
-    else:
-        console.append("the Keycloak button, with your organisation's account")
     console.append(
-        f"or as the root user {outputs['minio_root_user']} (emergencies only): "
+        f"access keys; the root user {outputs['minio_root_user']} for emergencies only: "
         f"{_reveal('minio_root_password', stack)}"
     )
     add("MinIO console", *console)
@@ -51,7 +47,10 @@ def render_summary(outputs: dict[str, Any], stack: str) -> str:
             outputs["keycloak_admin_url"],
             f"user {outputs['keycloak_admin_user']}; password: {_reveal('keycloak_admin_password', stack)}",
         )
-    add("SSO issuer", outputs["sso_issuer_url"])
+    sso = [outputs["sso_issuer_url"], "MinIO's STS turns a Keycloak token into credentials (docs/sso.md)"]
+    if "sso_demo_users" in outputs:
+        sso.append(f"demo users' passwords: {_reveal('sso_demo_users', stack)}")
+    add("SSO issuer", *sso)
 
     if "grafana_url" in outputs:
         grafana = [outputs["grafana_url"], f"dashboard: {outputs['grafana_dashboard_url']}"]

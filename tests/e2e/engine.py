@@ -82,7 +82,7 @@ def stack_config(images: dict[str, str], **changes: Any) -> dict[str, Any]:
             # MinIO's built-in policies only: nothing for a minio provider to create.
             "groups": [
                 {"name": "storage-admins", "policy": "consoleAdmin"},
-                {"name": "storage-diagnostics", "policy": "diagnostics"},
+                {"name": "storage-readers", "policy": "readonly"},
             ],
         },
         "buckets": [],
