@@ -128,7 +128,49 @@ def test_prod_gateway_terminates_tls():
     ]
 
 
+def container(name: str = "keycloak", **props) -> Resource:
+    return Resource(
+        rules.CONTAINER, name, {"labels": [{"label": "com.minio-platform.role", "value": name}], **props}
+    )
+
+
+@pytest.mark.parametrize(
+    ("props", "why"),
+    [
+        ({"privileged": True}, "runs privileged"),
+        ({"networkMode": "host"}, "shares the host's network"),
+        (
+            {"volumes": [{"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock"}]},
+            "Docker socket",
+        ),
+        ({"mounts": [{"type": "bind", "source": "/run/docker.sock", "target": "/sock"}]}, "Docker socket"),
+    ],
+)
+def test_no_host_access(props, why):
+    assert rules.no_host_access(container()) == []
+    assert (
+        rules.no_host_access(container(volumes=[{"volumeName": "grafana-data", "containerPath": "/data"}]))
+        == []
+    )
+    (violation,) = rules.no_host_access(container(**props))
+    assert why in violation
+
+
+def test_only_the_gateway_is_public():
+    loopback = [{"internal": 8080, "external": 8080, "ip": "127.0.0.1"}]
+    assert rules.only_the_gateway_is_public(container(ports=loopback)) == []
+    assert (
+        rules.only_the_gateway_is_public(container("gateway", ports=[{"internal": 80, "external": 80}])) == []
+    )
+    (anywhere,) = rules.only_the_gateway_is_public(container(ports=[{"internal": 8080, "external": 8080}]))
+    assert "keycloak publishes 8080 on 0.0.0.0" in anywhere
+    assert rules.only_the_gateway_is_public(container(ports=[{"internal": 3000, "ip": "192.168.1.5"}]))
+
+
 def test_advisory_rules():
+    pinned = Resource(rules.REMOTE_IMAGE, "img", {"name": "nginx:1.28.0-alpine@sha256:" + "a" * 64})
+    tagged = Resource(rules.REMOTE_IMAGE, "img", {"name": "nginx:1.28.0-alpine"})
+    assert rules.images_digest_pinned(pinned) == [] and rules.images_digest_pinned(tagged)
     private = Resource(rules.NETWORK, "n", {"ipamConfigs": [{"subnet": "172.28.40.0/24"}]})
     public = Resource(rules.NETWORK, "n", {"ipamConfigs": [{"subnet": "172.40.0.0/24"}]})
     assert rules.private_subnets(private) == [] and rules.private_subnets(public)
@@ -149,9 +191,12 @@ def test_rule_levels_match_the_issue():
         "no-wildcard-grants",
         "credentials-are-secret",
         "prod-gateway-terminates-tls",
+        "no-host-access",
+        "only-the-gateway-is-public",
     }
     assert {r.name for r in rules.RULES if not r.mandatory} == {
         "private-subnets",
+        "images-digest-pinned",
         "prod-buckets-encrypted",
         "prod-nodes-have-limits",
     }
@@ -239,14 +284,16 @@ def test_every_stack_passes_every_mandatory_rule(synth, stack, tmp_path):
     manifest.write_text(render_documents(synth(stack))["resources.json"])
     findings = rules.check_manifest(manifest, stack)
     assert [f for f in findings if f.mandatory] == []
-    advisories = {(f.rule, f.message) for f in findings}
-    if stack == "dev":  # the user's note's 172.40.0.0/24, on purpose
+    advisories = {(f.rule, f.message) for f in findings if f.rule != "images-digest-pinned"}
+    if stack == "dev":  # the docker-compose design's 172.40.0.0/24, on purpose
         assert advisories == {
             (
                 "private-subnets",
                 "minio-networks-storage-net uses 172.40.0.0/24, outside RFC 1918 private space",
             )
         }
+        # dev pulls tags: every one of its seven images is flagged, advisory only.
+        assert len([f for f in findings if f.rule == "images-digest-pinned"]) == 7
     else:
         assert advisories == set()
 

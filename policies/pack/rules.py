@@ -155,6 +155,59 @@ def images_pinned(resource: Resource) -> list[str]:
     return []
 
 
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+
+
+def no_host_access(resource: Resource) -> list[str]:
+    """No container is privileged, shares the host's network, or mounts the Docker socket (root on
+    the host for whoever controls the container)."""
+    if resource.type != CONTAINER:
+        return []
+    props = resource.props
+    found = []
+    if props.get("privileged"):
+        found.append(f"{resource.name} runs privileged")
+    if props.get("networkMode") == "host":
+        found.append(f"{resource.name} shares the host's network")
+    sources = [v.get("hostPath") for v in props.get("volumes") or []]
+    sources += [m.get("source") for m in props.get("mounts") or []]
+    for source in sources:
+        if isinstance(source, str) and source.rstrip("/") in DOCKER_SOCKETS:
+            found.append(f"{resource.name} mounts the Docker socket {source}: that is root on the host")
+    return found
+
+
+def only_the_gateway_is_public(resource: Resource) -> list[str]:
+    """Only the gateway publishes on a non-loopback address; every other published port binds to
+    127.0.0.0/8 (an unset address is Docker's 0.0.0.0)."""
+    if resource.type != CONTAINER or _labels(resource.props).get("com.minio-platform.role") == "gateway":
+        return []
+    found = []
+    for port in resource.props.get("ports") or []:
+        address = port.get("ip") or "0.0.0.0"  # noqa: S104 (Docker's default, what the rule refuses)
+        try:
+            loopback = ipaddress.IPv4Address(address) in LOOPBACK
+        except ValueError:
+            loopback = False
+        if not loopback:
+            found.append(
+                f"{resource.name} publishes {port.get('external') or port.get('internal')} on {address}: "
+                "only the gateway may publish beyond 127.0.0.1"
+            )
+    return found
+
+
+def images_digest_pinned(resource: Resource) -> list[str]:
+    """Advisory everywhere (the settings require digests in prod): a tag can be moved to other bytes."""
+    if resource.type != REMOTE_IMAGE:
+        return []
+    reference = resource.props.get("name")
+    if isinstance(reference, str) and "@sha256:" not in reference and not reference.startswith("sha256:"):
+        return [f"{resource.name} uses {reference!r} without a digest: a tag can be moved to other bytes"]
+    return []
+
+
 def _admin_document() -> dict:
     return json.loads(ADMIN_TEMPLATE.read_text())
 
@@ -305,8 +358,14 @@ RULES = [
          credentials_are_secret, "resource", manifest_only=True),
     Rule("prod-gateway-terminates-tls", "The prod gateway terminates TLS", True,
          prod_gateway_terminates_tls, "stack", prod_only=True),
+    Rule("no-host-access", "No container is privileged, on the host network or given the Docker socket",
+         True, no_host_access, "resource"),
+    Rule("only-the-gateway-is-public", "Only the gateway publishes ports beyond loopback", True,
+         only_the_gateway_is_public, "resource"),
     Rule("private-subnets", "Network subnets lie in RFC 1918 private space", False,
          private_subnets, "resource"),
+    Rule("images-digest-pinned", "Images are pinned by digest (a tag can move)", False,
+         images_digest_pinned, "resource"),
     Rule("prod-buckets-encrypted", "Prod buckets are encrypted", False, prod_buckets_encrypted, "stack",
          prod_only=True),
     Rule("prod-nodes-have-limits", "Prod MinIO nodes have CPU and memory limits", False,

@@ -332,8 +332,9 @@ def test_the_policy_pack_passes_the_stack_and_judges_every_rule(deployment: Depl
 
 
 def test_a_planted_violation_stops_up_before_anything_is_created(deployment: Deployment, tmp_path):
-    """A fresh project whose one container is a MinIO node publishing a port: the preview `pulumi up`
-    runs first must stop it, with the rule named, and no container may exist afterwards."""
+    """A fresh project with a MinIO node publishing a port and a container holding the Docker
+    socket: the preview `pulumi up` runs first must stop it, naming both rules, and no container
+    may exist afterwards."""
     project = tmp_path / "planted"
     project.mkdir()
     (project / "__main__.py").write_text((ROOT / "tests" / "e2e" / "planted" / "__main__.py").read_text())
@@ -353,7 +354,9 @@ def test_a_planted_violation_stops_up_before_anything_is_created(deployment: Dep
     assert up.returncode != 0, output
     assert "minio-nodes-publish-no-ports" in output, output
     assert "publishes host ports" in output, output
-    assert inspect("planted-minio", "{{.Id}}") == "absent", "the planted container was created"
+    assert "no-host-access" in output and "mounts the Docker socket" in output, output
+    for name in ("planted-minio", "planted-socket-holder"):
+        assert inspect(name, "{{.Id}}") == "absent", f"the planted container {name} was created"
     subprocess.run([engine.pulumi, "stack", "rm", "planted", "--yes", "--force"], **common)
 
 

@@ -1,4 +1,5 @@
-"""A planted violation for the policy pack: a MinIO node (by its role label) publishing a host port.
+"""Planted violations for the policy pack: a MinIO node (by its role label) publishing a host port,
+and a container given the Docker socket.
 
 Run by tests/e2e/test_real_engine.py as a project of its own, under the real engine with
 `--policy-pack policies/pack`: `pulumi up` must stop before it creates anything.
@@ -19,4 +20,14 @@ docker.Container(
         docker.ContainerLabelArgs(label="com.minio-platform.role", value="minio"),
         docker.ContainerLabelArgs(label="com.minio-platform.stack", value="e2e"),
     ],
+)
+docker.Container(
+    "planted-socket",
+    name="planted-socket-holder",
+    image=image.image_id,
+    command=["sleep", "60"],
+    volumes=[
+        docker.ContainerVolumeArgs(host_path="/var/run/docker.sock", container_path="/var/run/docker.sock")
+    ],
+    labels=[docker.ContainerLabelArgs(label="com.minio-platform.stack", value="e2e")],
 )
