@@ -40,6 +40,26 @@ KEYCLOAK_HTTP_PORT = 8080
 KEYCLOAK_MANAGEMENT_PORT = 9000
 KEYCLOAK_CLIENT_TIMEOUT = 60
 """Seconds the keycloak provider waits for one admin API answer."""
+
+# The realm's own defences (docs/sso.md "Realm defences"): after 5 wrong passwords an account waits
+# 60 s, growing by 60 s per further failure up to 15 min; failures are forgotten after 12 h; two
+# attempts within 1 s also cost a 60 s wait. Never a permanent lock-out (an attacker could lock
+# every user out).
+BRUTE_FORCE_DETECTION = {
+    "max_login_failures": 5,
+    "wait_increment_seconds": 60,
+    "max_failure_wait_seconds": 900,
+    "failure_reset_time_seconds": 12 * 3600,
+    "quick_login_check_milli_seconds": 1000,
+    "minimum_quick_login_wait_seconds": 60,
+    "permanent_lockout": False,
+}
+ACCESS_TOKEN_LIFESPAN = "5m"  # noqa: S105 (a lifetime, not a token)
+"""Short: a token is exchanged for MinIO STS credentials right away, which carry their own expiry."""
+SSO_SESSION_IDLE_TIMEOUT = "30m"
+SSO_SESSION_MAX_LIFESPAN = "10h"
+PKCE_METHOD = "S256"
+"""PKCE on top of the client secret: a code intercepted on its way back is useless without the verifier."""
 # Keycloak 26 attaches these to every new OIDC client; the default-scopes resource is
 # authoritative, so listing fewer would show a diff on every preview (and "basic" carries `sub`).
 BUILTIN_DEFAULT_SCOPES = ("acr", "basic", "email", "profile", "roles", "web-origins")
@@ -163,6 +183,14 @@ class SingleSignOn(pulumi.ComponentResource):
             login_with_email_allowed=True,
             duplicate_emails_allowed=False,
             password_policy="length(12) and notUsername",  # noqa: S106 (a rule, not a password)
+            access_token_lifespan=ACCESS_TOKEN_LIFESPAN,
+            sso_session_idle_timeout=SSO_SESSION_IDLE_TIMEOUT,
+            sso_session_max_lifespan=SSO_SESSION_MAX_LIFESPAN,
+            security_defenses=keycloak.RealmSecurityDefensesArgs(
+                brute_force_detection=keycloak.RealmSecurityDefensesBruteForceDetectionArgs(
+                    **BRUTE_FORCE_DETECTION
+                )
+            ),
             opts=via_keycloak,
         )
         profile = self._user_profile(realm, via_keycloak)
@@ -178,6 +206,7 @@ class SingleSignOn(pulumi.ComponentResource):
             implicit_flow_enabled=False,
             direct_access_grants_enabled=False,
             service_accounts_enabled=False,
+            pkce_code_challenge_method=PKCE_METHOD,
             valid_redirect_uris=[f"{args.console_url}/oauth_callback"],
             valid_post_logout_redirect_uris=[args.console_url],
             web_origins=[_origin(args.console_url)],

@@ -188,3 +188,26 @@ def test_prod_has_no_demo_users(synth):
 
 def test_login_url_is_the_console_login_page(synth):
     assert synth("dev").outputs["sso_login_url"] == "http://localhost/minio-console/login"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_realm_defends_itself(synth, stack):
+    """Brute-force detection with a temporary lock-out, short tokens, bounded sessions, PKCE."""
+    synthesis = synth(stack)
+    realm = one(synthesis, REALM).inputs
+    detection = realm["securityDefenses"]["bruteForceDetection"]
+    assert detection == {
+        "maxLoginFailures": 5,
+        "waitIncrementSeconds": 60,
+        "maxFailureWaitSeconds": 900,
+        "failureResetTimeSeconds": 43200,
+        "quickLoginCheckMilliSeconds": 1000,
+        "minimumQuickLoginWaitSeconds": 60,
+        "permanentLockout": False,
+    }
+    assert (realm["accessTokenLifespan"], realm["ssoSessionIdleTimeout"], realm["ssoSessionMaxLifespan"]) == (
+        "5m",
+        "30m",
+        "10h",
+    )
+    assert one(synthesis, CLIENT).inputs["pkceCodeChallengeMethod"] == "S256"

@@ -13,6 +13,7 @@ Screenshots of every step land in ``build/e2e/screenshots/<journey>/``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import time
@@ -83,16 +84,29 @@ def sso(deployment: Deployment) -> Iterator[dict[str, Any]]:
     deployment.record("browser journeys (SSO)", time.monotonic() - started)
 
 
-def authorization_url(sso: dict[str, Any], state: str | None = None) -> str:
-    """Keycloak's authorization endpoint for the console's client, as MinIO's console built it."""
+PKCE_VERIFIER = secrets.token_urlsafe(48)
+"""One PKCE verifier for the module's sign-ins (the client requires S256)."""
+
+
+def authorization_url(sso: dict[str, Any], state: str | None = None, pkce: bool = True) -> str:
+    """Keycloak's authorization endpoint for the console's client, with PKCE (S256)."""
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(PKCE_VERIFIER.encode()).digest()).rstrip(b"=").decode()
+    )
     query = {
         "client_id": CLIENT_ID,
         "response_type": "code",
         "scope": "openid profile email",
         "redirect_uri": sso["callback"],
         **({"state": state} if state else {}),
+        **({"code_challenge": challenge, "code_challenge_method": "S256"} if pkce else {}),
     }
     return sso["outputs"]["sso_issuer_url"] + "/protocol/openid-connect/auth?" + urllib.parse.urlencode(query)
+
+
+def refused(page: str) -> bool:
+    """Keycloak's answer to a wrong password, or to any password of a locked account."""
+    return "Invalid username or password." in page or "temporarily disabled" in page
 
 
 def sign_in(sso: dict[str, Any], journey: str, username: str, password: str) -> SignIn:
@@ -111,10 +125,7 @@ def sign_in(sso: dict[str, Any], journey: str, username: str, password: str) -> 
     browser.find("#kc-login").click()
     browser.wait(
         "the page after signing in",
-        lambda: (
-            browser.url.startswith(outputs["console_url"])
-            or "Invalid username or password." in browser.text()
-        ),
+        lambda: browser.url.startswith(outputs["console_url"]) or refused(browser.text()),
     )
     browser.shot("after-sign-in")
     back = [u for u in browser.requested_urls() if u.startswith(sso["callback"] + "?")]
@@ -131,6 +142,7 @@ def sign_in(sso: dict[str, Any], journey: str, username: str, password: str) -> 
             "redirect_uri": sso["callback"],
             "client_id": CLIENT_ID,
             "client_secret": sso["client_secret"],
+            "code_verifier": PKCE_VERIFIER,
         },
     )
     assert status == 200, body
@@ -312,3 +324,40 @@ def test_6_the_token_carries_exactly_the_groups_policies(sso, group, policies):
     evaluated = sso["keycloak"].example_tokens(CLIENT_ID, username)
     assert sorted(evaluated["id"]["policy"]) == policies
     assert sorted(evaluated["access"]["policy"]) == policies
+
+
+def test_7_an_authorization_request_without_pkce_is_refused(sso):
+    browser = Browser("7-no-pkce")
+    try:
+        browser.open(authorization_url(sso, pkce=False))
+        browser.wait(
+            "Keycloak's refusal",
+            lambda: "code_challenge" in browser.text().lower() or "pkce" in browser.text().lower(),
+        )
+        browser.shot("refused")
+        assert not browser.find_all("#username"), "Keycloak offered its login form without PKCE"
+    finally:
+        browser.close()
+
+
+def test_8_five_wrong_passwords_lock_the_account(sso):
+    """Brute-force detection: after the fifth failure even the right password is refused, and
+    Keycloak's attack detection reports the user locked; the lock is lifted at the end."""
+    keycloak: KeycloakAdmin = sso["keycloak"]
+    username, password = "sso-lockout", secrets.token_urlsafe(16)
+    user_id = keycloak.create_user(username, password)
+    try:
+        for attempt in range(5):
+            signed = sign_in(sso, f"8-lockout-{attempt + 1}", username, f"wrong-{attempt}")
+            signed.browser.close()
+            assert signed.callback is None
+        status = keycloak.call("GET", f"/attack-detection/brute-force/users/{user_id}")
+        assert status["disabled"] is True and status["numFailures"] >= 1, status
+        signed = sign_in(sso, "8-lockout-right-password", username, password)
+        try:
+            assert signed.callback is None, "a locked account signed in"
+        finally:
+            signed.browser.close()
+    finally:
+        keycloak.call("DELETE", f"/attack-detection/brute-force/users/{user_id}")
+        keycloak.delete_user(username)
