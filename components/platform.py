@@ -87,6 +87,9 @@ class Platform(pulumi.ComponentResource):
                 LogPipelineArgs(
                     settings=settings.observability,
                     monitoring_network=self.networks.monitoring,
+                    loki_credential=_secret(
+                        settings.secrets.loki_password or settings.secrets.loki_bearer_token
+                    ),
                     labels=labels,
                 ),
                 opts=self._child(),

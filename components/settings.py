@@ -423,6 +423,11 @@ class ObservabilitySettings(_Model):
     )
     prometheus_url: str | None = Field(None, description="Existing Prometheus (mode external)")
     loki_url: str | None = Field(None, description="Existing Loki push API base URL (mode external)")
+    loki_username: str | None = Field(
+        None,
+        min_length=1,
+        description="Basic-auth user of the existing Loki (mode external; its password: lokiPassword)",
+    )
     grafana_url: str | None = Field(None, description="Existing Grafana (mode external; token: grafanaAuth)")
     prometheus_port: Port = Field(9090, description="Host port (127.0.0.1 only) of the deployed Prometheus")
     grafana_port: Port = Field(3000, description="Host port (127.0.0.1 only) of the deployed Grafana")
@@ -492,6 +497,12 @@ class Secrets(_Model):
     grafana_auth: SecretStr | None = Field(
         None,
         description="Service-account token of the existing Grafana: required in observability.mode external",
+    )
+    loki_password: SecretStr | None = Field(
+        None, description="Basic-auth password of the existing Loki, with observability.lokiUsername"
+    )
+    loki_bearer_token: SecretStr | None = Field(
+        None, description="Bearer token of the existing Loki (instead of basic auth)"
     )
 
     @field_validator("root_password", "keycloak_admin_password")
@@ -698,7 +709,9 @@ class PlatformSettings(_Model):
             )
 
     def _check_observability_secrets(self) -> Iterator[Invalid]:
-        """observability.mode external needs grafanaAuth, and no other mode takes it."""
+        """observability.mode external needs grafanaAuth, and no other mode takes it; Loki's
+        credentials (lokiUsername with lokiPassword, or lokiBearerToken) only with mode external,
+        one kind at a time, the user and password together."""
         external = self.observability.mode is ObservabilityMode.EXTERNAL
         if external and self.secrets.grafana_auth is None:
             yield Invalid(
@@ -712,6 +725,33 @@ class PlatformSettings(_Model):
                 "[secret]",
                 f"only used with observability.mode external (mode is {self.observability.mode.value}): "
                 "remove it with `pulumi config rm grafanaAuth`",
+            )
+        yield from self._check_loki_credentials(external)
+
+    def _check_loki_credentials(self, external: bool) -> Iterator[Invalid]:
+        user, password = self.observability.loki_username, self.secrets.loki_password
+        token = self.secrets.loki_bearer_token
+        given = {
+            "observability.lokiUsername": user,
+            "lokiPassword": None if password is None else "[secret]",
+            "lokiBearerToken": None if token is None else "[secret]",
+        }
+        if not external:
+            for key, value in given.items():
+                if value is not None:
+                    yield Invalid(
+                        key, value, "Loki credentials are only used with observability.mode external"
+                    )
+            return
+        if user is not None and password is None:
+            yield Invalid("lokiPassword", None, "required with observability.lokiUsername (basic auth)")
+        if password is not None and user is None:
+            yield Invalid(
+                "observability.lokiUsername", None, "required with the lokiPassword secret (basic auth)"
+            )
+        if token is not None and (user is not None or password is not None):
+            yield Invalid(
+                "lokiBearerToken", "[secret]", "choose basic auth or a bearer token for Loki, not both"
             )
 
     @property

@@ -7,7 +7,8 @@
 // sprig's functions, and jmespath-community's JMESPath. It is a test harness, not Alloy: any other
 // component or stage is refused, so a configuration it cannot judge fails loudly.
 //
-// Usage: alloycheck CONFIG < entries.jsonl > results.jsonl
+// Usage: alloycheck CONFIG < entries.jsonl > results.jsonl, or alloycheck --describe-endpoints CONFIG
+// (each loki.write endpoint's URL and kind of authentication, with sys.env read from the environment).
 // Each input line is {"listener": "<loki.source.api label>", "line": "<raw log line>"}; each output
 // line is {"labels": {...}, "line": "<processed line>"}.
 package main
@@ -41,10 +42,19 @@ type apiSource struct {
 	ForwardTo []string          `alloy:"forward_to,attr"`
 }
 
+type basicAuth struct {
+	Username string `alloy:"username,attr"`
+	Password string `alloy:"password,attr"`
+}
+
+type lokiEndpoint struct {
+	URL         string     `alloy:"url,attr"`
+	BasicAuth   *basicAuth `alloy:"basic_auth,block,optional"`
+	BearerToken string     `alloy:"bearer_token,attr,optional"`
+}
+
 type lokiWrite struct {
-	Endpoint []struct {
-		URL string `alloy:"url,attr"`
-	} `alloy:"endpoint,block"`
+	Endpoint []lokiEndpoint `alloy:"endpoint,block"`
 }
 
 type jsonStage struct {
@@ -296,6 +306,9 @@ func scope(file *ast.File) *vm.Scope {
 		}
 		node[block.Label] = map[string]any{"receiver": strings.Join(block.Name, ".") + "." + block.Label}
 	}
+	// Alloy's standard library function the configuration may use: sys.env, for credentials the
+	// container receives in its environment rather than in the file.
+	root["sys"] = map[string]any{"env": os.Getenv}
 	return &vm.Scope{Variables: root}
 }
 
@@ -432,15 +445,42 @@ func (c *config) run(listener, line string) (*entry, error) {
 	}
 }
 
+// describeEndpoints prints each loki.write endpoint: its URL, the kind of authentication and
+// whether its credential resolved to something non-empty (never the credential itself).
+func describeEndpoints(cfg *config) {
+	out := json.NewEncoder(os.Stdout)
+	for label, w := range cfg.writes {
+		for _, e := range w.Endpoint {
+			d := map[string]any{"write": label, "url": e.URL, "auth": "none"}
+			switch {
+			case e.BasicAuth != nil:
+				d["auth"], d["username"], d["credential_set"] = "basic", e.BasicAuth.Username, e.BasicAuth.Password != ""
+			case e.BearerToken != "":
+				d["auth"], d["credential_set"] = "bearer", true
+			}
+			if err := out.Encode(d); err != nil {
+				fmt.Fprintln(os.Stderr, "alloycheck:", err)
+				os.Exit(1)
+			}
+		}
+	}
+}
+
 func main() {
-	if len(os.Args) != 2 {
+	describe := len(os.Args) == 3 && os.Args[1] == "--describe-endpoints"
+	if len(os.Args) != 2 && !describe {
 		fmt.Fprintln(os.Stderr, "usage: alloycheck CONFIG < entries.jsonl > results.jsonl")
+		fmt.Fprintln(os.Stderr, "       alloycheck --describe-endpoints CONFIG")
 		os.Exit(2)
 	}
-	cfg, err := load(os.Args[1])
+	cfg, err := load(os.Args[len(os.Args)-1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "alloycheck:", err)
 		os.Exit(1)
+	}
+	if describe {
+		describeEndpoints(cfg)
+		return
 	}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 0, 1<<20), 16<<20)

@@ -1,0 +1,139 @@
+"""An existing Loki that wants credentials: basic auth or a bearer token, as secrets that reach
+Alloy through its environment and never appear in the rendered configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.logs import LOKI_PASSWORD_ENV, LOKI_TOKEN_ENV, LokiAuth, render_alloy_config
+from components.settings import SettingsError, settings_from_config
+from synth.mocks import is_secret, unwrap
+from synth.run import synthesize
+from synth.stackfile import read_stack_file
+from tests.graph import CONTAINER
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTERNAL = {
+    "mode": "external",
+    "prometheusUrl": "https://prometheus.example.com",
+    "lokiUrl": "https://loki.example.com",
+    "grafanaUrl": "https://grafana.example.com",
+}
+SECRETS = frozenset({"grafanaAuth", "lokiPassword", "lokiBearerToken"})
+
+
+def problems(values: dict) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config(values, SECRETS)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("observability", "secrets", "expected"),
+    [
+        (
+            {**EXTERNAL, "lokiUsername": "tenant-1"},
+            {},
+            "lokiPassword = None: required with observability.lokiUsername",
+        ),
+        (
+            EXTERNAL,
+            {"lokiPassword": "s3cret-pass"},
+            "observability.lokiUsername = None: required with the lokiPassword",
+        ),
+        (
+            {**EXTERNAL, "lokiUsername": "tenant-1"},
+            {"lokiPassword": "s3cret-pass", "lokiBearerToken": "tok-123456"},
+            "lokiBearerToken = '[secret]': choose basic auth or a bearer token",
+        ),
+        (
+            {"mode": "deploy"},
+            {"lokiBearerToken": "tok-123456"},
+            "lokiBearerToken = '[secret]': Loki credentials are only",
+        ),
+        (
+            {"mode": "none", "lokiUsername": "tenant-1"},
+            {},
+            "observability.lokiUsername = 'tenant-1': Loki credentials",
+        ),
+    ],
+)
+def test_loki_credentials_are_validated(observability, secrets, expected):
+    found = problems({"observability": observability, "grafanaAuth": "glsa_token", **secrets})
+    assert [p for p in found if expected in p], found
+    assert not [p for p in found for value in secrets.values() if value in p]
+
+
+@pytest.mark.parametrize(
+    ("auth", "variable", "reference"),
+    [
+        (LokiAuth("tenant-1"), LOKI_PASSWORD_ENV, f'password = sys.env("{LOKI_PASSWORD_ENV}")'),
+        (LokiAuth(), LOKI_TOKEN_ENV, f'bearer_token = sys.env("{LOKI_TOKEN_ENV}")'),
+    ],
+)
+def test_the_credential_is_read_from_the_environment_by_alloys_own_parser(
+    alloycheck, tmp_path, auth, variable, reference
+):
+    config = render_alloy_config("https://loki.example.com/loki/api/v1/push", auth=auth)
+    assert reference in config
+    path = tmp_path / "config.alloy"
+    path.write_text(config)
+
+    def describe(environment: dict[str, str]) -> dict:
+        done = subprocess.run(
+            [alloycheck, "--describe-endpoints", str(path)],
+            env={"PATH": os.environ.get("PATH", ""), **environment},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        (endpoint,) = [json.loads(line) for line in done.stdout.splitlines()]
+        assert "s3cret" not in done.stdout
+        return endpoint
+
+    given = describe({variable: "s3cret-credential"})
+    assert given["auth"] == ("basic" if auth.username else "bearer") and given["credential_set"] is True
+    if auth.username:
+        assert given["username"] == "tenant-1"
+        assert describe({})["credential_set"] is False  # the name the container gets is the one read
+
+
+def _prod(observability: dict, secrets: dict[str, str]):
+    config = read_stack_file(ROOT / "Pulumi.prod.yaml", "prod", {"observability": observability})
+    values = dict(config.values) | {f"minio-platform:{k}": v for k, v in secrets.items()}
+    keys = (*config.secret_keys, *(f"minio-platform:{k}" for k in secrets))
+    return synthesize(type(config)(config.stack, values, keys, config.placeholders))
+
+
+@pytest.mark.parametrize(
+    ("observability", "secrets", "variable"),
+    [
+        ({"lokiUsername": "tenant-1"}, {"lokiPassword": "basic-s3cret-pass"}, LOKI_PASSWORD_ENV),
+        ({}, {"lokiBearerToken": "bearer-s3cret-token"}, LOKI_TOKEN_ENV),
+    ],
+)
+def test_alloy_gets_the_credential_as_a_secret_variable_and_the_file_holds_none(
+    observability, secrets, variable
+):
+    synthesis = _prod(observability, secrets)
+    (value,) = secrets.values()
+    (alloy,) = [c for c in synthesis.of_type(CONTAINER) if c.inputs["name"] == "alloy"]
+    envs = alloy.inputs["envs"]
+    assert is_secret(envs) or all(is_secret(e) for e in envs)
+    plain_envs = unwrap(envs) if is_secret(envs) else [unwrap(e) for e in envs]
+    assert f"{variable}={value}" in plain_envs
+    assert value not in synthesis.files["config.alloy"]
+    assert f'sys.env("{variable}")' in synthesis.files["config.alloy"]
+    assert value in synthesis.secret_values
+
+
+def test_without_credentials_alloy_pushes_as_before(synth):
+    prod = synth("prod")
+    assert "sys.env" not in prod.files["config.alloy"]
+    (alloy,) = [c for c in prod.of_type(CONTAINER) if c.inputs["name"] == "alloy"]
+    assert not alloy.inputs.get("envs")
