@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from components.logs import ALLOY_HOST, AUDIT_LOG_PORT, SERVER_LOG_PORT, minio_log_environment
 from synth.run import Synthesis
@@ -34,6 +35,17 @@ class Gateway:
     @property
     def s3_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
+
+
+def ensure_bucket(client, name: str) -> None:
+    """Create a bucket, accepting one that exists already: botocore retries a CreateBucket that
+    MinIO answered slowly or with a 503 while the first attempt had created it, and the retry
+    then gets BucketAlreadyOwnedByYou (seen in CI on a loaded machine after the fault tests)."""
+    try:
+        client.create_bucket(Bucket=name)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str, attempts: int = 3):

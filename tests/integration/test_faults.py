@@ -19,7 +19,7 @@ import warnings
 import pytest
 from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 
-from tests.integration.conftest import s3_client
+from tests.integration.conftest import ensure_bucket, s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,7 @@ def test_node_losses_follow_the_quorum_rules(cluster, gateway, node_environment,
         attempts=1,
     )
     bucket, stored = "faults", {}
-    client.create_bucket(Bucket=bucket)
+    ensure_bucket(client, bucket)
     for index, size in enumerate([1024, 300 * 1024, 2 * MB, 20 * MB]):
         put(client, bucket, f"before/object-{index}", size, stored)
 

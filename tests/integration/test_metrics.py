@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from components.monitoring import RULES_FILE, TOKEN_FILE, ScrapeTargets, metrics_token, render_scrape_config
 from tests.conftest import require_binary
+from tests.integration.conftest import ensure_bucket
 from tests.servers import free_port, stop, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -74,7 +75,7 @@ def metric_names(text: str) -> set[str]:
 def metrics_secret(applied, root_s3) -> str:
     # Seed first: bucket usage comes from MinIO's background scanner (about a minute on a fresh
     # cluster), so the dashboard test's wait overlaps this module's other tests.
-    root_s3.create_bucket(Bucket="usage-probe")
+    ensure_bucket(root_s3, "usage-probe")
     root_s3.put_object(Bucket="usage-probe", Key="object", Body=b"x" * 4096)
     return applied.users["prometheus-metrics"]
 
@@ -148,7 +149,7 @@ def test_every_metric_the_rules_use_exists_in_minio_under_their_job(
     cluster, gateway, dev, root_s3, metrics_secret
 ):
     # Error counters appear with the first error: make some (GETs of a missing object, on every node).
-    root_s3.create_bucket(Bucket="metrics-probe")
+    ensure_bucket(root_s3, "metrics-probe")
     for _ in range(8):
         with pytest.raises(ClientError):
             root_s3.get_object(Bucket="metrics-probe", Key="missing")

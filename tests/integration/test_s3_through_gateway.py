@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from components.gateway import render_nginx_conf
-from tests.integration.conftest import s3_client
+from tests.integration.conftest import ensure_bucket, s3_client
 from tests.servers import Nginx, loopback_gateway
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ class Stream:
 
 @pytest.fixture(scope="module")
 def bucket(root_s3) -> str:
-    root_s3.create_bucket(Bucket="gateway-tests")
+    ensure_bucket(root_s3, "gateway-tests")
     return "gateway-tests"
 
 
