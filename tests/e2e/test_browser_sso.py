@@ -327,15 +327,29 @@ def test_6_the_token_carries_exactly_the_groups_policies(sso, group, policies):
 
 
 def test_7_an_authorization_request_without_pkce_is_refused(sso):
+    """Keycloak answers a request without a code challenge with an OAuth error (sent back to the
+    registered callback, as the protocol says) and never with its login form or a code."""
     browser = Browser("7-no-pkce")
+    seen: list[str] = []
+
+    def answered() -> bool:
+        seen.extend(browser.requested_urls())
+        return any(u.startswith(sso["callback"] + "?") for u in seen) or "code_challenge" in browser.text()
+
     try:
         browser.open(authorization_url(sso, pkce=False))
-        browser.wait(
-            "Keycloak's refusal",
-            lambda: "code_challenge" in browser.text().lower() or "pkce" in browser.text().lower(),
-        )
+        browser.wait("Keycloak's refusal", answered)
         browser.shot("refused")
-        assert not browser.find_all("#username"), "Keycloak offered its login form without PKCE"
+        back = [
+            urllib.parse.parse_qs(urllib.parse.urlparse(u).query)
+            for u in seen
+            if u.startswith(sso["callback"] + "?")
+        ]
+        assert not [q for q in back if "code" in q], "Keycloak issued a code without PKCE"
+        assert all(q.get("error") == ["invalid_request"] for q in back), back
+        assert any("code_challenge" in " ".join(q.get("error_description", [])) for q in back) or (
+            "code_challenge" in browser.text()
+        )
     finally:
         browser.close()
 
