@@ -7,8 +7,11 @@ read the token Keycloak issues for a user, with the claims MinIO receives.
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +29,8 @@ class KeycloakAdmin:
         base, realm = outputs["sso_issuer_url"].rsplit("/realms/", 1)
         return cls(base, realm, outputs["keycloak_admin_user"], outputs["keycloak_admin_password"])
 
-    def _token(self) -> str:
+    def token(self) -> str:
+        """An admin access token from the master realm (raises on a refused password)."""
         form = urllib.parse.urlencode(
             {
                 "grant_type": "password",
@@ -44,7 +48,7 @@ class KeycloakAdmin:
             f"{self.base_url}/admin/realms/{self.realm}{path}",
             method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
             text = answer.read()
@@ -72,6 +76,16 @@ class KeycloakAdmin:
 
     def delete_user(self, username: str) -> None:
         self.call("DELETE", f"/users/{self.user_id(username)}")
+
+    @contextmanager
+    def temporary_user(self, username: str) -> Iterator[tuple[str, str]]:
+        """A user in no group with a generated password, ``(id, password)``; deleted afterwards."""
+        password = secrets.token_urlsafe(16)
+        user_id = self.create_user(username, password)
+        try:
+            yield user_id, password
+        finally:
+            self.delete_user(username)
 
     def example_tokens(self, client_id: str, username: str) -> dict[str, dict[str, Any]]:
         """The ID and access tokens' claims Keycloak would issue ``username`` through the client."""

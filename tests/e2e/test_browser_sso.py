@@ -250,10 +250,8 @@ def test_2_a_read_only_user_reads_and_is_refused_an_upload(sso):
 def test_3_a_user_in_no_group_is_refused_by_minio_with_its_message(sso):
     outputs = sso["outputs"]
     keycloak: KeycloakAdmin = sso["keycloak"]
-    username, password = "sso-no-group", secrets.token_urlsafe(16)
-    keycloak.create_user(username, password)
-    try:
-        signed = sign_in(sso, "3-no-group", username, password)
+    with keycloak.temporary_user("sso-no-group") as (_, password):
+        signed = sign_in(sso, "3-no-group", "sso-no-group", password)
         try:
             assert signed.callback is not None, "Keycloak signs the user in: the refusal is MinIO's"
             assert "policy" not in claims(signed.tokens["id_token"])
@@ -262,8 +260,6 @@ def test_3_a_user_in_no_group_is_refused_by_minio_with_its_message(sso):
             assert status == 400 and "policy claim missing" in message.lower(), ET.tostring(answer)[:500]
         finally:
             signed.browser.close()
-    finally:
-        keycloak.delete_user(username)
 
 
 def test_4_a_wrong_password_stays_on_keycloak_and_reaches_nothing(sso):
@@ -358,20 +354,19 @@ def test_8_five_wrong_passwords_lock_the_account(sso):
     """Brute-force detection: after the fifth failure even the right password is refused, and
     Keycloak's attack detection reports the user locked; the lock is lifted at the end."""
     keycloak: KeycloakAdmin = sso["keycloak"]
-    username, password = "sso-lockout", secrets.token_urlsafe(16)
-    user_id = keycloak.create_user(username, password)
-    try:
-        for attempt in range(5):
-            signed = sign_in(sso, f"8-lockout-{attempt + 1}", username, f"wrong-{attempt}")
-            signed.browser.close()
-            assert signed.callback is None
-        status = keycloak.call("GET", f"/attack-detection/brute-force/users/{user_id}")
-        assert status["disabled"] is True and status["numFailures"] >= 1, status
-        signed = sign_in(sso, "8-lockout-right-password", username, password)
+    username = "sso-lockout"
+    with keycloak.temporary_user(username) as (user_id, password):
         try:
-            assert signed.callback is None, "a locked account signed in"
+            for attempt in range(5):
+                signed = sign_in(sso, f"8-lockout-{attempt + 1}", username, f"wrong-{attempt}")
+                signed.browser.close()
+                assert signed.callback is None
+            status = keycloak.call("GET", f"/attack-detection/brute-force/users/{user_id}")
+            assert status["disabled"] is True and status["numFailures"] >= 1, status
+            signed = sign_in(sso, "8-lockout-right-password", username, password)
+            try:
+                assert signed.callback is None, "a locked account signed in"
+            finally:
+                signed.browser.close()
         finally:
-            signed.browser.close()
-    finally:
-        keycloak.call("DELETE", f"/attack-detection/brute-force/users/{user_id}")
-        keycloak.delete_user(username)
+            keycloak.call("DELETE", f"/attack-detection/brute-force/users/{user_id}")
