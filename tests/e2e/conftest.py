@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -101,19 +102,61 @@ def images() -> dict[str, str]:
     return found
 
 
+def containers_report(tail: int = 12) -> str:
+    """Every stack container's state; for those not running and healthy, the last health probe's
+    answer and the last lines of their log (what a failed health wait leaves to go on)."""
+    report = []
+    for name in owned("container"):
+        state = inspect(name, "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}"
+                        " restarts={{.RestartCount}} exit={{.State.ExitCode}}")  # fmt: skip
+        report.append(f"{name}: {state}")
+        if state.startswith("running/healthy"):
+            continue
+        health = json.loads(inspect(name, "{{json .State.Health}}").replace("absent", "null") or "null")
+        if health and health.get("Log"):
+            last = health["Log"][-1]
+            report.append(f"  last health probe: exit {last['ExitCode']}: {last['Output'].strip()[-300:]!r}")
+        logs = subprocess.run(["docker", "logs", "--tail", str(tail), name], capture_output=True, text=True)
+        report.extend(f"  | {line}" for line in (logs.stdout + logs.stderr).splitlines()[-tail:])
+    return "\n".join(report) or "(no container of the stack exists)"
+
+
+def machine_report() -> str:
+    """Load, memory and free disk where the state and Docker's data live: a slow or full machine
+    explains a health wait that ran out."""
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    available = int(meminfo["MemAvailable"].split()[0]) // 1024
+    docker_root = docker("info", "--format", "{{.DockerRootDir}}")
+    disks = [f"{p}: {shutil.disk_usage(p).free // 2**20} MiB free" for p in (BUILD, Path(docker_root))]
+    return f"machine: load {' '.join(load)}; {available} MiB memory available; " + "; ".join(disks)
+
+
 @pytest.fixture(scope="session")
 def deployment(pulumi_cli, images) -> Iterator[Deployment]:
-    """`pulumi up` of a fresh stack on a fresh backend; destroyed (volumes too) at the end."""
+    """`pulumi up` of a fresh stack on a fresh backend; destroyed (volumes too) at the end.
+
+    When that first `up` fails, every test of the tier errors at once with what failed (Pulumi's
+    diagnostics and the containers' states and logs, also in ``build/e2e/first-up-failure.txt``)
+    instead of each failing later on a stack that is not there.
+    """
     shutil.rmtree(BUILD, ignore_errors=True)
     BUILD.mkdir(parents=True)
     remove_leftovers()
     engine = Engine(pulumi_cli, BUILD)
     config = stack_config(images)
     engine.write_config(config)
-    first_up = engine.make_up(check=False)
-    deployment = Deployment(engine, config, first_up)
-    deployment.record("first pulumi up", first_up.seconds)
     try:
+        first_up = engine.make_up(check=False)
+        if first_up.returncode != 0:
+            report = (
+                f"the first `make up` exited {first_up.returncode} after {first_up.seconds:.0f} s\n"
+                f"{first_up.diagnostics()}\n\ncontainers:\n{containers_report()}\n\n{machine_report()}"
+            )
+            (BUILD / "first-up-failure.txt").write_text(report + "\n")
+            pytest.fail(report, pytrace=False)
+        deployment = Deployment(engine, config, first_up)
+        deployment.record("first pulumi up", first_up.seconds)
         yield deployment
     finally:
         engine.run("destroy", "--yes", *engine.stack_args(), check=False)

@@ -109,6 +109,21 @@ class Result:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    def diagnostics(self, limit: int = 4000) -> str:
+        """Pulumi's "Diagnostics:" section (what failed, and why) or, without one, the output's tail.
+
+        Failure messages start with this: a CI log shows the beginning of a long message.
+        """
+        lines = self.output.splitlines()
+        start = next((i for i, line in enumerate(lines) if line.strip() == "Diagnostics:"), None)
+        if start is None:
+            return self.output[-limit:]
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].strip() in ("Outputs:", "Resources:")),
+            len(lines),
+        )
+        return "\n".join(lines[start:end]).strip()[:limit]
+
 
 @dataclass
 class Engine:
@@ -177,7 +192,7 @@ class Engine:
             # Outputs shown with --show-secrets stay out of the log.
             out.write(done.stdout + done.stderr if log_output else "(output not logged: it holds secrets)\n")
         if check and done.returncode != 0:
-            raise AssertionError(f"{shown} exited {done.returncode}:\n{result.output[-6000:]}")
+            raise AssertionError(f"{shown} exited {done.returncode}:\n{result.diagnostics()}")
         return result
 
     def stack_args(self) -> list[str]:
