@@ -201,6 +201,32 @@ http {{
         keepalive 64;
     }}
 
+    # MinIO answers a bucket-wide listing of multipart uploads (no prefix) from a cache held by
+    # the process that started each upload, and drops an upload from it when the upload completes
+    # or is aborted (telling its peers too, unless one is unreachable). So starting, listing,
+    # completing and aborting uploads go to one node per bucket; the parts stay balanced.
+    # Consistent hashing: a node that fails is skipped (its buckets move to one other node until
+    # it is back), and only its buckets move.
+    upstream minio_multipart {{
+        hash $s3_bucket consistent;
+{s3_servers}
+        keepalive 16;
+    }}
+
+    # An `uploads` argument (start: POST, list: GET), or POST/DELETE with `uploadId` (complete,
+    # abort), goes to minio_multipart; every other S3 request to minio_s3.
+    map "$request_method:$args" $s3_upstream {{
+        "~^[A-Z]+:(.*&)?uploads(=[^&]*)?(&|$)" minio_multipart;
+        "~^(POST|DELETE):(.*&)?uploadId=" minio_multipart;
+        default minio_s3;
+    }}
+
+    # The bucket of a path-style request: the first segment of the path.
+    map $uri $s3_bucket {{
+        "~^/(?<bucket>[^/]+)" $bucket;
+        default "";
+    }}
+
     # The admin API (IAM, configuration) goes to one node while it lives, the others standing by:
     # MinIO propagates IAM changes to its peers asynchronously, so a policy created on one node
     # and attached on the next request through another could be "not found" there.
@@ -318,7 +344,7 @@ def _s3_server_body(config: NginxConfig) -> str:
         proxy_buffering off;
         # S3 metadata headers may contain characters nginx would otherwise drop.
         ignore_invalid_headers off;
-{_s3_location("/", "minio_s3")}{_s3_location("/minio/admin/", "minio_admin")}"""
+{_s3_location("/", "$s3_upstream")}{_s3_location("/minio/admin/", "minio_admin")}"""
 
 
 def _plain_servers(config: NginxConfig) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import socket
 import ssl
 import subprocess
@@ -187,7 +188,7 @@ def test_dev_listeners_and_s3_directives(synth, tmp_path):
     assert args_of(s3, "proxy_request_buffering") == [["off"]]
     assert args_of(s3, "proxy_buffering") == [["off"]]
     root = location(s3, "/")
-    assert args_of(root, "proxy_pass") == [["http://minio_s3"]]
+    assert args_of(root, "proxy_pass") == [["http://$s3_upstream"]]
     assert ["Host", "$http_host"] in args_of(root, "proxy_set_header")
     assert args_of(root, "proxy_http_version") == [["1.1"]]
     assert ["Connection", ""] in args_of(root, "proxy_set_header")
@@ -197,6 +198,60 @@ def test_dev_listeners_and_s3_directives(synth, tmp_path):
     servers = [a[0] for a in args_of(upstream, "server")]
     assert servers == [f"172.40.0.{i}:9000" for i in range(11, 15)]
     assert args_of(upstream, "keepalive")
+
+
+def test_multipart_initiation_and_listing_go_to_one_node_per_bucket(synth, tmp_path):
+    """MinIO lists a bucket's uploads (no prefix) from the cache of the process that started each:
+    starting, listing, completing and aborting uploads are hashed by bucket, the rest balanced."""
+    http = http_block(parse(synth("dev").files["nginx.conf"], tmp_path))
+    upstreams = {b["args"][0]: b["block"] for b in blocks(http, "upstream")}
+    multipart = upstreams["minio_multipart"]
+    assert args_of(multipart, "hash") == [["$s3_bucket", "consistent"]]
+    nodes = [f"172.40.0.{i}:9000" for i in range(11, 15)]
+    assert [a[0] for a in args_of(multipart, "server")] == nodes
+    assert args_of(upstreams["minio_s3"], "least_conn") == [[]]
+    maps = {b["args"][1]: (b["args"][0], b["block"]) for b in blocks(http, "map")}
+    source, routes = maps["$s3_upstream"]
+    assert source == "$request_method:$args"
+    assert args_of(routes, "default") == [["minio_s3"]]
+    # crossplane reads a map's entries as directives: the source value, then the result.
+    patterns = [
+        re.compile(d["directive"].removeprefix("~")) for d in routes if d["args"] == ["minio_multipart"]
+    ]
+
+    def hashed(method: str, query: str) -> bool:
+        return any(p.search(f"{method}:{query}") for p in patterns)
+
+    for method, query in [
+        ("POST", "uploads"),
+        ("POST", "uploads="),
+        ("GET", "uploads"),
+        ("GET", "delimiter=%2F&uploads"),
+        ("GET", "uploads&prefix=a"),
+        ("GET", "x=1&uploads=&y=2"),
+        ("POST", "uploadId=abc"),
+        ("DELETE", "uploadId=abc"),
+        ("DELETE", "x-id=AbortMultipartUpload&uploadId=abc"),
+    ]:
+        assert hashed(method, query), (method, query)
+    for method, query in [
+        ("GET", ""),
+        ("PUT", "partNumber=1&uploadId=abc"),
+        ("GET", "uploadId=abc"),  # parts, ListParts
+        ("GET", "list-type=2&prefix=uploads"),
+        ("GET", "myuploads"),
+        ("GET", "uploadsx=1"),
+        ("PUT", ""),
+        ("DELETE", ""),
+        ("POST", "delete"),
+    ]:
+        assert not hashed(method, query), (method, query)
+    source, buckets = maps["$s3_bucket"]
+    assert source == "$uri"
+    pcre = next(d["directive"] for d in buckets if d["directive"] != "default").removeprefix("~")
+    bucket_regex = re.compile(pcre.replace("(?<", "(?P<"))  # PCRE's named group, in Python's syntax
+    assert bucket_regex.search("/photos/2026/a.jpg").group("bucket") == "photos"
+    assert bucket_regex.search("/photos").group("bucket") == "photos"
 
 
 def test_admin_api_goes_to_one_primary_node_with_the_others_standing_by(synth, tmp_path):

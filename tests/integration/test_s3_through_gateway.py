@@ -145,7 +145,7 @@ def test_a_prefix_stripping_proxy_breaks_sigv4(cluster, node_environment, tmp_pa
     config, _, s3_port = loopback_gateway(tmp_path, cluster.upstreams)
     rendered = render_nginx_conf(config)
     defect = rendered.replace(
-        "        location / {\n            proxy_pass http://minio_s3;",
+        "        location / {\n            proxy_pass http://$s3_upstream;",
         "        location /storage/ {\n            proxy_pass http://minio_s3/;",
     )
     assert defect != rendered
