@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_docker as docker
@@ -130,7 +131,23 @@ class MinioClusterArgs:
     """Secret ``MINIO_*`` variables (client secret, KMS key), identical on every node."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist before a node can become healthy (e.g. the OIDC realm and client)."""
+    log_queue_path: str | None = None
+    """Where each node mounts a volume of its own for its log and audit webhook queues (None: no
+    webhooks, no volume)."""
     labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        drives = drive_paths(self.settings.drives_per_node)
+        queue = None if self.log_queue_path is None else PurePosixPath(self.log_queue_path)
+        overlaps = [
+            d
+            for d in drives
+            if queue is not None and (queue.is_relative_to(d) or PurePosixPath(d).is_relative_to(queue))
+        ]
+        if overlaps:
+            raise ValueError(
+                f"the log queue ({queue}) and the drives ({', '.join(overlaps)}) must not overlap"
+            )
 
 
 class MinioCluster(pulumi.ComponentResource):
@@ -182,14 +199,25 @@ class MinioCluster(pulumi.ComponentResource):
         self.node_names = [node_name(i) for i in range(1, settings.nodes + 1)]
         self.internal_endpoints = [f"http://{n}:{S3_PORT}" for n in self.node_names]
         self.volumes = []
+        self.queue_volumes: list[docker.Volume] = []
         self.containers = []
         for index, (node, address) in enumerate(
             zip(self.node_names, args.node_addresses, strict=True), start=1
         ):
             volumes = self._volumes(node, settings.drives_per_node, args)
             self.volumes.extend(volumes)
+            mounts = [
+                docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
+                for volume, path in zip(volumes, drive_paths(settings.drives_per_node), strict=True)
+            ]
+            if args.log_queue_path is not None:
+                queue = self._queue_volume(node, args)
+                self.queue_volumes.append(queue)
+                mounts.append(
+                    docker.ContainerVolumeArgs(volume_name=queue.name, container_path=args.log_queue_path)
+                )
             self.containers.append(
-                self._node(node, index, address, image, command, environment, volumes, args)
+                self._node(node, index, address, image, command, environment, mounts, args)
             )
 
         self.register_outputs(
@@ -249,6 +277,20 @@ class MinioCluster(pulumi.ComponentResource):
             )
         return volumes
 
+    def _queue_volume(self, node: str, args: MinioClusterArgs) -> docker.Volume:
+        """``<node>-log-queue``: the audit and log events a node could not deliver yet. Kept when the
+        container is replaced or the stack destroyed, and protected in prod, like the drives: it is
+        evidence."""
+        return docker.Volume(
+            f"{self._name}-{node}-log-queue",
+            name=f"{node}-log-queue",
+            driver="local",
+            labels=docker_labels(docker.VolumeLabelArgs, args.labels),
+            opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=True, protect=args.environment_kind is Environment.PROD
+            ),
+        )
+
     def _node(
         self,
         node: str,
@@ -257,7 +299,7 @@ class MinioCluster(pulumi.ComponentResource):
         image: docker.RemoteImage,
         command: list[str],
         environment: list[pulumi.Input[str]],
-        volumes: list[docker.Volume],
+        mounts: list[docker.ContainerVolumeArgs],
         args: MinioClusterArgs,
     ) -> docker.Container:
         settings = args.settings
@@ -274,10 +316,7 @@ class MinioCluster(pulumi.ComponentResource):
                 ),
                 docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[node]),
             ],
-            volumes=[
-                docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
-                for volume, path in zip(volumes, drive_paths(settings.drives_per_node), strict=True)
-            ],
+            volumes=mounts,
             # `mc ready local` (shipped in the image) succeeds once this node serves S3 with write
             # quorum, so a node is healthy only when the cluster it belongs to can take writes.
             **healthy_service(

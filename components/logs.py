@@ -28,7 +28,7 @@ from components.conventions import (
     service_container,
     wget_http_probe,
 )
-from components.settings import ObservabilityMode, ObservabilitySettings
+from components.settings import DEFAULT_LOG_QUEUE_SIZE, ObservabilityMode, ObservabilitySettings
 
 ALLOY_HOST = "alloy"
 ALLOY_HTTP_PORT = 12345
@@ -38,6 +38,9 @@ LOKI_HOST = "loki"
 LOKI_PORT = 3100
 ALLOY_CONFIG_FILE = "config.alloy"
 WEBHOOK_TARGET = "alloy"
+LOG_QUEUE_PATH = "/queue"
+"""Where each node's queue volume is mounted: never inside a drive (MinIO would take a folder at a
+drive's root for a bucket)."""
 """MinIO's name for the logger and audit webhook targets (the ``_<target>`` suffix of their variables)."""
 
 REDACTED = "[REDACTED]"
@@ -255,14 +258,22 @@ def render_alloy_config(
     return "\n".join(out)
 
 
-def minio_log_environment() -> dict[str, str]:
-    """The nodes' ``MINIO_*`` variables sending server logs and audit events to Alloy."""
+def minio_log_environment(queue_size: int = DEFAULT_LOG_QUEUE_SIZE) -> dict[str, str]:
+    """The nodes' ``MINIO_*`` variables sending server logs and audit events to Alloy.
+
+    Each webhook queues its events on disk (``LOG_QUEUE_PATH``, a volume of the node's own) and
+    sends them from there, oldest first, so events survive an outage of Alloy or Loki and a
+    restart of the node. Two folders: MinIO names a queue after the target, and both webhooks'
+    target is called ``alloy``.
+    """
     environment = {}
     for kind, port in (("LOGGER", SERVER_LOG_PORT), ("AUDIT", AUDIT_LOG_PORT)):
         environment[f"MINIO_{kind}_WEBHOOK_ENABLE_{WEBHOOK_TARGET}"] = "on"
         environment[f"MINIO_{kind}_WEBHOOK_ENDPOINT_{WEBHOOK_TARGET}"] = (
             f"http://{ALLOY_HOST}:{port}/loki/api/v1/raw"
         )
+        environment[f"MINIO_{kind}_WEBHOOK_QUEUE_DIR_{WEBHOOK_TARGET}"] = f"{LOG_QUEUE_PATH}/{kind.lower()}"
+        environment[f"MINIO_{kind}_WEBHOOK_QUEUE_SIZE_{WEBHOOK_TARGET}"] = str(queue_size)
     return environment
 
 

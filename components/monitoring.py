@@ -103,7 +103,8 @@ def _rule(name: str, expr: str, duration: str, severity: str, summary: str, runb
 
 
 def alert_rules(erasure: ErasurePlan) -> list[dict]:
-    """The note's three alerts, plus drives offline, quorum at risk and a silent scrape."""
+    """The note's three alerts, plus drives offline, quorum at risk, dropped audit events and a
+    silent scrape."""
     nodes = erasure.nodes
     cluster = '{job="minio-cluster"}'
     # MinIO exposes minio_s3_requests_errors_total per node on the node endpoint only (its cluster
@@ -152,6 +153,15 @@ def alert_rules(erasure: ErasurePlan) -> list[dict]:
             f"MinIO: one more node loss stops every write (write quorum {erasure.write_quorum} of "
             f"{erasure.set_size} drives per set)",
             "Bring the offline node(s) back before anything else; do not restart healthy nodes.",
+        ),
+        _rule(
+            "MinIOAuditEventsDropped",
+            f"sum by (instance) (increase(minio_audit_failed_messages{nodes_job}[10m])) > 0",
+            "0m",
+            "warning",
+            "MinIO node {{ $labels.instance }} is dropping audit or server-log events",
+            "The log pipeline has been away long enough to fill a node's queue (observability.logQueueSize): "
+            "bring Alloy and Loki back; the dropped events are lost, the queued ones follow.",
         ),
         _rule(
             "MinIOMetricsDown",

@@ -14,7 +14,13 @@ from components.cluster import MinioCluster, MinioClusterArgs
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
 from components.identities import Identities, IdentitiesArgs, group_policy_documents, pretty
-from components.logs import ALLOY_CONFIG_FILE, LogPipeline, LogPipelineArgs, minio_log_environment
+from components.logs import (
+    ALLOY_CONFIG_FILE,
+    LOG_QUEUE_PATH,
+    LogPipeline,
+    LogPipelineArgs,
+    minio_log_environment,
+)
 from components.monitoring import RULES_FILE, Monitoring, MonitoringArgs
 from components.network import PlatformNetworks, PlatformNetworksArgs
 from components.settings import PROJECT, Environment, PlatformSettings, TlsMode
@@ -95,7 +101,7 @@ class Platform(pulumi.ComponentResource):
                 opts=self._child(),
             )
             self.generated_files[ALLOY_CONFIG_FILE] = self.logs.alloy_config
-            log_environment = minio_log_environment()
+            log_environment = minio_log_environment(settings.observability.log_queue_size)
 
         # Known from settings alone, so the nodes' environment does not wait for the gateway.
         console_url, _ = public_urls(settings.gateway)
@@ -130,6 +136,7 @@ class Platform(pulumi.ComponentResource):
                     **log_environment,
                 },
                 secret_environment=self.sso.minio_secret_environment,
+                log_queue_path=LOG_QUEUE_PATH if self.logs else None,
                 # MinIO's IAM, console and cluster health wait for the OIDC discovery document;
                 # its log and audit webhooks should find Alloy listening.
                 depends_on=[*self.sso.ready, *([self.logs.alloy] if self.logs else [])],

@@ -53,6 +53,8 @@ DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v3.7.3"
 DEFAULT_LOKI_IMAGE = "grafana/loki:3.5.7"
 DEFAULT_GRAFANA_IMAGE = "grafana/grafana:12.2.1"
 DEFAULT_ALLOY_IMAGE = "grafana/alloy:v1.11.3"
+DEFAULT_LOG_QUEUE_SIZE = 100_000
+"""MinIO's own default queue size for a log or audit webhook, in events."""
 
 
 class SettingsError(pulumi.RunError):
@@ -432,6 +434,13 @@ class ObservabilitySettings(_Model):
     prometheus_port: Port = Field(9090, description="Host port (127.0.0.1 only) of the deployed Prometheus")
     grafana_port: Port = Field(3000, description="Host port (127.0.0.1 only) of the deployed Grafana")
     retention_days: int = Field(15, gt=0, description="Prometheus TSDB and Loki retention")
+    log_queue_size: int = Field(
+        DEFAULT_LOG_QUEUE_SIZE,
+        ge=1_000,
+        le=10_000_000,
+        description="Audit events (and, apart, server-log events) each node keeps on its queue volume "
+        "while the log pipeline is unreachable; once full, newer events are dropped",
+    )
     prometheus_image: ImageRef = Field(DEFAULT_PROMETHEUS_IMAGE, description="Prometheus image (mode deploy)")
     loki_image: ImageRef = Field(DEFAULT_LOKI_IMAGE, description="Loki image (mode deploy)")
     grafana_image: ImageRef = Field(DEFAULT_GRAFANA_IMAGE, description="Grafana image (mode deploy)")

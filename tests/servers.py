@@ -165,11 +165,14 @@ class LocalMinioCluster:
             # UpdateIsLocal). It is not a MINIO_* variable, so peers do not compare it.
             "_MINIO_SERVER_LOCAL": f"127.0.0.1:{node.port}",
         }
+        # Each node in a folder of its own: a relative path in the environment (which MinIO
+        # requires to be the same on every node) then names a different folder for each, as the
+        # same container path does with each container's own volume.
         with open(node.log, "a") as out:
             node.process = subprocess.Popen(
                 [self.binary, "server", "--json", "--address", f"127.0.0.1:{node.port}",
                  "--console-address", f"127.0.0.1:{node.console_port}", *self.endpoints],
-                env=env, stdout=out, stderr=subprocess.STDOUT,
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=node.data.parent,
             )  # fmt: skip
 
     def start_all(self) -> None:

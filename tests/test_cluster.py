@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 
 import pytest
 
-from components.cluster import drive_paths, minio_environment, server_command
-from components.settings import settings_from_config
+from components.cluster import MinioClusterArgs, drive_paths, minio_environment, server_command
+from components.logs import LOG_QUEUE_PATH
+from components.settings import Environment, SettingsError, settings_from_config
 from synth.manifest import manifest
 from synth.mocks import is_secret, unwrap
 from tests.graph import CONTAINER, NETWORK, RANDOM_PASSWORD, VOLUME, env_of, minio_nodes, plain
@@ -83,15 +85,73 @@ def test_one_container_per_node_named_like_the_server_command(synth, stack, over
 @pytest.mark.parametrize(("stack", "overrides", "nodes", "drives"), SHAPES)
 def test_one_retained_volume_per_drive(synth, stack, overrides, nodes, drives):
     synthesis = synth(stack, overrides)
-    volumes = [v for v in synthesis.of_type(VOLUME) if v.name.startswith("minio-cluster-")]
+    volumes = [
+        v
+        for v in synthesis.of_type(VOLUME)
+        if v.name.startswith("minio-cluster-") and "log-queue" not in v.name
+    ]
     assert len(volumes) == nodes * drives
     for volume in volumes:
         assert volume.options["retainOnDelete"] is True
     for container in minio_nodes(synthesis.resources):
-        mounts = container.inputs["volumes"]
+        mounts = [m for m in container.inputs["volumes"] if m["containerPath"] != LOG_QUEUE_PATH]
         assert [m["containerPath"] for m in mounts] == drive_paths(drives)
         node = container.inputs["name"]
         assert [m["volumeName"] for m in mounts] == [f"{node}-{p.strip('/')}" for p in drive_paths(drives)]
+
+
+@pytest.mark.parametrize(("stack", "overrides", "nodes", "drives"), [*SHAPES, ("prod", None, 4, 1)])
+def test_each_node_queues_its_log_and_audit_events_on_a_volume_of_its_own(
+    synth, stack, overrides, nodes, drives
+):
+    """The webhooks queue on disk, outside every drive, in two folders (both targets are named
+    alloy, and MinIO names a queue folder after its target), with a bounded size."""
+    synthesis = synth(stack, overrides)
+    queues = {v.inputs["name"]: v for v in synthesis.of_type(VOLUME) if v.name.endswith("-log-queue")}
+    assert sorted(queues) == sorted(f"minio{i}-log-queue" for i in range(1, nodes + 1))
+    for volume in queues.values():
+        assert volume.options["retainOnDelete"] is True
+        assert bool(volume.options.get("protect")) is (stack == "prod")
+    for container in minio_nodes(synthesis.resources):
+        node = container.inputs["name"]
+        mounts = {m["containerPath"]: m["volumeName"] for m in container.inputs["volumes"]}
+        assert mounts[LOG_QUEUE_PATH] == f"{node}-log-queue"
+        assert not any(PurePosixPath(LOG_QUEUE_PATH).is_relative_to(d) for d in drive_paths(drives))
+        env = env_of(container)
+        folders = [env[f"MINIO_{kind}_WEBHOOK_QUEUE_DIR_alloy"] for kind in ("AUDIT", "LOGGER")]
+        assert all(PurePosixPath(f).parent == PurePosixPath(LOG_QUEUE_PATH) for f in folders)
+        assert len(set(folders)) == 2
+        assert (
+            env["MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy"]
+            == env["MINIO_LOGGER_WEBHOOK_QUEUE_SIZE_alloy"]
+            == "100000"
+        )
+
+
+def test_the_queue_size_comes_from_settings_and_mode_none_has_no_queue(synth):
+    (node, *_) = minio_nodes(synth("dev", {"observability": {"logQueueSize": 5000}}).resources)
+    assert env_of(node)["MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy"] == "5000"
+    quiet = synth("dev", {"observability": {"mode": "none"}})
+    assert not [v for v in quiet.of_type(VOLUME) if v.name.endswith("-log-queue")]
+    for container in minio_nodes(quiet.resources):
+        assert [m["containerPath"] for m in container.inputs["volumes"]] == ["/data"]
+        assert not any("QUEUE" in key for key in env_of(container))
+
+
+@pytest.mark.parametrize("size", [999, 10_000_001])
+def test_an_unbounded_or_tiny_queue_is_refused(size):
+    with pytest.raises(SettingsError, match=r"observability\.logQueueSize"):
+        settings_from_config({"observability": {"logQueueSize": size}})
+
+
+def test_a_queue_inside_a_drive_is_refused():
+    settings = settings_from_config({}).cluster
+    for path in ("/data", "/data/queue", "/"):
+        with pytest.raises(ValueError, match="must not overlap"):
+            MinioClusterArgs(
+                settings=settings, environment_kind=Environment.DEV, storage_network=None,
+                monitoring_network=None, node_addresses=[], log_queue_path=path,
+            )  # fmt: skip
 
 
 def test_prod_volumes_are_also_protected(synth):

@@ -121,12 +121,16 @@ def test_alloycheck_refuses_what_it_cannot_run(alloycheck, tmp_path):
     assert done.returncode == 1  # a syntax error from Alloy's parser
 
 
-def test_webhook_environment_points_at_alloys_listeners():
-    assert minio_log_environment() == {
+def test_webhook_environment_points_at_alloys_listeners_and_queues_on_disk():
+    assert minio_log_environment(2500) == {
         "MINIO_LOGGER_WEBHOOK_ENABLE_alloy": "on",
         "MINIO_LOGGER_WEBHOOK_ENDPOINT_alloy": f"http://{ALLOY_HOST}:{SERVER_LOG_PORT}/loki/api/v1/raw",
+        "MINIO_LOGGER_WEBHOOK_QUEUE_DIR_alloy": "/queue/logger",
+        "MINIO_LOGGER_WEBHOOK_QUEUE_SIZE_alloy": "2500",
         "MINIO_AUDIT_WEBHOOK_ENABLE_alloy": "on",
         "MINIO_AUDIT_WEBHOOK_ENDPOINT_alloy": f"http://{ALLOY_HOST}:{AUDIT_LOG_PORT}/loki/api/v1/raw",
+        "MINIO_AUDIT_WEBHOOK_QUEUE_DIR_alloy": "/queue/audit",
+        "MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy": "2500",
     }
     config = render_alloy_config(PUSH_URL)
     assert f"listen_port    = {SERVER_LOG_PORT}" in config

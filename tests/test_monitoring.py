@@ -62,6 +62,7 @@ def test_rules_carry_for_severity_summary_and_runbook():
         "MinIOHighErrorRate",
         "MinIODrivesOffline",
         "MinIOWriteQuorumAtRisk",
+        "MinIOAuditEventsDropped",
         "MinIOMetricsDown",
     ]
     for rule in rules:
@@ -98,12 +99,15 @@ def test_promtool_accepts_each_stacks_rendered_files(synth, stack, tmp_path):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     rules = promtool("check", "rules", RULES_FILE, cwd=tmp_path)
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 6 rules found" in rules.stdout
+    assert "SUCCESS: 7 rules found" in rules.stdout
 
 
 def series(metric: str, values: str, job: str = "minio-cluster", instance: str = "gateway:9000") -> dict:
     return {"series": f'{metric}{{job="{job}",instance="{instance}"}}', "values": values}
 
+
+# MinIO labels the counter by target: audit_http_1 (audit), sys_http_0 (server log).
+DROPPED = 'minio_audit_failed_messages{job="minio-nodes",instance="minio3:9000",target_id="audit_http_1"}'
 
 # Each alert: input series, the time to evaluate, and the summary it must show (None: stays quiet).
 CASES = {
@@ -146,6 +150,12 @@ CASES = {
         ),
         ([series("minio_cluster_nodes_offline_total", "0x5")], "3m", None),
     ],
+    "MinIOAuditEventsDropped": [
+        ([{"series": DROPPED, "values": "0x5 3x10"}], "8m",
+         "MinIO node minio3:9000 is dropping audit or server-log events"),
+        ([{"series": DROPPED, "values": "3x15"}], "8m", None),  # dropped long ago, none since
+        ([{"series": DROPPED, "values": "0x15"}], "8m", None),
+    ],
     "MinIOMetricsDown": [
         (
             [{"series": 'up{job="minio-nodes",instance="minio2:9000"}', "values": "0x10"}], "7m",
@@ -165,7 +175,7 @@ def test_promtool_proves_each_alert_fires_and_stays_quiet(synth, alert, tmp_path
     for input_series, at, summary in CASES[alert]:
         expected = []
         if summary is not None:
-            labels = {"severity": rule["labels"]["severity"], **_labels(input_series)}
+            labels = {"severity": rule["labels"]["severity"], **_labels(input_series, rule["expr"])}
             annotations = {"summary": summary, "runbook": rule["annotations"]["runbook"]}
             expected = [{"exp_labels": labels, "exp_annotations": annotations}]
         tests.append(
@@ -180,12 +190,16 @@ def test_promtool_proves_each_alert_fires_and_stays_quiet(synth, alert, tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _labels(input_series: list[dict]) -> dict:
-    """Labels an alert keeps: only `up` alerts keep the series' labels (the others aggregate them away)."""
+def _labels(input_series: list[dict], expr: str) -> dict:
+    """Labels an alert keeps: all of the series' for `up` alerts, those named in ``by (...)`` for
+    an aggregation by label, none for the others (they aggregate them away)."""
     first = input_series[0]["series"]
-    if not first.startswith("up{"):
-        return {}
-    return dict(part.split("=", 1) for part in first[3:-1].replace('"', "").split(","))
+    name, _, rest = first.partition("{")
+    labels = dict(part.split("=", 1) for part in rest[:-1].replace('"', "").split(","))
+    if name == "up":
+        return labels
+    kept = re.search(r"\bby \(([^)]*)\)", expr)
+    return {k: labels[k] for k in kept.group(1).replace(" ", "").split(",")} if kept else {}
 
 
 def test_a_broken_rule_fails_promtool(tmp_path):

@@ -8,18 +8,26 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from components.logs import ALLOY_HOST, AUDIT_LOG_PORT, SERVER_LOG_PORT, minio_log_environment
+from components.logs import ALLOY_HOST, AUDIT_LOG_PORT, LOG_QUEUE_PATH, SERVER_LOG_PORT, minio_log_environment
 from synth.run import Synthesis
 from tests.conftest import require_binary
 from tests.graph import env_of, minio_nodes
 from tests.integration.apply import AppliedIdentities, apply_graph
-from tests.servers import MINIO_HINT, Mc, Nginx, loopback_gateway, running_cluster
+from tests.servers import (
+    MINIO_HINT,
+    LocalMinioCluster,
+    Mc,
+    Nginx,
+    loopback_gateway,
+    running_cluster,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +118,24 @@ def node_environment(rendered_node_environment) -> dict[str, str]:
     return kept
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that used the real cluster carries the nodes' last log lines and the machine's
+    load in its report: a failure seen only on a loaded CI machine has to be read from there."""
+    report = yield
+    cluster = getattr(item, "funcargs", {}).get("cluster")
+    if report.failed and isinstance(cluster, LocalMinioCluster):
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        tails = [
+            f"node{n.index} (running={n.process is not None and n.process.poll() is None}):\n"
+            + "\n".join(n.log.read_text(errors="replace").splitlines()[-10:])
+            for n in cluster.nodes
+            if n.log.exists()
+        ]
+        report.sections.append(("MinIO nodes", f"load average {load}\n" + "\n".join(tails)))
+    return report
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, minio_binary, node_environment):
     with running_cluster(minio_binary, tmp_path_factory.mktemp("minio"), node_environment) as local:
@@ -173,14 +199,23 @@ class Receiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.handler = Handler
+        self.port = 0
+        self.server: ThreadingHTTPServer | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Listen (again, on the same port after :meth:`close`): the pipeline is back."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        """Stop listening: connections are refused, as when Alloy is down."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
 
 @pytest.fixture(scope="module")
@@ -199,15 +234,35 @@ def logged_cluster(tmp_path_factory, minio_binary, node_environment, rendered_no
 
     A module uses it by defining ``cluster`` as this fixture.
     """
-    environment = dict(node_environment)
-    ports = {"LOGGER": (SERVER_LOG_PORT, "minio_server"), "AUDIT": (AUDIT_LOG_PORT, "minio_audit")}
-    for key in minio_log_environment():
-        value = rendered_node_environment[key]
-        if "_ENDPOINT_" in key:
-            port, listener = ports[key.split("_")[1]]
-            alloy = f"http://{ALLOY_HOST}:{port}{RAW_PATH}"
-            assert value == alloy
-            value = f"http://127.0.0.1:{receivers[listener].port}{RAW_PATH}"
-        environment[key] = value
+    environment = webhook_environment(
+        node_environment,
+        rendered_node_environment,
+        {kind: receivers[listener].port for kind, listener in RECEIVER_OF.items()},
+    )
     with running_cluster(minio_binary, tmp_path_factory.mktemp("minio-logs"), environment) as local:
         yield local
+
+
+RECEIVER_OF = {"LOGGER": "minio_server", "AUDIT": "minio_audit"}
+"""The receiver standing in for each of Alloy's listeners, by webhook kind."""
+
+
+def webhook_environment(
+    node_environment: dict[str, str], rendered: dict[str, str], receiver_ports: dict[str, int]
+) -> dict[str, str]:
+    """The rendered log and audit webhooks for processes on loopback: the endpoints point at the
+    receivers (by kind) instead of Alloy, and the queue folders move from the container's queue
+    volume to ``queue/`` in each node's own folder (a relative path: LocalMinioCluster runs each
+    node there)."""
+    environment = dict(node_environment)
+    ports = {"LOGGER": SERVER_LOG_PORT, "AUDIT": AUDIT_LOG_PORT}
+    for key in minio_log_environment():
+        value = rendered[key]
+        kind = key.split("_")[1]
+        if "_ENDPOINT_" in key:
+            assert value == f"http://{ALLOY_HOST}:{ports[kind]}{RAW_PATH}"
+            value = f"http://127.0.0.1:{receiver_ports[kind]}{RAW_PATH}"
+        elif "_QUEUE_DIR_" in key:
+            value = str("queue" / PurePosixPath(value).relative_to(LOG_QUEUE_PATH))
+        environment[key] = value
+    return environment

@@ -22,6 +22,13 @@ pytestmark = pytest.mark.integration
 PROMETHEUS_HINT = "apt-get install prometheus (Debian)"
 
 
+@pytest.fixture(scope="module")
+def cluster(logged_cluster):
+    """With the rendered log and audit webhooks: MinIO exposes their counters (which an alert
+    reads) only when they are configured."""
+    return logged_cluster
+
+
 def start_prometheus(workdir: Path, cluster, gateway, rules: str, token: str) -> tuple[subprocess.Popen, int]:
     binary = require_binary("prometheus", PROMETHEUS_HINT)
     targets = ScrapeTargets(

@@ -1,0 +1,171 @@
+"""Audit events survive an outage of the log pipeline (issue #17, item 2), on a real 4-node cluster.
+
+The rendered webhooks queue every event in a folder of the node's own (in a container, the node's
+queue volume) and send from there, oldest first. The receiver standing in for Alloy goes away,
+signed requests go to each node, one node is killed and restarted meanwhile; when the receiver is
+back, every audit event arrives exactly once, in order per node. The same run without the queue
+folders (MinIO's default, an in-memory queue) loses the killed node's events: the planted defect.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.conftest import RECEIVER_OF, Receiver, ensure_bucket, s3_client, webhook_environment
+from tests.servers import LocalMinioCluster, running_cluster
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "audited"
+PER_NODE = 8
+BUSY = {"SlowDownWrite", "SlowDown", "ServiceUnavailable", "XMinioServerNotInitialized"}
+
+
+def put_keys(
+    cluster: LocalMinioCluster, user: str, password: str, prefix: str, count: int
+) -> dict[int, list[str]]:
+    """``count`` signed PutObject requests straight to each node, in order: the keys by node."""
+    sent: dict[int, list[str]] = {}
+    for node in cluster.nodes:
+        client = s3_client(f"http://127.0.0.1:{node.port}", user, password, attempts=1)
+        sent[node.index] = []
+        for seq in range(count):
+            key = f"{prefix}/node{node.index}/{seq:03d}"
+            put_when_writable(client, key)
+            sent[node.index].append(key)
+    return sent
+
+
+def put_when_writable(client, key: str, tries: int = 60) -> None:
+    """A PutObject, tried again while MinIO answers that it cannot write yet (seen on a cluster
+    seconds old: SlowDownWrite, for more than 10 s once). The refused tries are audited too, with
+    their 503."""
+    for attempt in range(tries):
+        try:
+            client.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
+            return
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in BUSY or attempt == tries - 1:
+                raise
+            time.sleep(1)
+
+
+def put_events(receiver: Receiver, prefix: str) -> list[str]:
+    """Objects of the successful PutObject audit events received under ``prefix``, in arrival order."""
+    keys = []
+    for line in list(receiver.lines):
+        event = json.loads(line)
+        api = event.get("api", {})
+        if (
+            api.get("name") == "PutObject"
+            and api.get("statusCode") == 200
+            and api.get("object", "").startswith(f"{prefix}/")
+        ):
+            keys.append(api["object"])
+    return keys
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def queued_files(node_dir: Path) -> int:
+    return len(queue_sizes(node_dir))
+
+
+def queue_sizes(node_dir: Path) -> list[int]:
+    """Sizes of the events a node holds in its audit queue folder (one file per event)."""
+    return [path.stat().st_size for path in (node_dir / "queue" / "audit").rglob("*") if path.is_file()]
+
+
+def outage(
+    minio_binary: str,
+    workdir: Path,
+    node_environment: dict[str, str],
+    rendered: dict[str, str],
+    keep_queue_folders: bool,
+) -> tuple[dict[int, list[str]], list[str], int]:
+    """The outage on a fresh cluster: ``(keys sent by node, audit events received, files that
+    were queued on disk before the kill)``."""
+    receivers = {kind: Receiver() for kind in RECEIVER_OF}
+    environment = webhook_environment(
+        node_environment, rendered, {kind: r.port for kind, r in receivers.items()}
+    )
+    if not keep_queue_folders:
+        environment = {k: v for k, v in environment.items() if "_QUEUE_" not in k}
+    user, password = node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
+    audit = receivers["AUDIT"]
+    try:
+        with running_cluster(minio_binary, workdir, environment) as cluster:
+            ensure_bucket(s3_client(f"http://127.0.0.1:{cluster.nodes[0].port}", user, password), BUCKET)
+            warm = put_keys(cluster, user, password, "warm", 1)
+            wait_for(lambda: len(put_events(audit, "warm")) == len(warm), 30, "the pipeline to carry events")
+
+            for receiver in receivers.values():
+                receiver.close()
+            sent = put_keys(cluster, user, password, "outage", PER_NODE)
+            # On disk before anything else happens (with the queue folders).
+            first = cluster.nodes[0]
+            if keep_queue_folders:
+                wait_for(lambda: queued_files(first.data.parent) >= PER_NODE, 20, "node1 to queue on disk")
+            queued = queued_files(first.data.parent)
+            if queued:
+                sizes = queue_sizes(first.data.parent)
+                print(
+                    f"\nqueued audit events on node1: {len(sizes)}, {sum(sizes) / len(sizes):.0f} bytes each"
+                )
+            cluster.kill(first)
+            cluster.start(first)
+            cluster.wait_until(
+                lambda: all(cluster.node_health(n, "cluster") == 200 for n in cluster.nodes), 90, "node1 back"
+            )
+            for receiver in receivers.values():
+                receiver.start()
+            # MinIO retries a queued event every 3 s; the restarted node replays its folder. Wait
+            # for every event (or, without the folders, for the nodes that were not killed).
+            awaited = {
+                key for index, keys in sent.items() if keep_queue_folders or index != 1 for key in keys
+            }
+            wait_for(lambda: awaited <= set(put_events(audit, "outage")), 60, "the queued events")
+            time.sleep(6)  # anything sent twice, or late, arrives within another retry or two
+            return sent, put_events(audit, "outage"), queued
+    finally:
+        for receiver in receivers.values():
+            receiver.close()
+
+
+def test_audit_events_queued_during_an_outage_arrive_once_and_in_order(
+    minio_binary, node_environment, rendered_node_environment, tmp_path
+):
+    sent, received, queued = outage(
+        minio_binary, tmp_path, node_environment, rendered_node_environment, keep_queue_folders=True
+    )
+    assert queued >= PER_NODE, "node1's events were not on disk before the kill"
+    for index, keys in sent.items():
+        arrived = [key for key in received if key.startswith(f"outage/node{index}/")]
+        assert sorted(arrived) == keys, f"node{index}: {len(arrived)} events for {len(keys)} requests"
+        assert arrived == keys, f"node{index}: out of order: {arrived}"
+
+
+def test_without_the_queue_folders_the_killed_node_loses_its_events(
+    minio_binary, node_environment, rendered_node_environment, tmp_path
+):
+    """The planted defect (MinIO's default in-memory queue): the events node1 held are gone."""
+    sent, received, queued = outage(
+        minio_binary, tmp_path, node_environment, rendered_node_environment, keep_queue_folders=False
+    )
+    assert queued == 0
+    lost = [key for key in sent[1] if key not in received]
+    print(f"\nwithout queue folders: node1 lost {len(lost)} of {len(sent[1])} audit events")
+    assert lost == sent[1]
+    for index in (2, 3, 4):
+        assert sorted(k for k in received if k.startswith(f"outage/node{index}/")) == sent[index]
