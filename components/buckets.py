@@ -14,12 +14,16 @@ import pulumi_minio as minio
 
 from components.settings import BucketSettings
 
+PENDING_BACKUPS_PREFIX = "pending/"
+"""Where the day-2 tool uploads a backup before its final key (day2/backups.py)."""
+
 
 def lifecycle_rules(bucket: BucketSettings) -> list[dict]:
     """The bucket's one lifecycle rule set: expire objects after ``retention_days``.
 
     With versioning, expiring the current version leaves a delete marker and a noncurrent
-    version, which then expires after ``noncurrent_retention_days``.
+    version, which then expires after ``noncurrent_retention_days``. A backups bucket also
+    expires what interrupted backups left under ``pending/`` after a day.
     """
     rule: dict = {
         "id": f"expire-after-{bucket.retention_days}-days",
@@ -27,7 +31,13 @@ def lifecycle_rules(bucket: BucketSettings) -> list[dict]:
     }
     if bucket.versioning:
         rule["noncurrent_version_expiration_days"] = bucket.noncurrent_retention_days
-    return [rule]
+    rules = [rule]
+    if bucket.backups:
+        pending: dict = {"id": "expire-pending-backups", "expiration": "1d", "filter": PENDING_BACKUPS_PREFIX}
+        if bucket.versioning:
+            pending["noncurrent_version_expiration_days"] = 1
+        rules.append(pending)
+    return rules
 
 
 @dataclass(frozen=True)

@@ -405,6 +405,11 @@ class BucketSettings(_Model):
         7, gt=0, description="With versioning: noncurrent versions expire after this many days"
     )
     encryption: bool = Field(False, description="SSE-KMS with the stack's KMS key")
+    backups: bool = Field(
+        False,
+        description="The day-2 tool's PostgreSQL backups go here: what an interrupted backup leaves "
+        "under pending/ expires after a day",
+    )
 
 
 class ServiceAccountSettings(_Model):
@@ -476,7 +481,7 @@ class ObservabilitySettings(_Model):
 
 def _default_buckets() -> tuple[BucketSettings, ...]:
     return (
-        BucketSettings(name="backups-postgresql", retention_days=30),
+        BucketSettings(name="backups-postgresql", retention_days=30, backups=True),
         BucketSettings(name="logs", retention_days=90),
         BucketSettings(name="application-files", retention_days=365),
     )

@@ -2,10 +2,15 @@
 
 A backup is one object, ``postgresql/<database>/<database>-<UTC timestamp>.dump``, in pg_dump's
 custom format, with its SHA-256 and the pg_dump version in its metadata. It is streamed from
-pg_dump's stdout straight into a multipart upload, one part in memory at a time. The SHA-256 is
-known only at the end, so once the upload completes the object's metadata is rewritten in place
-(a server-side copy onto itself); if that fails, the object is deleted. Any failure or interrupt
-before then aborts the multipart upload: no partial object is ever visible.
+pg_dump's stdout straight into a multipart upload, one part in memory at a time.
+
+The final key appears only complete and with its checksum, whenever the tool dies (even by
+SIGKILL). The SHA-256 is known only at the end, so the dump is uploaded under ``pending/`` (the
+same key behind that prefix); once that upload completes, a server-side copy creates the final key
+with the checksum in its metadata (one CopyObject, or a multipart copy for large dumps: either way
+the key appears at once), then the pending object is deleted. What a death leaves behind is an
+unfinished upload (MinIO removes it after 24 h) or a pending object (the backups bucket's
+lifecycle expires ``pending/`` after a day); ``list`` counts both.
 """
 
 from __future__ import annotations
@@ -21,12 +26,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from botocore.exceptions import ClientError
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
 
 from day2.buckets import enabled_lifecycle_rules
 from day2.errors import BackupNotFound, CorruptBackup, DatabaseError, UsageError
 
 PREFIX = "postgresql"
+PENDING_PREFIX = "pending/"
+"""Where a backup is uploaded before it gets its final key: the backups bucket's lifecycle expires
+it (components/buckets.py, PENDING_BACKUPS_PREFIX; a test keeps the two equal)."""
 DEFAULT_BUCKET = "backups-postgresql"
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MIB
@@ -53,6 +62,17 @@ def backup_key(database: str, when: datetime) -> str:
     return f"{PREFIX}/{database}/{database}-{when.astimezone(UTC):%Y%m%dT%H%M%SZ}.dump"
 
 
+def pending_key(key: str) -> str:
+    """Where the backup ``key`` is uploaded before its checksum is known."""
+    return f"{PENDING_PREFIX}{key}"
+
+
+COPY_IN_ONE_UP_TO = 1024 * MIB
+"""Larger dumps get their final key by a multipart copy, parts of COPY_PART_SIZE: each request
+then stays short (one CopyObject of many GB could outlast the client's read timeout)."""
+COPY_PART_SIZE = 256 * MIB
+
+
 @dataclass(frozen=True)
 class BackupResult:
     bucket: str
@@ -60,6 +80,8 @@ class BackupResult:
     size: int
     sha256: str
     pg_dump_version: str
+    leftover: str | None = None
+    """A pending object the tool could not delete after the copy (the lifecycle expires it)."""
 
 
 def _tool(name: str) -> str:
@@ -87,18 +109,25 @@ def backup_postgres(
     pg_dump: str | None = None,
     compress: int | None = None,
     started: Callable[[str], None] = lambda key: None,
+    step: Callable[[str], None] = lambda name: None,
+    copy_in_one_up_to: int = COPY_IN_ONE_UP_TO,
+    copy_part_size: int = COPY_PART_SIZE,
 ) -> BackupResult:
-    """``pg_dump --format=custom database`` into one new object, or nothing at all.
+    """``pg_dump --format=custom database`` into one new object, complete with its checksum, or
+    nothing at all under the backup's key.
 
-    ``started`` hears the object key once the multipart upload exists.
+    ``started`` hears the final key once the multipart upload (under ``pending/``) exists;
+    ``step`` hears ``uploaded`` (the pending object is complete) and ``copied`` (the final key
+    exists), before the next step begins.
     """
     check_database_name(database)
     pg_dump = pg_dump or _tool("pg_dump")
     version = pg_dump_version(pg_dump)
     key = backup_key(database, now or datetime.now(UTC))
+    pending = pending_key(key)
     metadata = {META_PG_DUMP: version, META_DATABASE: database}
     upload_id = s3.create_multipart_upload(
-        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/octet-stream"
+        Bucket=bucket, Key=pending, Metadata=metadata, ContentType="application/octet-stream"
     )["UploadId"]
     started(key)
     digest = hashlib.sha256()
@@ -119,7 +148,7 @@ def backup_postgres(
                     )
                 digest.update(chunk)
                 etag = s3.upload_part(
-                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+                    Bucket=bucket, Key=pending, UploadId=upload_id, PartNumber=number, Body=chunk
                 )["ETag"]
                 parts.append({"ETag": etag, "PartNumber": number})
                 size += len(chunk)
@@ -133,27 +162,40 @@ def backup_postgres(
             if not parts:
                 raise DatabaseError(f"pg_dump of {database} wrote nothing")
             s3.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=bucket, Key=pending, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException:
             if dump.poll() is None:
                 dump.kill()
             dump.wait()
-            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            s3.abort_multipart_upload(Bucket=bucket, Key=pending, UploadId=upload_id)
             raise
+    step("uploaded")
     checksum = digest.hexdigest()
     try:
-        s3.copy_object(
+        # Server-side: the final key appears when the copy completes, with the checksum.
+        s3.copy(
+            CopySource={"Bucket": bucket, "Key": pending},
             Bucket=bucket,
             Key=key,
-            CopySource={"Bucket": bucket, "Key": key},
-            Metadata={**metadata, META_SHA256: checksum},
-            MetadataDirective="REPLACE",
-            ContentType="application/octet-stream",
+            ExtraArgs={
+                "Metadata": {**metadata, META_SHA256: checksum},
+                "MetadataDirective": "REPLACE",
+                "ContentType": "application/octet-stream",
+            },
+            Config=TransferConfig(
+                multipart_threshold=copy_in_one_up_to, multipart_chunksize=copy_part_size, max_concurrency=4
+            ),
         )
     except BaseException:
-        s3.delete_object(Bucket=bucket, Key=key)  # an object without its checksum is no backup
+        # Nothing under the final key (an unfinished multipart copy is aborted by boto3).
+        s3.delete_object(Bucket=bucket, Key=pending)
         raise
+    step("copied")
+    try:
+        s3.delete_object(Bucket=bucket, Key=pending)
+    except (BotoCoreError, ClientError):
+        return BackupResult(bucket, key, size, checksum, version, leftover=pending)
     return BackupResult(bucket, key, size, checksum, version)
 
 
@@ -225,6 +267,37 @@ def list_backups(s3, bucket: str, database: str | None = None) -> list[Backup]:
         if item["Key"].endswith(".dump")
     ]
     return sorted(backups, key=lambda b: (b.last_modified, b.key), reverse=True)
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What interrupted backups left beside the backups (never under a backup's key)."""
+
+    pending_objects: int
+    """Uploads that completed under ``pending/`` but never got their final key."""
+    unfinished_uploads: int
+    """Multipart uploads not completed: running now, or interrupted (MinIO removes those after 24 h)."""
+
+
+def leftovers(s3, bucket: str, database: str | None = None) -> Leftovers:
+    """Count the pending objects and unfinished uploads of backups (of ``database``, or all).
+
+    MinIO lists a bucket's unfinished uploads from the node that started them; the gateway sends
+    both to the bucket's node, so this sees the uploads started through it since that node last
+    restarted (docs/gateway.md).
+    """
+    final = f"{PREFIX}/{check_database_name(database)}/" if database else f"{PREFIX}/"
+    pending = sum(
+        page.get("KeyCount", 0)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=pending_key(final))
+    )
+    unfinished = sum(
+        1
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
+        for upload in page.get("Uploads", [])
+        if upload["Key"].startswith((final, pending_key(final)))
+    )
+    return Leftovers(pending, unfinished)
 
 
 def find_backup(s3, bucket: str, key: str | None, database: str) -> Backup:

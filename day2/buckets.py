@@ -20,9 +20,18 @@ def enabled_lifecycle_rules(s3, bucket: str) -> list[dict[str, Any]]:
     return [r for r in rules if r.get("Status") == "Enabled"]
 
 
+def _whole_bucket(rule: dict[str, Any]) -> bool:
+    """A rule for every object: no prefix, no tag (the backups bucket's pending/ rule is not)."""
+    scope = rule.get("Filter", {})
+    return not (scope.get("Prefix") or rule.get("Prefix") or "Tag" in scope or "And" in scope)
+
+
 def expiration_days(s3, bucket: str) -> tuple[int | None, int | None]:
-    """The shortest expiration of current and of noncurrent versions (None: never)."""
-    rules = enabled_lifecycle_rules(s3, bucket)
+    """The shortest expiration of current and of noncurrent versions of every object (None: never).
+
+    Only rules for the whole bucket count: a rule for a prefix keeps the rest no shorter.
+    """
+    rules = [r for r in enabled_lifecycle_rules(s3, bucket) if _whole_bucket(r)]
     current = [r["Expiration"]["Days"] for r in rules if "Days" in r.get("Expiration", {})]
     noncurrent = [
         r["NoncurrentVersionExpiration"]["NoncurrentDays"]

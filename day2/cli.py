@@ -90,8 +90,17 @@ def cmd_backup(args: argparse.Namespace) -> int:
             progress=progress,
             compress=args.compress,
             started=lambda key: print(
-                f"backup: streaming {args.database} to s3://{args.bucket}/{key}", file=sys.stderr, flush=True
+                f"backup: streaming {args.database} to s3://{args.bucket}/{key} "
+                f"(under {backups.PENDING_PREFIX} until it is complete)",
+                file=sys.stderr,
+                flush=True,
             ),
+        )
+    if result.leftover:
+        print(
+            f"backup: could not delete s3://{result.bucket}/{result.leftover} after the copy; "
+            "the bucket's lifecycle expires it",
+            file=sys.stderr,
         )
     if args.json:
         print(json.dumps(dataclasses.asdict(result)))
@@ -104,6 +113,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     s3 = _connection(args, BACKUP_ACCOUNT).s3()
     found = backups.list_backups(s3, args.bucket, args.database)
+    left = backups.leftovers(s3, args.bucket, args.database)
     now = datetime.now(UTC)
     soon = now + timedelta(days=args.expiring_within)
     if args.json:
@@ -117,13 +127,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             }
             for b in found
         ]
-        print(json.dumps(listing, indent=2))
+        print(json.dumps({"backups": listing, **dataclasses.asdict(left)}, indent=2))
         return ExitCode.OK
     if not found:
         print(
             f"no backups in s3://{args.bucket}/{backups.PREFIX}/"
             + (f"{args.database}/" if args.database else "")
         )
+        _print_leftovers(left, args.bucket)
         return ExitCode.OK
     rows = [
         [
@@ -136,7 +147,21 @@ def cmd_list(args: argparse.Namespace) -> int:
         for b in found
     ]
     print(_table(["BACKUP", "SIZE", "AGE", "SHA-256", "EXPIRES"], rows))
+    _print_leftovers(left, args.bucket)
     return ExitCode.OK
+
+
+def _print_leftovers(left: backups.Leftovers, bucket: str) -> None:
+    if left.pending_objects:
+        print(
+            f"{left.pending_objects} pending object(s) under s3://{bucket}/{backups.PENDING_PREFIX}: "
+            "backups interrupted before their final key (the bucket's lifecycle expires them after a day)"
+        )
+    if left.unfinished_uploads:
+        print(
+            f"{left.unfinished_uploads} unfinished upload(s): backups running now, or interrupted "
+            "(MinIO removes those after 24 h)"
+        )
 
 
 def cmd_restore(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -40,8 +41,29 @@ def test_every_bucket_has_exactly_one_lifecycle_policy_with_its_days(synth, stac
     for name, days in EXPECTED_BUCKETS[stack].items():
         mine = [p for p in lifecycles if p.inputs["bucket"] == name]
         assert len(mine) == 1, f"{name} has {len(mine)} lifecycle policies"
-        assert [r["expiration"] for r in mine[0].inputs["rules"]] == [f"{days}d"]
+        rules = mine[0].inputs["rules"]
+        assert [(r["expiration"], r.get("filter")) for r in rules] == [(f"{days}d", None)] + (
+            [("1d", "pending/")] if name == "backups-postgresql" else []
+        )
         assert buckets[name].urn in mine[0].dependencies
+
+
+def test_the_pending_prefix_is_the_one_the_backup_tool_uploads_under():
+    from components.buckets import PENDING_BACKUPS_PREFIX
+    from day2.backups import PENDING_PREFIX, backup_key, pending_key
+
+    assert PENDING_PREFIX == PENDING_BACKUPS_PREFIX
+    key = backup_key("app", datetime(2026, 11, 30, 12, tzinfo=UTC))
+    assert pending_key(key) == f"pending/{key}" and not key.startswith(PENDING_PREFIX)
+
+
+def test_backups_and_versioning_expire_pending_noncurrent_versions_too(synth):
+    dumps = {"name": "backups-postgresql", "retentionDays": 7, "backups": True, "versioning": True}
+    overrides = {"buckets": [dumps, {"name": "logs", "retentionDays": 9}]}
+    lifecycles = {p.inputs["bucket"]: p.inputs["rules"] for p in synth("dev", overrides).of_type(LIFECYCLE)}
+    assert [r.get("filter") for r in lifecycles["logs"]] == [None]
+    pending = next(r for r in lifecycles["backups-postgresql"] if r.get("filter") == "pending/")
+    assert pending["expiration"] == "1d" and pending["noncurrentVersionExpirationDays"] == 1
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from day2.backups import backup_key, check_database_name, expiry
+from day2.buckets import expiration_days
 from day2.cli import main
 from day2.compliance import AuditTarget, parse_audit_config
 from day2.connection import connection_for, read_outputs
@@ -44,6 +45,38 @@ def test_expiry_is_rounded_up_to_midnight_utc():
     created = datetime(2026, 11, 25, 17, 5, tzinfo=UTC)
     assert expiry(created, 30) == datetime(2026, 12, 26, tzinfo=UTC)
     assert expiry(datetime(2026, 11, 25, tzinfo=UTC), 1) == datetime(2026, 11, 26, tzinfo=UTC)
+
+
+class LifecycleOnly:
+    """An S3 client that only answers GetBucketLifecycleConfiguration, with the given rules."""
+
+    def __init__(self, rules: list[dict]):
+        self.rules = rules
+
+    def get_bucket_lifecycle_configuration(self, Bucket: str) -> dict:
+        return {"Rules": self.rules}
+
+
+def test_retention_counts_only_rules_for_the_whole_bucket():
+    """The backups bucket's pending/ rule (1 day) is not how long its backups are kept."""
+    whole = {"ID": "keep", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 30}}
+    pending = {
+        "ID": "pending",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "pending/"},
+        "Expiration": {"Days": 1},
+    }
+    tagged = {
+        "ID": "t",
+        "Status": "Enabled",
+        "Filter": {"Tag": {"Key": "k", "Value": "v"}},
+        "Expiration": {"Days": 2},
+    }
+    off = {"ID": "off", "Status": "Disabled", "Filter": {}, "Expiration": {"Days": 3}}
+    assert expiration_days(LifecycleOnly([whole, pending, tagged, off]), "b") == (30, None)
+    assert expiration_days(LifecycleOnly([pending]), "b") == (None, None)
+    noncurrent = {**whole, "NoncurrentVersionExpiration": {"NoncurrentDays": 7}}
+    assert expiration_days(LifecycleOnly([noncurrent, {**pending, "Filter": {}}]), "b") == (1, 7)
 
 
 def test_the_iam_evaluator_on_the_backup_template(synth):

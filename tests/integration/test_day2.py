@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from components.identities import METRICS_USER
 from components.monitoring import metrics_token
+from day2 import backups
+from day2.backups import pending_key
 from tests.graph import plain
+from tests.integration.conftest import s3_client
 from tests.servers import Postgres, free_port
 
 pytestmark = pytest.mark.integration
@@ -172,7 +178,9 @@ def test_list_shows_newest_first_with_checksum_and_expiry(postgres, seeded, outp
         time.sleep(1.1)  # keys carry the second
     done = day2("list", "--outputs", str(outputs), "--database", "app", "--json")
     assert done.returncode == 0, done.stderr
-    listing = json.loads(done.stdout)
+    report = json.loads(done.stdout)
+    assert (report["pending_objects"], report["unfinished_uploads"]) == (0, 0)
+    listing = report["backups"]
     assert len(listing) >= 2
     assert [b["last_modified"] for b in listing] == sorted(
         (b["last_modified"] for b in listing), reverse=True
@@ -254,23 +262,29 @@ def _children(pid: int) -> list[int]:
 
 
 def _started_upload(tool: subprocess.Popen, root_s3, seconds: float = 60) -> str:
-    """The key the running backup announced, once its multipart upload holds a part."""
+    """The key the running backup announced, once its multipart upload (under pending/) holds a part."""
     line = tool.stderr.readline()
     assert line.startswith("backup: streaming big to s3://backups-postgresql/"), line
-    key = line.strip().split("s3://backups-postgresql/", 1)[1]
+    key = line.split("s3://backups-postgresql/", 1)[1].split()[0]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         # MinIO lists the uploads of one object: the prefix must be the whole key.
-        for upload in root_s3.list_multipart_uploads(Bucket=BUCKET, Prefix=key).get("Uploads", []):
-            if root_s3.list_parts(Bucket=BUCKET, Key=key, UploadId=upload["UploadId"]).get("Parts"):
+        for upload in root_s3.list_multipart_uploads(Bucket=BUCKET, Prefix=pending_key(key)).get(
+            "Uploads", []
+        ):
+            if root_s3.list_parts(Bucket=BUCKET, Key=pending_key(key), UploadId=upload["UploadId"]).get(
+                "Parts"
+            ):
                 return key
         time.sleep(0.1)
     pytest.fail("the backup never uploaded a part")
 
 
 def _nothing_left(root_s3, key: str) -> None:
-    assert root_s3.list_objects_v2(Bucket=BUCKET, Prefix="postgresql/big/").get("KeyCount") == 0
-    assert root_s3.list_multipart_uploads(Bucket=BUCKET, Prefix=key).get("Uploads", []) == []
+    for prefix in ("postgresql/big/", pending_key("postgresql/big/")):
+        assert root_s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount") == 0, prefix
+    for upload_key in (key, pending_key(key)):
+        assert root_s3.list_multipart_uploads(Bucket=BUCKET, Prefix=upload_key).get("Uploads", []) == []
 
 
 def filler(postgres: Postgres, database: str, rows: int) -> str:
@@ -319,6 +333,110 @@ def test_an_interrupted_backup_leaves_no_object(postgres, big, outputs, root_s3)
     assert tool.returncode == 130, stderr
     assert "interrupted by SIGTERM" in stderr
     _nothing_left(root_s3, key)
+
+
+def test_a_killed_tool_leaves_an_unfinished_upload_that_list_counts(postgres, big, outputs, root_s3):
+    """SIGKILL mid-upload: no cleanup runs. The final key is absent; `list` names what is left."""
+    tool = _backup_process(outputs, postgres, big, "--compress", "0")
+    key = _started_upload(tool, root_s3)
+    tool.kill()
+    tool.communicate(timeout=60)
+    assert root_s3.list_objects_v2(Bucket=BUCKET, Prefix=key).get("KeyCount") == 0
+    done = day2("list", "--outputs", str(outputs), "--database", "big", "--json")
+    report = json.loads(done.stdout)
+    assert (report["backups"], report["pending_objects"], report["unfinished_uploads"]) == ([], 0, 1)
+    table = day2("list", "--outputs", str(outputs), "--database", "big")
+    assert "1 unfinished upload(s)" in table.stdout, table.stdout
+    (upload,) = root_s3.list_multipart_uploads(Bucket=BUCKET, Prefix=pending_key(key))["Uploads"]
+    root_s3.abort_multipart_upload(Bucket=BUCKET, Key=pending_key(key), UploadId=upload["UploadId"])
+
+
+def _die_at(step: str, when: datetime, postgres: Postgres, gateway, node_environment) -> int:
+    """A backup of `app` in a forked process that dies at ``step`` as by SIGKILL (``os._exit``: no
+    handler, no ``finally``); its exit status."""
+
+    def run() -> None:
+        os.environ.update(postgres.env)
+        client = s3_client(
+            gateway.s3_endpoint, node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
+        )
+        backups.backup_postgres(
+            client, BUCKET, "app", now=when, step=lambda name: os._exit(137) if name == step else None
+        )
+        os._exit(0)
+
+    child = multiprocessing.get_context("fork").Process(target=run)
+    child.start()
+    child.join(timeout=300)
+    return child.exitcode
+
+
+@pytest.mark.parametrize("step", ["uploaded", "copied"])
+def test_a_backup_killed_at_each_step_leaves_its_key_absent_or_complete(
+    postgres, seeded, outputs, root_s3, gateway, node_environment, step
+):
+    """After the upload (the checksum is known, the final key not yet made) and after the copy
+    (the final key made, the pending object not yet deleted): the final key is either absent or
+    complete with a checksum that matches, never anything else."""
+    when = datetime(2030, 1, 1, 0, 0, {"uploaded": 1, "copied": 2}[step], tzinfo=UTC)
+    key = backups.backup_key("app", when)
+    assert _die_at(step, when, postgres, gateway, node_environment) == 137
+    try:
+        head = root_s3.head_object(Bucket=BUCKET, Key=key)
+    except ClientError as err:
+        assert err.response["Error"]["Code"] == "404"
+        head = None
+    if step == "uploaded":
+        assert head is None, "the final key exists before its checksum is known"
+    pending = root_s3.head_object(Bucket=BUCKET, Key=pending_key(key))
+    assert "sha256" not in pending["Metadata"]
+    if step == "uploaded":
+        done = day2("restore", "--outputs", str(outputs), "--database", "never", "--backup", key, "--create",
+                    env=postgres.env)  # fmt: skip
+        assert done.returncode == 4, done.stderr
+    else:
+        assert head is not None, "the copy completed: the final key must exist"
+        body = root_s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == head["Metadata"]["sha256"]
+        assert body[:5] == b"PGDMP" and len(body) == pending["ContentLength"]
+    done = day2("list", "--outputs", str(outputs), "--database", "app", "--json")
+    report = json.loads(done.stdout)
+    assert report["pending_objects"] == 1
+    assert (key in {b["key"] for b in report["backups"]}) is (step == "copied")
+    table = day2("list", "--outputs", str(outputs), "--database", "app")
+    assert "1 pending object(s) under s3://backups-postgresql/pending/" in table.stdout, table.stdout
+    for stale in (key, pending_key(key)):
+        root_s3.delete_object(Bucket=BUCKET, Key=stale)
+
+
+def test_a_large_dump_gets_its_final_key_by_a_multipart_copy(
+    postgres, root_s3, gateway, node_environment, monkeypatch
+):
+    """Beyond COPY_IN_ONE_UP_TO the final key comes from a multipart copy (here with the threshold
+    and parts at MinIO's 5 MiB minimum, on a dump of about 20 MB): same content, same checksum."""
+    database = filler(postgres, "medium", 20_000)
+    client = s3_client(
+        gateway.s3_endpoint, node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
+    )
+    for name, value in postgres.env.items():
+        if name.startswith("PG"):
+            monkeypatch.setenv(name, value)  # pg_dump's connection, for this test only
+    result = backups.backup_postgres(
+        client,
+        BUCKET,
+        database,
+        compress=0,
+        copy_in_one_up_to=5 * backups.MIB,
+        copy_part_size=5 * backups.MIB,
+    )
+    assert result.size > 15 * backups.MIB and result.leftover is None
+    head = root_s3.head_object(Bucket=BUCKET, Key=result.key)
+    assert head["Metadata"]["sha256"] == result.sha256
+    assert head["ETag"].strip('"').endswith(f"-{-(-result.size // (5 * backups.MIB))}")  # a multipart ETag
+    body = root_s3.get_object(Bucket=BUCKET, Key=result.key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == result.sha256
+    assert root_s3.list_objects_v2(Bucket=BUCKET, Prefix=pending_key(result.key)).get("KeyCount") == 0
+    root_s3.delete_object(Bucket=BUCKET, Key=result.key)
 
 
 def _peak_rss(process: subprocess.Popen) -> tuple[int, str, str]:
