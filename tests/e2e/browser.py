@@ -128,3 +128,9 @@ class Browser:
             self.driver.quit()
         finally:
             shutil.rmtree(self._profile, ignore_errors=True)
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

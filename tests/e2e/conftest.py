@@ -41,6 +41,8 @@ class Deployment:
     config: dict
     first_up: Result
     timings: dict[str, float] = field(default_factory=dict)
+    objects: dict[str, str] = field(default_factory=dict)
+    """Objects the tier wrote, by key, with their SHA-256 (the later survival checks read them)."""
 
     def record(self, what: str, seconds: float) -> None:
         self.timings[what] = round(seconds, 1)
@@ -71,10 +73,6 @@ def owned(kind: str) -> list[str]:
     listing = ["ps", "-a"] if kind == "container" else [kind, "ls"]
     return sorted(docker(*listing, "--filter", STACK_LABEL, "--format", "{{.Name}}" if kind != "container"
                          else "{{.Names}}").split())  # fmt: skip
-
-
-def stack_containers() -> list[str]:
-    return owned("container")
 
 
 def remove_leftovers() -> None:

@@ -13,6 +13,7 @@ Screenshots of every step land in ``build/e2e/screenshots/<journey>/``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
@@ -109,13 +110,18 @@ def refused(page: str) -> bool:
     return "Invalid username or password." in page or "temporarily disabled" in page
 
 
-def sign_in(sso: dict[str, Any], journey: str, username: str, password: str) -> SignIn:
+@contextlib.contextmanager
+def signed_in(sso: dict[str, Any], journey: str, username: str, password: str) -> Iterator[SignIn]:
     """A browser goes to Keycloak's login page (as the console's SSO button would send it), signs
     in, and comes back to the console's callback on the gateway; the code is exchanged for tokens
-    with the client's credentials, as MinIO's console does."""
+    with the client's credentials, as MinIO's console does. The browser closes on the way out."""
+    with Browser(journey) as browser:
+        yield _sign_in(browser, sso, username, password)
+
+
+def _sign_in(browser: Browser, sso: dict[str, Any], username: str, password: str) -> SignIn:
     outputs = sso["outputs"]
     state = secrets.token_hex(8)
-    browser = Browser(journey)
     browser.open(authorization_url(sso, state))
     browser.wait("Keycloak's login form", lambda: browser.find_all("#username"))
     browser.shot("keycloak-login")
@@ -198,14 +204,11 @@ def test_the_community_console_offers_no_sso_login(sso):
     with urllib.request.urlopen(login_api, timeout=10) as answer:  # noqa: S310 (the stack's loopback)
         details = json.loads(answer.read())
     assert details["loginStrategy"] == "form" and not details.get("redirectRules"), details
-    browser = Browser("0-console-login")
-    try:
+    with Browser("0-console-login") as browser:
         browser.open(outputs["sso_login_url"])
         browser.wait("the console's login form", lambda: browser.button("Login"))
         browser.shot("console-login-form-only")
         assert browser.button("Keycloak") is None
-    finally:
-        browser.close()
 
 
 # --- the journeys ------------------------------------------------------------------------------
@@ -214,8 +217,7 @@ def test_the_community_console_offers_no_sso_login(sso):
 def test_1_an_admin_signs_in_and_minio_grants_the_admin_policy(sso):
     outputs = sso["outputs"]
     username, password = demo_password(sso, "storage-admins")
-    signed = sign_in(sso, "1-admin", username, password)
-    try:
+    with signed_in(sso, "1-admin", username, password) as signed:
         assert signed.callback is not None, f"Keycloak did not send the browser back: {signed.browser.url}"
         # One issuer: the browser signed in at the public URL, and that is the issuer MinIO trusts.
         id_claims = claims(signed.tokens["id_token"])
@@ -226,15 +228,12 @@ def test_1_an_admin_signs_in_and_minio_grants_the_admin_policy(sso):
         client = session_client(outputs, answer)
         assert BUCKET in [b["Name"] for b in client.list_buckets()["Buckets"]]
         client.put_object(Bucket=BUCKET, Key="from-admin.txt", Body=b"written by SSO admin\n")
-    finally:
-        signed.browser.close()
 
 
 def test_2_a_read_only_user_reads_and_is_refused_an_upload(sso):
     outputs = sso["outputs"]
     username, password = demo_password(sso, "storage-readers")
-    signed = sign_in(sso, "2-readonly", username, password)
-    try:
+    with signed_in(sso, "2-readonly", username, password) as signed:
         assert signed.callback is not None, signed.browser.url
         status, answer = assume_role(outputs, signed.tokens["id_token"])
         assert status == 200, ET.tostring(answer)[:500]
@@ -243,44 +242,37 @@ def test_2_a_read_only_user_reads_and_is_refused_an_upload(sso):
         with pytest.raises(ClientError) as refused:
             client.put_object(Bucket=BUCKET, Key="from-reader.txt", Body=b"must not land\n")
         assert refused.value.response["Error"]["Code"] == "AccessDenied"
-    finally:
-        signed.browser.close()
 
 
 def test_3_a_user_in_no_group_is_refused_by_minio_with_its_message(sso):
     outputs = sso["outputs"]
     keycloak: KeycloakAdmin = sso["keycloak"]
-    with keycloak.temporary_user("sso-no-group") as (_, password):
-        signed = sign_in(sso, "3-no-group", "sso-no-group", password)
-        try:
-            assert signed.callback is not None, "Keycloak signs the user in: the refusal is MinIO's"
-            assert "policy" not in claims(signed.tokens["id_token"])
-            status, answer = assume_role(outputs, signed.tokens["id_token"])
-            message = answer.findtext(".//{*}Message") or ""
-            assert status == 400 and "policy claim missing" in message.lower(), ET.tostring(answer)[:500]
-        finally:
-            signed.browser.close()
+    with (
+        keycloak.temporary_user("sso-no-group") as (_, password),
+        signed_in(sso, "3-no-group", "sso-no-group", password) as signed,
+    ):
+        assert signed.callback is not None, "Keycloak signs the user in: the refusal is MinIO's"
+        assert "policy" not in claims(signed.tokens["id_token"])
+        status, answer = assume_role(outputs, signed.tokens["id_token"])
+        message = answer.findtext(".//{*}Message") or ""
+        assert status == 400 and "policy claim missing" in message.lower(), ET.tostring(answer)[:500]
 
 
 def test_4_a_wrong_password_stays_on_keycloak_and_reaches_nothing(sso):
     username, _ = demo_password(sso, "storage-admins")
-    signed = sign_in(sso, "4-wrong-password", username, "not-the-password")
-    try:
+    with signed_in(sso, "4-wrong-password", username, "not-the-password") as signed:
         assert signed.callback is None, "a wrong password must not come back to the gateway"
         assert signed.browser.url.startswith(sso["outputs"]["sso_issuer_url"])
         assert "Invalid username or password." in signed.browser.text()
         requested = signed.browser.requested_urls()
         assert not [u for u in requested if u.startswith(sso["outputs"]["console_url"])]
-    finally:
-        signed.browser.close()
 
 
 def test_5_signing_out_ends_the_session(sso):
     outputs = sso["outputs"]
     username, password = demo_password(sso, "storage-admins")
-    signed = sign_in(sso, "5-sign-out", username, password)
-    browser = signed.browser
-    try:
+    with signed_in(sso, "5-sign-out", username, password) as signed:
+        browser = signed.browser
         assert signed.callback is not None
         # Signed in: a new sign-in goes straight back, without Keycloak's form.
         browser.open(authorization_url(sso))
@@ -301,8 +293,6 @@ def test_5_signing_out_ends_the_session(sso):
         browser.open(authorization_url(sso))
         browser.wait("Keycloak's login form again", lambda: browser.find_all("#username"))
         browser.shot("asked-again")
-    finally:
-        browser.close()
 
 
 @pytest.mark.parametrize(
@@ -311,12 +301,9 @@ def test_5_signing_out_ends_the_session(sso):
 def test_6_the_token_carries_exactly_the_groups_policies(sso, group, policies):
     """Both what the browser's sign-in produced and what Keycloak's own evaluation says."""
     username, password = demo_password(sso, group)
-    signed = sign_in(sso, f"6-claims-{group}", username, password)
-    try:
+    with signed_in(sso, f"6-claims-{group}", username, password) as signed:
         assert sorted(claims(signed.tokens["id_token"])["policy"]) == policies
         assert sorted(claims(signed.tokens["access_token"])["policy"]) == policies
-    finally:
-        signed.browser.close()
     evaluated = sso["keycloak"].example_tokens(CLIENT_ID, username)
     assert sorted(evaluated["id"]["policy"]) == policies
     assert sorted(evaluated["access"]["policy"]) == policies
@@ -325,14 +312,15 @@ def test_6_the_token_carries_exactly_the_groups_policies(sso, group, policies):
 def test_7_an_authorization_request_without_pkce_is_refused(sso):
     """Keycloak answers a request without a code challenge with an OAuth error (sent back to the
     registered callback, as the protocol says) and never with its login form or a code."""
-    browser = Browser("7-no-pkce")
     seen: list[str] = []
+    with Browser("7-no-pkce") as browser:
 
-    def answered() -> bool:
-        seen.extend(browser.requested_urls())
-        return any(u.startswith(sso["callback"] + "?") for u in seen) or "code_challenge" in browser.text()
+        def answered() -> bool:
+            seen.extend(browser.requested_urls())
+            return (
+                any(u.startswith(sso["callback"] + "?") for u in seen) or "code_challenge" in browser.text()
+            )
 
-    try:
         browser.open(authorization_url(sso, pkce=False))
         browser.wait("Keycloak's refusal", answered)
         browser.shot("refused")
@@ -346,8 +334,6 @@ def test_7_an_authorization_request_without_pkce_is_refused(sso):
         assert any("code_challenge" in " ".join(q.get("error_description", [])) for q in back) or (
             "code_challenge" in browser.text()
         )
-    finally:
-        browser.close()
 
 
 def test_8_five_wrong_passwords_lock_the_account(sso):
@@ -358,15 +344,11 @@ def test_8_five_wrong_passwords_lock_the_account(sso):
     with keycloak.temporary_user(username) as (user_id, password):
         try:
             for attempt in range(5):
-                signed = sign_in(sso, f"8-lockout-{attempt + 1}", username, f"wrong-{attempt}")
-                signed.browser.close()
-                assert signed.callback is None
+                with signed_in(sso, f"8-lockout-{attempt + 1}", username, f"wrong-{attempt}") as signed:
+                    assert signed.callback is None
             status = keycloak.call("GET", f"/attack-detection/brute-force/users/{user_id}")
             assert status["disabled"] is True and status["numFailures"] >= 1, status
-            signed = sign_in(sso, "8-lockout-right-password", username, password)
-            try:
+            with signed_in(sso, "8-lockout-right-password", username, password) as signed:
                 assert signed.callback is None, "a locked account signed in"
-            finally:
-                signed.browser.close()
         finally:
             keycloak.call("DELETE", f"/attack-detection/brute-force/users/{user_id}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from tests.e2e.conftest import Deployment, docker, inspect, owned, stack_containers, wait_healthy
+from tests.e2e.conftest import Deployment, docker, inspect, owned, wait_healthy
 from tests.e2e.engine import BUILD, HTTP_PORT, ROOT
 from tests.e2e.keycloak_admin import KeycloakAdmin
 from tests.integration.conftest import s3_client
@@ -56,14 +56,9 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def written_objects(deployment: Deployment) -> dict[str, str]:
-    """Objects the tier wrote, by key, with their SHA-256 (shared by the later survival checks)."""
-    return deployment.__dict__.setdefault("objects", {})
-
-
 def assert_objects_intact(deployment: Deployment, outputs: dict) -> None:
     client = s3(outputs)
-    objects = written_objects(deployment)
+    objects = deployment.objects
     assert objects, "nothing was written to check"
     for key, digest in objects.items():
         body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
@@ -80,7 +75,7 @@ def test_up_from_an_empty_stack_leaves_every_container_healthy(deployment: Deplo
     # stack file of its own beside Pulumi.yaml.
     assert up.args[:2] == ["make", "--no-print-directory"] and deployment.engine.state.is_dir()
     assert not (ROOT / "Pulumi.e2e.yaml").exists()
-    assert stack_containers() == SERVICES
+    assert owned("container") == SERVICES
     states = wait_healthy(SERVICES, seconds=10)
     assert set(states.values()) == {"running/healthy"}, states
     print(f"\nfirst `pulumi up`: {up.seconds:.1f} s wall time")
@@ -93,7 +88,7 @@ def test_s3_through_the_outputs_with_a_64_mib_multipart_object(deployment: Deplo
     outputs = deployment.engine.outputs()
     client = s3(outputs)
     client.create_bucket(Bucket=BUCKET)
-    objects = written_objects(deployment)
+    objects = deployment.objects
     for index in range(5):
         body = os.urandom(4096 + index)
         client.put_object(Bucket=BUCKET, Key=f"small/{index}", Body=body)
@@ -414,7 +409,7 @@ def test_an_image_change_of_every_node_keeps_the_data(deployment: Deployment):
 def test_destroy_leaves_nothing_running_and_up_finds_the_data_again(deployment: Deployment):
     destroy = deployment.engine.destroy()
     deployment.record("pulumi destroy", destroy.seconds)
-    assert stack_containers() == []
+    assert owned("container") == []
     assert owned("network") == []
     assert owned("volume") == [f"{n}-data" for n in NODES], "the data volumes must be retained"
 
