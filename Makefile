@@ -53,13 +53,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 # The main job: the dev stack with `pulumi up` on a local backend when a Pulumi CLI and a Docker
-# engine are at hand; otherwise the offline synth of the same stack, with the reason.
+# engine are at hand and every image the stack runs is there or pullable (synth/preflight.py);
+# otherwise the offline synth of the same stack, with the reason.
 dev: $(VENV)/.installed
-	@if command -v pulumi >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
-		$(MAKE) up STACK=dev; \
-	else \
+	@if ! command -v pulumi >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
 		echo "make dev: no Pulumi CLI or no reachable Docker engine here; running the offline synth instead."; \
 		$(MAKE) render STACK=dev; \
+	elif ! $(PY) -m synth.preflight --stack dev; then \
+		echo "make dev: the dev stack cannot deploy here without those images; running the offline synth instead."; \
+		$(MAKE) render STACK=dev; \
+	else \
+		$(MAKE) up STACK=dev; \
 	fi
 
 # The e2e tier deploys through this same target (tests/e2e): UP_FLAGS and CONFIG_FILE let it run

@@ -7,14 +7,12 @@ Needs no Docker, no Pulumi CLI, no network and no credentials.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import sys
 from pathlib import Path
 
 from components.settings import SettingsError
 from synth.manifest import SecretLeakError, summary, write
-from synth.run import ROOT, synthesize
+from synth.run import ROOT, close_idle_event_loops, synthesize
 from synth.stackfile import read_stack_file
 
 
@@ -55,19 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _close_idle_event_loops() -> None:
-    """Close the per-thread loops the mock runtime leaves open.
-
-    Left to the garbage collector at interpreter exit, they print "Exception ignored in
-    BaseEventLoop.__del__". Only done on the way out: a later synthesis in the same process would
-    be handed a closed loop.
-    """
-    for obj in gc.get_objects():
-        if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_running() and not obj.is_closed():
-            obj.close()
-
-
 if __name__ == "__main__":
     code = main()
-    _close_idle_event_loops()
+    close_idle_event_loops()
     sys.exit(code)
