@@ -263,8 +263,8 @@ def minio_log_environment(queue_size: int = DEFAULT_LOG_QUEUE_SIZE) -> dict[str,
 
     Each webhook queues its events on disk (``LOG_QUEUE_PATH``, a volume of the node's own) and
     sends them from there, oldest first, so events survive an outage of Alloy or Loki and a
-    restart of the node. Two folders: MinIO names a queue after the target, and both webhooks'
-    target is called ``alloy``.
+    restart of the node. One folder per webhook (MinIO itself keeps them apart inside, as
+    ``minio-http-audit-alloy`` and ``minio-http-logger-alloy``: seen on a real node).
     """
     environment = {}
     for kind, port in (("LOGGER", SERVER_LOG_PORT), ("AUDIT", AUDIT_LOG_PORT)):

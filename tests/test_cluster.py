@@ -104,8 +104,7 @@ def test_one_retained_volume_per_drive(synth, stack, overrides, nodes, drives):
 def test_each_node_queues_its_log_and_audit_events_on_a_volume_of_its_own(
     synth, stack, overrides, nodes, drives
 ):
-    """The webhooks queue on disk, outside every drive, in two folders (both targets are named
-    alloy, and MinIO names a queue folder after its target), with a bounded size."""
+    """The webhooks queue on disk, outside every drive, in a folder each, with a bounded size."""
     synthesis = synth(stack, overrides)
     queues = {v.inputs["name"]: v for v in synthesis.of_type(VOLUME) if v.name.endswith("-log-queue")}
     assert sorted(queues) == sorted(f"minio{i}-log-queue" for i in range(1, nodes + 1))
