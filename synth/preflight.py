@@ -24,8 +24,18 @@ REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 Docker = Callable[[Sequence[str]], subprocess.CompletedProcess]
 
 
+PULL_SECONDS = 900
+
+
 def docker(args: Sequence[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=900, check=False)
+    """The Docker CLI; a pull that hangs (a registry that accepts connections, then stalls) ends
+    as a failure after PULL_SECONDS."""
+    try:
+        return subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=PULL_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(args, 124, "", f"no answer within {PULL_SECONDS} s")
 
 
 def stack_images(synthesis: Synthesis) -> list[str]:

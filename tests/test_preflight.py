@@ -12,6 +12,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+from synth import preflight
 from synth.preflight import main, stack_images, unavailable
 from tests.graph import CONTAINER
 
@@ -118,3 +119,13 @@ def test_make_dev_with_the_images_deploys(tmp_path):
     calls = (tmp_path / "pulumi.log").read_text().splitlines()
     assert "stack select --create dev" in calls and "up --refresh --stack dev" in calls, calls
     assert "synth dev:" not in done.stdout and "offline synth instead" not in done.stdout
+
+
+def test_a_pull_that_hangs_counts_as_unavailable(monkeypatch):
+    def hang(command, **kwargs):
+        raise subprocess.TimeoutExpired(command, kwargs["timeout"])
+
+    monkeypatch.setattr(preflight.subprocess, "run", hang)
+    answer = preflight.docker(["pull", "--quiet", "slow:1"])
+    assert answer.returncode == 124 and f"no answer within {preflight.PULL_SECONDS} s" in answer.stderr
+    assert preflight.unavailable(["slow:1"]) == {"slow:1": f"no answer within {preflight.PULL_SECONDS} s"}
