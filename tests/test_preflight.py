@@ -95,12 +95,17 @@ def _stand_ins(tmp_path: Path, images_present: bool) -> dict[str, str]:
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PULUMI_LOG": str(log)}
 
 
-def test_make_dev_without_the_images_runs_the_synth_and_says_why(tmp_path):
-    env = _stand_ins(tmp_path, images_present=False)
-    done = subprocess.run(
+def make_dev(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The README's main command, onto a backend folder of the test's own."""
+    return subprocess.run(
         ["make", "--no-print-directory", "dev", f"PULUMI_BACKEND_URL=file://{tmp_path}/state"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
+
+
+def test_make_dev_without_the_images_runs_the_synth_and_says_why(tmp_path):
+    env = _stand_ins(tmp_path, images_present=False)
+    done = make_dev(tmp_path, env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "lookup registry-1.docker.io: no such host" in done.stdout
     assert "cannot deploy here without those images; running the offline synth instead" in done.stdout
@@ -110,10 +115,7 @@ def test_make_dev_without_the_images_runs_the_synth_and_says_why(tmp_path):
 
 def test_make_dev_with_the_images_deploys(tmp_path):
     env = _stand_ins(tmp_path, images_present=True)
-    done = subprocess.run(
-        ["make", "--no-print-directory", "dev", f"PULUMI_BACKEND_URL=file://{tmp_path}/state"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    done = make_dev(tmp_path, env)
     # The stand-in pulumi has no outputs, so the closing `make info` fails: what matters is that
     # the deployment ran, and not the synth.
     calls = (tmp_path / "pulumi.log").read_text().splitlines()

@@ -5,6 +5,7 @@ Module-scoped: each test module gets a cluster of its own, so fault tests cannot
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from components.gateway import render_nginx_conf
 from components.logs import ALLOY_HOST, AUDIT_LOG_PORT, LOG_QUEUE_PATH, SERVER_LOG_PORT, minio_log_environment
 from synth.run import Synthesis
 from tests.conftest import require_binary
@@ -54,6 +56,37 @@ def ensure_bucket(client, name: str) -> None:
     except ClientError as err:
         if err.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
             raise
+
+
+def offline_servers(mc) -> int:
+    """How many nodes `mc admin info` reports not online."""
+    (info,) = mc.json("admin", "info", "target")
+    return sum(1 for server in info["info"]["servers"] if server["state"] != "online")
+
+
+@contextlib.contextmanager
+def planted_gateway(
+    cluster, workdir, node_environment, rendered_text: str, planted_text: str, name: str, *, path: str = "",
+    attempts: int = 3,
+):  # fmt: skip
+    """The rendered gateway with one planted defect (``rendered_text`` replaced by ``planted_text``),
+    served by Debian's nginx on loopback: a root S3 client of it (endpoint path ``path``), for the
+    life of the block."""
+    config, _, s3_port = loopback_gateway(workdir, cluster.upstreams)
+    rendered = render_nginx_conf(config)
+    defect = rendered.replace(rendered_text, planted_text)
+    assert defect != rendered, "the defect was not planted"
+    nginx = Nginx(workdir)
+    try:
+        nginx.start_text(defect, s3_port, name=name)
+        yield s3_client(
+            f"http://127.0.0.1:{s3_port}{path}",
+            node_environment["MINIO_ROOT_USER"],
+            node_environment["MINIO_ROOT_PASSWORD"],
+            attempts=attempts,
+        )
+    finally:
+        nginx.close()
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str, attempts: int = 3):

@@ -70,14 +70,6 @@ def put_events(receiver: Receiver, prefix: str) -> list[str]:
     return keys
 
 
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.5)
-
-
 def queued_files(node_dir: Path) -> int:
     return len(queue_sizes(node_dir))
 
@@ -108,7 +100,9 @@ def outage(
         with running_cluster(minio_binary, workdir, environment) as cluster:
             ensure_bucket(s3_client(f"http://127.0.0.1:{cluster.nodes[0].port}", user, password), BUCKET)
             warm = put_keys(cluster, user, password, "warm", 1)
-            wait_for(lambda: len(put_events(audit, "warm")) == len(warm), 30, "the pipeline to carry events")
+            cluster.wait_until(
+                lambda: len(put_events(audit, "warm")) == len(warm), 30, "the pipeline to carry events"
+            )
 
             for receiver in receivers.values():
                 receiver.close()
@@ -116,7 +110,9 @@ def outage(
             # On disk before anything else happens (with the queue folders).
             first = cluster.nodes[0]
             if keep_queue_folders:
-                wait_for(lambda: queued_files(first.data.parent) >= PER_NODE, 20, "node1 to queue on disk")
+                cluster.wait_until(
+                    lambda: queued_files(first.data.parent) >= PER_NODE, 20, "node1 to queue on disk"
+                )
             queued = queued_files(first.data.parent)
             if queued:
                 sizes = queue_sizes(first.data.parent)
@@ -135,7 +131,7 @@ def outage(
             awaited = {
                 key for index, keys in sent.items() if keep_queue_folders or index != 1 for key in keys
             }
-            wait_for(lambda: awaited <= set(put_events(audit, "outage")), 60, "the queued events")
+            cluster.wait_until(lambda: awaited <= set(put_events(audit, "outage")), 60, "the queued events")
             time.sleep(6)  # anything sent twice, or late, arrives within another retry or two
             return sent, put_events(audit, "outage"), queued
     finally:

@@ -19,7 +19,7 @@ import warnings
 import pytest
 from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 
-from tests.integration.conftest import ensure_bucket, s3_client
+from tests.integration.conftest import ensure_bucket, offline_servers, s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -79,11 +79,6 @@ def all_read_back(client, bucket: str, stored: dict[str, str]) -> None:
         except (IncompleteReadError, ResponseStreamingError) as err:
             raise AssertionError(f"{key} cut short: {err}") from err
         assert actual == digest, f"{key} changed"
-
-
-def offline_servers(mc) -> int:
-    (info,) = mc.json("admin", "info", "target")
-    return sum(1 for server in info["info"]["servers"] if server["state"] != "online")
 
 
 def reads_back(client, bucket: str, stored: dict[str, str]) -> bool:

@@ -13,9 +13,7 @@ import time
 
 import pytest
 
-from components.gateway import render_nginx_conf
-from tests.integration.conftest import ensure_bucket, s3_client
-from tests.servers import Nginx, loopback_gateway
+from tests.integration.conftest import ensure_bucket, offline_servers, planted_gateway, s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -78,18 +76,14 @@ def test_every_upload_started_through_the_gateway_is_listed_bucket_wide(root_s3,
 def test_the_old_least_conn_routing_loses_uploads_from_the_listing(cluster, node_environment, tmp_path):
     """The planted defect: every S3 request balanced, ``?uploads`` included. The listing then
     comes from one node's cache and misses the uploads the other nodes started."""
-    config, _, s3_port = loopback_gateway(tmp_path, cluster.upstreams)
-    rendered = render_nginx_conf(config)
-    defect = rendered.replace("proxy_pass http://$s3_upstream;", "proxy_pass http://minio_s3;")
-    assert defect != rendered
-    nginx = Nginx(tmp_path)
-    try:
-        nginx.start_text(defect, s3_port, name="least-conn-defect")
-        client = s3_client(
-            f"http://127.0.0.1:{s3_port}",
-            node_environment["MINIO_ROOT_USER"],
-            node_environment["MINIO_ROOT_PASSWORD"],
-        )
+    with planted_gateway(
+        cluster,
+        tmp_path,
+        node_environment,
+        "proxy_pass http://$s3_upstream;",
+        "proxy_pass http://minio_s3;",
+        "least-conn-defect",
+    ) as client:
         ensure_bucket(client, "multipart-defect")
         uploads = start_uploads(client, "multipart-defect", 8)
         try:
@@ -98,8 +92,6 @@ def test_the_old_least_conn_routing_loses_uploads_from_the_listing(cluster, node
             assert seen < set(uploads.values())
         finally:
             abort_all(client, "multipart-defect", uploads)
-    finally:
-        nginx.close()
 
 
 def missing_by_key(client, bucket: str, uploads: dict[str, str], seconds: float = 15) -> dict[str, set[str]]:
@@ -112,11 +104,6 @@ def missing_by_key(client, bucket: str, uploads: dict[str, str], seconds: float 
         if not missing or time.monotonic() > deadline:
             return missing
         time.sleep(0.5)
-
-
-def servers_offline(mc) -> int:
-    (info,) = mc.json("admin", "info", "target")
-    return sum(1 for server in info["info"]["servers"] if server["state"] != "online")
 
 
 def all_drives_online(mc) -> bool:
@@ -137,7 +124,7 @@ def test_a_bucket_moves_to_another_node_while_its_node_is_down(cluster, root_s3,
     during: dict[str, str] = {}
     try:
         # MinIO needs a moment to treat the node as gone (tests/integration/test_faults.py).
-        cluster.wait_until(lambda: servers_offline(root_mc) == 1, 30, "MinIO to see the node offline")
+        cluster.wait_until(lambda: offline_servers(root_mc) == 1, 30, "MinIO to see the node offline")
         deadline = time.monotonic() + 30
         while not during:
             try:

@@ -11,8 +11,7 @@ import warnings
 import pytest
 from botocore.exceptions import ClientError
 
-from components.gateway import render_nginx_conf
-from tests.integration.conftest import ensure_bucket, s3_client
+from tests.integration.conftest import ensure_bucket, planted_gateway, s3_client
 from tests.servers import Nginx, loopback_gateway
 
 pytestmark = pytest.mark.integration
@@ -142,24 +141,16 @@ def test_admin_api_passes_through_for_mc_and_the_provider(root_mc):
 
 def test_a_prefix_stripping_proxy_breaks_sigv4(cluster, node_environment, tmp_path):
     """The planted defect the design avoids: S3 under /storage/ with the prefix stripped."""
-    config, _, s3_port = loopback_gateway(tmp_path, cluster.upstreams)
-    rendered = render_nginx_conf(config)
-    defect = rendered.replace(
+    with planted_gateway(
+        cluster,
+        tmp_path,
+        node_environment,
         "        location / {\n            proxy_pass http://$s3_upstream;",
         "        location /storage/ {\n            proxy_pass http://minio_s3/;",
-    )
-    assert defect != rendered
-    nginx = Nginx(tmp_path)
-    try:
-        nginx.start_text(defect, s3_port, name="prefix-defect")
-        client = s3_client(
-            f"http://127.0.0.1:{s3_port}/storage",
-            node_environment["MINIO_ROOT_USER"],
-            node_environment["MINIO_ROOT_PASSWORD"],
-            attempts=1,
-        )
+        "prefix-defect",
+        path="/storage",
+        attempts=1,
+    ) as client:
         with pytest.raises(ClientError) as caught:
             client.list_objects_v2(Bucket="gateway-tests")
         assert caught.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
-    finally:
-        nginx.close()
