@@ -199,7 +199,6 @@ class MinioCluster(pulumi.ComponentResource):
         self.node_names = [node_name(i) for i in range(1, settings.nodes + 1)]
         self.internal_endpoints = [f"http://{n}:{S3_PORT}" for n in self.node_names]
         self.volumes = []
-        self.queue_volumes: list[docker.Volume] = []
         self.containers = []
         for index, (node, address) in enumerate(
             zip(self.node_names, args.node_addresses, strict=True), start=1
@@ -212,7 +211,6 @@ class MinioCluster(pulumi.ComponentResource):
             ]
             if args.log_queue_path is not None:
                 queue = self._queue_volume(node, args)
-                self.queue_volumes.append(queue)
                 mounts.append(
                     docker.ContainerVolumeArgs(volume_name=queue.name, container_path=args.log_queue_path)
                 )

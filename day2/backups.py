@@ -58,6 +58,11 @@ def check_database_name(name: str) -> str:
     return name
 
 
+def _backups_prefix(database: str | None) -> str:
+    """Where the backups of ``database`` (or of every database) are."""
+    return f"{PREFIX}/{check_database_name(database)}/" if database else f"{PREFIX}/"
+
+
 def backup_key(database: str, when: datetime) -> str:
     return f"{PREFIX}/{database}/{database}-{when.astimezone(UTC):%Y%m%dT%H%M%SZ}.dump"
 
@@ -258,7 +263,7 @@ def _describe(s3, bucket: str, key: str, rules: list[tuple[str, int]]) -> Backup
 
 def list_backups(s3, bucket: str, database: str | None = None) -> list[Backup]:
     """Every backup in ``bucket`` (of ``database``, or all), newest first."""
-    prefix = f"{PREFIX}/{check_database_name(database)}/" if database else f"{PREFIX}/"
+    prefix = _backups_prefix(database)
     rules = _expiration_days(s3, bucket)
     backups = [
         _describe(s3, bucket, item["Key"], rules)
@@ -286,7 +291,7 @@ def leftovers(s3, bucket: str, database: str | None = None) -> Leftovers:
     both to the bucket's node, so this sees the uploads started through it since that node last
     restarted (docs/gateway.md).
     """
-    final = f"{PREFIX}/{check_database_name(database)}/" if database else f"{PREFIX}/"
+    final = _backups_prefix(database)
     pending = sum(
         page.get("KeyCount", 0)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=pending_key(final))
