@@ -23,6 +23,13 @@ export MINIO_PLATFORM_ACTIONLINT := $(ACTIONLINT_BIN)
 ALLOYCHECK_SRC := $(wildcard tools/alloycheck/*.go) tools/alloycheck/go.mod tools/alloycheck/go.sum
 ALLOYCHECK_BIN := $(CURDIR)/build/tools/alloycheck
 export MINIO_PLATFORM_ALLOYCHECK := $(ALLOYCHECK_BIN)
+# s3load (tools/s3load, this project's own Go on minio-go) is the benchmarks' load generator.
+S3LOAD_SRC := $(wildcard tools/s3load/*.go) tools/s3load/go.mod tools/s3load/go.sum
+S3LOAD_BIN := $(CURDIR)/build/tools/s3load
+export MINIO_PLATFORM_S3LOAD := $(S3LOAD_BIN)
+# The benchmarks read MinIO's sample nginx.conf from this module version's source (Go's module cache).
+export MINIO_PLATFORM_MINIO_VERSION := $(MINIO_VERSION)
+export MINIO_PLATFORM_MC_VERSION    := $(MC_VERSION)
 
 # Local images (images/build.sh): MinIO and mc from the pinned sources above (community MinIO
 # publishes no images), and the e2e tier's stand-ins for NGINX and Keycloak, all FROM a Debian base
@@ -37,7 +44,7 @@ export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
 
-.PHONY: dev up info render docs test lint tools images clean
+.PHONY: dev up info render docs test bench lint tools images clean
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -91,7 +98,7 @@ render: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(PY) -m synth.reference --write
 
-tools: $(MINIO_BIN) $(MC_BIN) $(ACTIONLINT_BIN) $(ALLOYCHECK_BIN)
+tools: $(MINIO_BIN) $(MC_BIN) $(ACTIONLINT_BIN) $(ALLOYCHECK_BIN) $(S3LOAD_BIN)
 
 $(MINIO_BIN):
 	GOBIN=$(dir $@) CGO_ENABLED=0 go install -trimpath github.com/minio/minio@$(MINIO_VERSION)
@@ -105,6 +112,9 @@ $(ACTIONLINT_BIN):
 $(ALLOYCHECK_BIN): $(ALLOYCHECK_SRC)
 	cd tools/alloycheck && CGO_ENABLED=0 go build -trimpath -o $@ .
 
+$(S3LOAD_BIN): $(S3LOAD_SRC)
+	cd tools/s3load && CGO_ENABLED=0 go build -trimpath -o $@ .
+
 images: $(MINIO_BIN) $(MC_BIN)
 	MINIO_BIN=$(MINIO_BIN) MC_BIN=$(MC_BIN) MINIO_VERSION=$(MINIO_VERSION) MC_VERSION=$(MC_VERSION) \
 	MINIO_IMAGE=$(MINIO_IMAGE) NGINX_IMAGE=$(NGINX_IMAGE) KEYCLOAK_IMAGE=$(KEYCLOAK_IMAGE) \
@@ -116,9 +126,16 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 # The e2e tier (tests/e2e) runs when a Pulumi CLI and a Docker engine are here: build its images.
-test: lint $(ALLOYCHECK_BIN) $(PACK_VENV)/.installed
+test: lint $(ALLOYCHECK_BIN) $(S3LOAD_BIN) $(PACK_VENV)/.installed
 	@if command -v pulumi >/dev/null 2>&1 && docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; fi
 	$(PY) -m pytest
+
+# Every benchmark, side by side with its alternative: build/bench/report.md and report.json.
+# QUICK=1 is a smoke of the same code in under 2 minutes (the test tier runs it); its figures are
+# not to be quoted. The deploy rows need the Pulumi CLI, Docker and `make images`.
+bench: $(VENV)/.installed $(MINIO_BIN) $(MC_BIN) $(S3LOAD_BIN)
+	@if command -v pulumi >/dev/null 2>&1 && docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; fi
+	$(PY) -m bench $(if $(filter 1,$(QUICK)),--quick)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

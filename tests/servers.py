@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from components.gateway import NginxConfig, Upstream, render_nginx_conf
+from components.logs import minio_log_environment
 from tests.conftest import require_binary
 
 NGINX_HINT = "apt-get install nginx-light (Debian), or any nginx >= 1.22 on PATH"
@@ -109,6 +110,20 @@ def loopback_gateway(
         **changes,
     )
     return config, http_port, s3_port
+
+
+OPENID_PREFIX = "MINIO_IDENTITY_OPENID_"
+
+
+def loopback_environment(rendered: dict[str, str]) -> dict[str, str]:
+    """A node's rendered MINIO_* environment less what needs containers absent on loopback: the
+    OpenID settings (MinIO's IAM waits for the discovery document forever without Keycloak) and the
+    log and audit webhooks (no Alloy)."""
+    return {
+        k: v
+        for k, v in rendered.items()
+        if not k.startswith(OPENID_PREFIX) and k not in minio_log_environment()
+    }
 
 
 @dataclass

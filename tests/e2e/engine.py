@@ -160,24 +160,26 @@ class Engine:
 
     def make_up(self, check: bool = True) -> Result:
         """The README's own path: `make up`, onto a backend folder that does not exist yet."""
-        result = self._run(
-            [
-                "make",
-                "--no-print-directory",
-                "up",
-                f"STACK={STACK}",
-                f"PULUMI_BACKEND_URL=file://{self.state}",
-                f"CONFIG_FILE={self.config_file}",
-                "UP_FLAGS=--yes --non-interactive",
-                "LOGIN=0",
-            ],
-            check=check,
-            timeout=1200,
-        )
-        # `stack select --create` wrote the passphrase's salt beside Pulumi.yaml (it has no
-        # --config-file); the tier's stack file got its own on `up`. Leave the repository clean.
-        (ROOT / f"Pulumi.{STACK}.yaml").unlink(missing_ok=True)
-        return result
+        try:
+            return self._run(
+                [
+                    "make",
+                    "--no-print-directory",
+                    "up",
+                    f"STACK={STACK}",
+                    f"PULUMI_BACKEND_URL=file://{self.state}",
+                    f"CONFIG_FILE={self.config_file}",
+                    "UP_FLAGS=--yes --non-interactive",
+                    "LOGIN=0",
+                ],
+                check=check,
+                timeout=1200,
+            )
+        finally:
+            # `stack select --create` wrote the passphrase's salt beside Pulumi.yaml (it has no
+            # --config-file); the tier's stack file got its own on `up`. Leave the repository
+            # clean, even when `up` failed: a stale salt makes the next run's passphrase "incorrect".
+            (ROOT / f"Pulumi.{STACK}.yaml").unlink(missing_ok=True)
 
     def _run(self, command: list[str], check: bool, timeout: float, log_output: bool = True) -> Result:
         shown = " ".join([Path(command[0]).name, *command[1:]])

@@ -24,9 +24,11 @@ from tests.graph import env_of, minio_nodes
 from tests.integration.apply import AppliedIdentities, apply_graph
 from tests.servers import (
     MINIO_HINT,
+    OPENID_PREFIX,
     LocalMinioCluster,
     Mc,
     Nginx,
+    loopback_environment,
     loopback_gateway,
     running_cluster,
 )
@@ -121,9 +123,6 @@ def dev(synth) -> Synthesis:
     return synth("dev")
 
 
-OPENID_PREFIX = "MINIO_IDENTITY_OPENID_"
-
-
 @pytest.fixture(scope="session")
 def rendered_node_environment(dev) -> dict[str, str]:
     """The MINIO_* environment the dev stack gives every container, exactly as rendered."""
@@ -139,11 +138,7 @@ def node_environment(rendered_node_environment) -> dict[str, str]:
     Alloy runs here (tests/integration/test_logs.py points them at a receiver of its own).
     """
     rendered = rendered_node_environment
-    kept = {
-        k: v
-        for k, v in rendered.items()
-        if not k.startswith(OPENID_PREFIX) and k not in minio_log_environment()
-    }
+    kept = loopback_environment(rendered)
     assert set(rendered) - set(kept) == {
         f"{OPENID_PREFIX}{k}"
         for k in ("CONFIG_URL", "CLIENT_ID", "CLIENT_SECRET", "CLAIM_NAME", "SCOPES", "DISPLAY_NAME")

@@ -1,0 +1,99 @@
+"""The benchmark harness's own logic: interleaving, ratios, the report, the critical path."""
+
+from __future__ import annotations
+
+import json
+
+from bench.deploy import critical_path
+from bench.report import Figure, Row, interleaved, write
+
+
+def test_contenders_take_turns_going_first():
+    order: list[str] = []
+    measured = interleaved(
+        3, {name: (lambda n, name=name: order.append(name) or {"x": float(n)}) for name in ("a", "b", "c")}
+    )
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert measured["b"]["x"] == [0.0, 1.0, 2.0]
+
+
+def test_ratio_reads_above_one_when_this_project_leads():
+    faster = Row("g", "throughput", Figure([200.0, 220, 180], "MiB/s"), Figure([100.0], "MiB/s"), "alt", "")
+    slower = Row(
+        "g", "latency", Figure([30.0], "ms"), Figure([10.0], "ms"), "alt", "", higher_is_better=False
+    )
+    assert faster.ratio == 2.0
+    assert slower.ratio == 1 / 3
+    assert Row("d", "up", None, None, "", "", missing="why").ratio is None
+
+
+def test_report_files_hold_every_row(tmp_path):
+    rows = [
+        Row("g", "PUT", Figure([1.0, 3.0, 2.0], "MiB/s"), Figure([1.0], "MiB/s"), "direct", "c4"),
+        Row("d", "up", None, None, "", "", missing="no Docker"),
+    ]
+    meta = {"mode": "full", "rounds": 3, "machine": {"cores": "2", "memory": "1 GiB", "kernel": "k"}}
+    write(tmp_path, rows, meta)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["figure"] for r in report["rows"]] == ["PUT", "up"]
+    assert report["rows"][0]["ours"]["median"] == 2.0 and report["rows"][0]["ratio"] == 2.0
+    table = (tmp_path / "report.md").read_text()
+    assert "| PUT | 2.00 MiB/s (1.00–3.00) | 1.00 MiB/s (1.00–1.00) (direct) | 2.00× | c4 |" in table  # noqa: RUF001
+    assert "| up | — | — | — | not measured: no Docker |" in table
+
+
+def test_critical_path_is_the_longest_chain_of_dependencies_and_providers():
+    def urn(type_: str, name: str) -> str:
+        return f"urn:pulumi:e2e::minio-platform::{type_}::{name}"
+
+    container, realm = "docker:index/container:Container", "keycloak:index/realm:Realm"
+    provider = "pulumi:providers:keycloak"
+    output = "\n".join(
+        f" +  {type_} {name} created ({seconds}s) "
+        for type_, name, seconds in [
+            ("docker:index/network:Network", "net", 0.5),
+            (container, "keycloak", 49.2),
+            (provider, "sso", 0.01),
+            (realm, "minio", 2),
+            (container, "minio1", 18),
+            ("docker:index/volume:Volume", "data", 0.2),
+            (container, "other", 30),
+            ("minio-platform:index:Platform", "platform", 98),
+        ]
+    )
+    export = {
+        "deployment": {
+            "resources": [
+                {"urn": urn("docker:index/network:Network", "net"), "custom": True},
+                {"urn": urn("docker:index/volume:Volume", "data"), "custom": True},
+                {
+                    "urn": urn(container, "keycloak"),
+                    "custom": True,
+                    "dependencies": [urn("docker:index/network:Network", "net")],
+                },
+                {"urn": urn(provider, "sso"), "custom": True, "dependencies": [urn(container, "keycloak")]},
+                # Gated by its provider, which waits for Keycloak: no direct dependency says so.
+                {"urn": urn(realm, "minio"), "custom": True, "provider": urn(provider, "sso") + "::0a1b"},
+                {
+                    "urn": urn(container, "minio1"),
+                    "custom": True,
+                    "dependencies": [urn(realm, "minio"), urn("docker:index/volume:Volume", "data")],
+                },
+                {
+                    "urn": urn(container, "other"),
+                    "custom": True,
+                    "custom": True,
+                    "dependencies": [urn("docker:index/volume:Volume", "data")],
+                },
+                # A component's line spans its children's creation: it is no link of the chain.
+                {"urn": urn("minio-platform:index:Platform", "platform"), "custom": False},
+            ]
+        }
+    }
+    assert critical_path(output, export) == [
+        ("net", 0.5),
+        ("keycloak", 49.2),
+        ("sso", 0.01),
+        ("minio", 2.0),
+        ("minio1", 18.0),
+    ]
