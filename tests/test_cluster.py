@@ -143,6 +143,24 @@ def test_an_unbounded_or_tiny_queue_is_refused(size):
         settings_from_config({"observability": {"logQueueSize": size}})
 
 
+def test_every_node_shortens_minio_lock_retry_wait_unless_told_not_to(synth):
+    """docs/performance.md: a PUT's write lock races the release of its own read lock; the wait
+    before MinIO's retry sets how long the PUTs that lose stall."""
+    for stack in ("dev", "prod"):
+        for node in minio_nodes(synth(stack).resources):
+            assert env_of(node)["_MINIO_LOCK_RETRY_INTERVAL"] == "50"
+    (node, *_) = minio_nodes(synth("dev", {"cluster": {"lockRetryIntervalMs": 20}}).resources)
+    assert env_of(node)["_MINIO_LOCK_RETRY_INTERVAL"] == "20"
+    for node in minio_nodes(synth("dev", {"cluster": {"lockRetryIntervalMs": None}}).resources):
+        assert "_MINIO_LOCK_RETRY_INTERVAL" not in env_of(node)
+
+
+@pytest.mark.parametrize("interval", [0, 9, 251])
+def test_a_lock_retry_wait_outside_10_to_250_ms_is_refused(interval):
+    with pytest.raises(SettingsError, match=r"cluster\.lockRetryIntervalMs"):
+        settings_from_config({"cluster": {"lockRetryIntervalMs": interval}})
+
+
 def test_a_queue_inside_a_drive_is_refused():
     settings = settings_from_config({}).cluster
     for path in ("/data", "/data/queue", "/"):
@@ -185,7 +203,8 @@ def test_every_node_has_the_identical_image_command_and_environment(synth, stack
     env = env_of(containers[0])
     assert env["MINIO_ROOT_USER"] == "minio-root"
     assert env["MINIO_STORAGE_CLASS_STANDARD"] == ("EC:2" if nodes * drives == 4 else "EC:4")
-    assert all(key.startswith("MINIO_") for key in env)
+    # MINIO_* settings, and MinIO's one internal variable this program sets (docs/performance.md).
+    assert all(key.startswith("MINIO_") for key in env if key != "_MINIO_LOCK_RETRY_INTERVAL")
 
 
 def test_image_from_settings_pinned_by_digest_in_prod(synth):
