@@ -36,7 +36,9 @@ def critical_path(output: str, export: dict) -> list[tuple[str, float]]:
 
     def key(urn: str) -> tuple[str, str]:
         type_, name = urn.split("::")[-2:]
-        return type_.rsplit("$", 1)[-1], name
+        # The display shortens a type token's module path: docker:index/container:Container is
+        # printed as docker:index:Container.
+        return re.sub(r"^([^:]+):([^:/]+)/[^:]+:", r"\1:\2:", type_.rsplit("$", 1)[-1]), name
 
     longest: dict[str, tuple[float, str]] = {}
 

@@ -178,19 +178,8 @@ def backup_postgres(
     step("uploaded")
     checksum = digest.hexdigest()
     try:
-        # Server-side: the final key appears when the copy completes, with the checksum.
-        s3.copy(
-            CopySource={"Bucket": bucket, "Key": pending},
-            Bucket=bucket,
-            Key=key,
-            ExtraArgs={
-                "Metadata": {**metadata, META_SHA256: checksum},
-                "MetadataDirective": "REPLACE",
-                "ContentType": "application/octet-stream",
-            },
-            Config=TransferConfig(
-                multipart_threshold=copy_in_one_up_to, multipart_chunksize=copy_part_size, max_concurrency=4
-            ),
+        copy_with_metadata(
+            s3, bucket, pending, key, {**metadata, META_SHA256: checksum}, copy_in_one_up_to, copy_part_size
         )
     except BaseException:
         # Nothing under the final key (an unfinished multipart copy is aborted by boto3).
@@ -202,6 +191,32 @@ def backup_postgres(
     except (BotoCoreError, ClientError):
         return BackupResult(bucket, key, size, checksum, version, leftover=pending)
     return BackupResult(bucket, key, size, checksum, version)
+
+
+def copy_with_metadata(
+    s3,
+    bucket: str,
+    source: str,
+    key: str,
+    metadata: dict[str, str],
+    copy_in_one_up_to: int = COPY_IN_ONE_UP_TO,
+    copy_part_size: int = COPY_PART_SIZE,
+) -> None:
+    """Server-side copy of ``source`` to ``key`` with ``metadata``: the final key appears when the
+    copy completes (one CopyObject up to ``copy_in_one_up_to``, a multipart copy beyond)."""
+    s3.copy(
+        CopySource={"Bucket": bucket, "Key": source},
+        Bucket=bucket,
+        Key=key,
+        ExtraArgs={
+            "Metadata": metadata,
+            "MetadataDirective": "REPLACE",
+            "ContentType": "application/octet-stream",
+        },
+        Config=TransferConfig(
+            multipart_threshold=copy_in_one_up_to, multipart_chunksize=copy_part_size, max_concurrency=4
+        ),
+    )
 
 
 def _chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from bench.memory import PeakRss
 from components.identities import METRICS_USER
 from components.monitoring import metrics_token
 from day2 import backups
@@ -439,40 +440,15 @@ def test_a_large_dump_gets_its_final_key_by_a_multipart_copy(
     root_s3.delete_object(Bucket=BUCKET, Key=result.key)
 
 
-def _peak_rss(process: subprocess.Popen) -> tuple[int, str, str]:
-    """Peak resident memory of the tool (bytes): the kernel's high-water mark, read until it exits.
-
-    Not wait4's ru_maxrss: Linux folds the pre-exec copy of the parent (pytest, itself 100 MB and
-    more) into it. VmHWM belongs to the tool's own address space, and only grows.
-    """
-    captured: dict[str, str] = {}
-    readers = [
-        threading.Thread(target=lambda n=n, s=s: captured.__setitem__(n, s.read()))
-        for n, s in (("out", process.stdout), ("err", process.stderr))
-    ]
-    for reader in readers:
-        reader.start()
-    peak = 0
-    status = Path(f"/proc/{process.pid}/status")
-    while process.poll() is None:
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
-            peak = max(peak, int(fields["VmHWM"].split()[0]) * 1024)
-        except (OSError, KeyError, ValueError):
-            pass  # exiting: the last reading stands
-        time.sleep(0.02)
-    for reader in readers:
-        reader.join()
-    return peak, captured["out"], captured["err"]
-
-
 def test_a_1_gb_dump_backs_up_in_bounded_memory(postgres, big, outputs, root_s3):
     """Peak memory stays flat with dump size: 1 GB against 100 MB, side by side, same settings."""
     small = filler(postgres, "small", 100_000)
     peaks = {}
     for database in (small, big):
         tool = _backup_process(outputs, postgres, database, "--compress", "0", "--json")
-        peaks[database], out, err = _peak_rss(tool)
+        watch = PeakRss(tool.pid)  # the tool's own high-water mark (bench/memory.py says why)
+        out, err = tool.communicate(timeout=600)
+        peaks[database] = watch.result()
         assert tool.returncode == 0, err
         peaks[f"{database} bytes"] = json.loads(out)["size"]
     big_peak, small_peak = peaks[big], peaks["small"]
