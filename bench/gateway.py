@@ -189,7 +189,12 @@ def run(load: Load, contenders: Contenders, rounds: int, quick: bool) -> tuple[l
                 return {
                     f"{op}_{quantity}": result[key]
                     for op, result in (("put", put), ("get", got))
-                    for quantity, key in (("mibs", "mib_per_s"), ("rps", "requests_per_s"), ("p99", "p99_ms"))
+                    for quantity, key in (
+                        ("mibs", "mib_per_s"),
+                        ("rps", "requests_per_s"),
+                        ("p50", "p50_ms"),
+                        ("p99", "p99_ms"),
+                    )
                 }
 
             return measure
@@ -257,15 +262,16 @@ def _rows(workload: Workload, measured: dict[str, dict[str, list[float]]]) -> li
                     conditions,
                 )
             )
-        rows.append(
-            Row(
-                "gateway",
-                f"{name} c{workload.concurrency}, p99 latency",
-                Figure(ours[f"{op}_p99"], "ms"),
-                Figure(measured["direct"][f"{op}_p99"], "ms"),
-                alternatives["direct"],
-                conditions,
-                higher_is_better=False,
+        for quantile in ("p50", "p99"):
+            rows.append(
+                Row(
+                    "gateway",
+                    f"{name} c{workload.concurrency}, {quantile} latency",
+                    Figure(ours[f"{op}_{quantile}"], "ms"),
+                    Figure(measured["direct"][f"{op}_{quantile}"], "ms"),
+                    alternatives["direct"],
+                    conditions,
+                    higher_is_better=False,
+                )
             )
-        )
     return rows
