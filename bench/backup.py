@@ -56,30 +56,32 @@ def run(
     mc_env = {**postgres.env, "MC_HOST_bench": endpoint.replace("://", f"://{access_key}:{secret_key}@", 1)}
     keys: dict[str, str] = {}
 
-    def tool_backup(number: int) -> dict[str, float]:
-        command = [
-            sys.executable,
-            "-m",
-            "day2",
-            "backup",
-            "--endpoint",
-            endpoint,
-            "--database",
-            "bench",
-            "--json",
-        ]
+    def replace_key(side: str, key: str) -> None:
+        """Keep only each side's latest dump (the restores read it): rounds of 1 GB dumps would
+        otherwise fill the drives up to MinIO's free-space threshold."""
+        if side in keys:
+            s3.delete_object(Bucket=DEFAULT_BUCKET, Key=keys[side])
+        keys[side] = key
+
+    def day2(*args: str) -> tuple[float, int, str]:
+        """``python -m day2 <args>`` through the gateway: its wall time, peak RSS and output."""
         began = time.monotonic()
         process = subprocess.Popen(
-            command, env=tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+            [sys.executable, "-m", "day2", *args, "--endpoint", endpoint], env=tool_env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
         watch = PeakRss(process.pid)
         out, err = process.communicate(timeout=3600)
         seconds = time.monotonic() - began
         if process.returncode != 0:
-            raise RuntimeError(f"day2 backup failed: {err.strip()[-500:]}")
+            raise RuntimeError(f"day2 {args[0]} failed: {err.strip()[-500:]}")
+        return seconds, watch.result(), out
+
+    def tool_backup(number: int) -> dict[str, float]:
+        seconds, peak, out = day2("backup", "--database", "bench", "--json")
         result = json.loads(out)
-        keys["ours"] = result["key"]
-        return {"mbs": result["size"] / MB / seconds, "rss": watch.result() / MB, "bytes": result["size"]}
+        replace_key("ours", result["key"])
+        return {"mbs": result["size"] / MB / seconds, "rss": peak / MB, "bytes": result["size"]}
 
     def pipe_backup(number: int) -> dict[str, float]:
         key = f"alternative/bench-{number}.dump"
@@ -102,7 +104,7 @@ def run(
         if dump.returncode or upload.returncode:
             raise RuntimeError(f"pg_dump | mc pipe failed ({dump.returncode}, {upload.returncode}): {err!r}")
         length = s3.head_object(Bucket=DEFAULT_BUCKET, Key=key)["ContentLength"]
-        keys["theirs"] = key
+        replace_key("theirs", key)
         return {"mbs": length / MB / seconds, "rss": watch.result() / MB, "bytes": length}
 
     backups = interleaved(rounds, {"ours": tool_backup, "theirs": pipe_backup})
@@ -125,21 +127,11 @@ def run(
 
     def tool_restore(number: int) -> dict[str, float]:
         fresh("restored_ours")
-        command = [
-            sys.executable, "-m", "day2", "restore", "--endpoint", endpoint, "--database", "restored_ours",
-            "--backup", keys["ours"], "--create",
-        ]  # fmt: skip
-        began = time.monotonic()
-        process = subprocess.Popen(
-            command, env=tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        seconds, peak, _ = day2(
+            "restore", "--database", "restored_ours", "--backup", keys["ours"], "--create"
         )
-        watch = PeakRss(process.pid)
-        _, err = process.communicate(timeout=3600)
-        seconds = time.monotonic() - began
-        if process.returncode != 0:
-            raise RuntimeError(f"day2 restore failed: {err.strip()[-500:]}")
         check("restored_ours")
-        return {"mbs": backups["ours"]["bytes"][-1] / MB / seconds, "rss": watch.result() / MB}
+        return {"mbs": backups["ours"]["bytes"][-1] / MB / seconds, "rss": peak / MB}
 
     def pipe_restore(number: int) -> dict[str, float]:
         fresh("restored_theirs")
