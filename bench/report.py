@@ -108,6 +108,11 @@ def machine() -> dict[str, str]:
     }
 
 
+def _cells(*cells: str) -> str:
+    """One table line; a ``|`` inside a cell (``pg_dump | mc pipe``) is escaped, not a column."""
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
 def write(out: Path, rows: list[Row], meta: dict[str, object]) -> None:
     """``report.json`` (every value) and ``report.md`` (the table a person reads)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -134,12 +139,12 @@ def write(out: Path, rows: list[Row], meta: dict[str, object]) -> None:
     ]
     for row in rows:
         if row.missing:
-            lines.append(f"| {row.figure} | — | — | — | not measured: {row.missing} |")
+            lines.append(_cells(row.figure, "—", "—", "—", f"not measured: {row.missing}"))
             continue
         ratio = f"{row.ratio:.2f}×" if row.ratio is not None else "—"
         theirs = f"{row.theirs.text()} ({row.alternative})" if row.theirs else row.alternative
         ours = row.ours.text() if row.ours else "—"
-        lines.append(f"| {row.figure} | {ours} | {theirs} | {ratio} | {row.conditions} |")
+        lines.append(_cells(row.figure, ours, theirs, ratio, row.conditions))
     lines += ["", "Versions:", ""]
     lines += [f"- {name}: {version}" for name, version in meta["machine"].items()]  # type: ignore[union-attr]
     notes = meta.get("notes") or []

@@ -31,15 +31,17 @@ def test_report_files_hold_every_row(tmp_path):
     rows = [
         Row("g", "PUT", Figure([1.0, 3.0, 2.0], "MiB/s"), Figure([1.0], "MiB/s"), "direct", "c4"),
         Row("d", "up", None, None, "", "", missing="no Docker"),
+        Row("b", "backup", Figure([8.0], "MB/s"), Figure([9.0], "MB/s"), "pg_dump | mc pipe", ""),
     ]
     meta = {"mode": "full", "rounds": 3, "machine": {"cores": "2", "memory": "1 GiB", "kernel": "k"}}
     write(tmp_path, rows, meta)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert [r["figure"] for r in report["rows"]] == ["PUT", "up"]
+    assert [r["figure"] for r in report["rows"]] == ["PUT", "up", "backup"]
     assert report["rows"][0]["ours"]["median"] == 2.0 and report["rows"][0]["ratio"] == 2.0
     table = (tmp_path / "report.md").read_text()
     assert "| PUT | 2.00 MiB/s (1.00–3.00) | 1.00 MiB/s (1.00–1.00) (direct) | 2.00× | c4 |" in table  # noqa: RUF001
     assert "| up | — | — | — | not measured: no Docker |" in table
+    assert "(pg_dump \\| mc pipe) |" in table  # a pipe in a cell does not open a column
 
 
 def test_critical_path_is_the_longest_chain_of_dependencies_and_providers():
