@@ -3,7 +3,7 @@
 ``python -m synth.reference`` prints it; ``--write`` updates the committed page (``make docs``).
 A test fails when the page and the models differ, so the reference cannot drift from the code:
 every key, type, default, limit, list-item field and cross-key rule comes from
-``components/settings.py``.
+``components/settings/``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from components.settings import PROJECT, PlatformSettings, Secrets
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "configuration.md"
 
-# Validators attached to named types, described once here (their code is in settings.py).
+# Validators attached to named types, described once here (their code is in components/settings/).
 _NAMED_RULES = {
     "_check_image": "pinned image reference: a version tag (never `latest`); `@sha256:` digest in prod",
     "_check_bucket_name": "S3 bucket name: 3-63 of `a-z 0-9 . -`, no IP form, no `xn--`/`-s3alias`",
@@ -188,7 +188,7 @@ def render() -> str:
     sections = [(k, m) for k, m in nested if m is not Secrets]
     parts = [
         "# Configuration reference\n",
-        "<!-- Generated from components/settings.py by `make docs` (python -m synth.reference --write). "
+        "<!-- Generated from components/settings/ by `make docs` (python -m synth.reference --write). "
         "Do not edit: tests/test_docs.py fails when this page and the settings differ. -->\n",
         f"Every key lives in the `{PROJECT}:` namespace of `Pulumi.<stack>.yaml`. A bad value stops the "
         "program before any resource registers, with one line per problem (every problem at once) "

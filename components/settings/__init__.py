@@ -1,0 +1,78 @@
+"""Stack settings: the only module that reads ``pulumi.Config``.
+
+The stack's configuration becomes one frozen, validated :class:`PlatformSettings`. Components take
+pieces of it as typed arguments and never read config themselves. A bad configuration stops the
+program before any resource registers, with one :class:`SettingsError` that lists every problem
+as ``<key> = <value>: <what is allowed>``.
+
+Keys are camelCase in the stack files (``minio-platform:cluster`` with ``drivesPerNode``...);
+fields are snake_case here. Secrets are separate top-level keys that must be ``secure:`` values;
+they are held as :class:`pydantic.SecretStr` so they never print.
+"""
+# One module per area: base (errors, enums, value types), cluster, network, gateway, identity,
+# buckets, observability, secrets; platform (the whole, and the rules between sections); loading.
+
+from components.settings.base import (
+    DEFAULT_ALLOY_IMAGE,
+    DEFAULT_GRAFANA_IMAGE,
+    DEFAULT_KEYCLOAK_IMAGE,
+    DEFAULT_LOG_QUEUE_SIZE,
+    DEFAULT_LOKI_IMAGE,
+    DEFAULT_MINIO_IMAGE,
+    DEFAULT_NGINX_IMAGE,
+    DEFAULT_PROMETHEUS_IMAGE,
+    METRICS_USER,
+    PROJECT,
+    Environment,
+    Invalid,
+    Mode,
+    ObservabilityMode,
+    SettingsError,
+    TlsMode,
+    image_is_digest_pinned,
+)
+from components.settings.buckets import BucketSettings, ServiceAccountSettings
+from components.settings.cluster import ClusterSettings
+from components.settings.gateway import GatewaySettings
+from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
+from components.settings.loading import OBJECT_KEYS, SCALAR_KEYS, load_settings, settings_from_config
+from components.settings.network import NetworkSettings
+from components.settings.observability import ObservabilitySettings
+from components.settings.platform import PlatformSettings
+from components.settings.secrets import SECRET_KEYS, Secrets
+
+__all__ = [
+    "BUILTIN_POLICIES",
+    "DEFAULT_ALLOY_IMAGE",
+    "DEFAULT_GRAFANA_IMAGE",
+    "DEFAULT_KEYCLOAK_IMAGE",
+    "DEFAULT_LOG_QUEUE_SIZE",
+    "DEFAULT_LOKI_IMAGE",
+    "DEFAULT_MINIO_IMAGE",
+    "DEFAULT_NGINX_IMAGE",
+    "DEFAULT_PROMETHEUS_IMAGE",
+    "METRICS_USER",
+    "OBJECT_KEYS",
+    "PROJECT",
+    "SCALAR_KEYS",
+    "SECRET_KEYS",
+    "BucketSettings",
+    "ClusterSettings",
+    "Environment",
+    "GatewaySettings",
+    "GroupSettings",
+    "IdentitySettings",
+    "Invalid",
+    "Mode",
+    "NetworkSettings",
+    "ObservabilityMode",
+    "ObservabilitySettings",
+    "PlatformSettings",
+    "Secrets",
+    "ServiceAccountSettings",
+    "SettingsError",
+    "TlsMode",
+    "image_is_digest_pinned",
+    "load_settings",
+    "settings_from_config",
+]

@@ -1,0 +1,159 @@
+"""What every settings section shares: the error types, enums, value types and defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+)
+from pydantic.alias_generators import to_camel
+
+PROJECT = "minio-platform"
+UNCHECKED = "unchecked"
+"""Validation context key: sections (field names) whose own validation failed, for the cross-checks."""
+METRICS_USER = "prometheus-metrics"
+"""The identity Prometheus scrapes as (policy: the metrics template, admin:Prometheus only)."""
+
+# Default images. Community MinIO is source-only since 2025-10-15; RELEASE.2025-09-07T16-13-09Z is
+# the last image MinIO published (README "Choosing the MinIO image" explains the alternatives).
+DEFAULT_MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+DEFAULT_NGINX_IMAGE = "nginx:1.28.0-alpine"
+DEFAULT_KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak:26.4.2"
+DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v3.7.3"
+DEFAULT_LOKI_IMAGE = "grafana/loki:3.5.7"
+DEFAULT_GRAFANA_IMAGE = "grafana/grafana:12.2.1"
+DEFAULT_ALLOY_IMAGE = "grafana/alloy:v1.11.3"
+DEFAULT_LOG_QUEUE_SIZE = 100_000
+"""MinIO's own default queue size for a log or audit webhook, in events."""
+
+
+class SettingsError(pulumi.RunError):
+    """The stack configuration is invalid. Raised before any resource registers.
+
+    Subclasses ``pulumi.RunError`` so ``pulumi up`` prints the message without a traceback.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"Invalid stack configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+class Invalid(ValueError):
+    """A validation failure that names the offending key (relative to the model it is raised in)."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key} = {value!r}: {allowed}")
+
+
+class Problems(ValueError):
+    """Several :class:`Invalid` found by one validator: every one is reported, not just the first."""
+
+    def __init__(self, found: list[Invalid]):
+        self.found = found
+        super().__init__("; ".join(str(problem) for problem in found))
+
+
+def raise_all(found: list[Invalid]) -> None:
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise Problems(found)
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Mode(StrEnum):
+    DEPLOY = "deploy"
+    """The stack runs the service itself, as containers on the Docker host."""
+    EXTERNAL = "external"
+    """The stack uses an existing service at a configured URL."""
+
+
+class ObservabilityMode(StrEnum):
+    DEPLOY = "deploy"
+    """Prometheus, Loki, Grafana and Alloy run as containers on the Docker host."""
+    EXTERNAL = "external"
+    """Alloy runs here and ships to existing Prometheus, Loki and Grafana at configured URLs."""
+    NONE = "none"
+    """No monitoring: no containers, no log webhooks on the nodes, no metrics identity."""
+
+
+class TlsMode(StrEnum):
+    NONE = "none"
+    SELF_SIGNED = "self-signed"
+    PROVIDED = "provided"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+# --- value types ---------------------------------------------------------------------------------
+
+_IMAGE_RE = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._\-/:][a-z0-9]+)*?)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+
+def image_is_digest_pinned(ref: str) -> bool:
+    return "@sha256:" in ref
+
+
+def _check_image(ref: str) -> str:
+    match = _IMAGE_RE.match(ref)
+    if not match:
+        raise ValueError(f"{ref!r} is not an image reference (registry/repository:tag[@sha256:<64 hex>])")
+    tag, digest = match.group("tag"), match.group("digest")
+    if not tag and not digest:
+        raise ValueError(f"image {ref!r} is not pinned: give a version tag and, in prod, a digest")
+    if tag == "latest":
+        raise ValueError(f"image {ref!r} uses the moving tag 'latest': pin a version tag")
+    return ref
+
+
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+
+def _check_bucket_name(name: str) -> str:
+    """S3 bucket naming rules (the subset MinIO enforces plus the AWS-reserved forms)."""
+    problems = []
+    if not _BUCKET_RE.match(name):
+        problems.append(
+            "3-63 characters of lowercase letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    if ".." in name or ".-" in name or "-." in name:
+        problems.append("no '..', '.-' or '-.'")
+    try:
+        ipaddress.IPv4Address(name)
+        problems.append("not formatted as an IP address")
+    except ValueError:
+        pass
+    if name.startswith("xn--") or name.endswith("-s3alias") or name.endswith("--ol-s3"):
+        problems.append("no 'xn--' prefix and no '-s3alias' or '--ol-s3' suffix")
+    if problems:
+        raise ValueError(f"{name!r} is not a valid S3 bucket name: " + "; ".join(problems))
+    return name
+
+
+BucketName = Annotated[str, AfterValidator(_check_bucket_name)]
+URL_RE = re.compile(r"https?://[^\s/]+(/[^\s]*)?")
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{1,62}$")]

@@ -1,0 +1,65 @@
+"""The three private Docker networks' subnets."""
+
+from __future__ import annotations
+
+import ipaddress
+from itertools import combinations
+from typing import Self
+
+from pydantic import (
+    Field,
+    model_validator,
+)
+
+from components.settings.base import (
+    Invalid,
+    Section,
+    raise_all,
+)
+
+
+class NetworkSettings(Section):
+    """Subnets of the three private Docker networks: private (RFC 1918, else a warning) and disjoint."""
+
+    storage_subnet: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("172.40.0.0/24"),
+        description="storage-net (internal): nodes at fixed addresses in its lower half, gateway at offset 2",
+    )
+    monitoring_subnet: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("172.31.0.0/24"),
+        description="monitoring-net: metrics, logs, SSO and published ports",
+    )
+    database_subnet: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("172.23.0.0/24"),
+        description="database-net: database containers and backup jobs reach S3 at the gateway",
+    )
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Self:
+        """The three subnets are disjoint."""
+        named = {
+            "storageSubnet": self.storage_subnet,
+            "monitoringSubnet": self.monitoring_subnet,
+            "databaseSubnet": self.database_subnet,
+        }
+        raise_all(
+            [
+                Invalid(key_b, str(net_b), f"must not overlap {key_a} ({net_a}); pick disjoint subnets")
+                for (key_a, net_a), (key_b, net_b) in combinations(named.items(), 2)
+                if net_a.overlaps(net_b)
+            ]
+        )
+        return self
+
+    def non_private(self) -> dict[str, ipaddress.IPv4Network]:
+        """Subnets outside RFC 1918 space (172.40.0.0/24 is one: private is 172.16-31 only)."""
+        private = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+        return {
+            key: net
+            for key, net in (
+                ("storageSubnet", self.storage_subnet),
+                ("monitoringSubnet", self.monitoring_subnet),
+                ("databaseSubnet", self.database_subnet),
+            )
+            if not any(net.subnet_of(p) for p in private)
+        }

@@ -1,0 +1,334 @@
+"""The whole stack's settings and the rules that span sections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Self
+
+from pydantic import (
+    Field,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.addressing import AddressPlanError, StorageAddresses, plan_storage_addresses
+from components.policies import takes_buckets, template_names
+from components.settings.base import (
+    METRICS_USER,
+    UNCHECKED,
+    Environment,
+    Invalid,
+    Mode,
+    ObservabilityMode,
+    Section,
+    TlsMode,
+    image_is_digest_pinned,
+    raise_all,
+)
+from components.settings.buckets import (
+    BucketSettings,
+    ServiceAccountSettings,
+    _default_buckets,
+    _default_service_accounts,
+)
+from components.settings.cluster import ClusterSettings
+from components.settings.gateway import GatewaySettings
+from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
+from components.settings.network import NetworkSettings
+from components.settings.observability import ObservabilitySettings
+from components.settings.secrets import Secrets
+
+
+class PlatformSettings(Section):
+    """Everything one stack needs, validated as a whole."""
+
+    environment: Environment = Field(
+        Environment.DEV,
+        description="prod requires gateway.tls provided and every deployed image pinned by digest, and "
+        "protects volumes, buckets and the KMS key",
+    )
+    docker_host: str = Field(
+        "unix:///var/run/docker.sock",
+        pattern=r"^(unix|tcp|ssh|npipe)://\S+$",
+        description="Docker daemon the stack deploys to (unix://, tcp://, ssh://user@host); may be a secret",
+    )
+    cluster: ClusterSettings = ClusterSettings()
+    networks: NetworkSettings = NetworkSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    identity: IdentitySettings = IdentitySettings()
+    buckets: tuple[BucketSettings, ...] = Field(
+        default_factory=_default_buckets, description="Private buckets, each with one expiry rule"
+    )
+    service_accounts: tuple[ServiceAccountSettings, ...] = Field(
+        default_factory=_default_service_accounts,
+        description="Applications' identities: a MinIO user and service account holding a rendered template",
+    )
+    observability: ObservabilitySettings = ObservabilitySettings()
+    secrets: Secrets = Secrets()
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> Self:
+        """Every rule between sections (:meth:`_checks`), all reported together."""
+        # Sections that failed their own validation stand in as defaults here (settings_from_config):
+        # the checks that read them are skipped, the others still run, so every problem shows at once.
+        unchecked: frozenset[str] = (info.context or {}).get(UNCHECKED, frozenset())
+        found = [
+            problem for sections, check in self._checks() if not sections & unchecked for problem in check()
+        ]
+        raise_all(found)
+        return self
+
+    def _checks(self) -> list[tuple[frozenset[str], Callable[[], Iterator[Invalid]]]]:
+        """Every rule that spans sections, with the sections (field names) it reads."""
+        return [
+            (frozenset({"networks", "cluster"}), self._check_storage_addresses),
+            (frozenset({"buckets"}), self._check_buckets),
+            (frozenset({"service_accounts", "buckets", "cluster"}), self._check_service_accounts),
+            (frozenset({"identity", "buckets"}), self._check_groups),
+            (frozenset({"gateway", "identity", "observability"}), self._check_ports),
+            (frozenset({"gateway", "secrets", "environment"}), self._check_tls),
+            (frozenset({"identity", "secrets"}), self._check_identity_secrets),
+            (frozenset({"observability", "secrets"}), self._check_observability_secrets),
+            (
+                frozenset({"environment", "cluster", "gateway", "identity", "observability"}),
+                self._check_prod_images,
+            ),
+        ]
+
+    def _check_storage_addresses(self) -> Iterator[Invalid]:
+        """The storage subnet holds the gateway and every node at fixed addresses in its lower half."""
+        try:
+            plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
+        except AddressPlanError as err:
+            yield Invalid("networks.storageSubnet", str(self.networks.storage_subnet), str(err))
+
+    @property
+    def storage_addresses(self) -> StorageAddresses:
+        return plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
+
+    def _check_buckets(self) -> Iterator[Invalid]:
+        """Bucket names are unique."""
+        seen: set[str] = set()
+        for i, bucket in enumerate(self.buckets):
+            if bucket.name in seen:
+                yield Invalid(f"buckets[{i}].name", bucket.name, "bucket names must be unique")
+            seen.add(bucket.name)
+
+    def _check_service_accounts(self) -> Iterator[Invalid]:
+        """Service accounts: unique names other than the root user and the metrics identity; a
+        template policy; buckets exactly when the template is per bucket, each one configured."""
+        templates = template_names()
+        buckets = {b.name for b in self.buckets}
+        seen: set[str] = set()
+        for i, account in enumerate(self.service_accounts):
+            if account.name in seen:
+                yield Invalid(
+                    f"serviceAccounts[{i}].name", account.name, "service account names must be unique"
+                )
+            seen.add(account.name)
+            if account.name in (METRICS_USER, self.cluster.root_user):
+                yield Invalid(
+                    f"serviceAccounts[{i}].name",
+                    account.name,
+                    "a name other than the root user and the metrics identity",
+                )
+            if account.policy not in templates:
+                yield Invalid(
+                    f"serviceAccounts[{i}].policy", account.policy, f"one of the templates {templates}"
+                )
+                continue
+            if takes_buckets(account.policy) != bool(account.buckets):
+                allowed = (
+                    f"template {account.policy!r} is per bucket: name at least one bucket"
+                    if takes_buckets(account.policy)
+                    else f"template {account.policy!r} applies to every bucket: leave buckets empty"
+                )
+                yield Invalid(f"serviceAccounts[{i}].buckets", list(account.buckets), allowed)
+            for j, name in enumerate(account.buckets):
+                if name not in buckets:
+                    yield Invalid(
+                        f"serviceAccounts[{i}].buckets[{j}]",
+                        name,
+                        f"a bucket configured in buckets: {sorted(buckets)}",
+                    )
+
+    def _check_groups(self) -> Iterator[Invalid]:
+        """Groups: unique names; a MinIO built-in or template policy; a per-bucket template has a
+        bucket to apply to; buckets only for per-bucket templates, each one configured."""
+        templates = template_names()
+        buckets = {b.name for b in self.buckets}
+        seen: set[str] = set()
+        for i, group in enumerate(self.identity.groups):
+            key = f"identity.groups[{i}]"
+            if group.name in seen:
+                yield Invalid(f"{key}.name", group.name, "group names must be unique")
+            seen.add(group.name)
+            if group.policy not in (*BUILTIN_POLICIES, *templates):
+                yield Invalid(
+                    f"{key}.policy",
+                    group.policy,
+                    f"a MinIO built-in {list(BUILTIN_POLICIES)} or a template {templates}",
+                )
+                continue
+            if group.uses_template and takes_buckets(group.policy) and not self.group_buckets(group):
+                yield Invalid(
+                    f"{key}.policy",
+                    group.policy,
+                    f"template {group.policy!r} is per bucket and the group has no bucket to apply it to: "
+                    f"configure buckets or choose a MinIO built-in {list(BUILTIN_POLICIES)}",
+                )
+            if group.buckets is None:
+                continue
+            if not group.uses_template or not takes_buckets(group.policy):
+                yield Invalid(
+                    f"{key}.buckets", list(group.buckets), f"policy {group.policy!r} takes no buckets"
+                )
+            for j, name in enumerate(group.buckets):
+                if name not in buckets:
+                    yield Invalid(
+                        f"{key}.buckets[{j}]", name, f"a bucket configured in buckets: {sorted(buckets)}"
+                    )
+
+    def group_buckets(self, group: GroupSettings) -> tuple[str, ...]:
+        """The buckets a group's template policy is rendered for (every bucket when unset)."""
+        if not group.uses_template or not takes_buckets(group.policy):
+            return ()
+        return group.buckets if group.buckets is not None else tuple(b.name for b in self.buckets)
+
+    def host_ports(self) -> dict[str, int]:
+        """Every host port the stack publishes, by the config key that sets it."""
+        ports = {"gateway.httpPort": self.gateway.http_port}
+        if self.gateway.tls is TlsMode.NONE:
+            ports["gateway.s3Port"] = self.gateway.s3_port
+        else:
+            ports["gateway.httpsPort"] = self.gateway.https_port
+        if self.identity.mode is Mode.DEPLOY:
+            ports["identity.port"] = self.identity.port
+        if self.observability.mode is ObservabilityMode.DEPLOY:
+            ports["observability.prometheusPort"] = self.observability.prometheus_port
+            ports["observability.grafanaPort"] = self.observability.grafana_port
+        return ports
+
+    def _check_ports(self) -> Iterator[Invalid]:
+        """Every published host port is distinct."""
+        owner: dict[int, str] = {}
+        for key, port in self.host_ports().items():
+            if port in owner:
+                yield Invalid(
+                    key,
+                    port,
+                    f"host port {port} is already used by {owner[port]}; each published port "
+                    f"must be distinct",
+                )
+            owner[port] = key
+
+    def _check_identity_secrets(self) -> Iterator[Invalid]:
+        """identity.mode external needs keycloakAdminPassword."""
+        if self.identity.mode is Mode.EXTERNAL and self.secrets.keycloak_admin_password is None:
+            yield Invalid(
+                "keycloakAdminPassword",
+                None,
+                "required with identity.mode external: the password of identity.adminUser",
+            )
+
+    def _check_observability_secrets(self) -> Iterator[Invalid]:
+        """observability.mode external needs grafanaAuth, and no other mode takes it; Loki's
+        credentials (lokiUsername with lokiPassword, or lokiBearerToken) only with mode external,
+        one kind at a time, the user and password together."""
+        external = self.observability.mode is ObservabilityMode.EXTERNAL
+        if external and self.secrets.grafana_auth is None:
+            yield Invalid(
+                "grafanaAuth",
+                None,
+                "required with observability.mode external: a service-account token of the existing Grafana",
+            )
+        if not external and self.secrets.grafana_auth is not None:
+            yield Invalid(
+                "grafanaAuth",
+                "[secret]",
+                f"only used with observability.mode external (mode is {self.observability.mode.value}): "
+                "remove it with `pulumi config rm grafanaAuth`",
+            )
+        yield from self._check_loki_credentials(external)
+
+    def _check_loki_credentials(self, external: bool) -> Iterator[Invalid]:
+        user, password = self.observability.loki_username, self.secrets.loki_password
+        token = self.secrets.loki_bearer_token
+        given = {
+            "observability.lokiUsername": user,
+            "lokiPassword": None if password is None else "[secret]",
+            "lokiBearerToken": None if token is None else "[secret]",
+        }
+        if not external:
+            for key, value in given.items():
+                if value is not None:
+                    yield Invalid(
+                        key, value, "Loki credentials are only used with observability.mode external"
+                    )
+            return
+        if user is not None and password is None:
+            yield Invalid("lokiPassword", None, "required with observability.lokiUsername (basic auth)")
+        if password is not None and user is None:
+            yield Invalid(
+                "observability.lokiUsername", None, "required with the lokiPassword secret (basic auth)"
+            )
+        if token is not None and (user is not None or password is not None):
+            yield Invalid(
+                "lokiBearerToken", "[secret]", "choose basic auth or a bearer token for Loki, not both"
+            )
+
+    @property
+    def manages_minio_objects(self) -> bool:
+        """Whether the stack creates buckets, policies or identities inside MinIO (the minio provider).
+
+        False only when there are no buckets, no service accounts, SSO groups on MinIO's built-in
+        policies alone, and no monitoring (whose metrics identity is a MinIO user): such a stack
+        registers no minio provider at all.
+        """
+        return bool(
+            self.buckets
+            or self.service_accounts
+            or any(group.uses_template for group in self.identity.groups)
+            or self.observability.enabled
+        )
+
+    def _check_tls(self) -> Iterator[Invalid]:
+        """gateway.tls provided needs tlsCertificate and tlsPrivateKey; prod needs gateway.tls provided."""
+        if self.gateway.tls is TlsMode.PROVIDED:
+            for key in ("tls_certificate", "tls_private_key"):
+                if getattr(self.secrets, key) is None:
+                    yield Invalid(
+                        to_camel(key),
+                        None,
+                        "required when gateway.tls is 'provided' (set it with `pulumi config set --secret`)",
+                    )
+        if self.environment is Environment.PROD and self.gateway.tls is not TlsMode.PROVIDED:
+            yield Invalid(
+                "gateway.tls",
+                self.gateway.tls.value,
+                "prod terminates TLS with a provided certificate: set gateway.tls to 'provided' and the "
+                "tlsCertificate and tlsPrivateKey secrets",
+            )
+
+    def deployed_images(self) -> dict[str, str]:
+        """Every image the stack runs, by the config key that sets it."""
+        images = {"cluster.image": self.cluster.image, "gateway.image": self.gateway.image}
+        if self.identity.mode is Mode.DEPLOY:
+            images["identity.image"] = self.identity.image
+        if self.observability.mode is ObservabilityMode.DEPLOY:
+            images["observability.prometheusImage"] = self.observability.prometheus_image
+            images["observability.lokiImage"] = self.observability.loki_image
+            images["observability.grafanaImage"] = self.observability.grafana_image
+        # The log agent runs on the Docker host whenever there is monitoring: it ships MinIO's logs.
+        if self.observability.enabled:
+            images["observability.alloyImage"] = self.observability.alloy_image
+        return images
+
+    def _check_prod_images(self) -> Iterator[Invalid]:
+        """prod pins every image it deploys by digest."""
+        if self.environment is not Environment.PROD:
+            return
+        for key, ref in self.deployed_images().items():
+            if not image_is_digest_pinned(ref):
+                yield Invalid(key, ref, "prod pins every image by digest: repository:tag@sha256:<64 hex>")

@@ -1,0 +1,49 @@
+"""Secret stack values, held as SecretStr so they never print."""
+
+from __future__ import annotations
+
+from pydantic import (
+    Field,
+    SecretStr,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.settings.base import (
+    Section,
+)
+
+
+class Secrets(Section):
+    """Secret stack values. Each must be a ``secure:`` value; unset ones are generated where possible."""
+
+    root_password: SecretStr | None = Field(
+        None, description="MinIO root password, at least 8 characters; generated (40 characters) when unset"
+    )
+    tls_certificate: SecretStr | None = Field(
+        None, description="PEM certificate chain for both host names (gateway.tls provided)"
+    )
+    tls_private_key: SecretStr | None = Field(None, description="Its PEM private key (gateway.tls provided)")
+    keycloak_admin_password: SecretStr | None = Field(
+        None, description="Keycloak admin password, at least 8 characters: required in identity.mode external"
+    )
+    grafana_auth: SecretStr | None = Field(
+        None,
+        description="Service-account token of the existing Grafana: required in observability.mode external",
+    )
+    loki_password: SecretStr | None = Field(
+        None, description="Basic-auth password of the existing Loki, with observability.lokiUsername"
+    )
+    loki_bearer_token: SecretStr | None = Field(
+        None, description="Bearer token of the existing Loki (instead of basic auth)"
+    )
+
+    @field_validator("root_password", "keycloak_admin_password")
+    @classmethod
+    def _password_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("at least 8 characters (MinIO and Keycloak refuse shorter passwords)")
+        return value
+
+
+SECRET_KEYS = tuple(to_camel(name) for name in Secrets.model_fields)
