@@ -44,7 +44,7 @@ export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
 
-.PHONY: dev up info render docs test bench lint tools images clean
+.PHONY: dev up python-provider info render docs test bench lint tools images clean
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -78,7 +78,7 @@ dev: $(VENV)/.installed
 UP_FLAGS    ?=
 CONFIG_FILE ?=
 LOGIN       ?= 1
-up: $(VENV)/.installed
+up: $(VENV)/.installed python-provider
 	@# Pulumi refuses to log in to a file:// backend whose folder does not exist yet.
 	@case "$(PULUMI_BACKEND_URL)" in file://*) mkdir -p "$(patsubst file://%,%,$(PULUMI_BACKEND_URL))";; esac
 	@if [ "$(LOGIN)" = 1 ]; then pulumi login "$(PULUMI_BACKEND_URL)"; fi
@@ -86,6 +86,21 @@ up: $(VENV)/.installed
 	@# --refresh: read the containers first, so one stopped outside Pulumi is started again.
 	pulumi up --refresh --stack $(STACK) $(if $(CONFIG_FILE),--config-file $(CONFIG_FILE)) $(UP_FLAGS)
 	@$(MAKE) --no-print-directory info STACK=$(STACK)
+
+# Dynamic providers (components/layout_guard.py, the pool layout guard) run under
+# pulumi-resource-pulumi-python, a script Pulumi's release archives ship beside the CLI. A CLI built
+# from source (../shared/pulumi-engine/build.sh) lacks it: install the one of the CLI's own version
+# from Pulumi's SDK module (Go's module cache) next to it. Nothing happens when it is there.
+python-provider:
+	@cli=$$(command -v pulumi) || exit 0; dir=$$(dirname "$$cli"); \
+	if [ ! -x "$$dir/pulumi-resource-pulumi-python" ] && ! command -v pulumi-resource-pulumi-python >/dev/null; then \
+		version=$$(pulumi version) && \
+		sdk=$$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@$$version" 2>/dev/null \
+			| $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])' 2>/dev/null) && \
+		install -m 0755 "$$sdk/python/dist/pulumi-resource-pulumi-python" "$$dir/" && \
+		echo "installed pulumi-resource-pulumi-python $$version beside $$cli" || \
+		echo "warning: no pulumi-resource-pulumi-python beside $$cli and none could be installed from Pulumi's SDK module: the pool layout guard (a dynamic provider) cannot run" >&2; \
+	fi
 
 # What the stack gave you: URLs and how to sign in. Reads the outputs without their secrets.
 info: $(VENV)/.installed

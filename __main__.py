@@ -13,7 +13,6 @@ settings = load_settings()
 
 platform = Platform("minio", PlatformArgs(settings=settings, stack=pulumi.get_stack()))
 
-erasure = settings.cluster.erasure
 pulumi.export("environment", settings.environment.value)
 pulumi.export("s3_endpoint", platform.gateway.s3_endpoint)
 pulumi.export("console_url", platform.gateway.console_url)
@@ -67,15 +66,25 @@ pulumi.export("minio_nodes", platform.cluster.node_names)
 pulumi.export("minio_internal_endpoints", platform.cluster.internal_endpoints)
 pulumi.export("minio_root_user", platform.cluster.root_user)
 pulumi.export("minio_root_password", platform.cluster.root_password)
+# Per pool: its nodes, MinIO's argument for it (what `mc admin decommission` names) and its quorum.
 pulumi.export(
     "erasure_coding",
     {
-        "set_size": erasure.set_size,
-        "sets": erasure.set_count,
-        "parity": erasure.parity,
-        "read_quorum": erasure.read_quorum,
-        "write_quorum": erasure.write_quorum,
-        "node_losses_readable": erasure.node_losses_readable,
-        "node_losses_writable": erasure.node_losses_writable,
+        "parity": settings.cluster.effective_parity,
+        "pools": [
+            {
+                "pool": pool.number,
+                "nodes": pool.node_names,
+                "argument": pool.server_argument,
+                "drives_per_node": pool.drives_per_node,
+                "set_size": pool.erasure.set_size,
+                "sets": pool.erasure.set_count,
+                "read_quorum": pool.erasure.read_quorum,
+                "write_quorum": pool.erasure.write_quorum,
+                "node_losses_readable": pool.erasure.node_losses_readable,
+                "node_losses_writable": pool.erasure.node_losses_writable,
+            }
+            for pool in settings.cluster.layout
+        ],
     },
 )

@@ -27,25 +27,28 @@ class StorageAddresses:
     subnet: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address
     nodes: tuple[ipaddress.IPv4Address, ...]
+    """Node N's address is ``nodes[N - 1]``."""
     dynamic_range: ipaddress.IPv4Network
     """Where Docker may allocate addresses for containers without a fixed one."""
 
 
-def plan_storage_addresses(subnet: ipaddress.IPv4Network, nodes: int) -> StorageAddresses:
+def plan_storage_addresses(subnet: ipaddress.IPv4Network, last_node: int) -> StorageAddresses:
+    """Addresses of node 1 to ``last_node`` (node N at offset FIRST_NODE_OFFSET + N - 1): a node keeps
+    its address when pools are appended or an earlier pool is retired."""
     if subnet.prefixlen > 30:
         raise AddressPlanError(f"{subnet} is too small: at most /30")
     static, dynamic = subnet.subnets(prefixlen_diff=1)
-    last_node_offset = FIRST_NODE_OFFSET + nodes - 1
+    last_node_offset = FIRST_NODE_OFFSET + last_node - 1
     if last_node_offset >= static.num_addresses:
         needed = 32 - (2 * (last_node_offset + 1) - 1).bit_length()
         raise AddressPlanError(
-            f"{subnet} cannot hold {nodes} fixed node addresses in its lower half "
+            f"{subnet} cannot hold the fixed addresses of nodes 1 to {last_node} in its lower half "
             f"(offsets {FIRST_NODE_OFFSET}-{last_node_offset}); use a /{needed} or larger"
         )
     base = subnet.network_address
     return StorageAddresses(
         subnet=subnet,
         gateway=base + GATEWAY_OFFSET,
-        nodes=tuple(base + FIRST_NODE_OFFSET + i for i in range(nodes)),
+        nodes=tuple(base + FIRST_NODE_OFFSET + i for i in range(last_node)),
         dynamic_range=dynamic,
     )

@@ -18,6 +18,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.conventions import ROLE_LABEL, docker_labels, healthy_service
+from components.pools import PoolLayout, drive_paths, server_arguments
 from components.settings import ClusterSettings, Environment
 
 S3_PORT = 9000
@@ -28,25 +29,11 @@ HEALTH_WAIT_SECONDS = 300
 """How long `pulumi up` waits for a node to report healthy: the whole cluster has to form first."""
 
 
-def node_name(index: int) -> str:
-    """``minio1``...: container name, host name and network alias of node ``index`` (1-based)."""
-    return f"minio{index}"
+def server_command(pools: Sequence[PoolLayout]) -> list[str]:
+    """``minio server`` arguments naming every drive of every pool, one argument per pool.
 
-
-def drive_paths(drives_per_node: int) -> list[str]:
-    """Mount points of a node's drives: ``/data`` for one drive, ``/data1``... for several."""
-    if drives_per_node == 1:
-        return ["/data"]
-    return [f"/data{j}" for j in range(1, drives_per_node + 1)]
-
-
-def server_command(nodes: int, drives_per_node: int) -> list[str]:
-    """``minio server`` arguments naming every drive of the pool with MinIO's ``{1...N}`` ellipses.
-
-    Three dots: MinIO expands them itself (two would be a shell brace expansion). ``--json`` makes
-    the console log one JSON object per line, which the log pipeline parses.
+    ``--json`` makes the console log one JSON object per line, which the log pipeline parses.
     """
-    drives = "/data" if drives_per_node == 1 else f"/data{{1...{drives_per_node}}}"
     return [
         "server",
         "--json",
@@ -54,7 +41,7 @@ def server_command(nodes: int, drives_per_node: int) -> list[str]:
         f":{S3_PORT}",
         "--console-address",
         f":{CONSOLE_PORT}",
-        f"http://minio{{1...{nodes}}}{drives}",
+        *server_arguments(pools),
     ]
 
 
@@ -76,7 +63,7 @@ def minio_environment(
     """The ``MINIO_*`` environment every node carries (root password excluded: it is added as a secret)."""
     environment: dict[str, pulumi.Input[str]] = {
         "MINIO_ROOT_USER": settings.root_user,
-        "MINIO_STORAGE_CLASS_STANDARD": f"EC:{settings.erasure.parity}",
+        "MINIO_STORAGE_CLASS_STANDARD": f"EC:{settings.effective_parity}",
         # Metrics need a bearer token signed by an identity allowed admin:Prometheus (never public).
         "MINIO_PROMETHEUS_AUTH_TYPE": "jwt",
     }
@@ -130,8 +117,8 @@ class MinioClusterArgs:
     storage_network: docker.Network
     """Internal network the nodes talk on; each node gets a fixed address on it."""
     monitoring_network: docker.Network
-    node_addresses: Sequence[str]
-    """Fixed storage-network address of minio1..minioN."""
+    node_addresses: Mapping[str, str]
+    """Fixed storage-network address of every node, by node name."""
     root_password: pulumi.Input[str] | None = None
     """A secret root password from config; generated (pulumi-random) when None."""
     extra_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -146,7 +133,7 @@ class MinioClusterArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        drives = drive_paths(self.settings.drives_per_node)
+        drives = sorted({d for pool in self.settings.layout for d in drive_paths(pool.drives_per_node)})
         queue = None if self.log_queue_path is None else PurePosixPath(self.log_queue_path)
         overlaps = [
             d
@@ -159,8 +146,25 @@ class MinioClusterArgs:
             )
 
 
+@dataclass(frozen=True)
+class _Placement:
+    node: str
+    number: int
+    """The node's number across the cluster (``minio<number>``)."""
+    pool: int
+    """Its pool's position, 1-based."""
+    address: str
+    """Its fixed storage-network address."""
+
+
 class MinioCluster(pulumi.ComponentResource):
-    """``minio1``..``minioN`` on ``storage-net``, one pool, EC parity from settings, no published ports."""
+    """Every pool's nodes (``minio1``...) on ``storage-net``, one parity, no published ports.
+
+    Every node carries the whole pool list in its command, so appending a pool changes every node's
+    command: `pulumi up` replaces all nodes at once (delete, then create; the containers are
+    independent and run in parallel), which is the simultaneous restart MinIO requires for a new
+    pool list. The drives are volumes that outlive the containers, so the data stays.
+    """
 
     node_names: list[str]
     """Container names, host names and aliases of the nodes."""
@@ -179,10 +183,9 @@ class MinioCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: MinioClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("minio-platform:storage:MinioCluster", name, None, opts)
         settings = args.settings
-        if len(args.node_addresses) != settings.nodes:
-            raise ValueError(
-                f"{settings.nodes} nodes need {settings.nodes} addresses, got {len(args.node_addresses)}"
-            )
+        missing = [n for n in settings.node_names if n not in args.node_addresses]
+        if missing:
+            raise ValueError(f"nodes without a storage-network address: {missing}")
         self._name = name
 
         self.root_user = pulumi.Output.from_input(settings.root_user)
@@ -203,29 +206,27 @@ class MinioCluster(pulumi.ComponentResource):
         }
         environment = environment_list(plain_environment, secret_environment)
         self.environment_file = render_environment_file(plain_environment, list(secret_environment))
-        command = server_command(settings.nodes, settings.drives_per_node)
+        command = server_command(settings.layout)
 
-        self.node_names = [node_name(i) for i in range(1, settings.nodes + 1)]
+        self.node_names = settings.node_names
         self.internal_endpoints = [f"http://{n}:{S3_PORT}" for n in self.node_names]
         self.volumes = []
         self.containers = []
-        for index, (node, address) in enumerate(
-            zip(self.node_names, args.node_addresses, strict=True), start=1
-        ):
-            volumes = self._volumes(node, settings.drives_per_node, args)
-            self.volumes.extend(volumes)
-            mounts = [
-                docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
-                for volume, path in zip(volumes, drive_paths(settings.drives_per_node), strict=True)
-            ]
-            if args.log_queue_path is not None:
-                queue = self._queue_volume(node, args)
-                mounts.append(
-                    docker.ContainerVolumeArgs(volume_name=queue.name, container_path=args.log_queue_path)
-                )
-            self.containers.append(
-                self._node(node, index, address, image, command, environment, mounts, args)
-            )
+        for pool in settings.layout:
+            for number, node in zip(pool.node_numbers, pool.node_names, strict=True):
+                volumes = self._volumes(node, pool.drives_per_node, args)
+                self.volumes.extend(volumes)
+                mounts = [
+                    docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
+                    for volume, path in zip(volumes, drive_paths(pool.drives_per_node), strict=True)
+                ]
+                if args.log_queue_path is not None:
+                    queue = self._queue_volume(node, args)
+                    mounts.append(
+                        docker.ContainerVolumeArgs(volume_name=queue.name, container_path=args.log_queue_path)
+                    )
+                placement = _Placement(node, number, pool.number, args.node_addresses[node])
+                self.containers.append(self._node(placement, image, command, environment, mounts, args))
 
         self.register_outputs(
             {
@@ -300,16 +301,14 @@ class MinioCluster(pulumi.ComponentResource):
 
     def _node(
         self,
-        node: str,
-        index: int,
-        address: str,
+        placement: _Placement,
         image: docker.RemoteImage,
         command: list[str],
         environment: list[pulumi.Input[str]],
         mounts: list[docker.ContainerVolumeArgs],
         args: MinioClusterArgs,
     ) -> docker.Container:
-        settings = args.settings
+        settings, node = args.settings, placement.node
         return docker.Container(
             f"{self._name}-{node}",
             name=node,
@@ -319,7 +318,7 @@ class MinioCluster(pulumi.ComponentResource):
             envs=environment,
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
-                    name=args.storage_network.name, aliases=[node], ipv4_address=address
+                    name=args.storage_network.name, aliases=[node], ipv4_address=placement.address
                 ),
                 docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[node]),
             ],
@@ -338,7 +337,12 @@ class MinioCluster(pulumi.ComponentResource):
             memory=settings.memory_mb,
             labels=docker_labels(
                 docker.ContainerLabelArgs,
-                {**args.labels, ROLE_LABEL: "minio", "com.minio-platform.node": str(index)},
+                {
+                    **args.labels,
+                    ROLE_LABEL: "minio",
+                    "com.minio-platform.node": str(placement.number),
+                    "com.minio-platform.pool": str(placement.pool),
+                },
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,

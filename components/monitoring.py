@@ -27,7 +27,7 @@ from pulumiverse_grafana import oss as grafana
 
 from components.cluster import S3_PORT
 from components.conventions import data_volume, healthy_service, service_container, wget_http_probe
-from components.erasure import ErasurePlan
+from components.pools import PoolLayout
 from components.settings import ObservabilityMode, ObservabilitySettings
 
 GRAFANA_ADMIN_USER = "admin"
@@ -102,10 +102,18 @@ def _rule(name: str, expr: str, duration: str, severity: str, summary: str, runb
     }
 
 
-def alert_rules(erasure: ErasurePlan) -> list[dict]:
+def alert_rules(pools: Sequence[PoolLayout]) -> list[dict]:
     """The note's three alerts, plus drives offline, quorum at risk, dropped audit events and a
-    silent scrape."""
-    nodes = erasure.nodes
+    silent scrape.
+
+    With several pools the quorum alert takes the least tolerant pool and counts offline nodes
+    cluster-wide: it fires when one more loss could stop writes in some pool (early rather than late,
+    since losing any whole pool stops I/O for all of them).
+    """
+    nodes = sum(pool.nodes for pool in pools)
+    weakest = min(pools, key=lambda pool: pool.erasure.node_losses_writable)
+    erasure = weakest.erasure
+    consequence = "stops every write" if len(pools) == 1 else f"can stop writes in pool {weakest.number}"
     cluster = '{job="minio-cluster"}'
     # MinIO exposes minio_s3_requests_errors_total per node on the node endpoint only (its cluster
     # endpoint carries the 4xx/5xx split instead), so the error rate sums the nodes.
@@ -150,7 +158,7 @@ def alert_rules(erasure: ErasurePlan) -> list[dict]:
             f"max(minio_cluster_nodes_offline_total{cluster}) >= {erasure.node_losses_writable}",
             "1m",
             "critical",
-            f"MinIO: one more node loss stops every write (write quorum {erasure.write_quorum} of "
+            f"MinIO: one more node loss {consequence} (write quorum {erasure.write_quorum} of "
             f"{erasure.set_size} drives per set)",
             "Bring the offline node(s) back before anything else; do not restart healthy nodes.",
         ),
@@ -174,8 +182,8 @@ def alert_rules(erasure: ErasurePlan) -> list[dict]:
     ]
 
 
-def render_alert_rules(erasure: ErasurePlan) -> str:
-    document = {"groups": [{"name": "minio", "rules": alert_rules(erasure)}]}
+def render_alert_rules(pools: Sequence[PoolLayout]) -> str:
+    document = {"groups": [{"name": "minio", "rules": alert_rules(pools)}]}
     return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
         document, sort_keys=False
     )
@@ -199,7 +207,7 @@ def load_dashboard() -> dict:
 @dataclass(frozen=True)
 class MonitoringArgs:
     settings: ObservabilitySettings
-    erasure: ErasurePlan
+    pools: Sequence[PoolLayout]
     node_names: Sequence[str]
     monitoring_network: docker.Network
     metrics_access_key: str
@@ -232,7 +240,7 @@ class Monitoring(pulumi.ComponentResource):
             cluster=f"gateway:{S3_PORT}", nodes=[f"{n}:{S3_PORT}" for n in args.node_names]
         )
         self.scrape_config = render_scrape_config(targets)
-        self.alert_rules = render_alert_rules(args.erasure)
+        self.alert_rules = render_alert_rules(args.pools)
         self.token = pulumi.Output.secret(
             pulumi.Output.from_input(args.metrics_secret_key).apply(
                 lambda secret: metrics_token(args.metrics_access_key, secret)

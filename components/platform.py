@@ -14,6 +14,7 @@ from components.cluster import MinioCluster, MinioClusterArgs
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
 from components.identities import Identities, IdentitiesArgs, group_policy_documents, pretty
+from components.layout_guard import PoolLayoutGuard
 from components.logs import (
     ALLOY_CONFIG_FILE,
     LOG_QUEUE_PATH,
@@ -23,6 +24,7 @@ from components.logs import (
 )
 from components.monitoring import RULES_FILE, Monitoring, MonitoringArgs
 from components.network import PlatformNetworks, PlatformNetworksArgs
+from components.pools import node_name
 from components.settings import PROJECT, Environment, PlatformSettings, TlsMode
 from components.sso import SingleSignOn, SingleSignOnArgs
 
@@ -41,6 +43,8 @@ class PlatformArgs:
 class Platform(pulumi.ComponentResource):
     """Networks, the log pipeline, the MinIO cluster, the gateway, identity, buckets and IAM, monitoring."""
 
+    pool_layout: PoolLayoutGuard
+    """The recorded pool layout: its check refuses to reshape a pool (components/layout_guard.py)."""
     networks: PlatformNetworks
     logs: LogPipeline | None
     """None with ``observability.mode: none``."""
@@ -61,8 +65,21 @@ class Platform(pulumi.ComponentResource):
         settings = args.settings
         labels = stack_labels(PROJECT, args.stack)
         addresses = settings.storage_addresses
-        node_addresses = [str(a) for a in addresses.nodes]
+        node_addresses = {
+            node_name(number): str(addresses.nodes[number - 1])
+            for pool in settings.cluster.layout
+            for number in pool.node_numbers
+        }
         self.generated_files = {}
+
+        # First, and the Docker provider waits for it: a change to a pool that holds data is refused
+        # by this resource's check, in preview and up, before any container or volume is touched.
+        self.pool_layout = PoolLayoutGuard(
+            f"{name}-pool-layout",
+            settings.cluster.layout,
+            one_pool_form=settings.cluster.pools is None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
         # One explicit Docker provider for every container, network and volume, so the target daemon
         # is stack config rather than whatever DOCKER_HOST the operator's shell happens to carry (CI
@@ -71,7 +88,7 @@ class Platform(pulumi.ComponentResource):
         self.docker = docker.Provider(
             f"{name}-docker",
             host=pulumi.Output.secret(settings.docker_host),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.pool_layout]),
         )
 
         self.networks = PlatformNetworks(
@@ -155,7 +172,7 @@ class Platform(pulumi.ComponentResource):
                 edge_network=self.networks.monitoring,
                 database_network=self.networks.database,
                 gateway_address=str(addresses.gateway),
-                node_addresses=node_addresses,
+                node_addresses=list(node_addresses.values()),
                 nodes=self.cluster.containers,
                 tls_certificate=_secret(settings.secrets.tls_certificate),
                 tls_private_key=_secret(settings.secrets.tls_private_key),
@@ -226,7 +243,7 @@ class Platform(pulumi.ComponentResource):
             f"{name}-monitoring",
             MonitoringArgs(
                 settings=settings.observability,
-                erasure=settings.cluster.erasure,
+                pools=settings.cluster.layout,
                 node_names=self.cluster.node_names,
                 monitoring_network=self.networks.monitoring,
                 metrics_access_key=self.identities.metrics_access_key,

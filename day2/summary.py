@@ -67,9 +67,12 @@ def render_summary(outputs: dict[str, Any], stack: str) -> str:
     ec = outputs["erasure_coding"]
     add(
         "Erasure coding",
-        f"{len(outputs['minio_nodes'])} nodes, {ec['sets']} set(s) of {ec['set_size']} drives, parity "
-        f"{ec['parity']}: reads survive {ec['node_losses_readable']} node loss(es), writes "
-        f"{ec['node_losses_writable']}",
+        *(
+            f"pool {pool['pool']}: {len(pool['nodes'])} nodes ({pool['nodes'][0]}-{pool['nodes'][-1]}), "
+            f"{pool['sets']} set(s) of {pool['set_size']} drives, parity {ec['parity']}: reads survive "
+            f"{pool['node_losses_readable']} node loss(es), writes {pool['node_losses_writable']}"
+            for pool in ec["pools"]
+        ),
     )
 
     width = max(len(label) for label, _ in rows) + 2

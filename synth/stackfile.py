@@ -43,10 +43,17 @@ def _encode(value: Any) -> str:
     return json.dumps(value)
 
 
+REMOVE = "<remove this key>"
+"""An override value that deletes the key from the stack file's value (e.g. nodes, for pools)."""
+
+
 def _merge(base: Any, override: Any) -> Any:
     if isinstance(base, dict) and isinstance(override, dict):
         merged = dict(base)
         for key, value in override.items():
+            if value == REMOVE:
+                merged.pop(key, None)
+                continue
             merged[key] = _merge(base.get(key), value) if key in base else value
         return merged
     return copy.deepcopy(override)

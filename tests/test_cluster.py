@@ -9,6 +9,7 @@ import pytest
 
 from components.cluster import MinioClusterArgs, drive_paths, minio_environment, server_command
 from components.logs import LOG_QUEUE_PATH
+from components.pools import PoolShape, plan_pools
 from components.settings import Environment, SettingsError, settings_from_config
 from synth.manifest import manifest
 from synth.mocks import is_secret, unwrap
@@ -22,9 +23,10 @@ SHAPES = [("dev", None, 4, 1), ("dev", EIGHT_BY_TWO, 8, 2)]
 
 
 def test_server_command_uses_minio_ellipses():
-    assert server_command(4, 1)[-1] == "http://minio{1...4}/data"
-    assert server_command(8, 2)[-1] == "http://minio{1...8}/data{1...2}"
-    assert server_command(4, 1)[:2] == ["server", "--json"]  # JSON console logs for the pipeline
+    one_pool = plan_pools([PoolShape(4, 1)])
+    assert server_command(one_pool)[-1] == "http://minio{1...4}/data"
+    assert server_command(plan_pools([PoolShape(8, 2)]))[-1] == "http://minio{1...8}/data{1...2}"
+    assert server_command(one_pool)[:2] == ["server", "--json"]  # JSON console logs for the pipeline
 
 
 def test_drive_paths_match_the_command():
@@ -273,8 +275,12 @@ def test_outputs_name_nodes_and_endpoints(synth, stack, overrides, nodes, drives
 
 def test_erasure_output_states_the_exact_tolerance(synth):
     erasure = synth("dev").outputs["erasure_coding"]
-    assert (erasure["parity"], erasure["read_quorum"], erasure["write_quorum"]) == (2, 2, 3)
-    assert (erasure["node_losses_readable"], erasure["node_losses_writable"]) == (2, 1)
+    assert erasure["parity"] == 2
+    [pool] = erasure["pools"]
+    assert (pool["read_quorum"], pool["write_quorum"]) == (2, 3)
+    assert (pool["node_losses_readable"], pool["node_losses_writable"]) == (2, 1)
+    assert pool["nodes"] == ["minio1", "minio2", "minio3", "minio4"]
+    assert pool["argument"] == "http://minio{1...4}/data"
 
 
 def test_environment_file_masks_secrets(synth):

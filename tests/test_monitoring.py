@@ -11,7 +11,6 @@ import jwt
 import pytest
 import yaml
 
-from components.erasure import plan_erasure
 from components.monitoring import (
     RULES_FILE,
     TOKEN_EXPIRY,
@@ -21,6 +20,7 @@ from components.monitoring import (
     metrics_token,
     render_scrape_config,
 )
+from components.pools import PoolShape, plan_pools
 from tests.conftest import require_binary
 
 PROMTOOL_HINT = "apt-get install prometheus (Debian ships promtool with it)"
@@ -55,7 +55,7 @@ def test_scrape_config_jobs_paths_and_auth():
 
 
 def test_rules_carry_for_severity_summary_and_runbook():
-    rules = alert_rules(plan_erasure(4, 1))
+    rules = alert_rules(plan_pools([PoolShape(4, 1)]))
     assert [r["alert"] for r in rules] == [
         "MinIONodeDown",
         "MinIOHighStorageUsage",
@@ -72,12 +72,9 @@ def test_rules_carry_for_severity_summary_and_runbook():
 
 @pytest.mark.parametrize(("nodes", "drives", "threshold"), [(4, 1, 1), (8, 2, 2), (16, 1, 4)])
 def test_quorum_alert_threshold_follows_the_erasure_plan(nodes, drives, threshold):
-    rule = next(r for r in alert_rules(plan_erasure(nodes, drives)) if r["alert"] == "MinIOWriteQuorumAtRisk")
-    assert rule["expr"].endswith(f">= {threshold}")
-    assert (
-        f"< {nodes}"
-        in next(r for r in alert_rules(plan_erasure(nodes, drives)) if r["alert"] == "MinIONodeDown")["expr"]
-    )
+    rules = {r["alert"]: r for r in alert_rules(plan_pools([PoolShape(nodes, drives)]))}
+    assert rules["MinIOWriteQuorumAtRisk"]["expr"].endswith(f">= {threshold}")
+    assert f"< {nodes}" in rules["MinIONodeDown"]["expr"]
 
 
 # --- promtool on the rendered files ----------------------------------------------------------------
@@ -171,7 +168,7 @@ CASES = {
 def test_promtool_proves_each_alert_fires_and_stays_quiet(synth, alert, tmp_path):
     (tmp_path / RULES_FILE).write_text(synth("dev").files[RULES_FILE])
     tests = []
-    rule = next(r for r in alert_rules(plan_erasure(4, 1)) if r["alert"] == alert)
+    rule = next(r for r in alert_rules(plan_pools([PoolShape(4, 1)])) if r["alert"] == alert)
     for input_series, at, summary in CASES[alert]:
         expected = []
         if summary is not None:

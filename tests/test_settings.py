@@ -489,7 +489,7 @@ def test_load_settings_reads_objects_and_secrets(stack_config):
         secret=("rootPassword",),
     )
     settings = load_settings()
-    assert settings.cluster.erasure.set_size == 16
+    assert settings.cluster.layout[0].erasure.set_size == 16
     assert settings.secrets.root_password.get_secret_value() == "correct-horse"
 
 

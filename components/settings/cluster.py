@@ -6,26 +6,56 @@ from typing import Self
 
 from pydantic import (
     Field,
-    field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
-from components.erasure import ErasureLayoutError, ErasurePlan, plan_erasure
+from components.pools import PoolLayout, PoolPlanError, PoolShape, plan_pools, pool_problems
 from components.settings.base import (
     DEFAULT_MINIO_IMAGE,
     ImageRef,
     Invalid,
     Section,
+    raise_all,
 )
 
 
-class ClusterSettings(Section):
-    """The erasure-coded MinIO pool: ``nodes`` containers with ``drives_per_node`` volumes each."""
+class PoolSettings(Section):
+    """One server pool: ``nodes`` containers with ``drives_per_node`` volumes each."""
 
-    nodes: int = Field(4, description="MinIO nodes (containers); 4 to 32")
+    nodes: int = Field(description="MinIO nodes (containers) in the pool; 4 to 32")
     drives_per_node: int = Field(1, ge=1, le=16, description="Docker volumes (drives) per node")
+    first_node: int | None = Field(
+        None,
+        ge=1,
+        description="Number N of the pool's first node (minioN); unset: right after the previous pool's "
+        "last. Give it to the pools after one you retire, so their names and addresses stay",
+    )
+
+
+class ClusterSettings(Section):
+    """The erasure-coded MinIO cluster: one pool (``nodes`` x ``drives_per_node``) or a list of ``pools``.
+
+    Growing means appending a pool; a pool that holds data never changes shape (docs/cluster.md).
+    """
+
+    nodes: int = Field(
+        4, description="MinIO nodes (containers) of a one-pool cluster; 4 to 32 (more pools: pools)"
+    )
+    drives_per_node: int = Field(
+        1, ge=1, le=16, description="Docker volumes (drives) per node of a one-pool cluster"
+    )
+    pools: tuple[PoolSettings, ...] | None = Field(
+        None,
+        min_length=1,
+        description="Server pools, in order, each {nodes, drivesPerNode, firstNode}: instead of nodes and "
+        "drivesPerNode. Append a pool to grow; never change one that holds data",
+    )
     parity: int | None = Field(
-        None, ge=1, description="EC parity per erasure set; MinIO's default for the set size when unset"
+        None,
+        ge=1,
+        description="EC parity of every erasure set in every pool; MinIO's default for the first pool's "
+        "set size when unset",
     )
     image: ImageRef = Field(DEFAULT_MINIO_IMAGE, description="MinIO server image, pinned")
     root_user: str = Field(
@@ -49,35 +79,54 @@ class ClusterSettings(Section):
         "small PUTs takes (docs/performance.md)",
     )
 
-    @field_validator("nodes")
-    @classmethod
-    def _node_count(cls, value: int) -> int:
-        if not 4 <= value <= 32:
-            raise ValueError(
-                "4 to 32 nodes: an erasure-coded cluster that keeps serving through a node loss "
-                "needs at least 4"
-            )
-        return value
-
     @model_validator(mode="after")
     def _erasure_layout(self) -> Self:
-        """nodes x drivesPerNode split into MinIO erasure sets of 2-16 drives spread evenly over
-        the nodes; parity at most half a set."""
-        try:
-            plan_erasure(self.nodes, self.drives_per_node, self.parity)
-        except ErasureLayoutError as err:
-            if self.parity is not None and "parity" in str(err):
-                raise Invalid("parity", self.parity, str(err)) from None
-            key, value = (
-                ("nodes", self.nodes)
-                if self.drives_per_node == 1
-                else ("drivesPerNode", self.drives_per_node)
-            )
-            raise Invalid(
-                key, value, f"{err}; choose nodes x drivesPerNode MinIO can split into sets"
-            ) from None
+        """Every pool splits into MinIO erasure sets of 2-16 drives spread evenly over its nodes; one
+        parity for all pools, at most half of every pool's set; pools numbered in order; either
+        pools or the one-pool form."""
+        if self.pools is not None:
+            given = sorted({"nodes", "drives_per_node"} & self.model_fields_set)
+            if given:
+                raise Invalid(
+                    "pools",
+                    "[...]",
+                    f"give either pools or the one-pool form ({', '.join(to_camel(k) for k in given)}), "
+                    "not both: move them into pools[0]",
+                )
+        shapes = self.pool_shapes
+        raise_all([self._invalid(problem, shapes) for problem in pool_problems(shapes, self.parity)])
         return self
 
+    def _invalid(self, problem: PoolPlanError, shapes: tuple[PoolShape, ...]) -> Invalid:
+        """The problem under the key the user wrote: ``nodes`` in the one-pool form, ``pools[i].nodes``."""
+        if problem.pool is None:
+            return Invalid(problem.field, self.parity if problem.field == "parity" else None, str(problem))
+        shape = shapes[problem.pool]
+        value = {"nodes": shape.nodes, "drivesPerNode": shape.drives_per_node, "firstNode": shape.first_node}
+        key = problem.field if self.pools is None else f"pools[{problem.pool}].{problem.field}"
+        return Invalid(key, value[problem.field], str(problem))
+
     @property
-    def erasure(self) -> ErasurePlan:
-        return plan_erasure(self.nodes, self.drives_per_node, self.parity)
+    def pool_shapes(self) -> tuple[PoolShape, ...]:
+        if self.pools is None:
+            return (PoolShape(self.nodes, self.drives_per_node),)
+        return tuple(PoolShape(p.nodes, p.drives_per_node, p.first_node) for p in self.pools)
+
+    @property
+    def layout(self) -> tuple[PoolLayout, ...]:
+        """Every pool as MinIO runs it (validated: never raises on a loaded settings object)."""
+        return plan_pools(self.pool_shapes, self.parity)
+
+    @property
+    def node_names(self) -> list[str]:
+        return [name for pool in self.layout for name in pool.node_names]
+
+    @property
+    def last_node(self) -> int:
+        """The highest node number: the storage subnet holds addresses up to it."""
+        return max(pool.last_node for pool in self.layout)
+
+    @property
+    def effective_parity(self) -> int:
+        """EC:N of every set (the configured parity, or the first pool's default)."""
+        return self.layout[0].erasure.parity

@@ -99,13 +99,13 @@ class PlatformSettings(Section):
     def _check_storage_addresses(self) -> Iterator[Invalid]:
         """The storage subnet holds the gateway and every node at fixed addresses in its lower half."""
         try:
-            plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
+            plan_storage_addresses(self.networks.storage_subnet, self.cluster.last_node)
         except AddressPlanError as err:
             yield Invalid("networks.storageSubnet", str(self.networks.storage_subnet), str(err))
 
     @property
     def storage_addresses(self) -> StorageAddresses:
-        return plan_storage_addresses(self.networks.storage_subnet, self.cluster.nodes)
+        return plan_storage_addresses(self.networks.storage_subnet, self.cluster.last_node)
 
     def _check_buckets(self) -> Iterator[Invalid]:
         """Bucket names are unique."""

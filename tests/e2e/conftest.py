@@ -4,8 +4,9 @@ Needs a Docker engine, the Pulumi CLI with the random, tls, keycloak and docker 
 (`../shared/pulumi-engine/build.sh` builds them) and the local images (`make images`). Without one
 of them the tier skips, naming what is missing; with REQUIRE_E2E=1 (CI) it fails instead.
 
-One stack for the whole session: the tests run in file order against it, and the last ones
-destroy it. Every command's output is appended to ``build/e2e/pulumi.log``.
+One stack for the whole session: the tests run in file order against it (test_server_pools.py,
+which grows the cluster by a pool, sorts last), and the fixture destroys it at the end. Every
+command's output is appended to ``build/e2e/pulumi.log``.
 """
 
 from __future__ import annotations

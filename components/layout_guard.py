@@ -1,0 +1,152 @@
+"""The pool layout as a resource whose provider refuses to reshape a pool.
+
+MinIO cannot reshape a pool that holds data: with a changed node count, drives per node or parity,
+every node refuses to start, and `pulumi up` would have replaced them all into an outage. The layout
+is therefore recorded in the stack's state by this resource, and its provider's ``check`` (which
+the engine calls with the recorded inputs and the new ones, in `preview` and in `up`, before any
+step) fails with what is allowed instead: append a pool, or retire one after ``mc admin
+decommission``. Platform registers it first and the Docker provider depends on it, so a refused
+layout leaves every container and volume untouched. No live cluster is needed: only the state.
+
+A Pulumi dynamic provider (``pulumi.dynamic``): the engine runs it with the project's Python
+(``pulumi-resource-pulumi-python``, shipped with the Pulumi CLI). This module imports nothing of the
+program beyond the SDK, since the provider process imports it again to run the check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+
+if TYPE_CHECKING:
+    from components.pools import PoolLayout
+
+GUIDE = 'docs/cluster.md, "Growing the cluster: server pools"'
+ALLOWED = (
+    "MinIO cannot reshape a pool that holds data (every node would refuse to start). Allowed: append "
+    "a pool to cluster.pools; retire a pool with `mc admin decommission start`, and remove it from "
+    f"the list once `mc admin decommission status` says Complete ({GUIDE})"
+)
+
+
+def layout_record(pools: Sequence[PoolLayout], one_pool_form: bool) -> dict[str, Any]:
+    """The guard's inputs: every pool's node range and drives, the parity, and the keys to name."""
+    return {
+        "parity": pools[0].erasure.parity,
+        "parityKey": "cluster.parity",
+        "pools": [
+            {
+                "key": "cluster" if one_pool_form else f"cluster.pools[{pool.number - 1}]",
+                "firstNode": pool.first_node,
+                "nodes": pool.nodes,
+                "drivesPerNode": pool.drives_per_node,
+            }
+            for pool in pools
+        ],
+    }
+
+
+def _names(pool: Mapping[str, Any]) -> str:
+    first, count = int(pool["firstNode"]), int(pool["nodes"])
+    return f"minio{first}-minio{first + count - 1}"
+
+
+def _shape(pool: Mapping[str, Any]) -> str:
+    drives = int(pool["drivesPerNode"])
+    return f"{int(pool['nodes'])} nodes x {drives} drive{'s' if drives != 1 else ''}"
+
+
+def layout_change_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Why the new layout may not replace the recorded one (empty: it may).
+
+    A recorded pool may stay as it is or leave the list (retired); it may not change its node
+    count or drives per node, nor have its nodes taken by a pool numbered differently; while any
+    recorded pool stays, the parity stays.
+    """
+    old_pools = list(old.get("pools") or [])
+    if not old_pools:
+        return []
+    new_pools = list(new.get("pools") or [])
+    by_first = {int(p["firstNode"]): p for p in new_pools}
+    problems = []
+    kept = 0
+    for recorded in old_pools:
+        first, last = int(recorded["firstNode"]), int(recorded["firstNode"]) + int(recorded["nodes"]) - 1
+        same_start = by_first.get(first)
+        if same_start is not None:
+            kept += 1
+            if _shape(same_start) != _shape(recorded):
+                problems.append(
+                    f"{same_start['key']} ({_names(recorded)}) holds data as {_shape(recorded)} and would "
+                    f"become {_shape(same_start)}. {ALLOWED}"
+                )
+            continue
+        for pool in new_pools:
+            start, end = int(pool["firstNode"]), int(pool["firstNode"]) + int(pool["nodes"]) - 1
+            if start <= last and first <= end:
+                problems.append(
+                    f"{pool['key']} ({_names(pool)}) would take nodes of the pool {_names(recorded)} "
+                    f"({_shape(recorded)}), which holds data: keep that pool's nodes numbered as they are "
+                    f"(set firstNode on the pools after a retired one). {ALLOWED}"
+                )
+    if kept and new.get("parity") != old.get("parity"):
+        problems.append(
+            f"{new.get('parityKey', 'cluster.parity')} would change the parity of pools that hold data "
+            f"from EC:{old.get('parity')} to EC:{new.get('parity')} (when unset it follows the first "
+            f"pool's default: set it explicitly). {ALLOWED}"
+        )
+    return problems
+
+
+def _record(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: props.get(key) for key in ("parity", "parityKey", "pools")}
+
+
+class _LayoutProvider(ResourceProvider):
+    """Stores the layout; its check is the refusal."""
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        problems = layout_change_problems(_olds, news)
+        return CheckResult(news, [CheckFailure("", problem) for problem in problems])
+
+    def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
+        # Never a replacement: the record is updated in place once the check has allowed it.
+        changed = _record(_olds) != _record(_news)
+        return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult("pool-layout", outs=props)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, props)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=news)
+
+
+class PoolLayoutGuard(Resource, module="storage", name="PoolLayout"):
+    """The recorded pool layout of one stack; a change the engine must not carry out fails its check."""
+
+    pools: pulumi.Output[list[dict[str, Any]]]
+    parity: pulumi.Output[int]
+
+    def __init__(
+        self,
+        name: str,
+        pools: Sequence[PoolLayout],
+        one_pool_form: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(_LayoutProvider(), name, layout_record(pools, one_pool_form), opts)

@@ -1,0 +1,195 @@
+"""Server pools: which nodes each pool has, how MinIO lays out its drives, and the command line.
+
+Pure functions, no Pulumi. A MinIO cluster grows by appending a pool; every node's command names
+every pool, one space-separated argument each (``http://minio{1...4}/data
+http://minio{5...8}/data{1...2}``). MinIO keeps one parity for the whole cluster (its storage
+class), validated against every pool's set size (``cmd/erasure-server-pool.go``,
+``newErasureServerPools``); when unset it is the first pool's default.
+
+Nodes are numbered across the cluster (``minio1``...): a pool's node numbers, names, volumes and
+storage-network addresses follow from its first node number, so appending a pool leaves every
+existing node as it was, and a pool retired after ``mc admin decommission`` leaves the others' names
+alone as long as they keep their first node number (``firstNode`` in the settings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from components.erasure import ErasureLayoutError, ErasurePlan, default_parity, erasure_set_size
+
+MIN_POOL_NODES = 4
+MAX_POOL_NODES = 32
+
+
+def node_name(number: int) -> str:
+    """``minio1``...: container name, host name and network alias of node ``number`` (1-based)."""
+    return f"minio{number}"
+
+
+def drive_paths(drives_per_node: int) -> list[str]:
+    """Mount points of a node's drives: ``/data`` for one drive, ``/data1``... for several."""
+    if drives_per_node == 1:
+        return ["/data"]
+    return [f"/data{j}" for j in range(1, drives_per_node + 1)]
+
+
+@dataclass(frozen=True)
+class PoolShape:
+    """What the settings say about one pool: its size and, optionally, its first node's number."""
+
+    nodes: int
+    drives_per_node: int
+    first_node: int | None = None
+
+
+@dataclass(frozen=True)
+class PoolLayout:
+    """One pool as MinIO will run it."""
+
+    number: int
+    """Position in the pool list, 1-based (MinIO's "1st pool"...)."""
+    first_node: int
+    erasure: ErasurePlan
+
+    @property
+    def nodes(self) -> int:
+        return self.erasure.nodes
+
+    @property
+    def drives_per_node(self) -> int:
+        return self.erasure.drives_per_node
+
+    @property
+    def node_numbers(self) -> range:
+        return range(self.first_node, self.first_node + self.nodes)
+
+    @property
+    def node_names(self) -> list[str]:
+        return [node_name(n) for n in self.node_numbers]
+
+    @property
+    def last_node(self) -> int:
+        return self.first_node + self.nodes - 1
+
+    @property
+    def server_argument(self) -> str:
+        """This pool on MinIO's command line, with MinIO's own ``{x...y}`` ellipses (three dots:
+        MinIO expands them; two would be a shell brace expansion). ``mc admin decommission`` names
+        the pool by this exact string."""
+        drives = "/data" if self.drives_per_node == 1 else f"/data{{1...{self.drives_per_node}}}"
+        return f"http://minio{{{self.first_node}...{self.last_node}}}{drives}"
+
+
+class PoolPlanError(ValueError):
+    """A pool list MinIO would refuse; ``pool`` is the 0-based position and ``field`` the setting at fault."""
+
+    def __init__(self, pool: int | None, field: str, message: str):
+        self.pool, self.field = pool, field
+        super().__init__(message)
+
+
+def plan_pools(shapes: Sequence[PoolShape], parity: int | None = None) -> tuple[PoolLayout, ...]:
+    """Lay out every pool; raises the first :class:`PoolPlanError` (:func:`pool_problems` lists all)."""
+    problems = pool_problems(shapes, parity)
+    if problems:
+        raise problems[0]
+    return _layouts(shapes, parity)
+
+
+def pool_problems(shapes: Sequence[PoolShape], parity: int | None = None) -> list[PoolPlanError]:
+    """Every reason MinIO would refuse this pool list (empty when it would start)."""
+    if not shapes:
+        return [PoolPlanError(None, "pools", "at least one pool")]
+    problems: list[PoolPlanError] = []
+    set_sizes: dict[int, int] = {}
+    for i, shape in enumerate(shapes):
+        if not MIN_POOL_NODES <= shape.nodes <= MAX_POOL_NODES:
+            problems.append(
+                PoolPlanError(
+                    i,
+                    "nodes",
+                    f"{MIN_POOL_NODES} to {MAX_POOL_NODES} nodes per pool: an erasure-coded pool that keeps "
+                    f"serving through a node loss needs at least {MIN_POOL_NODES}",
+                )
+            )
+            continue
+        try:
+            set_sizes[i] = erasure_set_size(shape.nodes, shape.drives_per_node)
+        except ErasureLayoutError as err:
+            field = "nodes" if shape.drives_per_node == 1 else "drivesPerNode"
+            problems.append(
+                PoolPlanError(i, field, f"{err}; choose nodes x drivesPerNode MinIO can split into sets")
+            )
+    if 0 in set_sizes:
+        common = default_parity(set_sizes[0]) if parity is None else parity
+        for i, size in set_sizes.items():
+            if not 1 <= common <= size // 2:
+                problems.append(_parity_problem(i, common, size, parity is None))
+    problems.extend(_numbering_problems(shapes))
+    return problems
+
+
+def _parity_problem(pool: int, parity: int, set_size: int, default: bool) -> PoolPlanError:
+    allowed = f"allowed for sets of {set_size} drives: EC:1 to EC:{set_size // 2}, at most half a set"
+    if default:
+        return PoolPlanError(
+            pool,
+            "nodes",
+            f"the cluster's parity is EC:{parity} (the first pool's default) and every pool must carry "
+            f"it, but this pool's erasure sets have {set_size} drives ({allowed}): give the pool more "
+            f"drives, or set cluster.parity",
+        )
+    if pool == 0:
+        return PoolPlanError(None, "parity", f"parity EC:{parity} is not possible ({allowed})")
+    return PoolPlanError(
+        pool,
+        "nodes",
+        f"every pool carries the cluster's parity EC:{parity}, but this pool's erasure sets have "
+        f"{set_size} drives ({allowed}): give the pool more nodes or drives",
+    )
+
+
+def _numbering_problems(shapes: Sequence[PoolShape]) -> list[PoolPlanError]:
+    """Each pool's nodes come after the previous pool's: names never repeat and never move back."""
+    problems = []
+    next_free = 1
+    for i, shape in enumerate(shapes):
+        first = next_free if shape.first_node is None else shape.first_node
+        if first < next_free:
+            problems.append(
+                PoolPlanError(
+                    i,
+                    "firstNode",
+                    f"pool {i + 1} would start at minio{first}, but minio{next_free - 1} belongs to an "
+                    f"earlier pool: a pool's nodes are numbered after the previous pool's",
+                )
+            )
+        next_free = max(next_free, first + max(shape.nodes, 0))
+    return problems
+
+
+def _layouts(shapes: Sequence[PoolShape], parity: int | None) -> tuple[PoolLayout, ...]:
+    common = default_parity(erasure_set_size(shapes[0].nodes, shapes[0].drives_per_node))
+    common = common if parity is None else parity
+    layouts = []
+    next_free = 1
+    for i, shape in enumerate(shapes):
+        first = next_free if shape.first_node is None else shape.first_node
+        size = erasure_set_size(shape.nodes, shape.drives_per_node)
+        erasure = ErasurePlan(
+            nodes=shape.nodes,
+            drives_per_node=shape.drives_per_node,
+            set_size=size,
+            set_count=shape.nodes * shape.drives_per_node // size,
+            parity=common,
+        )
+        layouts.append(PoolLayout(number=i + 1, first_node=first, erasure=erasure))
+        next_free = first + shape.nodes
+    return tuple(layouts)
+
+
+def server_arguments(pools: Sequence[PoolLayout]) -> list[str]:
+    """Every pool's argument, in pool order: the same list on every node."""
+    return [pool.server_argument for pool in pools]
