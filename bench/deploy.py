@@ -27,6 +27,16 @@ CREATED = re.compile(r"^\s*\+\s+(?P<type>\S+) (?P<name>\S+) created \((?P<second
 """A resource's line in `pulumi up`'s non-interactive display, with its own duration."""
 
 
+def displayed_type(token: str) -> str:
+    """A type token as `pulumi up` prints it: a module path ending in the type's own name is dropped
+    (docker:index/container:Container -> docker:index:Container), any other kept
+    (pulumi-python:dynamic/storage:PoolLayout stays)."""
+    match = re.fullmatch(r"([^:]+):([^:/]+)/([^:]+):([^:]+)", token)
+    if match and match[3].lower() == match[4].lower():
+        return f"{match[1]}:{match[2]}:{match[4]}"
+    return token
+
+
 def critical_path(output: str, export: dict) -> list[tuple[str, float]]:
     """The longest chain of resources through their dependencies (and their providers), weighted by
     each resource's own creation time as `pulumi up` printed it: the chain that sets the `up` time."""
@@ -36,9 +46,7 @@ def critical_path(output: str, export: dict) -> list[tuple[str, float]]:
 
     def key(urn: str) -> tuple[str, str]:
         type_, name = urn.split("::")[-2:]
-        # The display shortens a type token's module path: docker:index/container:Container is
-        # printed as docker:index:Container.
-        return re.sub(r"^([^:]+):([^:/]+)/[^:]+:", r"\1:\2:", type_.rsplit("$", 1)[-1]), name
+        return displayed_type(type_.rsplit("$", 1)[-1]), name
 
     longest: dict[str, tuple[float, str]] = {}
 

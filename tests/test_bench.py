@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench.deploy import critical_path
+from bench.deploy import critical_path, displayed_type
 from bench.report import Figure, Row, interleaved, write
 
 
@@ -42,6 +42,15 @@ def test_report_files_hold_every_row(tmp_path):
     assert "| PUT | 2.00 MiB/s (1.00–3.00) | 1.00 MiB/s (1.00–1.00) (direct) | 2.00× | c4 |" in table  # noqa: RUF001
     assert "| up | — | — | — | not measured: no Docker |" in table
     assert "(pg_dump \\| mc pipe) |" in table  # a pipe in a cell does not open a column
+
+
+def test_type_tokens_are_read_as_the_display_prints_them():
+    # As seen in build/e2e/pulumi.log: "docker:index:RemoteImage minio-cluster-image created" and
+    # "pulumi-python:dynamic/storage:PoolLayout minio-pool-layout created".
+    assert displayed_type("docker:index/remoteImage:RemoteImage") == "docker:index:RemoteImage"
+    guard = "pulumi-python:dynamic/storage:PoolLayout"
+    assert displayed_type(guard) == guard
+    assert displayed_type("pulumi:providers:docker") == "pulumi:providers:docker"
 
 
 def test_critical_path_is_the_longest_chain_of_dependencies_and_providers():
