@@ -5,8 +5,9 @@ every node refuses to start, and `pulumi up` would have replaced them all into a
 is therefore recorded in the stack's state by this resource, and its provider's ``check`` (which
 the engine calls with the recorded inputs and the new ones, in `preview` and in `up`, before any
 step) fails with what is allowed instead: append a pool, or retire one after ``mc admin
-decommission``. Platform registers it first and the Docker provider depends on it, so a refused
-layout leaves every container and volume untouched. No live cluster is needed: only the state.
+decommission``; nor may a new pool take the node numbers of a retired one (recorded too). Platform
+registers it first and the Docker provider depends on it, so a refused layout leaves every
+container and volume untouched. No live cluster is needed: only the state.
 
 A Pulumi dynamic provider (``pulumi.dynamic``): the engine runs it with the project's Python
 (``pulumi-resource-pulumi-python``, shipped with the Pulumi CLI). This module imports nothing of the
@@ -110,16 +111,53 @@ def layout_change_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> li
     return problems
 
 
+def retired_ranges(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, int]]:
+    """Node ranges of every pool ever retired: the recorded ones, and the recorded pools that the new
+    layout no longer lists."""
+    retired = [dict(r) for r in old.get("retired") or []]
+    kept = {int(p["firstNode"]) for p in new.get("pools") or []}
+    for pool in old.get("pools") or []:
+        if int(pool["firstNode"]) not in kept:
+            retired.append({"firstNode": int(pool["firstNode"]), "nodes": int(pool["nodes"])})
+    return retired
+
+
+def reuse_problems(retired: Sequence[Mapping[str, Any]], new: Mapping[str, Any]) -> list[str]:
+    """A new pool may not take the node numbers of a retired one: its volumes may still be there
+    (dev keeps every drive, prod protects them), formatted for the pool MinIO let go."""
+    if not retired:
+        return []
+    after = max(int(r["firstNode"]) + int(r["nodes"]) for r in retired)
+    after = max([after, *(int(p["firstNode"]) + int(p["nodes"]) for p in new.get("pools") or [])])
+    problems = []
+    for pool in new.get("pools") or []:
+        start, end = int(pool["firstNode"]), int(pool["firstNode"]) + int(pool["nodes"]) - 1
+        for gone in retired:
+            first, last = int(gone["firstNode"]), int(gone["firstNode"]) + int(gone["nodes"]) - 1
+            if start <= last and first <= end:
+                problems.append(
+                    f"{pool['key']} ({_names(pool)}) would reuse node numbers of the retired pool "
+                    f"minio{first}-minio{last}, whose drives may still be there, formatted for that pool "
+                    f"(dev keeps volumes, prod protects them): node numbers are never reused. Give the "
+                    f"new pool firstNode: {after}"
+                )
+                break
+    return problems
+
+
 def _record(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: props.get(key) for key in ("parity", "parityKey", "pools")}
+    return {key: props.get(key) for key in ("parity", "parityKey", "pools", "retired")}
 
 
 class _LayoutProvider(ResourceProvider):
     """Stores the layout; its check is the refusal."""
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        problems = layout_change_problems(_olds, news)
-        return CheckResult(news, [CheckFailure("", problem) for problem in problems])
+        # The retired ranges are not in the program's inputs: the check carries them forward from
+        # the recorded ones, and the engine stores the checked inputs.
+        retired = retired_ranges(_olds, news)
+        problems = layout_change_problems(_olds, news) + reuse_problems(retired, news)
+        return CheckResult({**news, "retired": retired}, [CheckFailure("", problem) for problem in problems])
 
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
         # Never a replacement: the record is updated in place once the check has allowed it.

@@ -259,3 +259,26 @@ def test_the_providers_check_is_what_refuses_and_its_diff_never_replaces():
     diff = provider.diff("pool-layout", ONE, grown)
     assert (diff.changes, diff.replaces) == (True, [])
     assert provider.diff("pool-layout", ONE, ONE).changes is False
+
+
+def test_a_retired_pools_node_numbers_are_remembered_and_never_reused():
+    provider = _LayoutProvider()
+    two = record(PoolShape(4, 1), PoolShape(4, 1))
+    after_retiring = provider.check(two, record(PoolShape(4, 1)))
+    assert after_retiring.failures == []
+    assert after_retiring.inputs["retired"] == [{"firstNode": 5, "nodes": 4}]
+    # The next run's program does not know about it: the recorded inputs carry it forward.
+    state = after_retiring.inputs
+    assert provider.check(state, record(PoolShape(4, 1))).inputs["retired"] == [{"firstNode": 5, "nodes": 4}]
+    assert (
+        provider.diff("pool-layout", state, provider.check(state, record(PoolShape(4, 1))).inputs).changes
+        is False
+    )
+    # Appending a pool the default way would number it minio5-minio8 again: refused, with the way out.
+    reused = provider.check(state, record(PoolShape(4, 1), PoolShape(4, 1)))
+    [failure] = reused.failures
+    assert "cluster.pools[1] (minio5-minio8) would reuse node numbers of the retired pool minio5-minio8" in (
+        failure.reason
+    )
+    assert failure.reason.endswith("Give the new pool firstNode: 9")
+    assert provider.check(state, record(PoolShape(4, 1), PoolShape(4, 1, first_node=9))).failures == []

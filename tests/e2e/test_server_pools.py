@@ -196,3 +196,15 @@ def test_a_pool_retired_with_mc_admin_decommission_leaves_the_list_and_every_obj
     assert read_back(outputs, deployment.objects) == []
     preview = engine.preview("--expect-no-changes", check=False)
     assert preview.returncode == 0, preview.diagnostics()
+
+    # A pool appended the default way would be numbered minio5-minio8 again, onto the retired
+    # pool's drives (still there): refused, naming the first free number.
+    engine.write_config(with_pools(deployment, TWO_POOLS))
+    try:
+        reused = engine.preview(check=False)
+    finally:
+        engine.write_config(deployment.config)
+    assert reused.returncode != 0, "a new pool would have reused the retired pool's drives"
+    message = reused.diagnostics()
+    assert "would reuse node numbers of the retired pool minio5-minio8" in message, message
+    assert "Give the new pool firstNode: 9" in message
