@@ -156,7 +156,9 @@ class _LayoutProvider(ResourceProvider):
         # The retired ranges are not in the program's inputs: the check carries them forward from
         # the recorded ones, and the engine stores the checked inputs.
         retired = retired_ranges(_olds, news)
-        problems = layout_change_problems(_olds, news) + reuse_problems(retired, news)
+        # A pool retired in this very step and taken by another is layout_change_problems' to say:
+        # the reuse rule looks only at pools retired before, so one mistake gets one message.
+        problems = layout_change_problems(_olds, news) + reuse_problems(_olds.get("retired") or [], news)
         return CheckResult({**news, "retired": retired}, [CheckFailure("", problem) for problem in problems])
 
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:

@@ -282,3 +282,13 @@ def test_a_retired_pools_node_numbers_are_remembered_and_never_reused():
     )
     assert failure.reason.endswith("Give the new pool firstNode: 9")
     assert provider.check(state, record(PoolShape(4, 1), PoolShape(4, 1, first_node=9))).failures == []
+
+
+def test_one_mistake_gets_one_message():
+    # Pool 1 dropped and pool 2 moved onto its numbers in the same step: one refusal per pool whose
+    # nodes are taken, not a second one for "reusing" the pool being retired right now.
+    provider = _LayoutProvider()
+    two = record(PoolShape(4, 1), PoolShape(4, 1))
+    failures = provider.check(two, record(PoolShape(4, 1, first_node=3))).failures
+    assert len(failures) == 2
+    assert all("would take nodes of the pool" in f.reason for f in failures)
