@@ -59,9 +59,20 @@ def layout_record(pools: Sequence[PoolLayout], one_pool_form: bool) -> dict[str,
     }
 
 
+def _span(pool: Mapping[str, Any]) -> tuple[int, int]:
+    """A recorded pool's first and last node numbers."""
+    first = int(pool["firstNode"])
+    return first, first + int(pool["nodes"]) - 1
+
+
+def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    (a_first, a_last), (b_first, b_last) = _span(a), _span(b)
+    return a_first <= b_last and b_first <= a_last
+
+
 def _names(pool: Mapping[str, Any]) -> str:
-    first, count = int(pool["firstNode"]), int(pool["nodes"])
-    return f"minio{first}-minio{first + count - 1}"
+    first, last = _span(pool)
+    return f"minio{first}-minio{last}"
 
 
 def _shape(pool: Mapping[str, Any]) -> str:
@@ -84,8 +95,7 @@ def layout_change_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> li
     problems = []
     kept = 0
     for recorded in old_pools:
-        first, last = int(recorded["firstNode"]), int(recorded["firstNode"]) + int(recorded["nodes"]) - 1
-        same_start = by_first.get(first)
+        same_start = by_first.get(_span(recorded)[0])
         if same_start is not None:
             kept += 1
             if _shape(same_start) != _shape(recorded):
@@ -95,8 +105,7 @@ def layout_change_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> li
                 )
             continue
         for pool in new_pools:
-            start, end = int(pool["firstNode"]), int(pool["firstNode"]) + int(pool["nodes"]) - 1
-            if start <= last and first <= end:
+            if _overlap(pool, recorded):
                 problems.append(
                     f"{pool['key']} ({_names(pool)}) would take nodes of the pool {_names(recorded)} "
                     f"({_shape(recorded)}), which holds data: keep that pool's nodes numbered as they are "
@@ -117,8 +126,8 @@ def retired_ranges(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[
     retired = [dict(r) for r in old.get("retired") or []]
     kept = {int(p["firstNode"]) for p in new.get("pools") or []}
     for pool in old.get("pools") or []:
-        if int(pool["firstNode"]) not in kept:
-            retired.append({"firstNode": int(pool["firstNode"]), "nodes": int(pool["nodes"])})
+        if _span(pool)[0] not in kept:
+            retired.append({"firstNode": _span(pool)[0], "nodes": int(pool["nodes"])})
     return retired
 
 
@@ -127,17 +136,15 @@ def reuse_problems(retired: Sequence[Mapping[str, Any]], new: Mapping[str, Any])
     (dev keeps every drive, prod protects them), formatted for the pool MinIO let go."""
     if not retired:
         return []
-    after = max(int(r["firstNode"]) + int(r["nodes"]) for r in retired)
-    after = max([after, *(int(p["firstNode"]) + int(p["nodes"]) for p in new.get("pools") or [])])
+    pools = list(new.get("pools") or [])
+    after = max(_span(pool)[1] for pool in [*retired, *pools]) + 1
     problems = []
-    for pool in new.get("pools") or []:
-        start, end = int(pool["firstNode"]), int(pool["firstNode"]) + int(pool["nodes"]) - 1
+    for pool in pools:
         for gone in retired:
-            first, last = int(gone["firstNode"]), int(gone["firstNode"]) + int(gone["nodes"]) - 1
-            if start <= last and first <= end:
+            if _overlap(pool, gone):
                 problems.append(
                     f"{pool['key']} ({_names(pool)}) would reuse node numbers of the retired pool "
-                    f"minio{first}-minio{last}, whose drives may still be there, formatted for that pool "
+                    f"{_names(gone)}, whose drives may still be there, formatted for that pool "
                     f"(dev keeps volumes, prod protects them): node numbers are never reused. Give the "
                     f"new pool firstNode: {after}"
                 )

@@ -17,7 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from components.erasure import ErasureLayoutError, ErasurePlan, default_parity, erasure_set_size
+from components.erasure import (
+    ErasureLayoutError,
+    ErasurePlan,
+    default_parity,
+    erasure_set_size,
+    plan_erasure,
+)
 
 MIN_POOL_NODES = 4
 MAX_POOL_NODES = 32
@@ -151,43 +157,42 @@ def _parity_problem(pool: int, parity: int, set_size: int, default: bool) -> Poo
     )
 
 
+def _numbering(shapes: Sequence[PoolShape]) -> list[tuple[int, int]]:
+    """Each pool's first node number, with the first number earlier pools leave free."""
+    numbering = []
+    next_free = 1
+    for shape in shapes:
+        first = next_free if shape.first_node is None else shape.first_node
+        numbering.append((first, next_free))
+        next_free = max(next_free, first + max(shape.nodes, 0))
+    return numbering
+
+
 def _numbering_problems(shapes: Sequence[PoolShape]) -> list[PoolPlanError]:
     """Each pool's nodes come after the previous pool's: names never repeat and never move back."""
-    problems = []
-    next_free = 1
-    for i, shape in enumerate(shapes):
-        first = next_free if shape.first_node is None else shape.first_node
-        if first < next_free:
-            problems.append(
-                PoolPlanError(
-                    i,
-                    "firstNode",
-                    f"pool {i + 1} would start at minio{first}, but minio{next_free - 1} belongs to an "
-                    f"earlier pool: a pool's nodes are numbered after the previous pool's",
-                )
-            )
-        next_free = max(next_free, first + max(shape.nodes, 0))
-    return problems
+    return [
+        PoolPlanError(
+            i,
+            "firstNode",
+            f"pool {i + 1} would start at minio{first}, but minio{next_free - 1} belongs to an "
+            f"earlier pool: a pool's nodes are numbered after the previous pool's",
+        )
+        for i, (first, next_free) in enumerate(_numbering(shapes))
+        if first < next_free
+    ]
 
 
 def _layouts(shapes: Sequence[PoolShape], parity: int | None) -> tuple[PoolLayout, ...]:
     common = default_parity(erasure_set_size(shapes[0].nodes, shapes[0].drives_per_node))
     common = common if parity is None else parity
-    layouts = []
-    next_free = 1
-    for i, shape in enumerate(shapes):
-        first = next_free if shape.first_node is None else shape.first_node
-        size = erasure_set_size(shape.nodes, shape.drives_per_node)
-        erasure = ErasurePlan(
-            nodes=shape.nodes,
-            drives_per_node=shape.drives_per_node,
-            set_size=size,
-            set_count=shape.nodes * shape.drives_per_node // size,
-            parity=common,
+    return tuple(
+        PoolLayout(
+            number=i + 1,
+            first_node=first,
+            erasure=plan_erasure(shape.nodes, shape.drives_per_node, common),
         )
-        layouts.append(PoolLayout(number=i + 1, first_node=first, erasure=erasure))
-        next_free = first + shape.nodes
-    return tuple(layouts)
+        for i, (shape, (first, _)) in enumerate(zip(shapes, _numbering(shapes), strict=True))
+    )
 
 
 def server_arguments(pools: Sequence[PoolLayout]) -> list[str]:
