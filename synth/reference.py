@@ -87,14 +87,15 @@ def _limits(field: FieldInfo) -> list[str]:
         for inner in typing.get_args(arg):
             metadata += list(getattr(inner, "__metadata__", ()))
     symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    unit = "item" if "tuple" in str(field.annotation) or "list" in str(field.annotation) else "character"
     for item in metadata:
         for attr, symbol in symbols.items():
             if isinstance(item, getattr(annotated_types, attr.capitalize())):
                 found.append(f"{symbol} {getattr(item, attr)}")
         if isinstance(item, annotated_types.MinLen):
-            found.append(f"at least {item.min_length} character{'s' if item.min_length != 1 else ''}")
+            found.append(f"at least {item.min_length} {unit}{'s' if item.min_length != 1 else ''}")
         if isinstance(item, annotated_types.MaxLen):
-            found.append(f"at most {item.max_length} characters")
+            found.append(f"at most {item.max_length} {unit}s")
         pattern = getattr(item, "pattern", None)
         if isinstance(pattern, str):
             found.append(f"matches `{pattern}`")

@@ -24,7 +24,16 @@ from components.settings.secrets import SECRET_KEYS
 
 # --- reading the stack config --------------------------------------------------------------------
 
-OBJECT_KEYS = ("cluster", "networks", "gateway", "identity", "buckets", "serviceAccounts", "observability")
+OBJECT_KEYS = (
+    "cluster",
+    "hosts",
+    "networks",
+    "gateway",
+    "identity",
+    "buckets",
+    "serviceAccounts",
+    "observability",
+)
 SCALAR_KEYS = ("environment", "dockerHost")
 
 

@@ -1,4 +1,4 @@
-"""The three private Docker networks' subnets."""
+"""The three private Docker networks' subnets, and the hosts' network of a multi-host stack."""
 
 from __future__ import annotations
 
@@ -33,6 +33,22 @@ class NetworkSettings(Section):
         ipaddress.IPv4Network("172.23.0.0/24"),
         description="database-net: database containers and backup jobs reach S3 at the gateway",
     )
+    host_subnet: ipaddress.IPv4Network | None = Field(
+        None,
+        description="With hosts: the network the Docker hosts share (their LAN); hosts-net, a macvlan "
+        "network on every host, gives each node its own address in it",
+    )
+    host_range: ipaddress.IPv4Network | None = Field(
+        None,
+        description="With hosts: the block of hostSubnet the stack owns (no host, router or DHCP lease in "
+        "it); services at offsets 2-5, node N at offset 10 + N",
+    )
+    host_interface: str = Field(
+        "eth0",
+        pattern=r"^[A-Za-z0-9_.\-]{1,15}$",
+        description="With hosts: each host's interface on hostSubnet (the macvlan parent), the same on "
+        "every host",
+    )
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Self:
@@ -42,13 +58,20 @@ class NetworkSettings(Section):
             "monitoringSubnet": self.monitoring_subnet,
             "databaseSubnet": self.database_subnet,
         }
-        raise_all(
-            [
-                Invalid(key_b, str(net_b), f"must not overlap {key_a} ({net_a}); pick disjoint subnets")
-                for (key_a, net_a), (key_b, net_b) in combinations(named.items(), 2)
-                if net_a.overlaps(net_b)
-            ]
-        )
+        if self.host_subnet is not None:
+            named["hostSubnet"] = self.host_subnet
+        found = [
+            Invalid(key_b, str(net_b), f"must not overlap {key_a} ({net_a}); pick disjoint subnets")
+            for (key_a, net_a), (key_b, net_b) in combinations(named.items(), 2)
+            if net_a.overlaps(net_b)
+        ]
+        if self.host_range is not None and (
+            self.host_subnet is None or not self.host_range.subnet_of(self.host_subnet)
+        ):
+            found.append(
+                Invalid("hostRange", str(self.host_range), f"a block inside hostSubnet ({self.host_subnet})")
+            )
+        raise_all(found)
         return self
 
     def non_private(self) -> dict[str, ipaddress.IPv4Network]:

@@ -12,7 +12,14 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.addressing import AddressPlanError, StorageAddresses, plan_storage_addresses
+from components.addressing import (
+    AddressPlanError,
+    HostNetworkAddresses,
+    StorageAddresses,
+    plan_host_addresses,
+    plan_storage_addresses,
+)
+from components.hosts import HostLoss, PlacementError, explicit_placement, host_losses, spread_nodes
 from components.policies import takes_buckets, template_names
 from components.settings.base import (
     METRICS_USER,
@@ -34,10 +41,14 @@ from components.settings.buckets import (
 )
 from components.settings.cluster import ClusterSettings
 from components.settings.gateway import GatewaySettings
+from components.settings.hosts import DOCKER_HOST_PATTERN, HostSettings
 from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
 from components.settings.network import NetworkSettings
 from components.settings.observability import ObservabilitySettings
 from components.settings.secrets import Secrets
+
+LOCAL_HOST = "local"
+"""The one host of a single-host stack (its dockerHost), in placements."""
 
 
 class PlatformSettings(Section):
@@ -50,8 +61,15 @@ class PlatformSettings(Section):
     )
     docker_host: str = Field(
         "unix:///var/run/docker.sock",
-        pattern=r"^(unix|tcp|ssh|npipe)://\S+$",
-        description="Docker daemon the stack deploys to (unix://, tcp://, ssh://user@host); may be a secret",
+        pattern=DOCKER_HOST_PATTERN,
+        description="Docker daemon the stack deploys to (unix://, tcp://, ssh://user@host); may be a secret. "
+        "Several hosts: hosts instead",
+    )
+    hosts: tuple[HostSettings, ...] | None = Field(
+        None,
+        min_length=2,
+        description="Several Docker hosts, each {name, dockerHost, address, nodes}: the first runs the "
+        'gateway and the services, the nodes are spread over all (README "Several Docker hosts")',
     )
     cluster: ClusterSettings = ClusterSettings()
     networks: NetworkSettings = NetworkSettings()
@@ -83,6 +101,8 @@ class PlatformSettings(Section):
         """Every rule that spans sections, with the sections (field names) it reads."""
         return [
             (frozenset({"networks", "cluster"}), self._check_storage_addresses),
+            (frozenset({"hosts", "docker_host", "networks", "cluster"}), self._check_hosts),
+            (frozenset({"hosts", "cluster", "environment"}), self._check_host_losses),
             (frozenset({"buckets"}), self._check_buckets),
             (frozenset({"service_accounts", "buckets", "cluster"}), self._check_service_accounts),
             (frozenset({"identity", "buckets"}), self._check_groups),
@@ -106,6 +126,127 @@ class PlatformSettings(Section):
     @property
     def storage_addresses(self) -> StorageAddresses:
         return plan_storage_addresses(self.networks.storage_subnet, self.cluster.last_node)
+
+    def _check_hosts(self) -> Iterator[Invalid]:
+        """Several hosts: unique names, daemons and addresses in hostSubnet outside hostRange; every
+        node placed once (on every host or on none); hostSubnet and hostRange given and large enough."""
+        if self.hosts is None:
+            for key in ("host_subnet", "host_range"):
+                if getattr(self.networks, key) is not None:
+                    yield Invalid(
+                        f"networks.{to_camel(key)}", str(getattr(self.networks, key)), "only used with hosts"
+                    )
+            return
+        if "docker_host" in self.model_fields_set:
+            yield Invalid(
+                "dockerHost", "[...]", "give either dockerHost or hosts, not both: move it into hosts"
+            )
+        for field in ("name", "docker_host", "address"):
+            seen: set[object] = set()
+            for i, host in enumerate(self.hosts):
+                value = getattr(host, field)
+                if value in seen:
+                    shown = "[...]" if field == "docker_host" else str(value)
+                    yield Invalid(
+                        f"hosts[{i}].{to_camel(field)}", shown, f"every host's {to_camel(field)} is its own"
+                    )
+                seen.add(value)
+        explicit = [host.nodes is not None for host in self.hosts]
+        if not self._host_names_unique:
+            pass  # a placement by name means nothing until the names are fixed
+        elif any(explicit) and not all(explicit):
+            missing = [i for i, given in enumerate(explicit) if not given]
+            yield Invalid(
+                f"hosts[{missing[0]}].nodes",
+                None,
+                "give nodes on every host or on none (none: an even spread)",
+            )
+        else:
+            try:
+                _ = self.placement
+            except PlacementError as err:
+                yield Invalid("hosts", "[...nodes]", str(err))
+        yield from self._check_host_network()
+
+    def _check_host_network(self) -> Iterator[Invalid]:
+        assert self.hosts is not None
+        subnet, block = self.networks.host_subnet, self.networks.host_range
+        if subnet is None or block is None:
+            for key, value in (("hostSubnet", subnet), ("hostRange", block)):
+                if value is None:
+                    yield Invalid(
+                        f"networks.{key}",
+                        None,
+                        "required with hosts: the hosts' network and the stack's block of it",
+                    )
+            return
+        for i, host in enumerate(self.hosts):
+            if host.address not in subnet or host.address in block:
+                yield Invalid(
+                    f"hosts[{i}].address",
+                    str(host.address),
+                    f"an address in networks.hostSubnet ({subnet}) outside networks.hostRange ({block})",
+                )
+        try:
+            plan_host_addresses(block, self.cluster.last_node)
+        except AddressPlanError as err:
+            yield Invalid("networks.hostRange", str(block), str(err))
+
+    @property
+    def _host_names_unique(self) -> bool:
+        return self.hosts is None or len({host.name for host in self.hosts}) == len(self.hosts)
+
+    @property
+    def placement(self) -> dict[int, str]:
+        """Node number to host name (one host: every node on ``local``). Raises PlacementError."""
+        numbers = [n for pool in self.cluster.layout for n in pool.node_numbers]
+        if self.hosts is None:
+            return dict.fromkeys(numbers, LOCAL_HOST)
+        if all(host.nodes is None for host in self.hosts):
+            return spread_nodes(numbers, [host.name for host in self.hosts])
+        return explicit_placement(numbers, {host.name: host.nodes or () for host in self.hosts})
+
+    @property
+    def host_addresses(self) -> HostNetworkAddresses | None:
+        """The services' and nodes' addresses on hosts-net (None with one host)."""
+        if self.hosts is None or self.networks.host_range is None:
+            return None
+        return plan_host_addresses(self.networks.host_range, self.cluster.last_node)
+
+    def host_losses(self) -> list[HostLoss]:
+        """What losing each host does to each pool (empty with one host)."""
+        if self.hosts is None or not self._host_names_unique:
+            return []
+        try:
+            placement = self.placement
+        except PlacementError:
+            return []
+        return host_losses(self.cluster.layout, placement)
+
+    def _check_host_losses(self) -> Iterator[Invalid]:
+        """No single host's loss may make data unreadable; in prod, none may stop writes either (dev
+        is warned at `pulumi up`)."""
+        if self.hosts is None:
+            return
+        index = {host.name: i for i, host in enumerate(self.hosts)}
+        fix = "place the pool's nodes on more hosts (hosts[].nodes, or more hosts) or raise cluster.parity"
+        for loss in self.host_losses():
+            host = self.hosts[index[loss.host]]
+            key, value = (
+                (f"hosts[{index[loss.host]}]", host.name)
+                if host.nodes is None
+                else (f"hosts[{index[loss.host]}].nodes", list(host.nodes))
+            )
+            if not loss.readable:
+                yield Invalid(key, value, f"{loss.describe()}: {fix}")
+            elif not loss.writable and self.environment is Environment.PROD:
+                yield Invalid(key, value, f"{loss.describe()} (prod refuses this): {fix}")
+
+    def warnings(self) -> list[str]:
+        """What a valid stack should still hear about: in dev, a host whose loss stops writes."""
+        if self.environment is Environment.PROD:
+            return []
+        return [f"{loss.describe()}" for loss in self.host_losses() if loss.readable and not loss.writable]
 
     def _check_buckets(self) -> Iterator[Invalid]:
         """Bucket names are unique."""
