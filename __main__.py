@@ -75,7 +75,7 @@ pulumi.export(
             {
                 "pool": pool.number,
                 "nodes": pool.node_names,
-                "argument": pool.server_argument,
+                "argument": pool.endpoint_argument(secure=settings.hosts is not None),
                 "drives_per_node": pool.drives_per_node,
                 "set_size": pool.erasure.set_size,
                 "sets": pool.erasure.set_count,
@@ -88,3 +88,18 @@ pulumi.export(
         ],
     },
 )
+if settings.hosts is not None:
+    # Per host: its nodes, and what its loss would do (None: every pool keeps reading and writing).
+    losses = settings.host_losses()
+    pulumi.export(
+        "hosts",
+        {
+            host.name: {
+                "nodes": [f"minio{n}" for n, on in sorted(settings.placement.items()) if on == host.name],
+                "if_lost": next(
+                    (loss.describe() for loss in losses if loss.host == host.name and not loss.writable), None
+                ),
+            }
+            for host in settings.hosts
+        },
+    )

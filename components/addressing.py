@@ -54,35 +54,27 @@ def plan_storage_addresses(subnet: ipaddress.IPv4Network, last_node: int) -> Sto
     )
 
 
-SERVICE_OFFSETS = {"gateway": 2, "keycloak": 3, "alloy": 4, "prometheus": 5}
-"""Fixed addresses, in the hosts' range, of the services the nodes on other hosts must reach."""
-
-
 @dataclass(frozen=True)
 class HostNetworkAddresses:
-    """Addresses on the hosts' own network (a multi-host stack's ``hosts-net``, macvlan)."""
+    """The nodes' addresses on the hosts' own network (a multi-host stack's ``storage-hosts-net``)."""
 
     address_range: ipaddress.IPv4Network
-    services: dict[str, ipaddress.IPv4Address]
-    """By service: ``gateway``, ``keycloak``, ``alloy``, ``prometheus``."""
     nodes: tuple[ipaddress.IPv4Address, ...]
     """Node N's address is ``nodes[N - 1]``."""
 
 
 def plan_host_addresses(address_range: ipaddress.IPv4Network, last_node: int) -> HostNetworkAddresses:
-    """The services at fixed offsets and node N at offset FIRST_NODE_OFFSET + N - 1 of the range
-    the stack owns on the hosts' network: the same offsets as on storage-net, so a node's address
-    is stable when pools are appended or retired."""
+    """Node N at offset FIRST_NODE_OFFSET + N - 1 of the range the stack owns on the hosts' network:
+    the offsets of storage-net, so a node's address is stable when pools are appended or retired."""
     last_node_offset = FIRST_NODE_OFFSET + last_node - 1
     if last_node_offset >= address_range.num_addresses - 1:
         needed = 32 - (last_node_offset + 1).bit_length()
         raise AddressPlanError(
-            f"{address_range} cannot hold the addresses of the services and nodes 1 to {last_node} "
+            f"{address_range} cannot hold the addresses of nodes 1 to {last_node} "
             f"(offsets up to {last_node_offset}); use a /{needed} or larger"
         )
     base = address_range.network_address
     return HostNetworkAddresses(
         address_range=address_range,
-        services={service: base + offset for service, offset in SERVICE_OFFSETS.items()},
         nodes=tuple(base + FIRST_NODE_OFFSET + i for i in range(last_node)),
     )

@@ -18,21 +18,26 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.conventions import ROLE_LABEL, docker_labels, healthy_service
-from components.pools import PoolLayout, drive_paths, server_arguments
+from components.internode_tls import CERTS_DIR, MC_CA_PATH, InternodeTls
+from components.pools import S3_PORT, PoolLayout, drive_paths, server_arguments
 from components.settings import ClusterSettings, Environment
 
-S3_PORT = 9000
 CONSOLE_PORT = 9001
 KMS_KEY_ID = "minio-platform-sse"
 """Name of the cluster's built-in KMS key: buckets are encrypted with it (SSE-KMS)."""
+HOST_LABEL = "com.minio-platform.host"
+"""The stack's name of the host a node runs on (several hosts only)."""
+LOCAL = "local"
+"""The one host of a single-host stack."""
 HEALTH_WAIT_SECONDS = 300
 """How long `pulumi up` waits for a node to report healthy: the whole cluster has to form first."""
 
 
-def server_command(pools: Sequence[PoolLayout]) -> list[str]:
+def server_command(pools: Sequence[PoolLayout], *, secure: bool = False) -> list[str]:
     """``minio server`` arguments naming every drive of every pool, one argument per pool.
 
     ``--json`` makes the console log one JSON object per line, which the log pipeline parses.
+    ``secure``: internode TLS (components/internode_tls.py), with the certificates in CERTS_DIR.
     """
     return [
         "server",
@@ -41,7 +46,8 @@ def server_command(pools: Sequence[PoolLayout]) -> list[str]:
         f":{S3_PORT}",
         "--console-address",
         f":{CONSOLE_PORT}",
-        *server_arguments(pools),
+        *(["--certs-dir", CERTS_DIR] if secure else []),
+        *server_arguments(pools, secure=secure),
     ]
 
 
@@ -111,6 +117,34 @@ def render_environment_file(
 
 
 @dataclass(frozen=True)
+class NodeSite:
+    """Where one node of a multi-host stack runs: its host's Docker provider and storage-hosts-net there."""
+
+    host: str
+    provider: docker.Provider
+    network: docker.Network
+    """The host's ``storage-hosts-net`` (macvlan on the hosts' own network)."""
+
+
+@dataclass(frozen=True)
+class MultiHost:
+    """A stack on several Docker hosts (None: one host, every node on storage-net)."""
+
+    sites: Mapping[str, NodeSite]
+    """By node name."""
+    addresses: Mapping[str, str]
+    """Every node's address on storage-hosts-net, by name: each node's /etc/hosts names the others."""
+    first_host: str
+    """The host that runs the services. Its nodes also stay on storage-net and monitoring-net, where
+    the gateway, Keycloak, Alloy and Prometheus reach them (a host cannot reach its own macvlan
+    containers)."""
+    services: Mapping[str, str]
+    """What the other hosts' nodes resolve to the first host's address, where those services publish
+    their ports (``keycloak``, ``alloy``)."""
+    tls: InternodeTls
+
+
+@dataclass(frozen=True)
 class MinioClusterArgs:
     settings: ClusterSettings
     environment_kind: Environment
@@ -118,7 +152,8 @@ class MinioClusterArgs:
     """Internal network the nodes talk on; each node gets a fixed address on it."""
     monitoring_network: docker.Network
     node_addresses: Mapping[str, str]
-    """Fixed storage-network address of every node, by node name."""
+    """Fixed storage-network address of every node, by node name (with several hosts, the first
+    host's nodes use theirs)."""
     root_password: pulumi.Input[str] | None = None
     """A secret root password from config; generated (pulumi-random) when None."""
     extra_environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -131,6 +166,8 @@ class MinioClusterArgs:
     """Where each node mounts a volume of its own for its log and audit webhook queues (None: no
     webhooks, no volume)."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    multi_host: MultiHost | None = None
+    """Several hosts: each node on its host's provider and storage-hosts-net, TLS between nodes."""
 
     def __post_init__(self) -> None:
         drives = sorted({d for pool in self.settings.layout for d in drive_paths(pool.drives_per_node)})
@@ -154,7 +191,9 @@ class _Placement:
     pool: int
     """Its pool's position, 1-based."""
     address: str
-    """Its fixed storage-network address."""
+    """Its fixed address (storage-net, or storage-hosts-net with several hosts)."""
+    site: NodeSite | None = None
+    """Its host (None: the one host)."""
 
 
 class MinioCluster(pulumi.ComponentResource):
@@ -191,14 +230,13 @@ class MinioCluster(pulumi.ComponentResource):
         self.root_user = pulumi.Output.from_input(settings.root_user)
         self.root_password = self._root_password(args)
         self.kms_key_id = KMS_KEY_ID
-        image = docker.RemoteImage(
-            f"{name}-image",
-            name=settings.image,
-            # Keep the image when the stack is destroyed: other stacks or a rollback may need it.
-            keep_locally=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        plain_environment = minio_environment(settings, args.extra_environment)
+        multi = args.multi_host
+        images = self._images(settings.image, multi)
+        extra = dict(args.extra_environment)
+        if multi is not None:
+            # `mc ready local` (the health check) over TLS; not a MINIO_* variable.
+            extra["MC_HOST_local"] = f"https://localhost:{S3_PORT}"
+        plain_environment = minio_environment(settings, extra)
         secret_environment = {
             "MINIO_ROOT_PASSWORD": self.root_password,
             "MINIO_KMS_SECRET_KEY": self._kms_secret_key(args),
@@ -206,26 +244,29 @@ class MinioCluster(pulumi.ComponentResource):
         }
         environment = environment_list(plain_environment, secret_environment)
         self.environment_file = render_environment_file(plain_environment, list(secret_environment))
-        command = server_command(settings.layout)
+        command = server_command(settings.layout, secure=multi is not None)
 
         self.node_names = settings.node_names
-        self.internal_endpoints = [f"http://{n}:{S3_PORT}" for n in self.node_names]
+        scheme = "http" if multi is None else "https"
+        self.internal_endpoints = [f"{scheme}://{n}:{S3_PORT}" for n in self.node_names]
         self.volumes = []
         self.containers = []
         for pool in settings.layout:
             for number, node in zip(pool.node_numbers, pool.node_names, strict=True):
-                volumes = self._volumes(node, pool.drives_per_node, args)
+                site = None if multi is None else multi.sites[node]
+                volumes = self._volumes(node, pool.drives_per_node, args, site)
                 self.volumes.extend(volumes)
                 mounts = [
                     docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
                     for volume, path in zip(volumes, drive_paths(pool.drives_per_node), strict=True)
                 ]
                 if args.log_queue_path is not None:
-                    queue = self._queue_volume(node, args)
+                    queue = self._queue_volume(node, args, site)
                     mounts.append(
                         docker.ContainerVolumeArgs(volume_name=queue.name, container_path=args.log_queue_path)
                     )
-                placement = _Placement(node, number, pool.number, args.node_addresses[node])
+                placement = _Placement(node, number, pool.number, args.node_addresses[node], site)
+                image = images[LOCAL if site is None else site.host]
                 self.containers.append(self._node(placement, image, command, environment, mounts, args))
 
         self.register_outputs(
@@ -236,6 +277,29 @@ class MinioCluster(pulumi.ComponentResource):
                 "root_password": self.root_password,
             }
         )
+
+    def _images(self, ref: str, multi: MultiHost | None) -> dict[str, docker.RemoteImage]:
+        """The image on every host that runs nodes, by host (``LOCAL`` with one host). Kept when
+        the stack is destroyed: other stacks or a rollback may need it."""
+        if multi is None:
+            return {
+                LOCAL: docker.RemoteImage(
+                    f"{self._name}-image",
+                    name=ref,
+                    keep_locally=True,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            }
+        providers = {site.host: site.provider for site in multi.sites.values()}
+        return {
+            host: docker.RemoteImage(
+                f"{self._name}-image-{host}",
+                name=ref,
+                keep_locally=True,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
+            for host, provider in providers.items()
+        }
 
     def _root_password(self, args: MinioClusterArgs) -> pulumi.Output[str]:
         if args.root_password is not None:
@@ -263,7 +327,9 @@ class MinioCluster(pulumi.ComponentResource):
         )
         return pulumi.Output.secret(raw.result.apply(kms_secret_key))
 
-    def _volumes(self, node: str, drives_per_node: int, args: MinioClusterArgs) -> list[docker.Volume]:
+    def _volumes(
+        self, node: str, drives_per_node: int, args: MinioClusterArgs, site: NodeSite | None
+    ) -> list[docker.Volume]:
         volumes = []
         for path in drive_paths(drives_per_node):
             volume_name = f"{node}-{path.strip('/')}"
@@ -275,6 +341,7 @@ class MinioCluster(pulumi.ComponentResource):
                     labels=docker_labels(docker.VolumeLabelArgs, args.labels),
                     opts=pulumi.ResourceOptions(
                         parent=self,
+                        provider=None if site is None else site.provider,
                         # The volumes hold the objects. A replaced or destroyed volume resource
                         # leaves the Docker volume in place (Docker hands the same named volume
                         # back on create), and prod refuses deletion outright.
@@ -285,7 +352,7 @@ class MinioCluster(pulumi.ComponentResource):
             )
         return volumes
 
-    def _queue_volume(self, node: str, args: MinioClusterArgs) -> docker.Volume:
+    def _queue_volume(self, node: str, args: MinioClusterArgs, site: NodeSite | None) -> docker.Volume:
         """``<node>-log-queue``: the audit and log events a node could not deliver yet. Kept when the
         container is replaced or the stack destroyed, and protected in prod, like the drives: it is
         evidence."""
@@ -295,7 +362,10 @@ class MinioCluster(pulumi.ComponentResource):
             driver="local",
             labels=docker_labels(docker.VolumeLabelArgs, args.labels),
             opts=pulumi.ResourceOptions(
-                parent=self, retain_on_delete=True, protect=args.environment_kind is Environment.PROD
+                parent=self,
+                provider=None if site is None else site.provider,
+                retain_on_delete=True,
+                protect=args.environment_kind is Environment.PROD,
             ),
         )
 
@@ -309,6 +379,29 @@ class MinioCluster(pulumi.ComponentResource):
         args: MinioClusterArgs,
     ) -> docker.Container:
         settings, node = args.settings, placement.node
+        multi, site = args.multi_host, placement.site
+        local = [
+            docker.ContainerNetworksAdvancedArgs(
+                name=args.storage_network.name, aliases=[node], ipv4_address=placement.address
+            ),
+            docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[node]),
+        ]
+        hosts: list[docker.ContainerHostArgs] = []
+        uploads: list[docker.ContainerUploadArgs] = []
+        networks = local
+        if multi is not None and site is not None:
+            # The other nodes by the names in /etc/hosts, at their addresses on the hosts' network.
+            between_hosts = docker.ContainerNetworksAdvancedArgs(
+                name=site.network.name, aliases=[node], ipv4_address=multi.addresses[node]
+            )
+            names = {n: a for n, a in multi.addresses.items() if n != node}
+            if site.host == multi.first_host:
+                networks = [*local, between_hosts]
+            else:
+                networks = [between_hosts]
+                names.update(multi.services)
+            hosts = [docker.ContainerHostArgs(host=n, ip=a) for n, a in sorted(names.items())]
+            uploads = self._tls_uploads(node, multi.tls)
         return docker.Container(
             f"{self._name}-{node}",
             name=node,
@@ -316,12 +409,9 @@ class MinioCluster(pulumi.ComponentResource):
             image=image.image_id,
             command=command,
             envs=environment,
-            networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(
-                    name=args.storage_network.name, aliases=[node], ipv4_address=placement.address
-                ),
-                docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[node]),
-            ],
+            networks_advanced=networks,
+            hosts=hosts or None,
+            uploads=uploads or None,
             volumes=mounts,
             # `mc ready local` (shipped in the image) succeeds once this node serves S3 with write
             # quorum, so a node is healthy only when the cluster it belongs to can take writes.
@@ -342,12 +432,32 @@ class MinioCluster(pulumi.ComponentResource):
                     ROLE_LABEL: "minio",
                     "com.minio-platform.node": str(placement.number),
                     "com.minio-platform.pool": str(placement.pool),
+                    # Only with several hosts: a new label would replace a one-host stack's nodes.
+                    **({} if site is None else {HOST_LABEL: site.host}),
                 },
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
+                provider=None if site is None else site.provider,
                 depends_on=list(args.depends_on),
                 # The provider silently ignores healthcheck edits; force a replacement instead.
                 replace_on_changes=["healthcheck"],
             ),
         )
+
+    @staticmethod
+    def _tls_uploads(node: str, tls: InternodeTls) -> list[docker.ContainerUploadArgs]:
+        """The node's certificate and key, and the CA for MinIO's peers and for ``mc`` (the health check)."""
+        own = tls.nodes[node]
+        return [
+            docker.ContainerUploadArgs(
+                file=f"{CERTS_DIR}/public.crt", content=own.certificate, permissions="0644"
+            ),
+            docker.ContainerUploadArgs(
+                file=f"{CERTS_DIR}/private.key", content=own.private_key, permissions="0600"
+            ),
+            docker.ContainerUploadArgs(
+                file=f"{CERTS_DIR}/CAs/ca.crt", content=tls.ca_certificate, permissions="0644"
+            ),
+            docker.ContainerUploadArgs(file=MC_CA_PATH, content=tls.ca_certificate, permissions="0644"),
+        ]

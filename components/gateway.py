@@ -21,6 +21,7 @@ import pulumi_tls as tls
 
 from components.cluster import CONSOLE_PORT, S3_PORT
 from components.conventions import ROLE_LABEL, docker_labels, healthy_service, wget_http_probe
+from components.internode_tls import SHARED_NAME
 from components.settings import GatewaySettings, TlsMode
 
 CONSOLE_PATH = "/minio-console"
@@ -28,6 +29,23 @@ HEALTH_PATH = "/healthz"
 NGINX_CONF_PATH = "/etc/nginx/nginx.conf"
 TLS_DIR = "tls"
 """TLS files sit in this folder beside nginx.conf: relative paths resolve against the config's folder."""
+UPSTREAM_CA_FILE = f"{TLS_DIR}/internode-ca.crt"
+"""With several hosts the nodes serve HTTPS: the CA their certificates are signed by."""
+
+UPSTREAM_CONNECT_TIMEOUT_SECONDS = 2
+"""A stopped node's address answers nothing, not even a reset: each try of it costs this much."""
+UPSTREAM_TRIES = 3
+"""Tries of an S3 request on different nodes (nginx never replays one whose body has started)."""
+UPSTREAM_READ_TIMEOUT_SECONDS = 60
+"""The longest the gateway waits on a node that has accepted a request and not answered: above the
+19-44 s a first write stalls while MinIO gives up on a cut-off host (measured: tests/e2e/
+test_several_hosts.py), so that answer still arrives, and the bound on a cluster below quorum, where
+MinIO never answers: the gateway then replies 503 ServiceUnavailable."""
+RESPONSE_BOUND_SECONDS = (
+    UPSTREAM_TRIES - 1
+) * UPSTREAM_CONNECT_TIMEOUT_SECONDS + UPSTREAM_READ_TIMEOUT_SECONDS
+"""The longest a client waits for the gateway's first answer byte: two silent nodes, then a node that
+never answers (a retry after a read timeout is past ``proxy_next_upstream_timeout``)."""
 
 # Listen ports inside the gateway container; the host ports are mapped onto them.
 HTTP_LISTEN = 80
@@ -76,6 +94,15 @@ class NginxConfig:
     temp_dir: str = "/tmp"  # noqa: S108 (exists and is writable in the image and on a test host)
     """Where nginx keeps its pid file and (rarely used: buffering is off) temp files."""
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    upstream_read_timeout: int = UPSTREAM_READ_TIMEOUT_SECONDS
+    """Seconds between two reads from a node (and from the end of the request to the answer)."""
+    upstream_tls_name: str | None = None
+    """Nodes serve HTTPS (several hosts): the name every node certificate carries, verified against
+    UPSTREAM_CA_FILE. None: plain HTTP to the nodes."""
+
+    @property
+    def upstream_scheme(self) -> str:
+        return "http" if self.upstream_tls_name is None else "https"
 
 
 def public_urls(settings: GatewaySettings) -> tuple[str, str]:
@@ -127,6 +154,13 @@ def storage_error_body(s3_endpoint: str) -> str:
         f"<Error><Code>InvalidRequest</Code><Message>{escape(message)}</Message>"
         f"<Endpoint>{escape(s3_endpoint)}</Endpoint><Resource>/storage/</Resource></Error>"
     )
+
+
+UNAVAILABLE_BODY = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    "<Error><Code>ServiceUnavailable</Code><Message>No storage node answered in time: the cluster is "
+    "below quorum or its nodes are unreachable. Retry later.</Message></Error>"
+)
 
 
 def _quote(text: str) -> str:
@@ -279,11 +313,11 @@ def _console_locations(config: NginxConfig) -> str:
 
         location {CONSOLE_PATH}/ {{
             rewrite ^{CONSOLE_PATH}/(.*) /$1 break;
-            proxy_pass http://minio_console;
-            proxy_http_version 1.1;
+            proxy_pass {config.upstream_scheme}://minio_console;
+{_upstream_tls(config)}            proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
-{_FORWARDED_HEADERS}            proxy_connect_timeout 2s;
+{_FORWARDED_HEADERS}            proxy_connect_timeout {UPSTREAM_CONNECT_TIMEOUT_SECONDS}s;
             proxy_read_timeout 1h;
             proxy_buffering off;
             chunked_transfer_encoding off;
@@ -311,23 +345,38 @@ def _console_locations(config: NginxConfig) -> str:
 """
 
 
-def _s3_location(path: str, upstream: str) -> str:
+def _upstream_tls(config: NginxConfig) -> str:
+    """Verified TLS to the nodes (several hosts); nothing with plain HTTP."""
+    if config.upstream_tls_name is None:
+        return ""
+    return f"""            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate {UPSTREAM_CA_FILE};
+            proxy_ssl_name {config.upstream_tls_name};
+            proxy_ssl_server_name on;
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
+            proxy_ssl_session_reuse on;
+"""
+
+
+def _s3_location(path: str, upstream: str, config: NginxConfig) -> str:
     return f"""
         location {path} {{
-            proxy_pass http://{upstream};
-            proxy_http_version 1.1;
+            proxy_pass {config.upstream_scheme}://{upstream};
+{_upstream_tls(config)}            proxy_http_version 1.1;
             proxy_set_header Connection "";
             # SigV4 signs Host as the client sent it: never rewrite it, nor the path.
 {_FORWARDED_HEADERS}            # A stopped container's address answers nothing (no reset): each try
             # of it costs the whole connect timeout, so keep it short (a connect takes ms here).
-            proxy_connect_timeout 2s;
+            proxy_connect_timeout {UPSTREAM_CONNECT_TIMEOUT_SECONDS}s;
             proxy_send_timeout 1h;
-            proxy_read_timeout 1h;
+            # Between two reads, and from the request's end to the answer: a node that accepted a
+            # request and says nothing (a cluster below quorum never answers) costs a bounded wait.
+            proxy_read_timeout {config.upstream_read_timeout}s;
             chunked_transfer_encoding off;
             # Another node gets the request when one fails. nginx never replays a non-idempotent
             # request, nor one whose unbuffered body has started streaming.
             proxy_next_upstream error timeout http_502 http_503 http_504;
-            proxy_next_upstream_tries 3;
+            proxy_next_upstream_tries {UPSTREAM_TRIES};
             proxy_next_upstream_timeout 30s;
         }}
 """
@@ -344,7 +393,15 @@ def _s3_server_body(config: NginxConfig) -> str:
         proxy_buffering off;
         # S3 metadata headers may contain characters nginx would otherwise drop.
         ignore_invalid_headers off;
-{_s3_location("/", "$s3_upstream")}{_s3_location("/minio/admin/", "minio_admin")}"""
+        # No node answered (all down, or below quorum and silent past the read timeout): an S3
+        # error that SDKs know to retry later, instead of nginx's HTML page or a hang.
+        error_page 502 504 = @unavailable;
+        location @unavailable {{
+            default_type application/xml;
+            add_header Retry-After 10 always;
+            return 503 {_quote(UNAVAILABLE_BODY)};
+        }}
+{_s3_location("/", "$s3_upstream", config)}{_s3_location("/minio/admin/", "minio_admin", config)}"""
 
 
 def _plain_servers(config: NginxConfig) -> str:
@@ -428,6 +485,8 @@ class GatewayArgs:
     tls_private_key: pulumi.Input[str] | None = None
     """PEM private key, secret (settings.tls == provided)."""
     labels: dict[str, str] = field(default_factory=dict)
+    node_ca: pulumi.Input[str] | None = None
+    """Several hosts: the internode CA; the gateway verifies the nodes' certificates with it."""
 
 
 class Gateway(pulumi.ComponentResource):
@@ -456,6 +515,7 @@ class Gateway(pulumi.ComponentResource):
                 s3_endpoint=self.s3_endpoint,
                 tls=use_tls,
                 https_port=settings.https_port,
+                upstream_tls_name=None if args.node_ca is None else SHARED_NAME,
             )
         )
         image = docker.RemoteImage(
@@ -464,6 +524,12 @@ class Gateway(pulumi.ComponentResource):
         uploads = [
             docker.ContainerUploadArgs(file=NGINX_CONF_PATH, content=self.nginx_conf, permissions="0644")
         ]
+        if args.node_ca is not None:
+            uploads.append(
+                docker.ContainerUploadArgs(
+                    file=f"/etc/nginx/{UPSTREAM_CA_FILE}", content=args.node_ca, permissions="0644"
+                )
+            )
         if use_tls:
             certificate, private_key = self._tls_material(name, args)
             tls_path = f"/etc/nginx/{TLS_DIR}"

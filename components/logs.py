@@ -304,6 +304,9 @@ class LogPipelineArgs:
     loki_credential: pulumi.Input[str] | None = None
     """Secret: the existing Loki's basic-auth password (with settings.loki_username) or bearer token."""
     labels: dict[str, str] = field(default_factory=dict)
+    publish_on: str | None = None
+    """Several hosts: the first host's address, where the other hosts' nodes send their logs (the
+    webhook ports are published there)."""
 
 
 class LogPipeline(pulumi.ComponentResource):
@@ -364,6 +367,12 @@ class LogPipeline(pulumi.ComponentResource):
             pulumi.ResourceOptions(
                 parent=self, replace_on_changes=["healthcheck"], depends_on=[self.loki] if self.loki else []
             ),
+            ports=[
+                docker.ContainerPortArgs(internal=port, external=port, ip=args.publish_on)
+                for port in (SERVER_LOG_PORT, AUDIT_LOG_PORT)
+            ]
+            if args.publish_on
+            else None,
             command=[
                 "run",
                 f"--server.http.listen-addr=127.0.0.1:{ALLOY_HTTP_PORT}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from pulumiverse_grafana import oss as grafana
 
 from components.cluster import S3_PORT
 from components.conventions import data_volume, healthy_service, service_container, wget_http_probe
+from components.internode_tls import SHARED_NAME
 from components.pools import PoolLayout
 from components.settings import ObservabilityMode, ObservabilitySettings
 
@@ -34,6 +35,8 @@ GRAFANA_ADMIN_USER = "admin"
 """The deployed Grafana's admin (its password is generated: stack output grafana_admin_password)."""
 TOKEN_FILE = "minio.token"  # noqa: S105 (a file name)
 RULES_FILE = "minio-alerts.yml"
+NODE_CA_FILE = "internode-ca.crt"
+"""The internode CA beside prometheus.yml, with several hosts (nodes serve HTTPS)."""
 TOKEN_EXPIRY = 4102444800
 """2100-01-01T00:00:00Z. Fixed, so the token (and the Prometheus container) stays the same run after
 run; it changes only with the metrics identity's secret."""
@@ -63,6 +66,8 @@ class ScrapeTargets:
     nodes: Sequence[str]
     """Every node's ``host:port``: node metrics are per node."""
     scheme: str = "http"
+    node_tls_name: str | None = None
+    """Nodes serve HTTPS with the internode CA (several hosts): the name their certificates share."""
 
 
 def render_scrape_config(targets: ScrapeTargets, scrape_interval: str = "30s") -> str:
@@ -78,12 +83,17 @@ def render_scrape_config(targets: ScrapeTargets, scrape_interval: str = "30s") -
             "static_configs": [{"targets": list(hosts)}],
         }
 
+    nodes = job("minio-nodes", targets.nodes)
+    if targets.node_tls_name is not None:
+        nodes["scheme"] = "https"
+        nodes["tls_config"] = {"ca_file": NODE_CA_FILE, "server_name": targets.node_tls_name}
+
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [RULES_FILE],
         "scrape_configs": [
             job("minio-cluster", [targets.cluster]),
-            job("minio-nodes", targets.nodes),
+            nodes,
             job("minio-buckets", [targets.cluster]),
         ],
     }
@@ -218,6 +228,11 @@ class MonitoringArgs:
     loki_url: str | None = None
     """Where Grafana finds Loki (components.logs.loki_url); no Loki data source when None."""
     labels: dict[str, str] = field(default_factory=dict)
+    node_hosts: Mapping[str, str] = field(default_factory=dict)
+    """Several hosts: the other hosts' nodes' addresses, by name (Prometheus's /etc/hosts; the first
+    host's nodes are on monitoring-net)."""
+    node_ca: pulumi.Input[str] | None = None
+    """Several hosts: the internode CA the nodes' HTTPS certificates are signed by."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -237,7 +252,9 @@ class Monitoring(pulumi.ComponentResource):
         # Inside Docker: the gateway answers cluster-wide and bucket metrics from any live node;
         # node metrics come from each node itself. Both are on monitoring-net.
         targets = ScrapeTargets(
-            cluster=f"gateway:{S3_PORT}", nodes=[f"{n}:{S3_PORT}" for n in args.node_names]
+            cluster=f"gateway:{S3_PORT}",
+            nodes=[f"{n}:{S3_PORT}" for n in args.node_names],
+            node_tls_name=None if args.node_ca is None else SHARED_NAME,
         )
         self.scrape_config = render_scrape_config(targets)
         self.alert_rules = render_alert_rules(args.pools)
@@ -414,5 +431,18 @@ class Monitoring(pulumi.ComponentResource):
                 docker.ContainerUploadArgs(
                     file=f"{PROMETHEUS_CONFIG_DIR}/{TOKEN_FILE}", content=self.token, permissions="0444"
                 ),
+                *(
+                    [
+                        docker.ContainerUploadArgs(
+                            file=f"{PROMETHEUS_CONFIG_DIR}/{NODE_CA_FILE}",
+                            content=args.node_ca,
+                            permissions="0444",
+                        )
+                    ]
+                    if args.node_ca is not None
+                    else []
+                ),
             ],
+            hosts=[docker.ContainerHostArgs(host=n, ip=a) for n, a in sorted(args.node_hosts.items())]
+            or None,
         )

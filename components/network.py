@@ -81,3 +81,59 @@ class PlatformNetworks(pulumi.ComponentResource):
             labels=docker_labels(docker.NetworkLabelArgs, labels),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+HOSTS_NET = "storage-hosts-net"
+"""The macvlan network on every host. Its name sorts after every bridge network with a gateway
+(database-net, monitoring-net): Docker 20.10 takes a container's default gateway, and so the target
+of its published ports, from the first of its networks by name that has one, and a host cannot
+reach its own macvlan containers. Named "hosts-net", a container on both lost its published ports
+(tests/test_hosts.py pins the order)."""
+
+
+@dataclass(frozen=True)
+class HostsNetworksArgs:
+    subnet: str
+    """The hosts' own network (networks.hostSubnet)."""
+    address_range: str
+    """The stack's block of it (networks.hostRange): every address the stack gives out is fixed."""
+    interface: str
+    """Each host's interface on it: the macvlan parent."""
+    providers: Mapping[str, docker.Provider]
+    """Every host's Docker provider, by host name."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class HostsNetworks(pulumi.ComponentResource):
+    """``storage-hosts-net`` on every host: a macvlan network on the hosts' own network.
+
+    Only nodes join it. Each has its own address on the hosts' network, so nodes on different hosts
+    reach each other directly, every node on the same port: MinIO names a pool's nodes with one
+    port (``https://minio{1...4}:9000/data``), so two nodes of a pool on one host could not share
+    that host's address (docs/several-hosts.md). A host cannot reach its own macvlan containers, so
+    the first host's nodes also stay on storage-net and monitoring-net, where the services reach
+    them. The services never join it: a container on the hosts' subnet answers a client from that
+    subnet straight through its macvlan interface, bypassing the NAT of a published port (found on
+    simulated hosts: the gateway's published port timed out for every client on the hosts' network).
+    """
+
+    networks: dict[str, docker.Network]
+    """By host name."""
+
+    def __init__(
+        self, name: str, args: HostsNetworksArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("minio-platform:network:HostsNetworks", name, None, opts)
+        self.networks = {
+            host: docker.Network(
+                f"{name}-{host}",
+                name=HOSTS_NET,
+                driver="macvlan",
+                options={"parent": args.interface},
+                ipam_configs=[docker.NetworkIpamConfigArgs(subnet=args.subnet, ip_range=args.address_range)],
+                labels=docker_labels(docker.NetworkLabelArgs, args.labels),
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
+            for host, provider in args.providers.items()
+        }
+        self.register_outputs({})

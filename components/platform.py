@@ -10,10 +10,11 @@ import pulumi_minio as minio
 from pydantic import SecretStr
 
 from components.buckets import Buckets, BucketsArgs
-from components.cluster import MinioCluster, MinioClusterArgs
+from components.cluster import MinioCluster, MinioClusterArgs, MultiHost, NodeSite
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
 from components.identities import Identities, IdentitiesArgs, group_policy_documents, pretty
+from components.internode_tls import InternodeTls
 from components.layout_guard import PoolLayoutGuard
 from components.logs import (
     ALLOY_CONFIG_FILE,
@@ -23,7 +24,12 @@ from components.logs import (
     minio_log_environment,
 )
 from components.monitoring import RULES_FILE, Monitoring, MonitoringArgs
-from components.network import PlatformNetworks, PlatformNetworksArgs
+from components.network import (
+    HostsNetworks,
+    HostsNetworksArgs,
+    PlatformNetworks,
+    PlatformNetworksArgs,
+)
 from components.pools import node_name
 from components.settings import PROJECT, Environment, PlatformSettings, TlsMode
 from components.sso import SingleSignOn, SingleSignOnArgs
@@ -45,6 +51,14 @@ class Platform(pulumi.ComponentResource):
 
     pool_layout: PoolLayoutGuard
     """The recorded pool layout: its check refuses to reshape a pool (components/layout_guard.py)."""
+    docker: docker.Provider
+    """The Docker provider of the one host, or of the first of several (it runs the services)."""
+    host_providers: dict[str, docker.Provider]
+    """Several hosts: every host's Docker provider, by host name (empty with one host)."""
+    hosts_networks: HostsNetworks | None
+    """Several hosts: storage-hosts-net on every host."""
+    internode_tls: InternodeTls | None
+    """Several hosts: the CA and node certificates that make node traffic TLS."""
     networks: PlatformNetworks
     logs: LogPipeline | None
     """None with ``observability.mode: none``."""
@@ -65,12 +79,11 @@ class Platform(pulumi.ComponentResource):
         settings = args.settings
         labels = stack_labels(PROJECT, args.stack)
         addresses = settings.storage_addresses
-        node_addresses = {
-            node_name(number): str(addresses.nodes[number - 1])
-            for pool in settings.cluster.layout
-            for number in pool.node_numbers
-        }
+        node_numbers = [number for pool in settings.cluster.layout for number in pool.node_numbers]
+        node_addresses = {node_name(n): str(addresses.nodes[n - 1]) for n in node_numbers}
         self.generated_files = {}
+        for warning in settings.warnings():
+            pulumi.log.warn(warning, resource=self)
 
         # First, and the Docker provider waits for it: a change to a pool that holds data is refused
         # by this resource's check, in preview and up, before any container or volume is touched.
@@ -85,11 +98,40 @@ class Platform(pulumi.ComponentResource):
         # is stack config rather than whatever DOCKER_HOST the operator's shell happens to carry (CI
         # sets the key from its DOCKER_HOST secret). Secret: an ssh:// address names a deploy user
         # and host, and previews are posted on pull requests.
-        self.docker = docker.Provider(
-            f"{name}-docker",
-            host=pulumi.Output.secret(settings.docker_host),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.pool_layout]),
+        # Several hosts: one provider per host; the first host's takes this name, so a stack that
+        # grows from one host to several keeps its services where they are.
+        daemons = (
+            {"": settings.docker_host}
+            if settings.hosts is None
+            else {host.name: host.docker_host for host in settings.hosts}
         )
+        providers = {
+            host: docker.Provider(
+                f"{name}-docker" if i == 0 else f"{name}-docker-{host}",
+                host=pulumi.Output.secret(daemon),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.pool_layout]),
+            )
+            for i, (host, daemon) in enumerate(daemons.items())
+        }
+        self.docker = next(iter(providers.values()))
+        self.host_providers = {} if settings.hosts is None else providers
+        self.hosts_networks = self.internode_tls = None
+        multi_host = keycloak_certificate = None
+        # Several hosts: the services stay on the first host's bridge networks and publish what the
+        # other hosts' nodes call (Keycloak's HTTPS, Alloy's webhooks) on its address.
+        first_address = None if settings.hosts is None else str(settings.hosts[0].address)
+        upstreams = list(node_addresses.values())
+        if settings.hosts is not None:
+            multi_host = self._several_hosts(name, settings, labels)
+            assert self.internode_tls is not None and first_address is not None
+            if settings.identity.deployed:
+                keycloak_certificate = self.internode_tls.issue("keycloak", ["keycloak"], [first_address])
+            # The first host's nodes by storage-net (it cannot reach its own macvlan containers),
+            # the others by their address on the hosts' network.
+            upstreams = [
+                node_addresses[node] if site.host == multi_host.first_host else multi_host.addresses[node]
+                for node, site in multi_host.sites.items()
+            ]
 
         self.networks = PlatformNetworks(
             f"{name}-networks",
@@ -114,6 +156,7 @@ class Platform(pulumi.ComponentResource):
                         settings.secrets.loki_password or settings.secrets.loki_bearer_token
                     ),
                     labels=labels,
+                    publish_on=first_address,
                 ),
                 opts=self._child(),
             )
@@ -133,6 +176,8 @@ class Platform(pulumi.ComponentResource):
                 demo_users=settings.environment is Environment.DEV,
                 admin_password=_secret(settings.secrets.keycloak_admin_password),
                 labels=labels,
+                publish_https_on=first_address if keycloak_certificate is not None else None,
+                https_certificate=keycloak_certificate,
             ),
             opts=self._child(),
         )
@@ -158,6 +203,7 @@ class Platform(pulumi.ComponentResource):
                 # its log and audit webhooks should find Alloy listening.
                 depends_on=[*self.sso.ready, *([self.logs.alloy] if self.logs else [])],
                 labels=labels,
+                multi_host=multi_host,
             ),
             opts=self._child(),
         )
@@ -172,11 +218,12 @@ class Platform(pulumi.ComponentResource):
                 edge_network=self.networks.monitoring,
                 database_network=self.networks.database,
                 gateway_address=str(addresses.gateway),
-                node_addresses=list(node_addresses.values()),
+                node_addresses=upstreams,
                 nodes=self.cluster.containers,
                 tls_certificate=_secret(settings.secrets.tls_certificate),
                 tls_private_key=_secret(settings.secrets.tls_private_key),
                 labels=labels,
+                node_ca=None if self.internode_tls is None else self.internode_tls.ca_certificate,
             ),
             opts=self._child(),
         )
@@ -184,7 +231,7 @@ class Platform(pulumi.ComponentResource):
 
         self.minio = self.buckets = self.identities = self.monitoring = None
         if settings.manages_minio_objects:
-            self._inside_minio(name, settings, labels)
+            self._inside_minio(name, settings, labels, multi_host)
 
         self.register_outputs(
             {
@@ -194,7 +241,50 @@ class Platform(pulumi.ComponentResource):
             }
         )
 
-    def _inside_minio(self, name: str, settings: PlatformSettings, labels: dict[str, str]) -> None:
+    def _several_hosts(self, name: str, settings: PlatformSettings, labels: dict[str, str]) -> MultiHost:
+        """storage-hosts-net on every host, the internode CA and certificates, each node's host."""
+        assert settings.hosts is not None and settings.host_addresses is not None
+        network = settings.networks
+        assert network.host_subnet is not None and network.host_range is not None
+        self.hosts_networks = HostsNetworks(
+            f"{name}-hosts-net",
+            HostsNetworksArgs(
+                subnet=str(network.host_subnet),
+                address_range=str(network.host_range),
+                interface=network.host_interface,
+                providers=self.host_providers,
+                labels=labels,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        placement = settings.placement
+        addresses = {node_name(n): str(settings.host_addresses.nodes[n - 1]) for n in placement}
+        self.internode_tls = InternodeTls(
+            f"{name}-internode-tls", addresses, opts=pulumi.ResourceOptions(parent=self)
+        )
+        first = settings.hosts[0]
+        services = [
+            *(["keycloak"] if settings.identity.deployed else []),
+            *(["alloy"] if settings.observability.enabled else []),
+        ]
+        return MultiHost(
+            sites={
+                node_name(n): NodeSite(host, self.host_providers[host], self.hosts_networks.networks[host])
+                for n, host in sorted(placement.items())
+            },
+            addresses=addresses,
+            first_host=first.name,
+            services=dict.fromkeys(services, str(first.address)),
+            tls=self.internode_tls,
+        )
+
+    def _inside_minio(
+        self,
+        name: str,
+        settings: PlatformSettings,
+        labels: dict[str, str],
+        multi_host: MultiHost | None,
+    ) -> None:
         """Buckets, IAM and monitoring: everything that talks to MinIO through the minio provider."""
         # The minio provider talks to the cluster through the gateway's S3 listener, as root, and
         # only once the gateway and every node are healthy.
@@ -251,6 +341,14 @@ class Platform(pulumi.ComponentResource):
                 grafana_auth=_secret(settings.secrets.grafana_auth),
                 loki_url=self.logs.loki_url,
                 labels=labels,
+                node_hosts={}
+                if multi_host is None
+                else {
+                    node: multi_host.addresses[node]
+                    for node, site in multi_host.sites.items()
+                    if site.host != multi_host.first_host
+                },
+                node_ca=None if self.internode_tls is None else self.internode_tls.ca_certificate,
             ),
             opts=self._child(),
         )

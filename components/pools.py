@@ -25,6 +25,8 @@ from components.erasure import (
     plan_erasure,
 )
 
+S3_PORT = 9000
+"""Every node's S3 (and internode) port."""
 MIN_POOL_NODES = 4
 MAX_POOL_NODES = 32
 
@@ -84,8 +86,14 @@ class PoolLayout:
         """This pool on MinIO's command line, with MinIO's own ``{x...y}`` ellipses (three dots:
         MinIO expands them; two would be a shell brace expansion). ``mc admin decommission`` names
         the pool by this exact string."""
+        return self.endpoint_argument(secure=False)
+
+    def endpoint_argument(self, *, secure: bool) -> str:
+        """:attr:`server_argument`, or its TLS form (``https://minio{1...4}:9000/data``: the port
+        spelled out, so no default port of either scheme can apply)."""
         drives = "/data" if self.drives_per_node == 1 else f"/data{{1...{self.drives_per_node}}}"
-        return f"http://minio{{{self.first_node}...{self.last_node}}}{drives}"
+        nodes = f"minio{{{self.first_node}...{self.last_node}}}"
+        return f"https://{nodes}:{S3_PORT}{drives}" if secure else f"http://{nodes}{drives}"
 
 
 class PoolPlanError(ValueError):
@@ -195,6 +203,6 @@ def _layouts(shapes: Sequence[PoolShape], parity: int | None) -> tuple[PoolLayou
     )
 
 
-def server_arguments(pools: Sequence[PoolLayout]) -> list[str]:
+def server_arguments(pools: Sequence[PoolLayout], *, secure: bool = False) -> list[str]:
     """Every pool's argument, in pool order: the same list on every node."""
-    return [pool.server_argument for pool in pools]
+    return [pool.endpoint_argument(secure=secure) for pool in pools]

@@ -30,6 +30,7 @@ import pulumi_keycloak as keycloak
 import pulumi_random as random
 
 from components.conventions import ROLE_LABEL, bash_http_probe, docker_labels, healthy_service
+from components.internode_tls import Certificate
 from components.settings import GroupSettings, IdentitySettings
 
 CLIENT_ID = "minio-console"
@@ -37,6 +38,10 @@ POLICY_CLAIM = "policy"
 POLICY_SCOPE = "minio-policy"
 KEYCLOAK_HOST = "keycloak"
 KEYCLOAK_HTTP_PORT = 8080
+KEYCLOAK_HTTPS_PORT = 8443
+"""With several hosts: where nodes on other hosts fetch the discovery document and signing keys, over
+TLS with a certificate from the internode CA (their answers decide which tokens MinIO accepts)."""
+KEYCLOAK_TLS_DIR = "/opt/keycloak/conf/internode"
 KEYCLOAK_MANAGEMENT_PORT = 9000
 KEYCLOAK_CLIENT_TIMEOUT = 60
 """Seconds the keycloak provider waits for one admin API answer."""
@@ -75,10 +80,16 @@ class SsoEndpoints:
     """What the keycloak provider uses, from where `pulumi up` runs."""
 
 
-def sso_endpoints(identity: IdentitySettings) -> SsoEndpoints:
+def sso_endpoints(identity: IdentitySettings, across_hosts: bool = False) -> SsoEndpoints:
+    """``across_hosts``: the nodes reach a deployed Keycloak over the hosts' network, by HTTPS."""
     if identity.deployed:
         public = f"http://localhost:{identity.port}"
-        return SsoEndpoints(public, f"http://{KEYCLOAK_HOST}:{KEYCLOAK_HTTP_PORT}", public)
+        internal = (
+            f"https://{KEYCLOAK_HOST}:{KEYCLOAK_HTTPS_PORT}"
+            if across_hosts
+            else f"http://{KEYCLOAK_HOST}:{KEYCLOAK_HTTP_PORT}"
+        )
+        return SsoEndpoints(public, internal, public)
     assert identity.url is not None  # settings require it in mode external
     return SsoEndpoints(identity.url, identity.url, identity.url)
 
@@ -87,9 +98,9 @@ def issuer_url(identity: IdentitySettings) -> str:
     return f"{sso_endpoints(identity).public_url}/realms/{identity.realm}"
 
 
-def minio_openid_environment(identity: IdentitySettings) -> dict[str, str]:
+def minio_openid_environment(identity: IdentitySettings, across_hosts: bool = False) -> dict[str, str]:
     """The non-secret ``MINIO_IDENTITY_OPENID_*`` variables, identical on every node."""
-    realm_url = f"{sso_endpoints(identity).internal_url}/realms/{identity.realm}"
+    realm_url = f"{sso_endpoints(identity, across_hosts).internal_url}/realms/{identity.realm}"
     return {
         "MINIO_IDENTITY_OPENID_CONFIG_URL": f"{realm_url}/.well-known/openid-configuration",
         "MINIO_IDENTITY_OPENID_CLIENT_ID": CLIENT_ID,
@@ -117,6 +128,11 @@ class SingleSignOnArgs:
     admin_password: pulumi.Input[str] | None = None
     """Secret; generated for a deployed Keycloak when None."""
     labels: dict[str, str] = field(default_factory=dict)
+    publish_https_on: str | None = None
+    """Several hosts: the first host's address, where the other hosts' nodes fetch the OpenID
+    discovery document and signing keys (Keycloak's HTTPS port is published there)."""
+    https_certificate: Certificate | None = None
+    """Several hosts: the deployed Keycloak's certificate (from the internode CA)."""
 
 
 class SingleSignOn(pulumi.ComponentResource):
@@ -224,7 +240,7 @@ class SingleSignOn(pulumi.ComponentResource):
             self._demo_users(identity.groups, groups, realm, via_keycloak) if args.demo_users else {}
         )
 
-        self.minio_environment = minio_openid_environment(identity)
+        self.minio_environment = minio_openid_environment(identity, args.https_certificate is not None)
         self.minio_secret_environment = {"MINIO_IDENTITY_OPENID_CLIENT_SECRET": self.client_secret}
         self.ready = [realm, profile, mapper, client, default_scopes]
         self.register_outputs({"issuer_url": self.issuer_url, "login_url": self.login_url})
@@ -248,6 +264,29 @@ class SingleSignOn(pulumi.ComponentResource):
             f"KC_HTTP_PORT={KEYCLOAK_HTTP_PORT}",
             "KC_HEALTH_ENABLED=true",
         ]
+        uploads = None
+        if args.https_certificate is not None:
+            envs += [
+                f"KC_HTTPS_PORT={KEYCLOAK_HTTPS_PORT}",
+                f"KC_HTTPS_CERTIFICATE_FILE={KEYCLOAK_TLS_DIR}/tls.crt",
+                f"KC_HTTPS_CERTIFICATE_KEY_FILE={KEYCLOAK_TLS_DIR}/tls.key",
+                # The management port (health) would inherit HTTPS; the health probe speaks HTTP.
+                "KC_HTTP_MANAGEMENT_SCHEME=http",
+            ]
+            uploads = [
+                docker.ContainerUploadArgs(
+                    file=f"{KEYCLOAK_TLS_DIR}/tls.crt",
+                    content=args.https_certificate.certificate,
+                    permissions="0444",
+                ),
+                # Keycloak runs as uid 1000 and uploads belong to root: readable by all, and nothing
+                # but Keycloak runs in the container.
+                docker.ContainerUploadArgs(
+                    file=f"{KEYCLOAK_TLS_DIR}/tls.key",
+                    content=args.https_certificate.private_key,
+                    permissions="0444",
+                ),
+            ]
         return docker.Container(
             f"{self._name}-keycloak-container",
             name=KEYCLOAK_HOST,
@@ -255,6 +294,7 @@ class SingleSignOn(pulumi.ComponentResource):
             image=image.image_id,
             command=["start-dev"],
             envs=envs,
+            uploads=uploads,
             networks_advanced=[
                 # The nodes reach Keycloak on the storage network (which has no way out).
                 docker.ContainerNetworksAdvancedArgs(name=args.storage_network.name, aliases=[KEYCLOAK_HOST]),
@@ -262,7 +302,18 @@ class SingleSignOn(pulumi.ComponentResource):
             ],
             # The provider and browsers on this machine only.
             ports=[
-                docker.ContainerPortArgs(internal=KEYCLOAK_HTTP_PORT, external=identity.port, ip="127.0.0.1")
+                docker.ContainerPortArgs(internal=KEYCLOAK_HTTP_PORT, external=identity.port, ip="127.0.0.1"),
+                *(
+                    [
+                        docker.ContainerPortArgs(
+                            internal=KEYCLOAK_HTTPS_PORT,
+                            external=KEYCLOAK_HTTPS_PORT,
+                            ip=args.publish_https_on,
+                        )
+                    ]
+                    if args.publish_https_on
+                    else []
+                ),
             ],
             **healthy_service(
                 # The management port's readiness probe.

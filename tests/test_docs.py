@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from day2.summary import render_summary
 from synth.reference import PAGE, render
 from synth.run import mask
+from tests.test_hosts import THREE_HOSTS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -90,6 +91,7 @@ def test_every_output_is_documented_and_every_documented_output_exists(synth):
                 "identity": {"groups": [{"name": "storage-admins", "policy": "consoleAdmin"}]},
             },
         ),
+        synth("dev", THREE_HOSTS),
     ]
     exported = set().union(*(set(s.outputs) for s in variants))
     documented = _documented_outputs() - {"dev", "prod", "observability", "identity"}

@@ -17,7 +17,14 @@ from pathlib import Path
 import crossplane
 import pytest
 
-from components.gateway import NginxConfig, Upstream, public_urls, render_nginx_conf, storage_error_body
+from components.gateway import (
+    UPSTREAM_READ_TIMEOUT_SECONDS,
+    NginxConfig,
+    Upstream,
+    public_urls,
+    render_nginx_conf,
+    storage_error_body,
+)
 from components.settings import SettingsError, settings_from_config
 from synth.mocks import is_secret
 from tests.conftest import require_binary
@@ -193,7 +200,8 @@ def test_dev_listeners_and_s3_directives(synth, tmp_path):
     assert args_of(root, "proxy_http_version") == [["1.1"]]
     assert ["Connection", ""] in args_of(root, "proxy_set_header")
     assert not args_of(root, "rewrite"), "the S3 path must reach MinIO unchanged"
-    assert args_of(root, "proxy_read_timeout") == [["1h"]]
+    assert args_of(root, "proxy_read_timeout") == [[f"{UPSTREAM_READ_TIMEOUT_SECONDS}s"]]
+    assert args_of(s3, "error_page") == [["502", "504", "=", "@unavailable"]]
     upstream = next(b["block"] for b in blocks(http_block(tree), "upstream") if b["args"] == ["minio_s3"])
     servers = [a[0] for a in args_of(upstream, "server")]
     assert servers == [f"172.40.0.{i}:9000" for i in range(11, 15)]
@@ -430,7 +438,32 @@ def test_nginx_starts_with_every_node_down_and_explains_storage(nginx_running, t
     assert headers["Content-Type"] == "application/xml"
     assert f"http://s3.test:{s3_port}".encode() in body
     assert request(http_port, "GET", "/minio-console")[0] == 301
-    assert request(s3_port, "GET", "/bucket/key")[0] == 502  # proxied, and no node answers
+    # Proxied, and no node answers: an S3 error a client retries, not nginx's HTML page.
+    status, body, headers = request(s3_port, "GET", "/bucket/key")
+    assert (status, headers["Content-Type"], headers["Retry-After"]) == (503, "application/xml", "10")
+    assert b"<Code>ServiceUnavailable</Code>" in body
+
+
+@pytest.mark.render
+def test_a_node_that_accepts_and_never_answers_costs_the_read_timeout_then_a_503(nginx_running, tmp_path):
+    """A cluster below quorum accepts requests and never answers (../shared/notes/multihost-field-notes.md):
+    the gateway answers 503 once its read timeout has passed, on every node, instead of hanging."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts (the kernel completes the handshake) and never reads or writes
+    try:
+        config, http_port, s3_port = local_config(
+            tmp_path, [silent.getsockname()[1]], upstream_read_timeout=2
+        )
+        nginx_running(config, http_port)
+        started = time.monotonic()
+        status, body, _ = request(s3_port, "GET", "/bucket/key")
+        waited = time.monotonic() - started
+    finally:
+        silent.close()
+    assert status == 503 and b"<Code>ServiceUnavailable</Code>" in body
+    # It waited for the read timeout (2 s) and not for a client's own (the request's 10 s).
+    assert 2 <= waited < 10, waited
 
 
 @pytest.mark.render

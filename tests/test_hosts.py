@@ -6,9 +6,11 @@ what a running cluster reports.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,19 +22,22 @@ from components.hosts import (
     host_losses,
     spread_nodes,
 )
+from components.network import HOSTS_NET
 from components.pools import PoolShape, plan_pools
 from components.settings import SettingsError, settings_from_config
+from synth.mocks import is_secret
+from tests.graph import CONTAINER, NETWORK, VOLUME, env_of, minio_nodes, plain
 from tests.test_settings import SECRETS, prod
 
-HOST_NET = {"hostSubnet": "198.18.0.0/24", "hostRange": "198.18.0.128/25"}
+HOST_NET = {"hostSubnet": "10.0.0.0/24", "hostRange": "10.0.0.128/25"}
 
 
 def hosts(count: int, nodes: list[list[int]] | None = None) -> list[dict[str, Any]]:
     return [
         {
             "name": f"host{i}",
-            "dockerHost": f"tcp://198.18.0.{10 + i}:2375",
-            "address": f"198.18.0.{10 + i}",
+            "dockerHost": f"tcp://10.0.0.{10 + i}:2375",
+            "address": f"10.0.0.{10 + i}",
             **({"nodes": nodes[i - 1]} if nodes else {}),
         }
         for i in range(1, count + 1)
@@ -139,7 +144,7 @@ def test_three_hosts_spread_six_nodes_two_each_and_survive_any_one_loss():
     assert settings.placement == {1: "host1", 2: "host2", 3: "host3", 4: "host1", 5: "host2", 6: "host3"}
     assert all(loss.writable for loss in settings.host_losses())
     assert settings.warnings() == []
-    assert str(settings.host_addresses.nodes[0]) == "198.18.0.139"
+    assert str(settings.host_addresses.nodes[0]) == "10.0.0.139"
 
 
 def test_three_nodes_of_a_four_node_ec2_pool_on_one_host_are_refused():
@@ -163,7 +168,7 @@ def test_two_and_two_on_two_hosts_is_refused_in_prod_and_a_warning_in_dev():
 
 def test_host_keys_are_checked_together():
     values = several(2, [[1, 2], [3]], dockerHost="unix:///var/run/docker.sock")
-    values["hosts"][1]["address"] = "198.18.0.200"
+    values["hosts"][1]["address"] = "10.0.0.200"
     found = problems(values)
     assert (
         "minio-platform:dockerHost = '[...]': give either dockerHost or hosts, not both: move it into hosts"
@@ -173,7 +178,7 @@ def test_host_keys_are_checked_together():
         p.startswith("minio-platform:hosts = '[...nodes]': nodes [4] are placed on no host") for p in found
     )
     assert any(
-        p.startswith("minio-platform:hosts[1].address = '198.18.0.200': an address in networks.hostSubnet")
+        p.startswith("minio-platform:hosts[1].address = '10.0.0.200': an address in networks.hostSubnet")
         for p in found
     )
 
@@ -192,6 +197,195 @@ def test_the_hosts_network_is_required_with_hosts_and_only_then():
         f"minio-platform:networks.hostRange = None: {required}",
     ]
     (alone,) = problems({"networks": HOST_NET | {"hostRange": None}})
-    assert alone == "minio-platform:networks.hostSubnet = '198.18.0.0/24': only used with hosts"
-    (outside,) = problems(several(3, networks={**HOST_NET, "hostRange": "10.0.0.0/25"}, cluster={"nodes": 6}))
-    assert outside.startswith("minio-platform:networks.hostRange = '10.0.0.0/25': a block inside hostSubnet")
+    assert alone == "minio-platform:networks.hostSubnet = '10.0.0.0/24': only used with hosts"
+    (outside,) = problems(several(3, networks={**HOST_NET, "hostRange": "10.1.0.0/25"}, cluster={"nodes": 6}))
+    assert outside.startswith("minio-platform:networks.hostRange = '10.1.0.0/25': a block inside hostSubnet")
+
+
+# --- the graph of a three-host stack -------------------------------------------------------------------
+
+THREE_HOSTS = {
+    "hosts": hosts(3),
+    "networks": HOST_NET,
+    "cluster": {"nodes": 6},
+}
+"""The dev stack on three hosts, six nodes (two per host)."""
+
+
+def _providers(synthesis) -> dict[str, str]:
+    """Docker provider URN by host name (the first host's provider keeps the one-host name)."""
+    found = {}
+    for r in synthesis.resources:
+        if r.type == "pulumi:providers:docker":
+            found["host1" if r.name == "minio-docker" else r.name.removeprefix("minio-docker-")] = r.urn
+    return found
+
+
+def _provider_of(resource) -> str:
+    """The URN of the resource's provider (a reference is ``<urn>`` or ``<urn>::<id>``)."""
+    return "::".join((resource.provider or "").split("::")[:4])
+
+
+def test_each_node_its_drives_and_its_image_go_to_the_daemon_of_its_host(synth):
+    synthesis = synth("dev", THREE_HOSTS)
+    providers = _providers(synthesis)
+    assert set(providers) == {"host1", "host2", "host3"}
+    expected = {1: "host1", 2: "host2", 3: "host3", 4: "host1", 5: "host2", 6: "host3"}
+    for node in minio_nodes(synthesis.resources):
+        number = int(plain(node.inputs["name"]).removeprefix("minio"))
+        assert _provider_of(node) == providers[expected[number]], node.name
+        volume = next(
+            v for v in synthesis.of_type(VOLUME) if plain(v.inputs["name"]) == f"minio{number}-data"
+        )
+        assert _provider_of(volume) == providers[expected[number]]
+    images = [r for r in synthesis.resources if r.name.startswith("minio-cluster-image")]
+    assert sorted(_provider_of(i) for i in images) == sorted(providers.values())
+    gateway = next(r for r in synthesis.of_type(CONTAINER) if r.name == "minio-gateway-nginx")
+    assert _provider_of(gateway) == providers["host1"]
+
+
+def test_nodes_talk_tls_on_the_hosts_network_by_name(synth):
+    synthesis = synth("dev", THREE_HOSTS)
+    networks = [n for n in synthesis.of_type(NETWORK) if plain(n.inputs["name"]) == "storage-hosts-net"]
+    assert len(networks) == 3
+    assert all(
+        plain(n.inputs["driver"]) == "macvlan" and plain(n.inputs["options"]) == {"parent": "eth0"}
+        for n in networks
+    )
+    node5 = minio_nodes(synthesis.resources)[4]
+    assert plain(node5.inputs["networksAdvanced"]) == [
+        {"name": "storage-hosts-net", "aliases": ["minio5"], "ipv4Address": "10.0.0.143"}
+    ]
+    etc_hosts = {h["host"]: h["ip"] for h in plain(node5.inputs["hosts"])}
+    assert etc_hosts == {
+        **{f"minio{i}": f"10.0.0.{138 + i}" for i in (1, 2, 3, 4, 6)},
+        # Published on the first host's address: the services never join the hosts' network.
+        "keycloak": "10.0.0.11",
+        "alloy": "10.0.0.11",
+    }
+    # The first host's nodes keep storage-net and monitoring-net, where the services reach them.
+    node1 = minio_nodes(synthesis.resources)[0]
+    assert [n["name"] for n in plain(node1.inputs["networksAdvanced"])] == [
+        "storage-net",
+        "monitoring-net",
+        "storage-hosts-net",
+    ]
+    assert "keycloak" not in {h["host"] for h in plain(node1.inputs["hosts"])}
+    command = plain(node5.inputs["command"])
+    assert command[-3:] == ["--certs-dir", "/etc/minio/certs", "https://minio{1...6}:9000/data"]
+    # The key makes the whole list secret (the engine keeps one secret flag per input).
+    assert is_secret(node5.inputs["uploads"])
+    uploads = {u["file"]: u["permissions"] for u in plain(node5.inputs["uploads"])}
+    assert uploads == {
+        "/etc/minio/certs/public.crt": "0644",
+        "/etc/minio/certs/private.key": "0600",
+        "/etc/minio/certs/CAs/ca.crt": "0644",
+        "/root/.mc/certs/CAs/ca.crt": "0644",
+    }
+    assert env_of(node5)["MC_HOST_local"] == "https://localhost:9000"
+    [request] = [r for r in synthesis.resources if r.name == "minio-internode-tls-minio5-request"]
+    assert plain(request.inputs["dnsNames"]) == ["minio5", "minio", "localhost"]
+    assert plain(request.inputs["ipAddresses"]) == ["10.0.0.143", "127.0.0.1"]
+
+
+def test_nodes_on_other_hosts_fetch_the_openid_keys_over_tls(synth):
+    """Keycloak's discovery document and signing keys decide which tokens MinIO accepts: across hosts
+    they travel over TLS, with a certificate from the internode CA that every node trusts."""
+    synthesis = synth("dev", THREE_HOSTS)
+    node = minio_nodes(synthesis.resources)[1]
+    assert env_of(node)["MINIO_IDENTITY_OPENID_CONFIG_URL"] == (
+        "https://keycloak:8443/realms/minio/.well-known/openid-configuration"
+    )
+    keycloak = next(r for r in synthesis.of_type(CONTAINER) if r.name == "minio-sso-keycloak-container")
+    assert {
+        "KC_HTTPS_PORT": "8443",
+        "KC_HTTPS_CERTIFICATE_FILE": "/opt/keycloak/conf/internode/tls.crt",
+    }.items() <= env_of(keycloak).items()
+    [request] = [r for r in synthesis.resources if r.name == "minio-internode-tls-keycloak-request"]
+    assert plain(request.inputs["ipAddresses"]) == ["10.0.0.11"]
+    alloy = next(r for r in synthesis.of_type(CONTAINER) if r.name == "minio-logs-alloy")
+    assert [(p["internal"], p["ip"]) for p in plain(alloy.inputs["ports"])] == [
+        (3500, "10.0.0.11"),
+        (3501, "10.0.0.11"),
+    ]
+    ports = plain(keycloak.inputs["ports"])
+    assert {"internal": 8443, "external": 8443, "ip": "10.0.0.11"} in ports
+    assert env_of(minio_nodes(synth("dev").resources)[0])["MINIO_IDENTITY_OPENID_CONFIG_URL"].startswith(
+        "http://keycloak:8080/"
+    )
+
+
+def test_the_gateway_and_prometheus_verify_the_nodes_certificates(synth):
+    synthesis = synth("dev", THREE_HOSTS)
+    conf = synthesis.files["nginx.conf"]
+    block = re.search(r"upstream minio_s3 \{(.*?)\}", conf, re.S).group(1)
+    # The first host's nodes (1, 4) by storage-net, the others by the hosts' network.
+    assert re.findall(r"server (\S+) ", block) == [
+        "172.40.0.11:9000",
+        "10.0.0.140:9000",
+        "10.0.0.141:9000",
+        "172.40.0.14:9000",
+        "10.0.0.143:9000",
+        "10.0.0.144:9000",
+    ]
+    assert conf.count("proxy_ssl_verify on;") == 3  # console, S3, admin
+    assert "proxy_pass https://$s3_upstream;" in conf and "proxy_pass http://" not in conf
+    assert "proxy_ssl_name minio;" in conf
+    # No service joins the hosts' network (a client there would be answered around the port's NAT).
+    for service in synthesis.of_type(CONTAINER):
+        if not service.name.startswith("minio-cluster-minio"):
+            assert "storage-hosts-net" not in {n["name"] for n in plain(service.inputs["networksAdvanced"])}
+    scrape = yaml.safe_load(synthesis.files["prometheus.yml"])
+    nodes_job = next(job for job in scrape["scrape_configs"] if job["job_name"] == "minio-nodes")
+    assert nodes_job["scheme"] == "https"
+    assert nodes_job["tls_config"] == {"ca_file": "internode-ca.crt", "server_name": "minio"}
+    prometheus = next(r for r in synthesis.of_type(CONTAINER) if r.name == "minio-monitoring-prometheus")
+    assert {h["host"]: h["ip"] for h in plain(prometheus.inputs["hosts"])} == {
+        f"minio{i}": f"10.0.0.{138 + i}" for i in (2, 3, 5, 6)
+    }
+
+
+def test_the_hosts_network_never_becomes_a_bridge_containers_default_route(synth):
+    """Docker 20.10 takes a container's default gateway (and the target of its published ports) from
+    its first network by name that has one. The first host's nodes are on monitoring-net and the
+    hosts' network: the name keeps their default route on the bridge (found on simulated hosts,
+    when a container on both networks was named hosts-net: its published ports refused everyone)."""
+    synthesis = synth("dev", THREE_HOSTS)
+    bridges = {
+        plain(n.inputs["name"])
+        for n in synthesis.of_type(NETWORK)
+        if plain(n.inputs["driver"]) == "bridge" and not plain(n.inputs.get("internal", False))
+    }
+    assert bridges == {"monitoring-net", "database-net"}
+    assert all(name < HOSTS_NET for name in bridges)
+
+
+def test_one_host_keeps_plain_http_on_storage_net_and_one_provider(synth):
+    synthesis = synth("dev")
+    assert len([r for r in synthesis.resources if r.type == "pulumi:providers:docker"]) == 1
+    assert not [r for r in synthesis.resources if r.type.startswith("tls:") and "internode" in r.name]
+    assert not [n for n in synthesis.of_type(NETWORK) if plain(n.inputs["name"]) == "storage-hosts-net"]
+    assert plain(minio_nodes(synthesis.resources)[0].inputs["command"])[-1] == "http://minio{1...4}/data"
+
+
+def test_a_host_whose_loss_stops_writes_is_a_warning_at_up_in_dev(synth):
+    synthesis = synth("dev", {**THREE_HOSTS, "cluster": {"nodes": 4}})
+    assert any("losing host1 takes 2 of the 4 drives" in w for w in synthesis.warnings)
+
+
+def test_a_deployed_keycloak_needs_a_private_hosts_network():
+    """Found on simulated hosts: the dev realm (issuer http://localhost) answers "HTTPS required" to
+    clients outside RFC 1918 space, even over TLS, so nodes on a public-range LAN never start."""
+    values = several(
+        3, cluster={"nodes": 6}, networks={"hostSubnet": "198.18.0.0/24", "hostRange": "198.18.0.128/25"}
+    )
+    values["hosts"] = [
+        {**h, "address": h["address"].replace("10.0.0.", "198.18.0.")} for h in values["hosts"]
+    ]
+    (problem,) = problems(values)
+    assert problem.startswith(
+        "minio-platform:networks.hostSubnet = '198.18.0.0/24': a private network (RFC 1918)"
+    )
+    values["identity"] = {"mode": "external", "url": "https://sso.example.com"}
+    values["keycloakAdminPassword"] = "correct-horse-battery"
+    assert settings_from_config(values, frozenset({"keycloakAdminPassword"})).hosts is not None

@@ -17,6 +17,13 @@ from components.settings.base import (
     raise_all,
 )
 
+RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def is_rfc1918(network: ipaddress.IPv4Network) -> bool:
+    """Inside private space as RFC 1918 (and Keycloak) count it; Python's ``is_private`` is wider."""
+    return any(network.subnet_of(private) for private in RFC1918)
+
 
 class NetworkSettings(Section):
     """Subnets of the three private Docker networks: private (RFC 1918, else a warning) and disjoint."""
@@ -41,7 +48,7 @@ class NetworkSettings(Section):
     host_range: ipaddress.IPv4Network | None = Field(
         None,
         description="With hosts: the block of hostSubnet the stack owns (no host, router or DHCP lease in "
-        "it); services at offsets 2-5, node N at offset 10 + N",
+        "it); node N at offset 10 + N",
     )
     host_interface: str = Field(
         "eth0",
@@ -76,7 +83,6 @@ class NetworkSettings(Section):
 
     def non_private(self) -> dict[str, ipaddress.IPv4Network]:
         """Subnets outside RFC 1918 space (172.40.0.0/24 is one: private is 172.16-31 only)."""
-        private = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
         return {
             key: net
             for key, net in (
@@ -84,5 +90,5 @@ class NetworkSettings(Section):
                 ("monitoringSubnet", self.monitoring_subnet),
                 ("databaseSubnet", self.database_subnet),
             )
-            if not any(net.subnet_of(p) for p in private)
+            if not is_rfc1918(net)
         }

@@ -43,7 +43,7 @@ from components.settings.cluster import ClusterSettings
 from components.settings.gateway import GatewaySettings
 from components.settings.hosts import DOCKER_HOST_PATTERN, HostSettings
 from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
-from components.settings.network import NetworkSettings
+from components.settings.network import NetworkSettings, is_rfc1918
 from components.settings.observability import ObservabilitySettings
 from components.settings.secrets import Secrets
 
@@ -101,7 +101,7 @@ class PlatformSettings(Section):
         """Every rule that spans sections, with the sections (field names) it reads."""
         return [
             (frozenset({"networks", "cluster"}), self._check_storage_addresses),
-            (frozenset({"hosts", "docker_host", "networks", "cluster"}), self._check_hosts),
+            (frozenset({"hosts", "docker_host", "networks", "cluster", "identity"}), self._check_hosts),
             (frozenset({"hosts", "cluster", "environment"}), self._check_host_losses),
             (frozenset({"buckets"}), self._check_buckets),
             (frozenset({"service_accounts", "buckets", "cluster"}), self._check_service_accounts),
@@ -191,6 +191,14 @@ class PlatformSettings(Section):
             plan_host_addresses(block, self.cluster.last_node)
         except AddressPlanError as err:
             yield Invalid("networks.hostRange", str(block), str(err))
+        if self.identity.deployed and not is_rfc1918(subnet):
+            yield Invalid(
+                "networks.hostSubnet",
+                str(subnet),
+                "a private network (RFC 1918) with identity.mode deploy: the deployed Keycloak's realm "
+                "refuses plain HTTP from other addresses, and the nodes on other hosts are its clients; "
+                "or use identity.mode external",
+            )
 
     @property
     def _host_names_unique(self) -> bool:
