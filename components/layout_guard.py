@@ -5,7 +5,8 @@ every node refuses to start, and `pulumi up` would have replaced them all into a
 is therefore recorded in the stack's state by this resource, and its provider's ``check`` (which
 the engine calls with the recorded inputs and the new ones, in `preview` and in `up`, before any
 step) fails with what is allowed instead: append a pool, or retire one after ``mc admin
-decommission``; nor may a new pool take the node numbers of a retired one (recorded too). Platform
+decommission``; nor may a new pool take the node numbers of a retired one (recorded too), nor may a
+node that holds data move to another Docker host (its drives are volumes on its host). Platform
 registers it first and the Docker provider depends on it, so a refused layout leaves every
 container and volume untouched. No live cluster is needed: only the state.
 
@@ -42,9 +43,19 @@ ALLOWED = (
 )
 
 
-def layout_record(pools: Sequence[PoolLayout], one_pool_form: bool) -> dict[str, Any]:
-    """The guard's inputs: every pool's node range and drives, the parity, and the keys to name."""
+HOSTS_GUIDE = 'docs/several-hosts.md, "Configuring"'
+
+
+def layout_record(
+    pools: Sequence[PoolLayout], one_pool_form: bool, placement: Mapping[int, str] | None = None
+) -> dict[str, Any]:
+    """The guard's inputs: every pool's node range and drives, the parity, and the keys to name;
+    with several hosts, each node's host (``placement``, the first host first)."""
+    hosts = (
+        {} if placement is None else {"placement": {str(n): host for n, host in sorted(placement.items())}}
+    )
     return {
+        **hosts,
         "parity": pools[0].erasure.parity,
         "parityKey": "cluster.parity",
         "pools": [
@@ -152,8 +163,46 @@ def reuse_problems(retired: Sequence[Mapping[str, Any]], new: Mapping[str, Any])
     return problems
 
 
+def placement_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """A node that holds data stays on its host: its drives are Docker volumes there.
+
+    A one-host record counts as every node on the new first host (its provider keeps the one-host
+    name), and a return to one host as every node going to the recorded first host.
+    """
+    old_place = {int(n): h for n, h in (old.get("placement") or {}).items()}
+    new_place = {int(n): h for n, h in (new.get("placement") or {}).items()}
+    if not old_place and not new_place:
+        return []
+
+    def before(node: int) -> str | None:
+        return old_place.get(node) if old_place else new.get("firstHost")
+
+    def after(node: int) -> str | None:
+        return new_place.get(node) if new_place else old.get("firstHost")
+
+    recorded = [n for pool in old.get("pools") or [] for n in range(_span(pool)[0], _span(pool)[1] + 1)]
+    moves = [
+        f"minio{n} from {before(n)} to {after(n)}"
+        for n in recorded
+        if None not in (before(n), after(n)) and before(n) != after(n)
+    ]
+    if not moves:
+        return []
+    where: dict[str, list[int]] = {}
+    for node in recorded:
+        where.setdefault(str(before(node)), []).append(node)
+    keep = "; ".join(f"{host}: {nodes}" for host, nodes in where.items())
+    return [
+        f"nodes that hold data would move to another Docker host ({', '.join(moves)}): a node's drives are "
+        f"volumes on its host, and a moved node starts empty. Keep every node where it is with hosts[].nodes "
+        f"({keep}); to use new hosts, append a pool placed there and retire the old one ({HOSTS_GUIDE})"
+    ]
+
+
 def _record(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: props.get(key) for key in ("parity", "parityKey", "pools", "retired")}
+    return {
+        key: props.get(key) for key in ("parity", "parityKey", "pools", "retired", "placement", "firstHost")
+    }
 
 
 class _LayoutProvider(ResourceProvider):
@@ -165,7 +214,11 @@ class _LayoutProvider(ResourceProvider):
         retired = retired_ranges(_olds, news)
         # A pool retired in this very step and taken by another is layout_change_problems' to say:
         # the reuse rule looks only at pools retired before, so one mistake gets one message.
-        problems = layout_change_problems(_olds, news) + reuse_problems(_olds.get("retired") or [], news)
+        problems = (
+            layout_change_problems(_olds, news)
+            + reuse_problems(_olds.get("retired") or [], news)
+            + placement_problems(_olds, news)
+        )
         return CheckResult({**news, "retired": retired}, [CheckFailure("", problem) for problem in problems])
 
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
@@ -194,6 +247,11 @@ class PoolLayoutGuard(Resource, module="storage", name="PoolLayout"):
         name: str,
         pools: Sequence[PoolLayout],
         one_pool_form: bool,
+        placement: Mapping[int, str] | None = None,
+        first_host: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(_LayoutProvider(), name, layout_record(pools, one_pool_form), opts)
+        record = layout_record(pools, one_pool_form, placement)
+        if first_host is not None:
+            record["firstHost"] = first_host
+        super().__init__(_LayoutProvider(), name, record, opts)

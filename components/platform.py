@@ -91,6 +91,8 @@ class Platform(pulumi.ComponentResource):
             f"{name}-pool-layout",
             settings.cluster.layout,
             one_pool_form=settings.cluster.pools is None,
+            placement=None if settings.hosts is None else settings.placement,
+            first_host=None if settings.hosts is None else settings.hosts[0].name,
             opts=pulumi.ResourceOptions(parent=self),
         )
 

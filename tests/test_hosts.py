@@ -22,6 +22,7 @@ from components.hosts import (
     host_losses,
     spread_nodes,
 )
+from components.layout_guard import _LayoutProvider, layout_record, placement_problems
 from components.network import HOSTS_NET
 from components.pools import PoolShape, plan_pools
 from components.settings import SettingsError, settings_from_config
@@ -242,6 +243,9 @@ def test_each_node_its_drives_and_its_image_go_to_the_daemon_of_its_host(synth):
     assert sorted(_provider_of(i) for i in images) == sorted(providers.values())
     gateway = next(r for r in synthesis.of_type(CONTAINER) if r.name == "minio-gateway-nginx")
     assert _provider_of(gateway) == providers["host1"]
+    [guard] = [r for r in synthesis.resources if r.type.endswith(":PoolLayout")]
+    assert plain(guard.inputs["placement"]) == {str(n): host for n, host in expected.items()}
+    assert plain(guard.inputs["firstHost"]) == "host1"
 
 
 def test_nodes_talk_tls_on_the_hosts_network_by_name(synth):
@@ -389,3 +393,39 @@ def test_a_deployed_keycloak_needs_a_private_hosts_network():
     values["identity"] = {"mode": "external", "url": "https://sso.example.com"}
     values["keycloakAdminPassword"] = "correct-horse-battery"
     assert settings_from_config(values, frozenset({"keycloakAdminPassword"})).hosts is not None
+
+
+# --- the layout guard: a node that holds data stays on its host ----------------------------------------
+
+
+def _recorded(placement: dict[int, str] | None, first_host: str | None = None, nodes: int = 6) -> dict:
+    record = layout_record(plan_pools([PoolShape(nodes, 1)]), True, placement)
+    return record if first_host is None else {**record, "firstHost": first_host}
+
+
+def test_the_guard_refuses_moving_a_node_that_holds_data_to_another_host():
+    old = _recorded(spread_nodes(range(1, 7), ["host1", "host2", "host3"]), "host1")
+    # A fourth host in the list: the default spread would move minio4, minio5 and minio6.
+    new = _recorded(spread_nodes(range(1, 7), ["host1", "host2", "host3", "host4"]), "host1")
+    (problem,) = placement_problems(old, new)
+    assert problem.startswith(
+        "nodes that hold data would move to another Docker host (minio4 from host1 to host4, "
+        "minio5 from host2 to host1, minio6 from host3 to host2)"
+    )
+    assert "(host1: [1, 4]; host2: [2, 5]; host3: [3, 6])" in problem
+    result = _LayoutProvider().check(old, new)
+    assert [failure.reason for failure in result.failures] == [problem]
+    assert placement_problems(old, old) == []
+
+
+def test_one_host_to_several_keeps_the_nodes_on_the_first_host_or_is_refused():
+    one_host = _recorded(None)
+    assert placement_problems(one_host, _recorded(dict.fromkeys(range(1, 7), "host1"), "host1")) == []
+    (problem,) = placement_problems(
+        one_host, _recorded(spread_nodes(range(1, 7), ["host1", "host2"]), "host1")
+    )
+    assert "minio2 from host1 to host2" in problem
+    # And back: every node would go to the recorded first host.
+    (back,) = placement_problems(_recorded(spread_nodes(range(1, 7), ["host1", "host2"]), "host1"), one_host)
+    assert "minio2 from host2 to host1" in back
+    assert placement_problems(one_host, one_host) == []
