@@ -131,6 +131,8 @@ class Engine:
 
     pulumi: str
     workdir: Path
+    prefix: tuple[str, ...] = ()
+    """Run every command under this (``ip netns exec <host>``: the CLI on a simulated host)."""
     config_file: Path = field(init=False)
     env: dict[str, str] = field(init=False)
     salt: str = field(init=False, default="")
@@ -185,7 +187,13 @@ class Engine:
         shown = " ".join([Path(command[0]).name, *command[1:]])
         started = time.monotonic()
         done = subprocess.run(
-            command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            [*self.prefix, *command],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         result = Result(command, done.returncode, done.stdout, done.stderr, time.monotonic() - started)
         log = self.workdir / "pulumi.log"
