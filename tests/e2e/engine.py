@@ -117,7 +117,12 @@ class Result:
         lines = self.output.splitlines()
         start = next((i for i, line in enumerate(lines) if line.strip() == "Diagnostics:"), None)
         if start is None:
-            return self.output[-limit:]
+            # A refused preview prints its "error:" lines, then the program's traceback (as long as the
+            # language host's shutdown makes it): the errors first, so a tail cannot hide them.
+            errors = "\n".join(line for line in lines if line.lstrip().startswith("error:"))
+            return (
+                (errors + "\n...\n" + self.output[-limit:])[: 2 * limit] if errors else self.output[-limit:]
+            )
         end = next(
             (i for i in range(start + 1, len(lines)) if lines[i].strip() in ("Outputs:", "Resources:")),
             len(lines),

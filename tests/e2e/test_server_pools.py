@@ -139,7 +139,7 @@ def test_a_reshaped_pool_is_refused_before_any_container_or_volume_is_touched(de
     try:
         for attempt in (engine.preview(check=False), engine.up(check=False)):
             assert attempt.returncode != 0, "the engine would have reshaped a pool that holds data"
-            message = attempt.diagnostics()
+            message = attempt.diagnostics()  # the "error:" lines first, whatever follows
             assert (
                 "cluster.pools[1] (minio5-minio8) holds data as 4 nodes x 1 drive and would become "
                 "4 nodes x 2 drives" in message
