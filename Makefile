@@ -44,7 +44,7 @@ export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
 
-.PHONY: dev up python-provider info render docs test bench lint tools images clean
+.PHONY: dev up python-provider info render docs test bench lint tools images clean host-down
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -86,6 +86,14 @@ up: $(VENV)/.installed python-provider
 	@# --refresh: read the containers first, so one stopped outside Pulumi is started again.
 	pulumi up --refresh --stack $(STACK) $(if $(CONFIG_FILE),--config-file $(CONFIG_FILE)) $(UP_FLAGS)
 	@$(MAKE) --no-print-directory info STACK=$(STACK)
+
+# Several hosts: forget a host marked down (hosts[].down: true) in the state, so `pulumi up` can run
+# without its daemon. The state alone changes: its containers and volumes stay on the host. --force:
+# prod protects the volumes, and only their record is removed.
+host-down: $(VENV)/.installed
+	@test -n "$(HOST)" || { echo "usage: make host-down STACK=<stack> HOST=<host name>" >&2; exit 2; }
+	pulumi state delete --stack $(STACK) --yes --force --target-dependents \
+	  'urn:pulumi:$(STACK)::minio-platform::minio-platform:index:Platform$$pulumi:providers:docker::minio-docker-$(HOST)'
 
 # Dynamic providers (components/layout_guard.py, the pool layout guard) run under
 # pulumi-resource-pulumi-python, a script Pulumi's release archives ship beside the CLI. A CLI built

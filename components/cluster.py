@@ -130,8 +130,11 @@ class NodeSite:
 class MultiHost:
     """A stack on several Docker hosts (None: one host, every node on storage-net)."""
 
+    hosts_of: Mapping[str, str]
+    """Every node's host, by node name (a down host's nodes too: every node names them)."""
     sites: Mapping[str, NodeSite]
-    """By node name."""
+    """Every host that is up, by host name. A host marked down has none: its nodes, drives and image
+    are not registered (docs/several-hosts.md "Operating with a host down")."""
     addresses: Mapping[str, str]
     """Every node's address on storage-hosts-net, by name: each node's /etc/hosts names the others."""
     first_host: str
@@ -217,6 +220,10 @@ class MinioCluster(pulumi.ComponentResource):
     environment_file: pulumi.Output[str]
     """``minio.env``: every node's environment with secret values masked (for review)."""
     containers: list[docker.Container]
+    anchors: list[docker.Container]
+    """What the gateway and the minio provider wait for: every node with one host; with several, the
+    first host's (healthy means the cluster takes writes). Never another host's: with a host marked
+    down, its nodes leave the state without taking anything else along (docs/several-hosts.md)."""
     volumes: list[docker.Volume]
 
     def __init__(self, name: str, args: MinioClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -251,9 +258,12 @@ class MinioCluster(pulumi.ComponentResource):
         self.internal_endpoints = [f"{scheme}://{n}:{S3_PORT}" for n in self.node_names]
         self.volumes = []
         self.containers = []
+        self.anchors = []
         for pool in settings.layout:
             for number, node in zip(pool.node_numbers, pool.node_names, strict=True):
-                site = None if multi is None else multi.sites[node]
+                site = None if multi is None else multi.sites.get(multi.hosts_of[node])
+                if multi is not None and site is None:
+                    continue  # its host is down: nothing of it is registered until it is back
                 volumes = self._volumes(node, pool.drives_per_node, args, site)
                 self.volumes.extend(volumes)
                 mounts = [
@@ -267,7 +277,10 @@ class MinioCluster(pulumi.ComponentResource):
                     )
                 placement = _Placement(node, number, pool.number, args.node_addresses[node], site)
                 image = images[LOCAL if site is None else site.host]
-                self.containers.append(self._node(placement, image, command, environment, mounts, args))
+                container = self._node(placement, image, command, environment, mounts, args)
+                self.containers.append(container)
+                if multi is None or multi.hosts_of[node] == multi.first_host:
+                    self.anchors.append(container)
 
         self.register_outputs(
             {
@@ -290,7 +303,7 @@ class MinioCluster(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             }
-        providers = {site.host: site.provider for site in multi.sites.values()}
+        providers = {host: site.provider for host, site in multi.sites.items()}
         return {
             host: docker.RemoteImage(
                 f"{self._name}-image-{host}",

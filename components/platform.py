@@ -105,7 +105,7 @@ class Platform(pulumi.ComponentResource):
         daemons = (
             {"": settings.docker_host}
             if settings.hosts is None
-            else {host.name: host.docker_host for host in settings.hosts}
+            else {host.name: host.docker_host for host in settings.hosts if not host.down}
         )
         providers = {
             host: docker.Provider(
@@ -131,8 +131,8 @@ class Platform(pulumi.ComponentResource):
             # The first host's nodes by storage-net (it cannot reach its own macvlan containers),
             # the others by their address on the hosts' network.
             upstreams = [
-                node_addresses[node] if site.host == multi_host.first_host else multi_host.addresses[node]
-                for node, site in multi_host.sites.items()
+                node_addresses[node] if host == multi_host.first_host else multi_host.addresses[node]
+                for node, host in multi_host.hosts_of.items()
             ]
 
         self.networks = PlatformNetworks(
@@ -221,7 +221,7 @@ class Platform(pulumi.ComponentResource):
                 database_network=self.networks.database,
                 gateway_address=str(addresses.gateway),
                 node_addresses=upstreams,
-                nodes=self.cluster.containers,
+                nodes=self.cluster.anchors,
                 tls_certificate=_secret(settings.secrets.tls_certificate),
                 tls_private_key=_secret(settings.secrets.tls_private_key),
                 labels=labels,
@@ -270,9 +270,10 @@ class Platform(pulumi.ComponentResource):
             *(["alloy"] if settings.observability.enabled else []),
         ]
         return MultiHost(
+            hosts_of={node_name(n): host for n, host in sorted(placement.items())},
             sites={
-                node_name(n): NodeSite(host, self.host_providers[host], self.hosts_networks.networks[host])
-                for n, host in sorted(placement.items())
+                host: NodeSite(host, provider, self.hosts_networks.networks[host])
+                for host, provider in self.host_providers.items()
             },
             addresses=addresses,
             first_host=first.name,
@@ -301,7 +302,7 @@ class Platform(pulumi.ComponentResource):
             minio_user=self.cluster.root_user,
             minio_password=self.cluster.root_password,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.gateway.container, *self.cluster.containers]
+                parent=self, depends_on=[self.gateway.container, *self.cluster.anchors]
             ),
         )
         through_minio = pulumi.ResourceOptions(parent=self, providers={"minio": self.minio})
@@ -347,8 +348,8 @@ class Platform(pulumi.ComponentResource):
                 if multi_host is None
                 else {
                     node: multi_host.addresses[node]
-                    for node, site in multi_host.sites.items()
-                    if site.host != multi_host.first_host
+                    for node, host in multi_host.hosts_of.items()
+                    if host != multi_host.first_host
                 },
                 node_ca=None if self.internode_tls is None else self.internode_tls.ca_certificate,
             ),

@@ -6,6 +6,7 @@ what a running cluster reports.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -429,3 +430,54 @@ def test_one_host_to_several_keeps_the_nodes_on_the_first_host_or_is_refused():
     (back,) = placement_problems(_recorded(spread_nodes(range(1, 7), ["host1", "host2"]), "host1"), one_host)
     assert "minio2 from host2 to host1" in back
     assert placement_problems(one_host, one_host) == []
+
+
+# --- a host marked down ----------------------------------------------------------------------------------
+
+
+def _host3_down() -> dict:
+    values = json.loads(json.dumps(THREE_HOSTS))
+    values["hosts"][2]["down"] = True
+    return values
+
+
+def test_a_host_marked_down_has_no_provider_and_nothing_registered_on_it(synth):
+    synthesis = synth("dev", _host3_down())
+    assert set(_providers(synthesis)) == {"host1", "host2"}
+    assert [plain(n.inputs["name"]) for n in minio_nodes(synthesis.resources)] == [
+        "minio1",
+        "minio2",
+        "minio4",
+        "minio5",
+    ]
+    assert not [
+        v for v in synthesis.of_type(VOLUME) if plain(v.inputs["name"]) in ("minio3-data", "minio6-data")
+    ]
+    # Every node still names all six, and the gateway keeps every upstream (it skips a dead one).
+    assert (
+        plain(minio_nodes(synthesis.resources)[0].inputs["command"])[-1] == "https://minio{1...6}:9000/data"
+    )
+    assert "server 10.0.0.141:9000" in synthesis.files["nginx.conf"]
+    assert any(
+        "hosts[2] (host3) is marked down" in w and "make host-down HOST=host3" in w
+        for w in synthesis.warnings
+    )
+
+
+def test_nothing_outside_a_host_depends_on_its_nodes(synth):
+    """`make host-down` forgets the host's provider and its dependents: the gateway and the minio
+    provider wait for the first host's nodes only, or they would be forgotten along."""
+    synthesis = synth("dev", THREE_HOSTS)
+    node_urns = {n.urn: plain(n.inputs["name"]) for n in minio_nodes(synthesis.resources)}
+    for resource in synthesis.resources:
+        waited = {node_urns[d] for d in resource.dependencies if d in node_urns}
+        assert waited <= {"minio1", "minio4"}, (resource.name, waited)
+    gateway = next(r for r in synthesis.of_type(CONTAINER) if r.name == "minio-gateway-nginx")
+    assert {node_urns[d] for d in gateway.dependencies if d in node_urns} == {"minio1", "minio4"}
+
+
+def test_the_first_host_cannot_be_marked_down():
+    values = several(3, cluster={"nodes": 6})
+    values["hosts"][0]["down"] = True
+    (problem,) = problems(values)
+    assert problem.startswith("minio-platform:hosts[0].down = True: the first host runs the gateway")

@@ -32,3 +32,8 @@ class HostSettings(Section):
         description="Node numbers (N of minioN) this host runs; unset on every host: node N on host "
         "(N - 1) mod hosts, in list order",
     )
+    down: bool = Field(
+        False,
+        description="The host's daemon is unreachable: the stack registers nothing on it, so `pulumi up` "
+        'can change the rest (docs/several-hosts.md, "Operating with a host down")',
+    )

@@ -151,6 +151,13 @@ class PlatformSettings(Section):
                         f"hosts[{i}].{to_camel(field)}", shown, f"every host's {to_camel(field)} is its own"
                     )
                 seen.add(value)
+        if self.hosts[0].down:
+            yield Invalid(
+                "hosts[0].down",
+                True,
+                "the first host runs the gateway and the services: nothing can be served or changed "
+                "without it; bring its daemon back",
+            )
         explicit = [host.nodes is not None for host in self.hosts]
         if not self._host_names_unique:
             pass  # a placement by name means nothing until the names are fixed
@@ -251,10 +258,18 @@ class PlatformSettings(Section):
                 yield Invalid(key, value, f"{loss.describe()} (prod refuses this): {fix}")
 
     def warnings(self) -> list[str]:
-        """What a valid stack should still hear about: in dev, a host whose loss stops writes."""
+        """What a valid stack should still hear about: a host marked down; in dev, a host whose loss
+        stops writes."""
+        found = [
+            f"hosts[{i}] ({host.name}) is marked down: nothing is registered on it. Before the first "
+            f"`pulumi up` in this state, remove its resources from the state: `make host-down "
+            f'HOST={host.name}` (docs/several-hosts.md, "Operating with a host down")'
+            for i, host in enumerate(self.hosts or ())
+            if host.down
+        ]
         if self.environment is Environment.PROD:
-            return []
-        return [f"{loss.describe()}" for loss in self.host_losses() if loss.readable and not loss.writable]
+            return found
+        return found + [loss.describe() for loss in self.host_losses() if loss.readable and not loss.writable]
 
     def _check_buckets(self) -> Iterator[Invalid]:
         """Bucket names are unique."""

@@ -46,6 +46,7 @@ class Cluster:
     sim: SimulatedHosts
     engine: Engine
     outputs: dict
+    config: dict
 
     @property
     def first(self) -> Host:
@@ -122,7 +123,7 @@ def cluster(pulumi_cli, images) -> Iterator[Cluster]:
             (BUILD / "timings.json").write_text(
                 json.dumps({"up on three hosts": round(up.seconds, 1)}) + "\n"
             )
-            yield Cluster(sim, engine, engine.outputs())
+            yield Cluster(sim, engine, engine.outputs(), config)
         finally:
             for host in sim.hosts:
                 if not host.pid_file.exists():
@@ -319,3 +320,71 @@ def test_two_hosts_down_is_a_clear_error_within_the_bound(cluster):
             cluster.sim.wait(host)
     for host in (second, third):
         wait_for(f"{host.name}'s nodes healthy again", lambda h=host: cluster.healthy(h), 180)
+
+
+def _node_ids(host: Host) -> dict[str, str]:
+    listed = host.docker(
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "label=com.minio-platform.role=minio",
+        "--format",
+        "{{.Names}} {{.ID}}",
+    )
+    return dict(line.split() for line in listed.splitlines())
+
+
+def test_the_host_down_procedure_changes_the_stack_without_the_host_and_takes_it_back(cluster):
+    """docs/several-hosts.md, "Operating with a host down": mark the host down, forget it in the
+    state, `pulumi up` a change to the rest; then the way back onto the same machine."""
+    client = cluster.s3()
+    objects = {f"before-host3-down-{i}": os.urandom(64 * 1024) for i in range(3)}
+    for key, body in objects.items():
+        client.put_object(Bucket="several-hosts", Key=key, Body=body)
+    first, second, third = cluster.sim.hosts
+    survivors = {**_node_ids(first), **_node_ids(second)}
+    cluster.sim.stop(third)
+    config = json.loads(json.dumps(cluster.config))
+    config["hosts"][2]["down"] = True
+    config["gateway"]["maxBodySize"] = "6g"  # a change to the rest, which replaces the gateway
+    cluster.engine.write_config(config)
+    backend = f"PULUMI_BACKEND_URL=file://{cluster.engine.state}"
+    cluster.engine._run(
+        ["make", "--no-print-directory", "host-down", "STACK=e2e", "HOST=host3", backend],
+        check=True,
+        timeout=300,
+    )
+    up = cluster.engine.up()
+    record("host down: pulumi up without it", up.seconds)
+    assert {**_node_ids(first), **_node_ids(second)} == survivors, "a surviving node was touched"
+    assert "client_max_body_size 6g;" in cluster.first.docker(
+        "exec", "gateway", "cat", "/etc/nginx/nginx.conf"
+    )
+    for key, body in objects.items():
+        got = cluster.s3().get_object(Bucket="several-hosts", Key=key)["Body"].read()
+        assert hashlib.sha256(got).digest() == hashlib.sha256(body).digest(), key
+    put_and_get(cluster.s3(), "several-hosts", "while-host3-is-marked-down")
+
+    # The way back: the machine returns, its nodes rejoin with its daemon; the stack takes them
+    # back after its stale containers and network are removed (the drives stay).
+    cluster.sim.start(third)
+    cluster.sim.wait(third)
+    third.docker("rm", "-f", "minio3", "minio6")
+    third.docker("network", "rm", "storage-hosts-net")
+    config["hosts"][2]["down"] = False
+    cluster.engine.write_config(config)
+    cluster.engine.up()
+    wait_for("host3's nodes healthy under the stack again", lambda: cluster.healthy(third), 180)
+    assert _exists(third, "minio3", "/data/several-hosts/first/xl.meta"), "minio3 came back without its drive"
+    assert {**_node_ids(first), **_node_ids(second)} == survivors
+    cluster.engine.preview("--expect-no-changes")
+    wait_for(
+        "what was written while host3 was down healed onto minio3",
+        lambda: (
+            heal(cluster, "several-hosts")
+            or _exists(third, "minio3", "/data/several-hosts/while-host3-is-marked-down/xl.meta")
+        ),
+        120,
+        interval=5,
+    )
+    cluster.config = config
