@@ -38,7 +38,7 @@ UPSTREAM_TRIES = 3
 """Tries of an S3 request on different nodes (nginx never replays one whose body has started)."""
 UPSTREAM_READ_TIMEOUT_SECONDS = 60
 """The longest the gateway waits on a node that has accepted a request and not answered: above the
-19-44 s a first write stalls while MinIO gives up on a cut-off host (measured: tests/e2e/
+19-48 s a first write stalls while MinIO gives up on a cut-off host (measured: tests/e2e/
 test_several_hosts.py), so that answer still arrives, and the bound on a cluster below quorum, where
 MinIO never answers: the gateway then replies 503 ServiceUnavailable."""
 RESPONSE_BOUND_SECONDS = (
