@@ -54,7 +54,8 @@ class Platform(pulumi.ComponentResource):
     docker: docker.Provider
     """The Docker provider of the one host, or of the first of several (it runs the services)."""
     host_providers: dict[str, docker.Provider]
-    """Several hosts: every host's Docker provider, by host name (empty with one host)."""
+    """Several hosts: the Docker provider of every host not marked down, by host name (empty with one
+    host)."""
     hosts_networks: HostsNetworks | None
     """Several hosts: storage-hosts-net on every host."""
     internode_tls: InternodeTls | None
