@@ -42,8 +42,8 @@ class NetworkSettings(Section):
     )
     host_subnet: ipaddress.IPv4Network | None = Field(
         None,
-        description="With hosts: the network the Docker hosts share (their LAN); storage-hosts-net, a macvlan "
-        "network on every host, gives each node its own address in it",
+        description="With hosts: the network the Docker hosts share (their LAN); storage-hosts-net, a "
+        "macvlan network on every host, gives each node its own address in it",
     )
     host_range: ipaddress.IPv4Network | None = Field(
         None,
