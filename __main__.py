@@ -6,6 +6,7 @@ import pulumi
 
 from components.monitoring import GRAFANA_ADMIN_USER
 from components.platform import REGION, Platform, PlatformArgs
+from components.pools import node_name
 from components.settings import load_settings
 
 # Validated first: a bad stack config stops here, before any resource registers.
@@ -91,11 +92,12 @@ pulumi.export(
 if settings.hosts is not None:
     # Per host: its nodes, and what its loss would do (None: every pool keeps reading and writing).
     losses = settings.host_losses()
+    placement = sorted(settings.placement.items())
     pulumi.export(
         "hosts",
         {
             host.name: {
-                "nodes": [f"minio{n}" for n, on in sorted(settings.placement.items()) if on == host.name],
+                "nodes": [node_name(n) for n, on in placement if on == host.name],
                 "if_lost": next(
                     (loss.describe() for loss in losses if loss.host == host.name and not loss.writable), None
                 ),

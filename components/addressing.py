@@ -45,20 +45,23 @@ def plan_storage_addresses(subnet: ipaddress.IPv4Network, last_node: int) -> Sto
             f"{subnet} cannot hold the fixed addresses of nodes 1 to {last_node} in its lower half "
             f"(offsets {FIRST_NODE_OFFSET}-{last_node_offset}); use a /{needed} or larger"
         )
-    base = subnet.network_address
     return StorageAddresses(
         subnet=subnet,
-        gateway=base + GATEWAY_OFFSET,
-        nodes=tuple(base + FIRST_NODE_OFFSET + i for i in range(last_node)),
+        gateway=subnet.network_address + GATEWAY_OFFSET,
+        nodes=_node_addresses(subnet, last_node),
         dynamic_range=dynamic,
     )
+
+
+def _node_addresses(network: ipaddress.IPv4Network, last_node: int) -> tuple[ipaddress.IPv4Address, ...]:
+    """Node N at offset FIRST_NODE_OFFSET + N - 1 of ``network``, for N from 1 to ``last_node``."""
+    return tuple(network.network_address + FIRST_NODE_OFFSET + i for i in range(last_node))
 
 
 @dataclass(frozen=True)
 class HostNetworkAddresses:
     """The nodes' addresses on the hosts' own network (a multi-host stack's ``storage-hosts-net``)."""
 
-    address_range: ipaddress.IPv4Network
     nodes: tuple[ipaddress.IPv4Address, ...]
     """Node N's address is ``nodes[N - 1]``."""
 
@@ -73,8 +76,4 @@ def plan_host_addresses(address_range: ipaddress.IPv4Network, last_node: int) ->
             f"{address_range} cannot hold the addresses of nodes 1 to {last_node} "
             f"(offsets up to {last_node_offset}); use a /{needed} or larger"
         )
-    base = address_range.network_address
-    return HostNetworkAddresses(
-        address_range=address_range,
-        nodes=tuple(base + FIRST_NODE_OFFSET + i for i in range(last_node)),
-    )
+    return HostNetworkAddresses(nodes=_node_addresses(address_range, last_node))

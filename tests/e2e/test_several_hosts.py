@@ -88,9 +88,9 @@ class Cluster:
 def cluster(pulumi_cli, images) -> Iterator[Cluster]:
     require("root (network namespaces and a bridge)", os.geteuid() == 0, "run the tier as root")
     require(
-        "iproute2 and iptables",
-        bool(shutil.which("ip") and shutil.which("iptables")),
-        "apt-get install iproute2 iptables",
+        "iproute2, iptables and curl",
+        all(shutil.which(tool) for tool in ("ip", "iptables", "curl")),
+        "apt-get install iproute2 iptables curl",
     )
     shutil.rmtree(BUILD, ignore_errors=True)
     BUILD.mkdir(parents=True)
@@ -247,19 +247,21 @@ def test_a_stopped_host_costs_a_bounded_stall_and_heals_when_it_returns(cluster)
     cluster.sim.wait(third)
     back = wait_for("host3's nodes healthy again", lambda: cluster.healthy(third), 180)
     record("host stopped: back healthy after its daemon started", back)
-    healed = wait_for(
-        "the object written while host3 was down healed onto minio3's drive",
-        # Again until it lands: right after the host returns its peers may still see its drives offline.
-        lambda: (
-            heal(cluster, "several-hosts")
-            or _exists(third, "minio3", "/data/several-hosts/while-host3-is-down/xl.meta")
-        ),
-        120,
-        interval=5,
-    )
+    healed = wait_healed(cluster, third, "minio3", "while-host3-is-down")
     record("host stopped: healed after mc admin heal", healed)
     print(
         f"host stopped: first PUT+GET {stall:.1f} s; back healthy in {back:.0f} s, healed in {healed:.0f} s"
+    )
+
+
+def wait_healed(cluster: Cluster, host: Host, node: str, key: str) -> float:
+    """``mc admin heal -r`` again until the object is on the node's drive (right after a host returns,
+    its peers may still see its drives offline); the seconds it took."""
+    return wait_for(
+        f"{key} healed onto {node}'s drive",
+        lambda: heal(cluster, "several-hosts") or _exists(host, node, f"/data/several-hosts/{key}/xl.meta"),
+        120,
+        interval=5,
     )
 
 
@@ -378,13 +380,5 @@ def test_the_host_down_procedure_changes_the_stack_without_the_host_and_takes_it
     assert _exists(third, "minio3", "/data/several-hosts/first/xl.meta"), "minio3 came back without its drive"
     assert {**_node_ids(first), **_node_ids(second)} == survivors
     cluster.engine.preview("--expect-no-changes")
-    wait_for(
-        "what was written while host3 was down healed onto minio3",
-        lambda: (
-            heal(cluster, "several-hosts")
-            or _exists(third, "minio3", "/data/several-hosts/while-host3-is-marked-down/xl.meta")
-        ),
-        120,
-        interval=5,
-    )
+    wait_healed(cluster, third, "minio3", "while-host3-is-marked-down")
     cluster.config = config
