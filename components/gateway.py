@@ -6,15 +6,18 @@ as the user's note's ``/storage/`` (maintainers: "working as intended", minio/mi
 that path answers with an S3-style error naming the right endpoint instead of proxying.
 
 The configuration comes from :func:`render_nginx_conf`, a pure function whose listeners and
-upstreams are parameters, so the tests run the very same renderer against local MinIO processes.
+upstreams are parameters, so the tests run the very same renderer against local MinIO processes. It
+builds nginx.conf as a directive tree (:func:`nginx_conf_tree`), one function per rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from xml.sax.saxutils import escape
 
+import crossplane
 import pulumi
 import pulumi_docker as docker
 import pulumi_tls as tls
@@ -93,7 +96,6 @@ class NginxConfig:
     https_listen: str = str(HTTPS_LISTEN)
     temp_dir: str = "/tmp"  # noqa: S108 (exists and is writable in the image and on a test host)
     """Where nginx keeps its pid file and (rarely used: buffering is off) temp files."""
-    extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     upstream_read_timeout: int = UPSTREAM_READ_TIMEOUT_SECONDS
     """Seconds between two reads from a node (and from the end of the request to the answer)."""
     upstream_tls_name: str | None = None
@@ -163,305 +165,456 @@ UNAVAILABLE_BODY = (
 )
 
 
-def _quote(text: str) -> str:
-    """An nginx double-quoted string literal (nginx would expand a ``$`` as a variable)."""
+# --- nginx.conf as a directive tree -------------------------------------------------------------
+#
+# The configuration is data: a list of directives in crossplane's payload shape (``directive``,
+# ``args``, ``block``), built by one function per rule below and written out by ``crossplane.build``,
+# which quotes each argument as nginx reads it. The tests read the tree back with ``crossplane.parse``.
+
+Directive = dict[str, Any]
+"""One nginx directive in crossplane's payload shape; ``block`` only on block directives."""
+
+
+def _directive(name: str, *args: object, block: Sequence[Directive] | None = None) -> Directive:
+    directive: Directive = {"directive": name, "args": [str(arg) for arg in args]}
+    if block is not None:
+        directive["block"] = list(block)
+    return directive
+
+
+def _comment(text: str) -> list[Directive]:
+    """A comment, one ``#`` line per line of ``text``: why a rule is there, kept in the rendered file."""
+    return [{"directive": "#", "args": [], "comment": f" {line}"} for line in text.splitlines()]
+
+
+def _literal(text: str) -> str:
+    """Text nginx sends as it is (``return``'s body): nginx would expand a ``$`` as a variable."""
     if "$" in text:
         raise ValueError(f"nginx string literals here may not contain '$': {text!r}")
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
+HEADER = "# Rendered by minio-platform (components/gateway.py). Do not edit: change the stack settings.\n"
 
 
 def render_nginx_conf(config: NginxConfig) -> str:
     """The complete nginx.conf (events and http blocks), as uploaded to the gateway container."""
+    return HEADER + crossplane.build(_numbered(nginx_conf_tree(config))) + "\n"
+
+
+def _numbered(tree: Sequence[Directive]) -> list[Directive]:
+    """The tree with a line number on every directive: ``crossplane.build`` writes a comment that
+    shares its predecessor's number on that predecessor's line."""
+    counter = iter(range(1, 1_000_000))
+
+    def number(block: Sequence[Directive]) -> list[Directive]:
+        numbered = []
+        for directive in block:
+            copy = {**directive, "line": next(counter)}
+            if "block" in directive:
+                copy["block"] = number(directive["block"])
+            numbered.append(copy)
+        return numbered
+
+    return number(tree)
+
+
+def nginx_conf_tree(config: NginxConfig) -> list[Directive]:
+    """nginx.conf as directives: the main context, ``events`` and ``http``."""
     if not config.upstreams:
         raise ValueError("the gateway needs at least one upstream node")
-    s3_servers = "\n".join(f"        server {u.s3} max_fails=2 fail_timeout=10s;" for u in config.upstreams)
-    admin_servers = "\n".join(
-        f"        server {u.s3} max_fails=2 fail_timeout=10s{'' if i == 0 else ' backup'};"
-        for i, u in enumerate(config.upstreams)
-    )
-    console_servers = "\n".join(
-        f"        server {u.console} max_fails=2 fail_timeout=10s;" for u in config.upstreams
-    )
     tmp = config.temp_dir.rstrip("/")
-
-    parts = [
-        f"""# Rendered by minio-platform (components/gateway.py). Do not edit: change the stack settings.
-worker_processes auto;
-pid {tmp}/nginx.pid;
-error_log /dev/stderr warn;
-
-events {{
-    worker_connections 4096;
-}}
-
-http {{
-    default_type application/octet-stream;
-    server_tokens off;
-    # Redirects stay relative: behind Docker's port mapping nginx's own port (80) is not the one
-    # the browser used, and an absolute Location would send it there.
-    absolute_redirect off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65s;
-
-    client_body_temp_path {tmp}/nginx-client-body;
-    proxy_temp_path {tmp}/nginx-proxy;
-    fastcgi_temp_path {tmp}/nginx-fastcgi;
-    uwsgi_temp_path {tmp}/nginx-uwsgi;
-    scgi_temp_path {tmp}/nginx-scgi;
-
-    # One JSON object per request, with its duration and the node that served it.
-    log_format json escape=json '{{"time":"$time_iso8601","remote_addr":"$remote_addr",'
-        '"request_method":"$request_method","uri":"$uri","status":$status,'
-        '"body_bytes_sent":$body_bytes_sent,"request_length":$request_length,'
-        '"request_time":$request_time,"upstream_addr":"$upstream_addr",'
-        '"upstream_status":"$upstream_status","upstream_response_time":"$upstream_response_time",'
-        '"host":"$host","user_agent":"$http_user_agent"}}';
-    access_log /dev/stdout json;
-
-    # Websocket upgrade for the console; an empty Connection header otherwise keeps upstream
-    # connections alive.
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      '';
-    }}
-
-    # Nodes by fixed address: nginx resolves nothing at start-up, so it starts while a node is
-    # down or not created yet. A node that fails twice within 10 s is skipped for 10 s, then
-    # tried again, so a restarted node is picked up without a reload.
-    upstream minio_s3 {{
-        least_conn;
-{s3_servers}
-        keepalive 64;
-    }}
-
-    # MinIO answers a bucket-wide listing of multipart uploads (no prefix) from a cache held by
-    # the process that started each upload, and drops an upload from it when the upload completes
-    # or is aborted (telling its peers too, unless one is unreachable). So starting, listing,
-    # completing and aborting uploads go to one node per bucket; the parts stay balanced.
-    # Consistent hashing: a node that fails is skipped (its buckets move to one other node until
-    # it is back), and only its buckets move.
-    upstream minio_multipart {{
-        hash $s3_bucket consistent;
-{s3_servers}
-        keepalive 16;
-    }}
-
-    # An `uploads` argument (start: POST, list: GET), or POST/DELETE with `uploadId` (complete,
-    # abort), goes to minio_multipart; every other S3 request to minio_s3.
-    map "$request_method:$args" $s3_upstream {{
-        "~^[A-Z]+:(.*&)?uploads(=[^&]*)?(&|$)" minio_multipart;
-        "~^(POST|DELETE):(.*&)?uploadId=" minio_multipart;
-        default minio_s3;
-    }}
-
-    # The bucket of a path-style request: the first segment of the path.
-    map $uri $s3_bucket {{
-        "~^/(?<bucket>[^/]+)" $bucket;
-        default "";
-    }}
-
-    # The admin API (IAM, configuration) goes to one node while it lives, the others standing by:
-    # MinIO propagates IAM changes to its peers asynchronously, so a policy created on one node
-    # and attached on the next request through another could be "not found" there.
-    upstream minio_admin {{
-{admin_servers}
-        keepalive 8;
-    }}
-
-    # Sticky by client address: a console session stays on one node.
-    upstream minio_console {{
-        ip_hash;
-{console_servers}
-        keepalive 16;
-    }}
-""",
+    return [
+        _directive("worker_processes", "auto"),
+        _directive("pid", f"{tmp}/nginx.pid"),
+        _directive("error_log", "/dev/stderr", "warn"),
+        _directive("events", block=[_directive("worker_connections", 4096)]),
+        _directive(
+            "http",
+            block=[
+                *_http_settings(tmp),
+                *_access_log(),
+                *_upstreams(config),
+                *_routing_maps(),
+                *(_tls_servers(config) if config.tls else _plain_servers(config)),
+            ],
+        ),
     ]
-    if config.tls:
-        parts.append(_tls_servers(config))
-    else:
-        parts.append(_plain_servers(config))
-    parts.append("}\n")
-    return "".join(parts)
 
 
-# The client's Host header and address go upstream as they came: SigV4 signs Host, and MinIO's
-# audit log records the client address.
-_FORWARDED_HEADERS = """\
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-"""
+def _http_settings(tmp: str) -> list[Directive]:
+    return [
+        _directive("default_type", "application/octet-stream"),
+        _directive("server_tokens", "off"),
+        *_comment(
+            "Redirects stay relative: behind Docker's port mapping nginx's own port (80) is not the one\n"
+            "the browser used, and an absolute Location would send it there."
+        ),
+        _directive("absolute_redirect", "off"),
+        _directive("sendfile", "on"),
+        _directive("tcp_nopush", "on"),
+        _directive("keepalive_timeout", "65s"),
+        *(
+            _directive(f"{kind}_temp_path", f"{tmp}/nginx-{folder}")
+            for kind, folder in (
+                ("client_body", "client-body"),
+                ("proxy", "proxy"),
+                ("fastcgi", "fastcgi"),
+                ("uwsgi", "uwsgi"),
+                ("scgi", "scgi"),
+            )
+        ),
+    ]
 
 
-def _health_location() -> str:
-    return f"""
-        location = {HEALTH_PATH} {{
-            access_log off;
-            default_type text/plain;
-            return 200 "ok\\n";
-        }}
-"""
+def _access_log() -> list[Directive]:
+    return [
+        *_comment("One JSON object per request, with its duration and the node that served it."),
+        _directive(
+            "log_format",
+            "json",
+            "escape=json",
+            '{"time":"$time_iso8601","remote_addr":"$remote_addr",',
+            '"request_method":"$request_method","uri":"$uri","status":$status,',
+            '"body_bytes_sent":$body_bytes_sent,"request_length":$request_length,',
+            '"request_time":$request_time,"upstream_addr":"$upstream_addr",',
+            '"upstream_status":"$upstream_status","upstream_response_time":"$upstream_response_time",',
+            '"host":"$host","user_agent":"$http_user_agent"}',
+        ),
+        _directive("access_log", "/dev/stdout", "json"),
+    ]
 
 
-def _console_locations(config: NginxConfig) -> str:
-    return f"""
-        location = {CONSOLE_PATH} {{
-            return 301 {CONSOLE_PATH}/;
-        }}
-
-        location {CONSOLE_PATH}/ {{
-            rewrite ^{CONSOLE_PATH}/(.*) /$1 break;
-            proxy_pass {config.upstream_scheme}://minio_console;
-{_upstream_tls(config)}            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-{_FORWARDED_HEADERS}            proxy_connect_timeout {UPSTREAM_CONNECT_TIMEOUT_SECONDS}s;
-            proxy_read_timeout 1h;
-            proxy_buffering off;
-            chunked_transfer_encoding off;
-        }}
-
-        # The user's note put S3 at /storage/. SigV4 signs the path, so no prefix can carry S3:
-        # answer with an S3-style error that names the endpoint to use, and never proxy.
-        location = /storage {{
-            default_type application/xml;
-            return 400 {_quote(storage_error_body(config.s3_endpoint))};
-        }}
-
-        location ^~ /storage/ {{
-            default_type application/xml;
-            return 400 {_quote(storage_error_body(config.s3_endpoint))};
-        }}
-
-        location = / {{
-            return 302 {CONSOLE_PATH}/;
-        }}
-
-        location / {{
-            return 404;
-        }}
-"""
+def _servers(addresses: Sequence[str], backup_after_first: bool = False) -> list[Directive]:
+    """One ``server`` per node: a node that fails twice within 10 s is skipped for 10 s."""
+    return [
+        _directive(
+            "server",
+            address,
+            "max_fails=2",
+            "fail_timeout=10s",
+            *(["backup"] if backup_after_first and i > 0 else []),
+        )
+        for i, address in enumerate(addresses)
+    ]
 
 
-def _upstream_tls(config: NginxConfig) -> str:
+def _upstreams(config: NginxConfig) -> list[Directive]:
+    s3 = [u.s3 for u in config.upstreams]
+    return [
+        *_comment(
+            "Nodes by fixed address: nginx resolves nothing at start-up, so it starts while a node is\n"
+            "down or not created yet. A node that fails twice within 10 s is skipped for 10 s, then\n"
+            "tried again, so a restarted node is picked up without a reload."
+        ),
+        _directive(
+            "upstream",
+            "minio_s3",
+            block=[_directive("least_conn"), *_servers(s3), _directive("keepalive", 64)],
+        ),
+        *_comment(
+            "MinIO answers a bucket-wide listing of multipart uploads (no prefix) from a cache held by\n"
+            "the process that started each upload, and drops an upload from it when the upload completes\n"
+            "or is aborted (telling its peers too, unless one is unreachable). So starting, listing,\n"
+            "completing and aborting uploads go to one node per bucket; the parts stay balanced.\n"
+            "Consistent hashing: a node that fails is skipped (its buckets move to one other node until\n"
+            "it is back), and only its buckets move."
+        ),
+        _directive(
+            "upstream",
+            "minio_multipart",
+            block=[
+                _directive("hash", "$s3_bucket", "consistent"),
+                *_servers(s3),
+                _directive("keepalive", 16),
+            ],
+        ),
+        *_comment(
+            "The admin API (IAM, configuration) goes to one node while it lives, the others standing by:\n"
+            "MinIO propagates IAM changes to its peers asynchronously, so a policy created on one node\n"
+            'and attached on the next request through another could be "not found" there.'
+        ),
+        _directive(
+            "upstream",
+            "minio_admin",
+            block=[*_servers(s3, backup_after_first=True), _directive("keepalive", 8)],
+        ),
+        *_comment("Sticky by client address: a console session stays on one node."),
+        _directive(
+            "upstream",
+            "minio_console",
+            block=[
+                _directive("ip_hash"),
+                *_servers([u.console for u in config.upstreams]),
+                _directive("keepalive", 16),
+            ],
+        ),
+    ]
+
+
+def _routing_maps() -> list[Directive]:
+    """Which upstream serves a request, and the variables that decide it."""
+    return [
+        *_comment(
+            "Websocket upgrade for the console; an empty Connection header otherwise keeps upstream\n"
+            "connections alive."
+        ),
+        _directive(
+            "map",
+            "$http_upgrade",
+            "$connection_upgrade",
+            block=[_directive("default", "upgrade"), _directive("", "")],
+        ),
+        *_comment(
+            "An `uploads` argument (start: POST, list: GET), or POST/DELETE with `uploadId` (complete,\n"
+            "abort), goes to minio_multipart; every other S3 request to minio_s3."
+        ),
+        _directive(
+            "map",
+            "$request_method:$args",
+            "$s3_upstream",
+            block=[
+                _directive("~^[A-Z]+:(.*&)?uploads(=[^&]*)?(&|$)", "minio_multipart"),
+                _directive("~^(POST|DELETE):(.*&)?uploadId=", "minio_multipart"),
+                _directive("default", "minio_s3"),
+            ],
+        ),
+        *_comment("The bucket of a path-style request: the first segment of the path."),
+        _directive(
+            "map",
+            "$uri",
+            "$s3_bucket",
+            block=[_directive("~^/(?<bucket>[^/]+)", "$bucket"), _directive("default", "")],
+        ),
+    ]
+
+
+def _forwarded_headers() -> list[Directive]:
+    """The client's Host header and address go upstream as they came: SigV4 signs Host, and MinIO's
+    audit log records the client address."""
+    return [
+        _directive("proxy_set_header", "Host", "$http_host"),
+        _directive("proxy_set_header", "X-Real-IP", "$remote_addr"),
+        _directive("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+        _directive("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
+    ]
+
+
+def _upstream_tls(config: NginxConfig) -> list[Directive]:
     """Verified TLS to the nodes (several hosts); nothing with plain HTTP."""
     if config.upstream_tls_name is None:
-        return ""
-    return f"""            proxy_ssl_verify on;
-            proxy_ssl_trusted_certificate {UPSTREAM_CA_FILE};
-            proxy_ssl_name {config.upstream_tls_name};
-            proxy_ssl_server_name on;
-            proxy_ssl_protocols TLSv1.2 TLSv1.3;
-            proxy_ssl_session_reuse on;
-"""
+        return []
+    return [
+        _directive("proxy_ssl_verify", "on"),
+        _directive("proxy_ssl_trusted_certificate", UPSTREAM_CA_FILE),
+        _directive("proxy_ssl_name", config.upstream_tls_name),
+        _directive("proxy_ssl_server_name", "on"),
+        _directive("proxy_ssl_protocols", "TLSv1.2", "TLSv1.3"),
+        _directive("proxy_ssl_session_reuse", "on"),
+    ]
 
 
-def _s3_location(path: str, upstream: str, config: NginxConfig) -> str:
-    return f"""
-        location {path} {{
-            proxy_pass {config.upstream_scheme}://{upstream};
-{_upstream_tls(config)}            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            # SigV4 signs Host as the client sent it: never rewrite it, nor the path.
-{_FORWARDED_HEADERS}            # A stopped container's address answers nothing (no reset): each try
-            # of it costs the whole connect timeout, so keep it short (a connect takes ms here).
-            proxy_connect_timeout {UPSTREAM_CONNECT_TIMEOUT_SECONDS}s;
-            proxy_send_timeout 1h;
-            # Between two reads, and from the request's end to the answer: a node that accepted a
-            # request and says nothing (a cluster below quorum never answers) costs a bounded wait.
-            proxy_read_timeout {config.upstream_read_timeout}s;
-            chunked_transfer_encoding off;
-            # Another node gets the request when one fails. nginx never replays a non-idempotent
-            # request, nor one whose unbuffered body has started streaming.
-            proxy_next_upstream error timeout http_502 http_503 http_504;
-            proxy_next_upstream_tries {UPSTREAM_TRIES};
-            proxy_next_upstream_timeout 30s;
-        }}
-"""
+def _health_location() -> Directive:
+    return _directive(
+        "location",
+        "=",
+        HEALTH_PATH,
+        block=[
+            _directive("access_log", "off"),
+            _directive("default_type", "text/plain"),
+            _directive("return", 200, "ok\\n"),
+        ],
+    )
 
 
-def _s3_server_body(config: NginxConfig) -> str:
-    return f"""
-        # S3 clients stream multi-GB objects: no buffering either way, a body limit from settings,
-        # timeouts measured in hours between reads rather than seconds.
-        client_max_body_size {config.max_body_size};
-        client_body_timeout 300s;
-        send_timeout 300s;
-        proxy_request_buffering off;
-        proxy_buffering off;
-        # S3 metadata headers may contain characters nginx would otherwise drop.
-        ignore_invalid_headers off;
-        # No node answered (all down, or below quorum and silent past the read timeout): an S3
-        # error that SDKs know to retry later, instead of nginx's HTML page or a hang.
-        error_page 502 504 = @unavailable;
-        location @unavailable {{
-            default_type application/xml;
-            add_header Retry-After 10 always;
-            return 503 {_quote(UNAVAILABLE_BODY)};
-        }}
-{_s3_location("/", "$s3_upstream", config)}{_s3_location("/minio/admin/", "minio_admin", config)}"""
+def _xml_answer(status: int, body: str) -> list[Directive]:
+    return [_directive("default_type", "application/xml"), _directive("return", status, _literal(body))]
 
 
-def _plain_servers(config: NginxConfig) -> str:
-    return f"""
-    # Console, health and the /storage/ explanation.
-    server {{
-        listen {config.http_listen} default_server;
-        server_name {config.console_host};
-{_health_location()}{_console_locations(config)}    }}
+def _console_locations(config: NginxConfig) -> list[Directive]:
+    storage_error = _xml_answer(400, storage_error_body(config.s3_endpoint))
+    return [
+        _directive("location", "=", CONSOLE_PATH, block=[_directive("return", 301, f"{CONSOLE_PATH}/")]),
+        _directive(
+            "location",
+            f"{CONSOLE_PATH}/",
+            block=[
+                _directive("rewrite", f"^{CONSOLE_PATH}/(.*)", "/$1", "break"),
+                _directive("proxy_pass", f"{config.upstream_scheme}://minio_console"),
+                *_upstream_tls(config),
+                _directive("proxy_http_version", "1.1"),
+                _directive("proxy_set_header", "Upgrade", "$http_upgrade"),
+                _directive("proxy_set_header", "Connection", "$connection_upgrade"),
+                *_forwarded_headers(),
+                _directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
+                _directive("proxy_read_timeout", "1h"),
+                _directive("proxy_buffering", "off"),
+                _directive("chunked_transfer_encoding", "off"),
+            ],
+        ),
+        *_comment(
+            "The user's note put S3 at /storage/. SigV4 signs the path, so no prefix can carry S3:\n"
+            "answer with an S3-style error that names the endpoint to use, and never proxy."
+        ),
+        _directive("location", "=", "/storage", block=storage_error),
+        _directive("location", "^~", "/storage/", block=storage_error),
+        _directive("location", "=", "/", block=[_directive("return", 302, f"{CONSOLE_PATH}/")]),
+        _directive("location", "/", block=[_directive("return", 404)]),
+    ]
 
-    # The S3 API, at the root of its own listener.
-    server {{
-        listen {config.s3_listen} default_server;
-        server_name {config.s3_host};
-{_s3_server_body(config)}    }}
-"""
+
+def _s3_location(path: str, upstream: str, config: NginxConfig) -> Directive:
+    return _directive(
+        "location",
+        path,
+        block=[
+            _directive("proxy_pass", f"{config.upstream_scheme}://{upstream}"),
+            *_upstream_tls(config),
+            _directive("proxy_http_version", "1.1"),
+            _directive("proxy_set_header", "Connection", ""),
+            *_comment("SigV4 signs Host as the client sent it: never rewrite it, nor the path."),
+            *_forwarded_headers(),
+            *_comment(
+                "A stopped container's address answers nothing (no reset): each try of it costs the\n"
+                "whole connect timeout, so keep it short (a connect takes ms here)."
+            ),
+            _directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
+            _directive("proxy_send_timeout", "1h"),
+            *_comment(
+                "Between two reads, and from the request's end to the answer: a node that accepted a\n"
+                "request and says nothing (a cluster below quorum never answers) costs a bounded wait."
+            ),
+            _directive("proxy_read_timeout", f"{config.upstream_read_timeout}s"),
+            _directive("chunked_transfer_encoding", "off"),
+            *_comment(
+                "Another node gets the request when one fails. nginx never replays a non-idempotent\n"
+                "request, nor one whose unbuffered body has started streaming."
+            ),
+            _directive("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504"),
+            _directive("proxy_next_upstream_tries", UPSTREAM_TRIES),
+            _directive("proxy_next_upstream_timeout", "30s"),
+        ],
+    )
 
 
-def _tls_servers(config: NginxConfig) -> str:
-    tls_common = f"""
-        ssl_certificate {TLS_DIR}/tls.crt;
-        ssl_certificate_key {TLS_DIR}/tls.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_ciphers {TLS12_CIPHERS};
-        ssl_prefer_server_ciphers off;
-        ssl_session_cache shared:TLS:10m;
-        ssl_session_timeout 1d;
-        ssl_session_tickets off;
-        add_header Strict-Transport-Security "max-age=63072000" always;
-"""
-    return f"""
-    # Plain HTTP only answers health checks and sends everything else to HTTPS.
-    server {{
-        listen {config.http_listen} default_server;
-        server_name _;
-{_health_location()}
-        location / {{
-            return 301 https://$host{"" if config.https_port == 443 else f":{config.https_port}"}$request_uri;
-        }}
-    }}
+def _s3_server_body(config: NginxConfig) -> list[Directive]:
+    return [
+        *_comment(
+            "S3 clients stream multi-GB objects: no buffering either way, a body limit from settings,\n"
+            "timeouts measured in hours between reads rather than seconds."
+        ),
+        _directive("client_max_body_size", config.max_body_size),
+        _directive("client_body_timeout", "300s"),
+        _directive("send_timeout", "300s"),
+        _directive("proxy_request_buffering", "off"),
+        _directive("proxy_buffering", "off"),
+        *_comment("S3 metadata headers may contain characters nginx would otherwise drop."),
+        _directive("ignore_invalid_headers", "off"),
+        *_comment(
+            "No node answered (all down, or below quorum and silent past the read timeout): an S3\n"
+            "error that SDKs know to retry later, instead of nginx's HTML page or a hang."
+        ),
+        _directive("error_page", 502, 504, "=", "@unavailable"),
+        _directive(
+            "location",
+            "@unavailable",
+            block=[
+                _directive("default_type", "application/xml"),
+                _directive("add_header", "Retry-After", 10, "always"),
+                _directive("return", 503, _literal(UNAVAILABLE_BODY)),
+            ],
+        ),
+        _s3_location("/", "$s3_upstream", config),
+        _s3_location("/minio/admin/", "minio_admin", config),
+    ]
 
-    # Unknown host names get no certificate and no content.
-    server {{
-        listen {config.https_listen} ssl default_server;
-        server_name _;
-        ssl_reject_handshake on;
-    }}
 
-    # Console and the /storage/ explanation.
-    server {{
-        listen {config.https_listen} ssl;
-        server_name {config.console_host};
-{tls_common}{_health_location()}{_console_locations(config)}    }}
+def _plain_servers(config: NginxConfig) -> list[Directive]:
+    return [
+        *_comment("Console, health and the /storage/ explanation."),
+        _directive(
+            "server",
+            block=[
+                _directive("listen", config.http_listen, "default_server"),
+                _directive("server_name", config.console_host),
+                _health_location(),
+                *_console_locations(config),
+            ],
+        ),
+        *_comment("The S3 API, at the root of its own listener."),
+        _directive(
+            "server",
+            block=[
+                _directive("listen", config.s3_listen, "default_server"),
+                _directive("server_name", config.s3_host),
+                *_s3_server_body(config),
+            ],
+        ),
+    ]
 
-    # The S3 API, at the root of its own host name.
-    server {{
-        listen {config.https_listen} ssl;
-        server_name {config.s3_host};
-{tls_common}{_s3_server_body(config)}    }}
-"""
+
+def _tls_common() -> list[Directive]:
+    return [
+        _directive("ssl_certificate", f"{TLS_DIR}/tls.crt"),
+        _directive("ssl_certificate_key", f"{TLS_DIR}/tls.key"),
+        _directive("ssl_protocols", "TLSv1.2", "TLSv1.3"),
+        _directive("ssl_ciphers", TLS12_CIPHERS),
+        _directive("ssl_prefer_server_ciphers", "off"),
+        _directive("ssl_session_cache", "shared:TLS:10m"),
+        _directive("ssl_session_timeout", "1d"),
+        _directive("ssl_session_tickets", "off"),
+        _directive("add_header", "Strict-Transport-Security", "max-age=63072000", "always"),
+    ]
+
+
+def _tls_servers(config: NginxConfig) -> list[Directive]:
+    https_port = "" if config.https_port == 443 else f":{config.https_port}"
+    return [
+        *_comment("Plain HTTP only answers health checks and sends everything else to HTTPS."),
+        _directive(
+            "server",
+            block=[
+                _directive("listen", config.http_listen, "default_server"),
+                _directive("server_name", "_"),
+                _health_location(),
+                _directive(
+                    "location",
+                    "/",
+                    block=[_directive("return", 301, f"https://$host{https_port}$request_uri")],
+                ),
+            ],
+        ),
+        *_comment("Unknown host names get no certificate and no content."),
+        _directive(
+            "server",
+            block=[
+                _directive("listen", config.https_listen, "ssl", "default_server"),
+                _directive("server_name", "_"),
+                _directive("ssl_reject_handshake", "on"),
+            ],
+        ),
+        *_comment("Console and the /storage/ explanation."),
+        _directive(
+            "server",
+            block=[
+                _directive("listen", config.https_listen, "ssl"),
+                _directive("server_name", config.console_host),
+                *_tls_common(),
+                _health_location(),
+                *_console_locations(config),
+            ],
+        ),
+        *_comment("The S3 API, at the root of its own host name."),
+        _directive(
+            "server",
+            block=[
+                _directive("listen", config.https_listen, "ssl"),
+                _directive("server_name", config.s3_host),
+                *_tls_common(),
+                *_s3_server_body(config),
+            ],
+        ),
+    ]
 
 
 # --- the component ------------------------------------------------------------------------------

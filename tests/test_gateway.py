@@ -21,6 +21,7 @@ from components.gateway import (
     UPSTREAM_READ_TIMEOUT_SECONDS,
     NginxConfig,
     Upstream,
+    nginx_conf_tree,
     public_urls,
     render_nginx_conf,
     storage_error_body,
@@ -333,6 +334,33 @@ def test_storage_error_is_well_formed_xml():
 def test_renderer_refuses_an_empty_upstream_list():
     with pytest.raises(ValueError, match="at least one upstream"):
         render_nginx_conf(NginxConfig([], "c", "s", "1m", "http://s"))
+
+
+def test_the_rendered_file_is_the_directive_tree(synth, tmp_path):
+    """What nginx reads back is exactly the tree the renderer built, and every comment that explains
+    a rule stands on a line of its own (crossplane would join it to the directive before it)."""
+    conf = synth("dev").files["nginx.conf"]
+
+    def without_lines(tree: list[dict]) -> list[dict]:
+        return [
+            {
+                "directive": d["directive"],
+                "args": d["args"],
+                **({"block": without_lines(d["block"])} if "block" in d else {}),
+            }
+            for d in tree
+            if d["directive"] != "#"
+        ]
+
+    node = Upstream("10.0.0.2:9000", "10.0.0.2:9001")
+    config = NginxConfig([node], "localhost", "localhost", "5g", "http://localhost:9000")
+    assert without_lines(parse(render_nginx_conf(config), tmp_path)) == without_lines(nginx_conf_tree(config))
+    code = [line.strip() for line in conf.splitlines()]
+    comments = [line for line in code if line.startswith("#")]
+    assert len(comments) > 20
+    assert not [
+        line for line in code if "#" in line and not line.startswith("#") and ";" in line.split("#")[0]
+    ]
 
 
 # --- Debian's nginx judges and runs it ------------------------------------------------------------
