@@ -7,11 +7,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_ci_forbids_skipping_real_server_tests():
+    """Both tiers that could skip (real servers, the real engine) are required in CI, and the
+    exports come before the test command runs."""
     script = (ROOT / ".ci" / "run").read_text()
-    assert "export REQUIRE_INTEGRATION=1" in script
-    assert "make test" in script
+    lines = [line.strip() for line in script.splitlines()]
+    exports = [i for i, line in enumerate(lines) if line.startswith("export ") and "REQUIRE_" in line]
+    required = {word.split("=")[0] for i in exports for word in lines[i].split()[1:] if word.endswith("=1")}
+    assert {"REQUIRE_INTEGRATION", "REQUIRE_E2E"} <= required
+    assert lines.index("make test") > max(exports)
     if os.environ.get("CI") == "true":
         assert os.environ.get("REQUIRE_INTEGRATION") == "1"
+        assert os.environ.get("REQUIRE_E2E") == "1"
 
 
 def test_readme_test_command_is_what_ci_runs():

@@ -11,6 +11,7 @@ import pytest
 from day2.cli import main
 from synth.mocks import is_secret
 from synth.run import mask
+from tests.graph import plain
 
 
 def test_admin_passwords_are_secret_outputs(synth):
@@ -28,16 +29,28 @@ def test_prod_has_no_admin_passwords_of_services_it_does_not_run(synth):
     assert outputs["grafana_url"].startswith("https://")
 
 
-def summary_of(outputs: dict, stack: str, monkeypatch, capsys) -> str:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(mask(outputs))))
+def summary_of(outputs: dict, stack: str, monkeypatch, capsys, show_secrets: bool = False) -> str:
+    """The summary of ``outputs`` as ``pulumi stack output --json`` prints them: secrets masked, or
+    in plain text with ``--show-secrets`` (someone piping the wrong command)."""
+    shown = json.dumps(plain(outputs) if show_secrets else mask(outputs))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(shown))
     assert main(["summary", "--stack", stack]) == 0
     return capsys.readouterr().out
 
 
+@pytest.mark.parametrize("show_secrets", [False, True], ids=["masked", "show-secrets"])
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_the_summary_says_where_to_go_and_how_to_sign_in_without_a_secret(synth, stack, monkeypatch, capsys):
+def test_the_summary_says_where_to_go_and_how_to_sign_in_without_a_secret(
+    synth, stack, show_secrets, monkeypatch, capsys
+):
+    """The README's promise, "never prints a password", holds even when the summary is handed every
+    secret in plain text: it prints the command that reveals one, never the value."""
     synthesis = synth(stack)
-    text = summary_of(synthesis.outputs, stack, monkeypatch, capsys)
+    if show_secrets:
+        fed = json.dumps(plain(synthesis.outputs))
+        assert "minio_root_password" in synthesis.outputs
+        assert [v for v in synthesis.secret_values if v in fed], "the outputs fed carry no secret"
+    text = summary_of(synthesis.outputs, stack, monkeypatch, capsys, show_secrets)
     for name in ("console_url", "s3_endpoint", "sso_issuer_url", "grafana_url", "database_s3_endpoint"):
         assert synthesis.outputs[name] in text, name
     assert f"pulumi stack output minio_root_password --show-secrets --stack {stack}" in text

@@ -9,8 +9,8 @@ import pytest
 
 from synth import __main__ as synth_cli
 from synth.manifest import SecretLeakError, manifest, mermaid, render_documents
-from synth.mocks import PlatformMocks, is_secret, secret
-from synth.run import Synthesis
+from synth.mocks import is_secret, secret
+from synth.run import Synthesis, mask
 from synth.stackfile import placeholder_for, read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,14 +141,20 @@ def test_graph_has_parent_and_dependency_edges():
     assert 'r1["c<br/>C"]' in graph, "the label keeps its line break"
 
 
-def test_mocks_mark_generated_passwords_secret_like_the_real_provider():
-    from pulumi.runtime import MockResourceArgs
-
-    _, state = PlatformMocks().new_resource(
-        MockResourceArgs("random:index/randomPassword:RandomPassword", "pw", {"length": 24.0}, "", "", True)
-    )
-    assert is_secret(state["result"]) and is_secret(state["bcryptHash"])
-    assert len(state["result"]["value"]) >= 24
+def test_every_generated_password_is_long_and_leaves_the_stack_only_as_a_secret(synth):
+    """What the program decides: the length of each password it generates, and that no output
+    carries one (or anything derived from one) outside a value marked secret."""
+    synthesis = synth("dev")
+    passwords = synthesis.of_type("random:index/randomPassword:RandomPassword")
+    assert len(passwords) >= 5, [p.name for p in passwords]
+    short = {p.name: p.inputs["length"] for p in passwords if p.inputs["length"] < 20}
+    assert short == {}, "generated passwords of fewer than 20 characters"
+    leaked = {
+        name: [s for s in synthesis.secret_values if s in json.dumps(mask(value))]
+        for name, value in synthesis.outputs.items()
+    }
+    assert {name: found for name, found in leaked.items() if found} == {}
+    assert is_secret(synthesis.outputs["minio_root_password"])
 
 
 def test_two_runs_write_identical_files():

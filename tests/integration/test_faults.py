@@ -131,7 +131,6 @@ def test_node_losses_follow_the_quorum_rules(cluster, gateway, node_environment,
         client.put_object(Bucket=bucket, Key="two-down/refused", Body=b"x" * 4096)
     refused_after = time.monotonic() - started
     # MinIO's answer to a lost write quorum: 503 SlowDownWrite, "Resource requested is unwritable".
-    assert isinstance(caught.value, ClientError), caught.value
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
     assert caught.value.response["Error"]["Code"] == "SlowDownWrite"
     assert refused_after < 60
