@@ -4,6 +4,7 @@ import json
 
 import pulumi
 
+from components.hosts import node_placement
 from components.monitoring import GRAFANA_ADMIN_USER
 from components.platform import REGION, Platform, PlatformArgs
 from components.pools import node_name
@@ -92,7 +93,7 @@ pulumi.export(
 if settings.hosts is not None:
     # Per host: its nodes, and what its loss would do (None: every pool keeps reading and writing).
     losses = settings.host_losses()
-    placement = sorted(settings.placement.items())
+    placement = sorted(node_placement(settings.cluster.layout, settings.hosts).items())
     pulumi.export(
         "hosts",
         {

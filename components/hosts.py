@@ -16,12 +16,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from components.pools import PoolLayout, node_name
+
+LOCAL_HOST = "local"
+"""The one host of a single-host stack (its dockerHost), in placements."""
 
 
 class PlacementError(ValueError):
     """A placement names a node twice, misses one, or names one that does not exist."""
+
+
+class PlacedHost(Protocol):
+    """What the placement reads of a host (``HostSettings`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def nodes(self) -> tuple[int, ...] | None: ...
+
+
+def node_placement(pools: Sequence[PoolLayout], hosts: Sequence[PlacedHost] | None) -> dict[int, str]:
+    """Node number to host name: every node on ``local`` with one host, an even spread when no
+    host names its nodes, else the placement the stack spells out. Raises PlacementError."""
+    numbers = [n for pool in pools for n in pool.node_numbers]
+    if hosts is None:
+        return dict.fromkeys(numbers, LOCAL_HOST)
+    if all(host.nodes is None for host in hosts):
+        return spread_nodes(numbers, [host.name for host in hosts])
+    return explicit_placement(numbers, {host.name: host.nodes or () for host in hosts})
 
 
 def spread_nodes(node_numbers: Sequence[int], hosts: Sequence[str]) -> dict[int, str]:

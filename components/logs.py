@@ -38,10 +38,10 @@ LOKI_HOST = "loki"
 LOKI_PORT = 3100
 ALLOY_CONFIG_FILE = "config.alloy"
 WEBHOOK_TARGET = "alloy"
+"""MinIO's name for the logger and audit webhook targets (the ``_<target>`` suffix of their variables)."""
 LOG_QUEUE_PATH = "/queue"
 """Where each node's queue volume is mounted: never inside a drive (MinIO would take a folder at a
 drive's root for a bucket)."""
-"""MinIO's name for the logger and audit webhook targets (the ``_<target>`` suffix of their variables)."""
 
 REDACTED = "[REDACTED]"
 

@@ -206,8 +206,8 @@ PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
 GRAFANA_PORT = 3000
 DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "dashboards" / "minio-overview.json"
 PROMETHEUS_DATASOURCE_UID = "prometheus"
+"""The dashboard's panels name their data sources by these uids."""
 LOKI_DATASOURCE_UID = "loki"
-"""The dashboard's panels name their data source by this uid."""
 
 
 def load_dashboard() -> dict:

@@ -9,10 +9,12 @@ import pulumi_docker as docker
 import pulumi_minio as minio
 from pydantic import SecretStr
 
+from components.addressing import plan_host_addresses, plan_storage_addresses
 from components.buckets import Buckets, BucketsArgs
 from components.cluster import MinioCluster, MinioClusterArgs, MultiHost, NodeSite
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
+from components.hosts import node_placement
 from components.identities import Identities, IdentitiesArgs, group_policy_documents, pretty
 from components.internode_tls import InternodeTls
 from components.layout_guard import PoolLayoutGuard
@@ -31,7 +33,7 @@ from components.network import (
     PlatformNetworksArgs,
 )
 from components.pools import node_name
-from components.settings import PROJECT, Environment, PlatformSettings, TlsMode
+from components.settings import PROJECT, Environment, HostSettings, PlatformSettings, TlsMode
 from components.sso import SingleSignOn, SingleSignOnArgs
 
 REGION = "us-east-1"
@@ -79,7 +81,7 @@ class Platform(pulumi.ComponentResource):
         super().__init__("minio-platform:index:Platform", name, None, opts)
         settings = args.settings
         labels = stack_labels(PROJECT, args.stack)
-        addresses = settings.storage_addresses
+        addresses = plan_storage_addresses(settings.networks.storage_subnet, settings.cluster.last_node)
         node_numbers = [number for pool in settings.cluster.layout for number in pool.node_numbers]
         node_addresses = {node_name(n): str(addresses.nodes[n - 1]) for n in node_numbers}
         self.generated_files = {}
@@ -92,7 +94,9 @@ class Platform(pulumi.ComponentResource):
             f"{name}-pool-layout",
             settings.cluster.layout,
             one_pool_form=settings.cluster.pools is None,
-            placement=None if settings.hosts is None else settings.placement,
+            placement=None
+            if settings.hosts is None
+            else node_placement(settings.cluster.layout, settings.hosts),
             first_host=None if settings.hosts is None else settings.hosts[0].name,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -125,10 +129,11 @@ class Platform(pulumi.ComponentResource):
         first_address = None if settings.hosts is None else str(settings.hosts[0].address)
         upstreams = list(node_addresses.values())
         if settings.hosts is not None:
-            multi_host = self._several_hosts(name, settings, labels)
-            assert self.internode_tls is not None and first_address is not None
+            multi_host = self._several_hosts(name, settings, settings.hosts, labels)
             if settings.identity.deployed:
-                keycloak_certificate = self.internode_tls.issue("keycloak", ["keycloak"], [first_address])
+                keycloak_certificate = multi_host.tls.issue(
+                    "keycloak", ["keycloak"], [str(settings.hosts[0].address)]
+                )
             # The first host's nodes by storage-net (it cannot reach its own macvlan containers),
             # the others by their address on the hosts' network.
             upstreams = [
@@ -244,11 +249,14 @@ class Platform(pulumi.ComponentResource):
             }
         )
 
-    def _several_hosts(self, name: str, settings: PlatformSettings, labels: dict[str, str]) -> MultiHost:
+    def _several_hosts(
+        self, name: str, settings: PlatformSettings, hosts: tuple[HostSettings, ...], labels: dict[str, str]
+    ) -> MultiHost:
         """storage-hosts-net on every host, the internode CA and certificates, each node's host."""
-        assert settings.hosts is not None and settings.host_addresses is not None
         network = settings.networks
-        assert network.host_subnet is not None and network.host_range is not None
+        if network.host_subnet is None or network.host_range is None:
+            raise ValueError("networks.hostSubnet and networks.hostRange are required with hosts")
+        host_addresses = plan_host_addresses(network.host_range, settings.cluster.last_node)
         self.hosts_networks = HostsNetworks(
             f"{name}-hosts-net",
             HostsNetworksArgs(
@@ -260,12 +268,12 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        placement = settings.placement
-        addresses = {node_name(n): str(settings.host_addresses.nodes[n - 1]) for n in placement}
+        placement = node_placement(settings.cluster.layout, hosts)
+        addresses = {node_name(n): str(host_addresses.nodes[n - 1]) for n in placement}
         self.internode_tls = InternodeTls(
             f"{name}-internode-tls", addresses, opts=pulumi.ResourceOptions(parent=self)
         )
-        first = settings.hosts[0]
+        first = hosts[0]
         services = [
             *(["keycloak"] if settings.identity.deployed else []),
             *(["alloy"] if settings.observability.enabled else []),
@@ -331,8 +339,14 @@ class Platform(pulumi.ComponentResource):
         if not settings.observability.enabled:
             return
         # Created with monitoring: the log pipeline above and the metrics identity here.
-        assert self.logs is not None
-        assert self.identities.metrics_access_key and self.identities.metrics_secret_key is not None
+        metrics_access_key, metrics_secret_key = (
+            self.identities.metrics_access_key,
+            self.identities.metrics_secret_key,
+        )
+        if self.logs is None or not metrics_access_key or metrics_secret_key is None:
+            raise ValueError(
+                "monitoring needs the log pipeline and the metrics identity: observability is off"
+            )
         self.monitoring = Monitoring(
             f"{name}-monitoring",
             MonitoringArgs(
@@ -340,8 +354,8 @@ class Platform(pulumi.ComponentResource):
                 pools=settings.cluster.layout,
                 node_names=self.cluster.node_names,
                 monitoring_network=self.networks.monitoring,
-                metrics_access_key=self.identities.metrics_access_key,
-                metrics_secret_key=self.identities.metrics_secret_key,
+                metrics_access_key=metrics_access_key,
+                metrics_secret_key=metrics_secret_key,
                 grafana_auth=_secret(settings.secrets.grafana_auth),
                 loki_url=self.logs.loki_url,
                 labels=labels,

@@ -90,7 +90,10 @@ def sso_endpoints(identity: IdentitySettings, across_hosts: bool = False) -> Sso
             else f"http://{KEYCLOAK_HOST}:{KEYCLOAK_HTTP_PORT}"
         )
         return SsoEndpoints(public, internal, public)
-    assert identity.url is not None  # settings require it in mode external
+    if identity.url is None:
+        raise ValueError(
+            f"identity.url is required with identity.mode {identity.mode.value}: the existing Keycloak"
+        )
     return SsoEndpoints(identity.url, identity.url, identity.url)
 
 

@@ -15,12 +15,14 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components.addressing import plan_host_addresses
 from components.hosts import (
     PlacementError,
     SetMember,
     erasure_sets,
     explicit_placement,
     host_losses,
+    node_placement,
     spread_nodes,
 )
 from components.layout_guard import _LayoutProvider, layout_record, placement_problems
@@ -137,16 +139,22 @@ def test_the_sets_cover_every_drive_once_and_a_host_never_loses_more_than_it_hol
 def test_one_host_needs_no_edit_and_places_everything_locally():
     settings = settings_from_config({})
     assert settings.hosts is None
-    assert set(settings.placement.values()) == {"local"}
+    assert set(node_placement(settings.cluster.layout, settings.hosts).values()) == {"local"}
     assert settings.host_losses() == [] and settings.warnings() == []
 
 
 def test_three_hosts_spread_six_nodes_two_each_and_survive_any_one_loss():
     settings = settings_from_config(several(3, cluster={"nodes": 6}))
-    assert settings.placement == {1: "host1", 2: "host2", 3: "host3", 4: "host1", 5: "host2", 6: "host3"}
+    assert node_placement(settings.cluster.layout, settings.hosts) == {
+        1: "host1", 2: "host2", 3: "host3", 4: "host1", 5: "host2", 6: "host3"
+    }  # fmt: skip
     assert all(loss.writable for loss in settings.host_losses())
     assert settings.warnings() == []
-    assert str(settings.host_addresses.nodes[0]) == "10.0.0.139"
+    assert settings.networks.host_range is not None
+    assert (
+        str(plan_host_addresses(settings.networks.host_range, settings.cluster.last_node).nodes[0])
+        == "10.0.0.139"
+    )
 
 
 def test_three_nodes_of_a_four_node_ec2_pool_on_one_host_are_refused():

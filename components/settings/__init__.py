@@ -34,6 +34,7 @@ from components.settings.base import (
 from components.settings.buckets import BucketSettings, ServiceAccountSettings
 from components.settings.cluster import ClusterSettings
 from components.settings.gateway import GatewaySettings
+from components.settings.hosts import HostSettings
 from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
 from components.settings.loading import OBJECT_KEYS, SCALAR_KEYS, load_settings, settings_from_config
 from components.settings.network import NetworkSettings
@@ -61,6 +62,7 @@ __all__ = [
     "Environment",
     "GatewaySettings",
     "GroupSettings",
+    "HostSettings",
     "IdentitySettings",
     "Invalid",
     "Mode",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Self
+from collections.abc import Callable, Iterable, Iterator
+from typing import Self, TypeVar
 
 from pydantic import (
     Field,
@@ -12,14 +12,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.addressing import (
-    AddressPlanError,
-    HostNetworkAddresses,
-    StorageAddresses,
-    plan_host_addresses,
-    plan_storage_addresses,
-)
-from components.hosts import HostLoss, PlacementError, explicit_placement, host_losses, spread_nodes
+from components.addressing import AddressPlanError, plan_host_addresses, plan_storage_addresses
+from components.hosts import HostLoss, PlacementError, host_losses, node_placement
 from components.policies import takes_buckets, template_names
 from components.settings.base import (
     METRICS_USER,
@@ -47,8 +41,18 @@ from components.settings.network import NetworkSettings, is_rfc1918
 from components.settings.observability import ObservabilitySettings
 from components.settings.secrets import Secrets
 
-LOCAL_HOST = "local"
-"""The one host of a single-host stack (its dockerHost), in placements."""
+T = TypeVar("T")
+
+
+def repeated(values: Iterable[T]) -> Iterator[tuple[int, T]]:
+    """``(index, value)`` of every value that an earlier one already had: each uniqueness rule's
+    offenders, named at their own index."""
+    seen: list[T] = []
+    for i, value in enumerate(values):
+        if value in seen:
+            yield i, value
+        else:
+            seen.append(value)
 
 
 class PlatformSettings(Section):
@@ -123,10 +127,6 @@ class PlatformSettings(Section):
         except AddressPlanError as err:
             yield Invalid("networks.storageSubnet", str(self.networks.storage_subnet), str(err))
 
-    @property
-    def storage_addresses(self) -> StorageAddresses:
-        return plan_storage_addresses(self.networks.storage_subnet, self.cluster.last_node)
-
     def _check_hosts(self) -> Iterator[Invalid]:
         """Several hosts: unique names, daemons and addresses in hostSubnet outside hostRange; every
         node placed once (on every host or on none); hostSubnet and hostRange given and large enough."""
@@ -142,15 +142,11 @@ class PlatformSettings(Section):
                 "dockerHost", "[...]", "give either dockerHost or hosts, not both: move it into hosts"
             )
         for field in ("name", "docker_host", "address"):
-            seen: set[object] = set()
-            for i, host in enumerate(self.hosts):
-                value = getattr(host, field)
-                if value in seen:
-                    shown = "[...]" if field == "docker_host" else str(value)
-                    yield Invalid(
-                        f"hosts[{i}].{to_camel(field)}", shown, f"every host's {to_camel(field)} is its own"
-                    )
-                seen.add(value)
+            for i, value in repeated(getattr(host, field) for host in self.hosts):
+                shown = "[...]" if field == "docker_host" else str(value)
+                yield Invalid(
+                    f"hosts[{i}].{to_camel(field)}", shown, f"every host's {to_camel(field)} is its own"
+                )
         if self.hosts[0].down:
             yield Invalid(
                 "hosts[0].down",
@@ -170,13 +166,12 @@ class PlatformSettings(Section):
             )
         else:
             try:
-                _ = self.placement
+                node_placement(self.cluster.layout, self.hosts)
             except PlacementError as err:
                 yield Invalid("hosts", "[...nodes]", str(err))
-        yield from self._check_host_network()
+        yield from self._check_host_network(self.hosts)
 
-    def _check_host_network(self) -> Iterator[Invalid]:
-        assert self.hosts is not None
+    def _check_host_network(self, hosts: tuple[HostSettings, ...]) -> Iterator[Invalid]:
         subnet, block = self.networks.host_subnet, self.networks.host_range
         if subnet is None or block is None:
             for key, value in (("hostSubnet", subnet), ("hostRange", block)):
@@ -187,7 +182,7 @@ class PlatformSettings(Section):
                         "required with hosts: the hosts' network and the stack's block of it",
                     )
             return
-        for i, host in enumerate(self.hosts):
+        for i, host in enumerate(hosts):
             if host.address not in subnet or host.address in block:
                 yield Invalid(
                     f"hosts[{i}].address",
@@ -211,29 +206,13 @@ class PlatformSettings(Section):
     def _host_names_unique(self) -> bool:
         return self.hosts is None or len({host.name for host in self.hosts}) == len(self.hosts)
 
-    @property
-    def placement(self) -> dict[int, str]:
-        """Node number to host name (one host: every node on ``local``). Raises PlacementError."""
-        numbers = [n for pool in self.cluster.layout for n in pool.node_numbers]
-        if self.hosts is None:
-            return dict.fromkeys(numbers, LOCAL_HOST)
-        if all(host.nodes is None for host in self.hosts):
-            return spread_nodes(numbers, [host.name for host in self.hosts])
-        return explicit_placement(numbers, {host.name: host.nodes or () for host in self.hosts})
-
-    @property
-    def host_addresses(self) -> HostNetworkAddresses | None:
-        """The services' and nodes' addresses on hosts-net (None with one host)."""
-        if self.hosts is None or self.networks.host_range is None:
-            return None
-        return plan_host_addresses(self.networks.host_range, self.cluster.last_node)
-
     def host_losses(self) -> list[HostLoss]:
-        """What losing each host does to each pool (empty with one host)."""
+        """What losing each host does to each pool (empty with one host, or while the hosts' names
+        or placement are wrong: those are reported on their own)."""
         if self.hosts is None or not self._host_names_unique:
             return []
         try:
-            placement = self.placement
+            placement = node_placement(self.cluster.layout, self.hosts)
         except PlacementError:
             return []
         return host_losses(self.cluster.layout, placement)
@@ -273,24 +252,17 @@ class PlatformSettings(Section):
 
     def _check_buckets(self) -> Iterator[Invalid]:
         """Bucket names are unique."""
-        seen: set[str] = set()
-        for i, bucket in enumerate(self.buckets):
-            if bucket.name in seen:
-                yield Invalid(f"buckets[{i}].name", bucket.name, "bucket names must be unique")
-            seen.add(bucket.name)
+        for i, name in repeated(bucket.name for bucket in self.buckets):
+            yield Invalid(f"buckets[{i}].name", name, "bucket names must be unique")
 
     def _check_service_accounts(self) -> Iterator[Invalid]:
         """Service accounts: unique names other than the root user and the metrics identity; a
         template policy; buckets exactly when the template is per bucket, each one configured."""
         templates = template_names()
         buckets = {b.name for b in self.buckets}
-        seen: set[str] = set()
+        for i, name in repeated(account.name for account in self.service_accounts):
+            yield Invalid(f"serviceAccounts[{i}].name", name, "service account names must be unique")
         for i, account in enumerate(self.service_accounts):
-            if account.name in seen:
-                yield Invalid(
-                    f"serviceAccounts[{i}].name", account.name, "service account names must be unique"
-                )
-            seen.add(account.name)
             if account.name in (METRICS_USER, self.cluster.root_user):
                 yield Invalid(
                     f"serviceAccounts[{i}].name",
@@ -322,12 +294,10 @@ class PlatformSettings(Section):
         bucket to apply to; buckets only for per-bucket templates, each one configured."""
         templates = template_names()
         buckets = {b.name for b in self.buckets}
-        seen: set[str] = set()
+        for i, name in repeated(group.name for group in self.identity.groups):
+            yield Invalid(f"identity.groups[{i}].name", name, "group names must be unique")
         for i, group in enumerate(self.identity.groups):
             key = f"identity.groups[{i}]"
-            if group.name in seen:
-                yield Invalid(f"{key}.name", group.name, "group names must be unique")
-            seen.add(group.name)
             if group.policy not in (*BUILTIN_POLICIES, *templates):
                 yield Invalid(
                     f"{key}.policy",

@@ -171,12 +171,19 @@ def test_backup_restores_to_an_identical_database(postgres, seeded, outputs, roo
     )
 
 
+def until_the_key_changes(database: str, key: str) -> None:
+    """Backup keys carry the second: wait until a backup started now gets a key other than ``key``."""
+    deadline = time.monotonic() + 5
+    while backups.backup_key(database, datetime.now(UTC)) == key:
+        assert time.monotonic() < deadline, "the clock did not move past the backup's second"
+        time.sleep(0.05)
+
+
 def test_list_shows_newest_first_with_checksum_and_expiry(postgres, seeded, outputs):
     for _ in range(2):
-        assert (
-            day2("backup", "--outputs", str(outputs), "--database", "app", env=postgres.env).returncode == 0
-        )
-        time.sleep(1.1)  # keys carry the second
+        done = day2("backup", "--outputs", str(outputs), "--database", "app", "--json", env=postgres.env)
+        assert done.returncode == 0, done.stderr
+        until_the_key_changes("app", json.loads(done.stdout)["key"])
     done = day2("list", "--outputs", str(outputs), "--database", "app", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -502,6 +509,60 @@ def test_verify_passes_on_the_healthy_cluster(outputs):
         "console",
         "OIDC discovery",
     } <= set(checks)
+
+
+def test_no_subcommand_prints_a_secret(postgres, seeded, outputs, gateway, dev):
+    """docs/day2.md: the tools print no secret, on stdout or stderr, in any mode or failure. Every
+    subcommand runs with the real credentials (the root password, the service accounts' secret keys,
+    the metrics token, PostgreSQL's password), as tables and as JSON, and through its errors."""
+    given = json.loads(outputs.read_text())
+    secrets_ = {
+        "minio_root_password": given["minio_root_password"],
+        "metrics_bearer_token": given["metrics_bearer_token"],
+        "PGPASSWORD": postgres.password,
+        **{f"secret key of {n}": key for n, key in given["service_account_secret_keys"].items()},
+        **{f"secret output {i}": value for i, value in enumerate(sorted(dev.secret_values))},
+    }
+    assert all(len(value) >= 8 for value in secrets_.values()), "a secret too short to search for"
+    source = ["--outputs", str(outputs)]
+    pg = {"env": postgres.env}
+    with_keys = {**postgres.env, "MINIO_ACCESS_KEY": given["minio_root_user"],
+                 "MINIO_SECRET_KEY": given["minio_root_password"]}  # fmt: skip
+    backed_up = day2("backup", *source, "--database", "app", "--json", env=postgres.env)
+    assert backed_up.returncode == 0, backed_up.stderr
+    key = json.loads(backed_up.stdout)["key"]
+    until_the_key_changes("app", key)
+    runs = {
+        "backup --json": backed_up,
+        "backup": day2("backup", *source, "--database", "app", env=postgres.env),
+        "backup --account root": day2("backup", *source, "--account", "root", "--database", "app", **pg),
+        "backup of a missing database": day2("backup", *source, "--database", "nowhere", env=postgres.env),
+        "list": day2("list", *source),
+        "list --json": day2("list", *source, "--json"),
+        "list with keys from the environment": day2("list", "--endpoint", gateway.s3_endpoint, env=with_keys),
+        "restore --json": day2("restore", *source, "--database", "secrets_check", "--backup", key,
+                               "--create", "--json", env=postgres.env),
+        "restore onto a non-empty database": day2("restore", *source, "--database", "app", env=postgres.env),
+        "restore of a missing backup": day2("restore", *source, "--database", "nowhere",
+                                            "--backup", "postgresql/app/app-19990101T000000Z.dump", **pg),
+        "verify": day2("verify", *source),
+        "verify --json": day2("verify", *source, "--json"),
+        "compliance": day2("compliance", *source),
+        "compliance --json": day2("compliance", *source, "--json"),
+        "summary": day2("summary", *source),
+        "an unknown account": day2("list", *source, "--account", "nobody"),
+    }  # fmt: skip
+    ran = {name: done.returncode for name, done in runs.items()}
+    assert ran["restore --json"] == 0 and ran["verify"] == 0 and ran["summary"] == 0, ran
+    assert {ran["backup of a missing database"], ran["restore of a missing backup"]} <= set(range(1, 10)), ran
+    leaked = [
+        f"{what} in the {stream} of `{name}`"
+        for name, done in runs.items()
+        for stream, text in (("stdout", done.stdout), ("stderr", done.stderr))
+        for what, value in secrets_.items()
+        if value in text
+    ]
+    assert leaked == []
 
 
 def _verify_until_failed(outputs: Path, failure: str, seconds: float = 30) -> subprocess.CompletedProcess:
