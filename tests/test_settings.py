@@ -239,6 +239,48 @@ def test_prod_without_pinned_images():
     assert "by digest" in message
 
 
+PROD_IMAGE_KEYS = {
+    ("cluster", "image"): MINIO_DIGEST,
+    ("gateway", "image"): NGINX_DIGEST,
+    ("identity", "image"): "quay.io/keycloak/keycloak:26.4.2@sha256:" + "d" * 64,
+    ("observability", "prometheusImage"): "prom/prometheus:v3.7.3@sha256:" + "e" * 64,
+    ("observability", "lokiImage"): "grafana/loki:3.5.8@sha256:" + "f" * 64,
+    ("observability", "grafanaImage"): "grafana/grafana:12.2.1@sha256:" + "0" * 64,
+    ("observability", "alloyImage"): ALLOY_DIGEST,
+}
+"""Every image a prod stack can deploy (Keycloak and the monitoring services with mode deploy)."""
+
+
+def prod_deploying_everything() -> dict[str, Any]:
+    """A valid prod stack that runs every image itself, each pinned by digest."""
+    values = prod(
+        identity={"mode": "deploy"},
+        observability={"mode": "deploy"},
+        tlsCertificate="-----BEGIN CERTIFICATE-----",
+    )
+    del values["keycloakAdminPassword"], values["grafanaAuth"]
+    for (section, key), ref in PROD_IMAGE_KEYS.items():
+        values.setdefault(section, {})[key] = ref
+    return values
+
+
+def test_prod_deploying_every_image_pinned_by_digest_is_valid():
+    settings = settings_from_config(prod_deploying_everything(), SECRETS)
+    assert settings.identity.deployed and settings.observability.mode.value == "deploy"
+
+
+@pytest.mark.parametrize(("section", "key"), list(PROD_IMAGE_KEYS), ids=lambda part: str(part))
+def test_prod_refuses_each_image_key_without_a_digest(section, key):
+    """Not only the cluster's: every image key prod deploys, one at a time, is named when it lacks
+    a digest (the list is written here, not read from the settings, so a key the check forgets fails)."""
+    values = prod_deploying_everything()
+    tag_only = PROD_IMAGE_KEYS[(section, key)].split("@", 1)[0]
+    values[section][key] = tag_only
+    message = the_problem(values, SECRETS)
+    assert message.startswith(f"{PROJECT}:{section}.{key} = {tag_only!r}:"), message
+    assert "by digest" in message
+
+
 @pytest.mark.parametrize(("ref", "why"), [("minio/minio", "not pinned"), ("minio/minio:latest", "'latest'")])
 def test_unpinned_images_are_refused_in_every_stack(ref, why):
     assert why in the_problem({"cluster": {"image": ref}})

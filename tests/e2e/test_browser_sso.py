@@ -7,6 +7,11 @@ in the console. The first test pins that; the journeys then run the same loop a 
 (authorization code at ``<console_url>/oauth_callback``, then MinIO's AssumeRoleWithWebIdentity
 through the gateway) and use the temporary credentials the way the console would have.
 
+Each journey stands alone: it opens a browser of its own, signs in from Keycloak's form and reads
+nothing another test wrote, so they pass in any order or one by one (``-k``). What they share is
+the deployed stack and the module's ``sso`` fixture (its outputs, the Keycloak admin client and a
+bucket seeded once). The journeys' screenshot folders keep a number only to sort by.
+
 Screenshots of every step land in ``build/e2e/screenshots/<journey>/``.
 """
 
@@ -214,7 +219,7 @@ def test_the_community_console_offers_no_sso_login(sso):
 # --- the journeys ------------------------------------------------------------------------------
 
 
-def test_1_an_admin_signs_in_and_minio_grants_the_admin_policy(sso):
+def test_an_admin_signs_in_and_minio_grants_the_admin_policy(sso):
     outputs = sso["outputs"]
     username, password = demo_password(sso, "storage-admins")
     with signed_in(sso, "1-admin", username, password) as signed:
@@ -230,7 +235,7 @@ def test_1_an_admin_signs_in_and_minio_grants_the_admin_policy(sso):
         client.put_object(Bucket=BUCKET, Key="from-admin.txt", Body=b"written by SSO admin\n")
 
 
-def test_2_a_read_only_user_reads_and_is_refused_an_upload(sso):
+def test_a_read_only_user_reads_and_is_refused_an_upload(sso):
     outputs = sso["outputs"]
     username, password = demo_password(sso, "storage-readers")
     with signed_in(sso, "2-readonly", username, password) as signed:
@@ -244,7 +249,7 @@ def test_2_a_read_only_user_reads_and_is_refused_an_upload(sso):
         assert refused.value.response["Error"]["Code"] == "AccessDenied"
 
 
-def test_3_a_user_in_no_group_is_refused_by_minio_with_its_message(sso):
+def test_a_user_in_no_group_is_refused_by_minio_with_its_message(sso):
     outputs = sso["outputs"]
     keycloak: KeycloakAdmin = sso["keycloak"]
     with (
@@ -258,7 +263,7 @@ def test_3_a_user_in_no_group_is_refused_by_minio_with_its_message(sso):
         assert status == 400 and "policy claim missing" in message.lower(), ET.tostring(answer)[:500]
 
 
-def test_4_a_wrong_password_stays_on_keycloak_and_reaches_nothing(sso):
+def test_a_wrong_password_stays_on_keycloak_and_reaches_nothing(sso):
     username, _ = demo_password(sso, "storage-admins")
     with signed_in(sso, "4-wrong-password", username, "not-the-password") as signed:
         assert signed.callback is None, "a wrong password must not come back to the gateway"
@@ -268,7 +273,7 @@ def test_4_a_wrong_password_stays_on_keycloak_and_reaches_nothing(sso):
         assert not [u for u in requested if u.startswith(sso["outputs"]["console_url"])]
 
 
-def test_5_signing_out_ends_the_session(sso):
+def test_signing_out_ends_the_session(sso):
     outputs = sso["outputs"]
     username, password = demo_password(sso, "storage-admins")
     with signed_in(sso, "5-sign-out", username, password) as signed:
@@ -298,7 +303,7 @@ def test_5_signing_out_ends_the_session(sso):
 @pytest.mark.parametrize(
     ("group", "policies"), [("storage-admins", ["consoleAdmin"]), ("storage-readers", ["readonly"])]
 )
-def test_6_the_token_carries_exactly_the_groups_policies(sso, group, policies):
+def test_the_token_carries_exactly_the_groups_policies(sso, group, policies):
     """Both what the browser's sign-in produced and what Keycloak's own evaluation says."""
     username, password = demo_password(sso, group)
     with signed_in(sso, f"6-claims-{group}", username, password) as signed:
@@ -309,7 +314,7 @@ def test_6_the_token_carries_exactly_the_groups_policies(sso, group, policies):
     assert sorted(evaluated["access"]["policy"]) == policies
 
 
-def test_7_an_authorization_request_without_pkce_is_refused(sso):
+def test_an_authorization_request_without_pkce_is_refused(sso):
     """Keycloak answers a request without a code challenge with an OAuth error (sent back to the
     registered callback, as the protocol says) and never with its login form or a code."""
     seen: list[str] = []
@@ -336,7 +341,7 @@ def test_7_an_authorization_request_without_pkce_is_refused(sso):
         )
 
 
-def test_8_five_wrong_passwords_lock_the_account(sso):
+def test_five_wrong_passwords_lock_the_account(sso):
     """Brute-force detection: after the fifth failure even the right password is refused, and
     Keycloak's attack detection reports the user locked; the lock is lifted at the end."""
     keycloak: KeycloakAdmin = sso["keycloak"]

@@ -6,7 +6,11 @@ Module-scoped: each test module gets a cluster of its own, so fault tests cannot
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
 import threading
+import time
+import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
@@ -18,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from components.gateway import render_nginx_conf
 from components.logs import ALLOY_HOST, AUDIT_LOG_PORT, LOG_QUEUE_PATH, SERVER_LOG_PORT, minio_log_environment
+from components.monitoring import RULES_FILE, TOKEN_FILE, ScrapeTargets, render_scrape_config
 from synth.run import Synthesis
 from tests.conftest import require_binary
 from tests.graph import env_of, minio_nodes
@@ -28,9 +33,11 @@ from tests.servers import (
     LocalMinioCluster,
     Mc,
     Nginx,
+    free_port,
     loopback_environment,
     loopback_gateway,
     running_cluster,
+    wait_for_port,
 )
 
 pytestmark = pytest.mark.integration
@@ -294,3 +301,58 @@ def webhook_environment(
             value = str("queue" / PurePosixPath(value).relative_to(LOG_QUEUE_PATH))
         environment[key] = value
     return environment
+
+
+# --- Prometheus, with the rendered scrape config and rules -----------------------------------------
+
+PROMETHEUS_HINT = "apt-get install prometheus (Debian)"
+
+
+def scrape_targets(cluster: LocalMinioCluster, gateway) -> ScrapeTargets:
+    """The cluster job through the gateway, every node on its own port."""
+    return ScrapeTargets(
+        cluster=f"127.0.0.1:{gateway.s3_port}", nodes=[f"127.0.0.1:{n.port}" for n in cluster.nodes]
+    )
+
+
+def start_prometheus(
+    workdir: Path, targets: ScrapeTargets, rules: str, token: str
+) -> tuple[subprocess.Popen, int]:
+    """Debian's Prometheus with the rendered scrape config (every 2 s), rules and token; ready."""
+    binary = require_binary("prometheus", PROMETHEUS_HINT)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "prometheus.yml").write_text(render_scrape_config(targets, scrape_interval="2s"))
+    (workdir / RULES_FILE).write_text(rules)
+    (workdir / TOKEN_FILE).write_text(token)
+    port = free_port()
+    log = workdir / "prometheus.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    wait_for_port(port, process, log, seconds=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the API answers 503 until the TSDB is open
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
+                return process, port
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"Prometheus was not ready within 30 s: {log.read_text()[-1500:]}")
+
+
+def targets(port: int) -> list[dict]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5) as response:
+        return json.load(response)["data"]["activeTargets"]
+
+
+def wait_for_scrapes(port: int, seconds: float = 45) -> list[dict]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        active = targets(port)
+        if active and all(t["health"] != "unknown" for t in active):
+            return active
+        time.sleep(0.5)
+    return targets(port)

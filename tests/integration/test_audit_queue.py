@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import RECEIVER_OF, Receiver, ensure_bucket, s3_client, webhook_environment
-from tests.servers import LocalMinioCluster, running_cluster
+from components.monitoring import RULES_FILE, ScrapeTargets, metrics_token
+from tests.graph import env_of, minio_nodes
+from tests.integration.conftest import (
+    RECEIVER_OF,
+    Receiver,
+    ensure_bucket,
+    s3_client,
+    start_prometheus,
+    webhook_environment,
+)
+from tests.servers import LocalMinioCluster, running_cluster, stop
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +143,14 @@ def outage(
                 key for index, keys in sent.items() if keep_queue_folders or index != 1 for key in keys
             }
             cluster.wait_until(lambda: awaited <= set(put_events(audit, "outage")), 60, "the queued events")
-            time.sleep(6)  # anything sent twice, or late, arrives within another retry or two
+            # A node deletes a queued event once the receiver took it: with every folder empty nothing
+            # is left to send late or twice (a node killed between sending and deleting sends again
+            # from its folder, before it is empty). Without the folders nothing was queued on disk.
+            cluster.wait_until(
+                lambda: all(queued_files(node.data.parent) == 0 for node in cluster.nodes),
+                60,
+                "every node's audit queue to empty",
+            )
             return sent, put_events(audit, "outage"), queued
     finally:
         for receiver in receivers.values():
@@ -165,3 +183,118 @@ def test_without_the_queue_folders_the_killed_node_loses_its_events(
     assert lost == sent[1]
     for index in (2, 3, 4):
         assert sorted(k for k in received if k.startswith(f"outage/node{index}/")) == sent[index]
+
+
+# --- a queue that fills ------------------------------------------------------------------------------
+
+SMALLEST_QUEUE = 1_000
+"""observability.logQueueSize's lower bound: the smallest queue a stack can have, the quickest to fill."""
+
+
+def node_metric(node_port: int, token: str, name: str, target_prefix: str) -> float | None:
+    """A metric from the node's own metrics (``/minio/v2/metrics/node``), for one kind of target."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{node_port}/minio/v2/metrics/node", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 (loopback)
+        text = answer.read().decode()
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and f'target_id="{target_prefix}' in line
+    ]
+    return sum(values) if values else None
+
+
+def firing(prometheus_port: int, alert: str) -> list[dict]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{prometheus_port}/api/v1/alerts", timeout=5) as answer:
+        alerts = json.load(answer)["data"]["alerts"]
+    return [a for a in alerts if a["labels"].get("alertname") == alert and a["state"] == "firing"]
+
+
+def head_events(receiver: Receiver) -> int:
+    """HeadBucket audit events received for BUCKET."""
+    return sum(
+        1
+        for line in list(receiver.lines)
+        if json.loads(line).get("api", {}).get("name") == "HeadBucket"
+        and json.loads(line)["api"].get("bucket") == BUCKET
+    )
+
+
+def test_a_full_queue_keeps_minio_serving_and_drops_the_rest_uncounted(
+    synth, minio_binary, node_environment, tmp_path
+):
+    """docs/observability.md "When a queue fills", on the real server: with the pipeline away, the
+    rendered MinIOLogDeliveryFailing alert (a real Prometheus on the node's live metrics) fires
+    before anything is lost; the node keeps serving every request, queues exactly logQueueSize audit
+    events on disk and drops the rest; once the pipeline is back only the queued events arrive.
+    Pinned finding: MinIO counts none of the drops (minio_audit_failed_messages stays flat)."""
+    stack = synth("dev", {"observability": {"logQueueSize": SMALLEST_QUEUE}})
+    rendered = env_of(minio_nodes(stack.resources)[0])
+    assert rendered["MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy"] == str(SMALLEST_QUEUE)
+    receivers = {kind: Receiver() for kind in RECEIVER_OF}
+    environment = webhook_environment(
+        node_environment, rendered, {kind: r.port for kind, r in receivers.items()}
+    )
+    for receiver in receivers.values():
+        receiver.close()  # the pipeline is away from the start
+    user, password = node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
+    token = metrics_token(user, password)
+    served = refused = 0
+    try:
+        with running_cluster(minio_binary, tmp_path / "cluster", environment) as cluster:
+            first = cluster.nodes[0]
+            client = s3_client(f"http://127.0.0.1:{first.port}", user, password, attempts=1)
+            ensure_bucket(client, BUCKET)
+            targets = ScrapeTargets(cluster=f"127.0.0.1:{first.port}", nodes=[f"127.0.0.1:{first.port}"])
+            prometheus, port = start_prometheus(
+                tmp_path / "prometheus", targets, stack.files[RULES_FILE], token
+            )
+
+            def requests(count: int) -> None:
+                nonlocal served, refused
+                for _ in range(count):
+                    try:
+                        client.head_bucket(Bucket=BUCKET)
+                        served += 1
+                    except ClientError:
+                        refused += 1
+
+            try:
+                # Scraped before the first failed delivery: increase() needs the counter's rise.
+                cluster.wait_until(
+                    lambda: query(port, 'minio_audit_failed_messages{job="minio-nodes"}'), 30, "a scrape"
+                )
+                requests(100)
+                cluster.wait_until(lambda: firing(port, "MinIOLogDeliveryFailing"), 60, "the alert to fire")
+                (alert,) = firing(port, "MinIOLogDeliveryFailing")
+                assert alert["labels"]["instance"] == f"127.0.0.1:{first.port}"
+                failed_when_offline = node_metric(first.port, token, "minio_audit_failed_messages", "audit")
+                assert failed_when_offline, "the alert fired without a failed delivery"
+                # Well past the queue: as many again would still be held if MinIO kept them in memory.
+                requests(2 * SMALLEST_QUEUE + 500)
+                assert refused == 0, f"MinIO refused {refused} of {served + refused} requests"
+                assert queued_files(first.data.parent) == SMALLEST_QUEUE
+                assert node_metric(first.port, token, "minio_audit_target_queue_length", "audit") == 0
+                assert node_metric(first.port, token, "minio_audit_failed_messages", "audit") == (
+                    failed_when_offline
+                ), "MinIO now counts dropped events: docs/observability.md and the alert can say so"
+            finally:
+                stop(prometheus)
+
+            receivers["AUDIT"].start()  # the pipeline is back: the queue drains, nothing more
+            cluster.wait_until(lambda: queued_files(first.data.parent) == 0, 120, "node1's queue to drain")
+            delivered = head_events(receivers["AUDIT"])
+            print(f"\nqueue of {SMALLEST_QUEUE}: {served} requests served, {delivered} events delivered")
+            assert SMALLEST_QUEUE - 10 <= delivered <= SMALLEST_QUEUE, delivered
+            assert served - delivered > SMALLEST_QUEUE, "the events past the queue were not dropped"
+    finally:
+        for receiver in receivers.values():
+            receiver.close()
+
+
+def query(port: int, expression: str) -> list[dict]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)["data"]["result"]

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from components.monitoring import RULES_FILE, TOKEN_FILE, ScrapeTargets, metrics_token, render_scrape_config
-from tests.conftest import require_binary
-from tests.integration.conftest import ensure_bucket
-from tests.servers import free_port, stop, wait_for_port
+from components.monitoring import RULES_FILE, metrics_token
+from tests.integration.conftest import ensure_bucket, scrape_targets, start_prometheus, wait_for_scrapes
+from tests.servers import stop
 
 pytestmark = pytest.mark.integration
-
-PROMETHEUS_HINT = "apt-get install prometheus (Debian)"
 
 
 @pytest.fixture(scope="module")
@@ -27,49 +22,6 @@ def cluster(logged_cluster):
     """With the rendered log and audit webhooks: MinIO exposes their counters (which an alert
     reads) only when they are configured."""
     return logged_cluster
-
-
-def start_prometheus(workdir: Path, cluster, gateway, rules: str, token: str) -> tuple[subprocess.Popen, int]:
-    binary = require_binary("prometheus", PROMETHEUS_HINT)
-    targets = ScrapeTargets(
-        cluster=f"127.0.0.1:{gateway.s3_port}", nodes=[f"127.0.0.1:{n.port}" for n in cluster.nodes]
-    )
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "prometheus.yml").write_text(render_scrape_config(targets, scrape_interval="2s"))
-    (workdir / RULES_FILE).write_text(rules)
-    (workdir / TOKEN_FILE).write_text(token)
-    port = free_port()
-    log = workdir / "prometheus.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    wait_for_port(port, process, log, seconds=30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the API answers 503 until the TSDB is open
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
-                return process, port
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"Prometheus was not ready within 30 s: {log.read_text()[-1500:]}")
-
-
-def targets(port: int) -> list[dict]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5) as response:
-        return json.load(response)["data"]["activeTargets"]
-
-
-def wait_for_scrapes(port: int, seconds: float = 45) -> list[dict]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        active = targets(port)
-        if active and all(t["health"] != "unknown" for t in active):
-            return active
-        time.sleep(0.5)
-    return targets(port)
 
 
 def metric_names(text: str) -> set[str]:
@@ -91,7 +43,7 @@ def test_prometheus_scrapes_every_job_with_the_rendered_config(
     cluster, gateway, dev, metrics_secret, tmp_path
 ):
     token = metrics_token("prometheus-metrics", metrics_secret)
-    process, port = start_prometheus(tmp_path, cluster, gateway, dev.files[RULES_FILE], token)
+    process, port = start_prometheus(tmp_path, scrape_targets(cluster, gateway), dev.files[RULES_FILE], token)
     try:
         active = wait_for_scrapes(port)
         by_job: dict[str, list[str]] = {}
@@ -108,7 +60,7 @@ def test_prometheus_scrapes_every_job_with_the_rendered_config(
 def test_a_token_signed_with_the_wrong_secret_is_refused(cluster, gateway, dev, applied, tmp_path):
     """Planted defect: the tier notices a token MinIO does not accept."""
     token = metrics_token("prometheus-metrics", "not-the-metrics-identity-secret-000000")
-    process, port = start_prometheus(tmp_path, cluster, gateway, dev.files[RULES_FILE], token)
+    process, port = start_prometheus(tmp_path, scrape_targets(cluster, gateway), dev.files[RULES_FILE], token)
     try:
         active = wait_for_scrapes(port)
         assert active and all(t["health"] == "down" for t in active), active
