@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.footprint import deployed_images
 from components.settings import ObservabilityMode, SettingsError, settings_from_config
 from tests.graph import CONTAINER, env_of, minio_nodes
 
@@ -86,7 +87,8 @@ def test_nothing_inside_minio_is_recognised():
     settings = settings_from_config(NOTHING_IN_MINIO)
     assert settings.observability.mode is ObservabilityMode.NONE
     assert not settings.manages_minio_objects
-    assert "observability.alloyImage" not in settings.deployed_images()
+    images = deployed_images(settings.cluster, settings.gateway, settings.identity, settings.observability)
+    assert "observability.alloyImage" not in images
 
 
 @pytest.mark.parametrize("key", ["prometheusUrl", "lokiUrl", "grafanaUrl"])

@@ -13,6 +13,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.addressing import AddressPlanError, plan_host_addresses, plan_storage_addresses
+from components.footprint import deployed_images, published_ports
 from components.hosts import HostLoss, PlacementError, host_losses, node_placement
 from components.policies import takes_buckets, template_names
 from components.settings.base import (
@@ -330,24 +331,10 @@ class PlatformSettings(Section):
             return ()
         return group.buckets if group.buckets is not None else tuple(b.name for b in self.buckets)
 
-    def host_ports(self) -> dict[str, int]:
-        """Every host port the stack publishes, by the config key that sets it."""
-        ports = {"gateway.httpPort": self.gateway.http_port}
-        if self.gateway.tls is TlsMode.NONE:
-            ports["gateway.s3Port"] = self.gateway.s3_port
-        else:
-            ports["gateway.httpsPort"] = self.gateway.https_port
-        if self.identity.mode is Mode.DEPLOY:
-            ports["identity.port"] = self.identity.port
-        if self.observability.mode is ObservabilityMode.DEPLOY:
-            ports["observability.prometheusPort"] = self.observability.prometheus_port
-            ports["observability.grafanaPort"] = self.observability.grafana_port
-        return ports
-
     def _check_ports(self) -> Iterator[Invalid]:
         """Every published host port is distinct."""
         owner: dict[int, str] = {}
-        for key, port in self.host_ports().items():
+        for key, port in published_ports(self.gateway, self.identity, self.observability).items():
             if port in owner:
                 yield Invalid(
                     key,
@@ -445,24 +432,12 @@ class PlatformSettings(Section):
                 "tlsCertificate and tlsPrivateKey secrets",
             )
 
-    def deployed_images(self) -> dict[str, str]:
-        """Every image the stack runs, by the config key that sets it."""
-        images = {"cluster.image": self.cluster.image, "gateway.image": self.gateway.image}
-        if self.identity.mode is Mode.DEPLOY:
-            images["identity.image"] = self.identity.image
-        if self.observability.mode is ObservabilityMode.DEPLOY:
-            images["observability.prometheusImage"] = self.observability.prometheus_image
-            images["observability.lokiImage"] = self.observability.loki_image
-            images["observability.grafanaImage"] = self.observability.grafana_image
-        # The log agent runs on the Docker host whenever there is monitoring: it ships MinIO's logs.
-        if self.observability.enabled:
-            images["observability.alloyImage"] = self.observability.alloy_image
-        return images
-
     def _check_prod_images(self) -> Iterator[Invalid]:
         """prod pins every image it deploys by digest."""
         if self.environment is not Environment.PROD:
             return
-        for key, ref in self.deployed_images().items():
+        for key, ref in deployed_images(
+            self.cluster, self.gateway, self.identity, self.observability
+        ).items():
             if not image_is_digest_pinned(ref):
                 yield Invalid(key, ref, "prod pins every image by digest: repository:tag@sha256:<64 hex>")
