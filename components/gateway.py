@@ -164,6 +164,23 @@ UNAVAILABLE_BODY = (
     "below quorum or its nodes are unreachable. Retry later.</Message></Error>"
 )
 
+UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+"""The ``x-amz-content-sha256`` of an upload whose body is not signed (its headers must be)."""
+SHIELDED_FLAWS = {
+    "CVE-2026-41145": "an unsigned-trailer upload without an Authorization header (credentials in the "
+    "query string) is accepted with any signature",
+    "CVE-2026-40344": "a Snowball auto-extract upload (X-Amz-Meta-Snowball-Auto-Extract) with an unsigned "
+    "trailer is extracted without checking its signature",
+}
+"""Flaws of the last community MinIO that the gateway refuses before a node sees the request."""
+FORGED_UPLOAD_BODY = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    "<Error><Code>AccessDenied</Code><Message>Refused by the gateway: an upload with an unsigned payload "
+    "(STREAMING-UNSIGNED-PAYLOAD-TRAILER) must carry a signed Authorization header, and cannot be a "
+    "Snowball auto-extract. Sign the headers of the request (AWS SDKs and mc do), or send a signed "
+    "payload.</Message></Error>"
+)
+
 
 # --- nginx.conf as a directive tree -------------------------------------------------------------
 #
@@ -236,6 +253,7 @@ def nginx_conf_tree(config: NginxConfig) -> list[Directive]:
                 *_access_log(),
                 *_upstreams(config),
                 *_routing_maps(),
+                *_shield_maps(),
                 *(_tls_servers(config) if config.tls else _plain_servers(config)),
             ],
         ),
@@ -246,6 +264,11 @@ def _http_settings(tmp: str) -> list[Directive]:
     return [
         _directive("default_type", "application/octet-stream"),
         _directive("server_tokens", "off"),
+        *_comment(
+            "Headers spelled with '_' are parsed like any other, so the shield's proxy_set_header can\n"
+            "keep them from MinIO (nginx takes this from a port's default server: set for all here)."
+        ),
+        _directive("underscores_in_headers", "on"),
         *_comment(
             "Redirects stay relative: behind Docker's port mapping nginx's own port (80) is not the one\n"
             "the browser used, and an absolute Location would send it there."
@@ -348,6 +371,76 @@ def _upstreams(config: NginxConfig) -> list[Directive]:
                 *_servers([u.console for u in config.upstreams]),
                 _directive("keepalive", 16),
             ],
+        ),
+    ]
+
+
+def _shield_maps() -> list[Directive]:
+    """What the shield judges: the variables read every spelling of a header (``-`` or ``_``, any
+    case) and the first of repeated ones, and :func:`_judged_headers` sends MinIO exactly those."""
+    return [
+        *_comment(
+            'The shield (docs/gateway.md, "Shielded flaws"): community MinIO gets no more fixes.\n'
+            "CVE-2026-41145: an unsigned-trailer upload without an Authorization header is accepted\n"
+            "with any signature. CVE-2026-40344: a Snowball auto-extract upload with an unsigned\n"
+            "trailer is extracted unchecked. Refused here, before a node sees them."
+        ),
+        _directive(
+            "map",
+            "$http_x_amz_content_sha256",
+            "$s3_unsigned_trailer",
+            block=[_directive(f"~*{UNSIGNED_TRAILER}", 1), _directive("default", 0)],
+        ),
+        _directive(
+            "map",
+            "$http_authorization",
+            "$s3_authorization_sent",
+            block=[_directive("", 0), _directive("default", 1)],
+        ),
+        _directive(
+            "map",
+            "$http_x_amz_meta_snowball_auto_extract",
+            "$s3_snowball",
+            block=[_directive("", 0), _directive("default", 1)],
+        ),
+        *_comment("unsigned trailer : Authorization sent : Snowball"),
+        _directive(
+            "map",
+            "$s3_unsigned_trailer:$s3_authorization_sent:$s3_snowball",
+            "$s3_forged_upload",
+            block=[
+                _directive("1:0:0", 1),
+                _directive("1:0:1", 1),
+                _directive("1:1:1", 1),
+                _directive("default", 0),
+            ],
+        ),
+    ]
+
+
+def _judged_headers() -> list[Directive]:
+    """MinIO receives exactly the header values the shield judged: one of each, never a second
+    copy, never a ``_`` spelling (nginx's variables read both; Go's server would read only one)."""
+    return [
+        _directive("proxy_set_header", "Authorization", "$http_authorization"),
+        _directive("proxy_set_header", "X-Amz-Content-Sha256", "$http_x_amz_content_sha256"),
+        _directive(
+            "proxy_set_header", "X-Amz-Meta-Snowball-Auto-Extract", "$http_x_amz_meta_snowball_auto_extract"
+        ),
+        _directive("proxy_set_header", "x_amz_content_sha256", ""),
+        _directive("proxy_set_header", "x_amz_meta_snowball_auto_extract", ""),
+    ]
+
+
+def _shield() -> list[Directive]:
+    """In every S3 server, before any location: the forged shapes get 403 and an S3 error."""
+    return [
+        _directive("if", "$s3_forged_upload", block=[_directive("return", 403)]),
+        _directive("error_page", 403, "=", "@forged_upload"),
+        _directive(
+            "location",
+            "@forged_upload",
+            block=[*_xml_answer(403, FORGED_UPLOAD_BODY)],
         ),
     ]
 
@@ -474,6 +567,7 @@ def _s3_location(path: str, upstream: str, config: NginxConfig) -> Directive:
             _directive("proxy_set_header", "Connection", ""),
             *_comment("SigV4 signs Host as the client sent it: never rewrite it, nor the path."),
             *_forwarded_headers(),
+            *_judged_headers(),
             *_comment(
                 "A stopped container's address answers nothing (no reset): each try of it costs the\n"
                 "whole connect timeout, so keep it short (a connect takes ms here)."
@@ -514,6 +608,7 @@ def _s3_server_body(config: NginxConfig) -> list[Directive]:
             "No node answered (all down, or below quorum and silent past the read timeout): an S3\n"
             "error that SDKs know to retry later, instead of nginx's HTML page or a hang."
         ),
+        *_shield(),
         _directive("error_page", 502, 504, "=", "@unavailable"),
         _directive(
             "location",

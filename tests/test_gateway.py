@@ -30,7 +30,7 @@ from components.settings import SettingsError, settings_from_config
 from synth.mocks import is_secret
 from tests.conftest import require_binary
 from tests.graph import CONTAINER, env_of, minio_nodes, plain
-from tests.servers import NGINX_HINT, Nginx, free_port, loopback_gateway
+from tests.servers import NGINX_HINT, Nginx, free_port, loopback_gateway, self_signed_certificate
 
 # --- parsed configuration helpers -----------------------------------------------------------------
 
@@ -202,7 +202,7 @@ def test_dev_listeners_and_s3_directives(synth, tmp_path):
     assert ["Connection", ""] in args_of(root, "proxy_set_header")
     assert not args_of(root, "rewrite"), "the S3 path must reach MinIO unchanged"
     assert args_of(root, "proxy_read_timeout") == [[f"{UPSTREAM_READ_TIMEOUT_SECONDS}s"]]
-    assert args_of(s3, "error_page") == [["502", "504", "=", "@unavailable"]]
+    assert ["502", "504", "=", "@unavailable"] in args_of(s3, "error_page")
     upstream = next(b["block"] for b in blocks(http_block(tree), "upstream") if b["args"] == ["minio_s3"])
     servers = [a[0] for a in args_of(upstream, "server")]
     assert servers == [f"172.40.0.{i}:9000" for i in range(11, 15)]
@@ -374,7 +374,7 @@ def test_nginx_accepts_each_stacks_rendered_file(synth, tmp_path, stack):
     conf.write_text(synth(stack).files["nginx.conf"])  # byte for byte what `make render` writes
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
-    _self_signed(tls_dir, "test.invalid")
+    self_signed_certificate(tls_dir, "test.invalid")
     result = subprocess.run(
         [nginx, "-t", "-e", "stderr", "-c", str(conf)],
         capture_output=True,
@@ -384,17 +384,6 @@ def test_nginx_accepts_each_stacks_rendered_file(synth, tmp_path, stack):
     )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
-
-
-def _self_signed(folder: Path, *names: str) -> None:
-    openssl = require_binary("openssl", "apt-get install openssl")
-    san = ",".join(f"DNS:{n}" for n in names)
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-days", "1", "-subj", f"/CN={names[0]}", "-addext", f"subjectAltName={san}",
-         "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.crt")],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -552,7 +541,7 @@ def test_idempotent_requests_route_around_a_dead_node_and_return_to_it(nginx_run
 def test_tls_routes_by_host_name_and_refuses_unknown_names(nginx_running, tmp_path):
     port = free_port()
     (tmp_path / "tls").mkdir()
-    _self_signed(tmp_path / "tls", "console.test", "s3.test")
+    self_signed_certificate(tmp_path / "tls", "console.test", "s3.test")
     https_port = free_port()
     with recorder(port) as upstream:
         config, http_port, _ = local_config(
