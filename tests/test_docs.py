@@ -115,6 +115,23 @@ def test_login_teardown_and_troubleshooting_are_on_the_first_screen():
         assert f"]({anchor})" in first_screen, anchor
 
 
+def test_the_first_screen_names_the_default_images_flaw_and_the_fixed_build():
+    """The settings' default MinIO image predates CVE-2025-62506's fix (the policy pack flags it):
+    the README's first screen (24 rows) says so, and how to build the fixed one."""
+    import sys
+
+    from components.settings import DEFAULT_MINIO_IMAGE
+
+    sys.path.insert(0, str(ROOT / "policies" / "pack"))  # the pack's modules import as siblings
+    import rules
+
+    image = rules.Resource(rules.REMOTE_IMAGE, "minio-cluster-image", {"name": DEFAULT_MINIO_IMAGE})
+    assert rules.minio_image_has_the_2025_fix(image), "the default is fixed now: drop the warning"
+    first_screen = " ".join(README.read_text().splitlines()[:24])
+    for needed in (f"`{DEFAULT_MINIO_IMAGE}`", "CVE-2025-62506", "`make images`", "`cluster.image`"):
+        assert needed in first_screen, needed
+
+
 def _anchors(path: Path) -> set[str]:
     headings = re.findall(r"^#{1,6} (.+)$", path.read_text(), re.M)
     return {re.sub(r"[^a-z0-9 \-]", "", h.lower()).replace(" ", "-") for h in headings}

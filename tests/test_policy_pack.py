@@ -191,6 +191,8 @@ def test_rule_levels_match_the_issue():
         "no-wildcard-grants",
         "credentials-are-secret",
         "prod-gateway-terminates-tls",
+        "gateway-shields-known-flaws",
+        "prod-minio-image-has-the-2025-fix",
         "no-host-access",
         "only-the-gateway-is-public",
     }
@@ -199,6 +201,7 @@ def test_rule_levels_match_the_issue():
         "images-digest-pinned",
         "prod-buckets-encrypted",
         "prod-nodes-have-limits",
+        "minio-image-has-the-2025-fix",
     }
 
 
@@ -272,30 +275,89 @@ def test_live_pack_applies_prod_rules_only_with_prod_config():
 def test_live_pack_leaves_secrecy_to_the_manifest_check():
     assert "credentials-are-secret" not in {p.name for p in crossguard.policies()}
     assert (PACK / "prod.json").is_file()
-    assert set(json.loads((PACK / "prod.json").read_text())) == {r.name for r in rules.RULES if r.prod_only}
+    # Every rule that depends on the environment reads it from its own config: prod-only rules turn
+    # on with prod.json, their advisory dev twins off.
+    assert set(json.loads((PACK / "prod.json").read_text())) == {
+        r.name for r in rules.RULES if r.prod_only or r.dev_only
+    }
 
 
 # --- both stacks' synth manifests ------------------------------------------------------------------
 
 
+FIXED_BUILD = (
+    "registry.example.com/minio-platform/minio:source-20260212201848-7aac2a2c5b7c@sha256:" + "e" * 64
+)
+"""prod's cluster.image once the operator has pushed `make images`' build (docs/cluster.md)."""
+
+
+def findings_of(synthesis, stack: str, tmp_path) -> list[rules.Finding]:
+    manifest = tmp_path / "resources.json"
+    manifest.write_text(render_documents(synthesis)["resources.json"])
+    return rules.check_manifest(manifest, stack)
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_stack_passes_every_mandatory_rule(synth, stack, tmp_path):
-    manifest = tmp_path / "resources.json"
-    manifest.write_text(render_documents(synth(stack))["resources.json"])
-    findings = rules.check_manifest(manifest, stack)
+    """prod with the image it ships (the last published, without CVE-2025-62506's fix) is refused
+    by that rule alone, until cluster.image names the fixed build; dev hears of it as advice."""
+    findings = findings_of(
+        synth(stack, {"cluster": {"image": FIXED_BUILD}} if stack == "prod" else None), stack, tmp_path
+    )
     assert [f for f in findings if f.mandatory] == []
     advisories = {(f.rule, f.message) for f in findings if f.rule != "images-digest-pinned"}
-    if stack == "dev":  # the docker-compose design's 172.40.0.0/24, on purpose
+    if stack == "dev":  # the docker-compose design's 172.40.0.0/24, on purpose; the published image
+        flaw = rules.minio_image_has_the_2025_fix(
+            Resource(
+                rules.REMOTE_IMAGE,
+                "minio-cluster-image",
+                {"name": "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"},
+            )
+        )
         assert advisories == {
             (
                 "private-subnets",
                 "minio-networks-storage-net uses 172.40.0.0/24, outside RFC 1918 private space",
-            )
+            ),
+            ("minio-image-has-the-2025-fix", *flaw),
         }
         # dev pulls tags: every one of its seven images is flagged, advisory only.
         assert len([f for f in findings if f.rule == "images-digest-pinned"]) == 7
-    else:
-        assert advisories == set()
+    else:  # its uploads hold the TLS key: one secret, masked in the manifest, read by the live pack
+        shield = next(r for r in rules.RULES if r.name == "gateway-shields-known-flaws")
+        assert advisories == {
+            ("judged-at-update", rules.unjudged_message(shield, "minio-gateway-nginx", "uploads"))
+        }
+
+
+def test_prod_as_shipped_is_refused_for_its_minio_image(synth, tmp_path):
+    findings = findings_of(synth("prod"), "prod", tmp_path)
+    (refused,) = [f for f in findings if f.mandatory]
+    assert refused.rule == "prod-minio-image-has-the-2025-fix"
+    assert "RELEASE.2025-09-07T16-13-09Z" in refused.message and "make images" in refused.message
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_gateway_without_the_shield_is_refused(synth, stack):
+    """The planted defect: the stack's own nginx.conf, less the shield, then less a judged header."""
+    conf = synth(stack).files["nginx.conf"]
+
+    def gateway(text: str | None) -> Resource:
+        uploads = [] if text is None else [{"file": rules.NGINX_CONF, "content": text}]
+        return Resource(
+            rules.CONTAINER, "minio-gateway-nginx", {"labels": GATEWAY_LABELS, "uploads": uploads}
+        )
+
+    assert rules.gateway_shields_known_flaws(gateway(conf)) == []
+    shield = "if ($s3_forged_upload) {\n            return 403;\n        }\n"
+    assert shield in conf
+    problems = rules.gateway_shields_known_flaws(gateway(conf.replace(shield, "", 1)))
+    assert [p for p in problems if "does not return 403 on $s3_forged_upload" in p]
+    judged = "proxy_set_header Authorization $http_authorization;"
+    assert any(
+        "judged headers" in p for p in rules.gateway_shields_known_flaws(gateway(conf.replace(judged, "")))
+    )
+    assert rules.gateway_shields_known_flaws(gateway(None))
 
 
 def test_a_planted_plain_secret_in_a_manifest_fails_the_check(synth, tmp_path):

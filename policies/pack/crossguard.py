@@ -54,7 +54,8 @@ def plain(value: Any) -> Any:
 
 
 def _applies(rule: Rule, config: dict) -> bool:
-    return not rule.prod_only or config.get("environment", "dev") == "prod"
+    prod = config.get("environment", "dev") == "prod"
+    return (prod or not rule.prod_only) and not (prod and rule.dev_only)
 
 
 def _level(rule: Rule) -> EnforcementLevel:

@@ -293,6 +293,112 @@ def _gateway(resources: list[Resource]) -> Resource | None:
     )
 
 
+NGINX_CONF = "/etc/nginx/nginx.conf"
+SHIELD_VARIABLE = "$s3_forged_upload"
+"""The gateway's verdict on a forged unsigned-trailer upload (components/gateway.py, the shield)."""
+SHIELD_REFUSES = {"1:0:0", "1:0:1", "1:1:1"}
+"""unsigned trailer : Authorization sent : Snowball: the shapes of CVE-2026-41145 and -40344."""
+
+
+def _parse_nginx(text: str) -> list[dict[str, Any]]:
+    import tempfile
+
+    import crossplane
+
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
+        conf.write(text)
+        conf.flush()
+        payload = crossplane.parse(conf.name, single=True, comments=False, check_ctx=False, check_args=False)
+    if payload["status"] != "ok":
+        raise ValueError(payload["errors"])
+    return payload["config"][0]["parsed"]
+
+
+def _shield_problems(text: str) -> list[str]:
+    """What the shield lacks in a gateway's nginx.conf (nothing: it is whole)."""
+    try:
+        tree = _parse_nginx(text)
+    except ValueError as err:
+        return [f"its nginx.conf does not parse: {err}"]
+    http = next((d["block"] for d in tree if d["directive"] == "http"), [])
+    verdicts = [d for d in http if d["directive"] == "map" and d["args"][-1:] == [SHIELD_VARIABLE]]
+    refused = {
+        entry["directive"] for entry in (verdicts[0]["block"] if verdicts else []) if entry["args"] == ["1"]
+    }
+    problems = [] if refused >= SHIELD_REFUSES else [f"no map refuses {sorted(SHIELD_REFUSES - refused)}"]
+    for server in (d["block"] for d in http if d["directive"] == "server"):
+        proxied = [
+            location
+            for location in server
+            if location["directive"] == "location"
+            and any(
+                d["directive"] == "proxy_pass"
+                and ("s3_upstream" in d["args"][0] or "minio_s3" in d["args"][0])
+                for d in location.get("block", [])
+            )
+        ]
+        if not proxied:
+            continue
+        names = " ".join(d["args"][0] for d in server if d["directive"] == "server_name")
+        guarded = any(
+            d["directive"] == "if" and d["args"] == [SHIELD_VARIABLE]
+            and any(r["directive"] == "return" and r["args"][:1] == ["403"] for r in d.get("block", []))
+            for d in server
+        )  # fmt: skip
+        if not guarded:
+            problems.append(f"the S3 server {names} does not return 403 on {SHIELD_VARIABLE}")
+        for location in proxied:
+            judged = {
+                d["args"][0].lower(): d["args"][1:]
+                for d in location["block"]
+                if d["directive"] == "proxy_set_header"
+            }
+            if judged.get("authorization") != ["$http_authorization"] or judged.get(
+                "x-amz-content-sha256"
+            ) != ["$http_x_amz_content_sha256"]:
+                problems.append(
+                    f"location {' '.join(location['args'])} of {names} does not send MinIO the judged headers"
+                )
+    return problems
+
+
+def gateway_shields_known_flaws(resource: Resource) -> list[str]:
+    """The gateway refuses the forged uploads of CVE-2026-41145 and CVE-2026-40344 (unfixed in
+    community MinIO) on every S3 server, and passes MinIO exactly the headers it judged."""
+    if resource.type != CONTAINER or _labels(resource.props).get("com.minio-platform.role") != "gateway":
+        return []
+    uploads = resource.props.get("uploads") or []
+    if uploads == SECRET_MARK:
+        # With a TLS key among them the uploads are one secret value: the synth manifest masks
+        # them whole, the live pack (preview, up) reads them.
+        raise Unknowable("uploads")
+    conf = next((u.get("content") for u in uploads if u.get("file") == NGINX_CONF), None)
+    if not isinstance(conf, str):
+        return [f"{resource.name} uploads no {NGINX_CONF}: the shield cannot be checked"]
+    return [f"{resource.name} lacks the shield: {problem}" for problem in _shield_problems(conf)]
+
+
+FIXED_MINIO_RELEASE = "2025-10-15T17-29-55Z"
+"""The first MinIO release with the fix for CVE-2025-62506 (GHSA-jjjj-jwhf-8rgr, a privilege
+escalation of service accounts and STS sessions); community MinIO published no image of it."""
+_MINIO_RELEASE = re.compile(r"(?:^|/)minio:RELEASE\.(?P<when>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z)")
+
+
+def minio_image_has_the_2025_fix(resource: Resource) -> list[str]:
+    """A MinIO server image tagged with a release known to predate CVE-2025-62506's fix."""
+    if resource.type != REMOTE_IMAGE:
+        return []
+    reference = resource.props.get("name")
+    match = _MINIO_RELEASE.search(reference) if isinstance(reference, str) else None
+    if match and match.group("when") < FIXED_MINIO_RELEASE:
+        return [
+            f"{resource.name} runs MinIO {reference.split('@')[0]!r}, which predates the fix for "
+            f"CVE-2025-62506 (RELEASE.{FIXED_MINIO_RELEASE}, published as source only): build the fixed "
+            "image with `make images` and push it to your registry (README, its first screen)"
+        ]
+    return []
+
+
 def prod_gateway_terminates_tls(resources: list[Resource]) -> list[str]:
     gateway = _gateway(resources)
     if gateway is None:
@@ -341,6 +447,8 @@ class Rule:
     scope: str
     """``resource`` (one resource at a time) or ``stack`` (the whole stack)."""
     prod_only: bool = False
+    dev_only: bool = False
+    """Applies to every stack but prod (the advisory twin of a prod-only mandatory rule)."""
     manifest_only: bool = False
     """Needs secrecy information only the synth manifest carries."""
 
@@ -358,6 +466,11 @@ RULES = [
          credentials_are_secret, "resource", manifest_only=True),
     Rule("prod-gateway-terminates-tls", "The prod gateway terminates TLS", True,
          prod_gateway_terminates_tls, "stack", prod_only=True),
+    Rule("gateway-shields-known-flaws",
+         "The gateway refuses the forged uploads of CVE-2026-41145 and CVE-2026-40344 on every S3 server",
+         True, gateway_shields_known_flaws, "resource"),
+    Rule("prod-minio-image-has-the-2025-fix", "Prod runs no MinIO release that predates CVE-2025-62506's fix",
+         True, minio_image_has_the_2025_fix, "resource", prod_only=True),
     Rule("no-host-access", "No container is privileged, on the host network or given the Docker socket",
          True, no_host_access, "resource"),
     Rule("only-the-gateway-is-public", "Only the gateway publishes ports beyond loopback", True,
@@ -370,6 +483,8 @@ RULES = [
          prod_only=True),
     Rule("prod-nodes-have-limits", "Prod MinIO nodes have CPU and memory limits", False,
          prod_nodes_have_limits, "resource", prod_only=True),
+    Rule("minio-image-has-the-2025-fix", "No MinIO release that predates CVE-2025-62506's fix (advisory)",
+         False, minio_image_has_the_2025_fix, "resource", dev_only=True),
 ]  # fmt: skip
 
 
@@ -404,7 +519,7 @@ def check_resources(
 ) -> list[Finding]:
     findings: list[Finding] = []
     for rule in rules:
-        if rule.prod_only and environment != "prod":
+        if (rule.prod_only and environment != "prod") or (rule.dev_only and environment == "prod"):
             continue
         subjects: list[tuple[str, Any]] = (
             [("the stack", resources)] if rule.scope == "stack" else [(r.name, r) for r in resources]
