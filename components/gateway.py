@@ -483,13 +483,40 @@ def _routing_maps() -> list[Directive]:
 
 
 def _forwarded_headers() -> list[Directive]:
-    """The client's Host header and address go upstream as they came: SigV4 signs Host, and MinIO's
-    audit log records the client address."""
+    """The client's Host header goes upstream as it came (SigV4 signs it); its address is the one
+    the gateway saw. MinIO trusts the left-most X-Forwarded-For entry for the audit log's remotehost
+    and for aws:SourceIp, so the gateway sets it rather than appending to what the client sent.
+    The edge's own response headers replace any copy the upstream sends."""
     return [
         _directive("proxy_set_header", "Host", "$http_host"),
         _directive("proxy_set_header", "X-Real-IP", "$remote_addr"),
-        _directive("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+        _directive("proxy_set_header", "X-Forwarded-For", "$remote_addr"),
         _directive("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
+        _directive("proxy_hide_header", "X-Content-Type-Options"),
+        _directive("proxy_hide_header", "Strict-Transport-Security"),
+    ]
+
+
+FRAME_ANCESTORS = "frame-ancestors 'self'"
+"""The console may be framed by its own origin only (clickjacking)."""
+
+
+def _edge_headers(*, hsts: bool, console: bool) -> list[Directive]:
+    """Response headers the edge owns, on every answer, error pages included (``always``). nginx
+    gives a location the server's add_header only when it has none of its own: a location that
+    adds one repeats these."""
+    return [
+        _directive("add_header", "X-Content-Type-Options", "nosniff", "always"),
+        *(
+            [_directive("add_header", "Strict-Transport-Security", "max-age=63072000", "always")]
+            if hsts
+            else []
+        ),
+        *(
+            [_directive("add_header", "Content-Security-Policy", FRAME_ANCESTORS, "always")]
+            if console
+            else []
+        ),
     ]
 
 
@@ -597,6 +624,7 @@ def _s3_server_body(config: NginxConfig) -> list[Directive]:
             "S3 clients stream multi-GB objects: no buffering either way, a body limit from settings,\n"
             "timeouts measured in hours between reads rather than seconds."
         ),
+        *_edge_headers(hsts=config.tls, console=False),
         _directive("client_max_body_size", config.max_body_size),
         _directive("client_body_timeout", "300s"),
         _directive("send_timeout", "300s"),
@@ -616,6 +644,7 @@ def _s3_server_body(config: NginxConfig) -> list[Directive]:
             block=[
                 _directive("default_type", "application/xml"),
                 _directive("add_header", "Retry-After", 10, "always"),
+                *_edge_headers(hsts=config.tls, console=False),
                 _directive("return", 503, _literal(UNAVAILABLE_BODY)),
             ],
         ),
@@ -632,6 +661,7 @@ def _plain_servers(config: NginxConfig) -> list[Directive]:
             block=[
                 _directive("listen", config.http_listen, "default_server"),
                 _directive("server_name", config.console_host),
+                *_edge_headers(hsts=False, console=True),
                 _health_location(),
                 *_console_locations(config),
             ],
@@ -658,7 +688,6 @@ def _tls_common() -> list[Directive]:
         _directive("ssl_session_cache", "shared:TLS:10m"),
         _directive("ssl_session_timeout", "1d"),
         _directive("ssl_session_tickets", "off"),
-        _directive("add_header", "Strict-Transport-Security", "max-age=63072000", "always"),
     ]
 
 
@@ -671,6 +700,7 @@ def _tls_servers(config: NginxConfig) -> list[Directive]:
             block=[
                 _directive("listen", config.http_listen, "default_server"),
                 _directive("server_name", "_"),
+                *_edge_headers(hsts=False, console=False),
                 _health_location(),
                 _directive(
                     "location",
@@ -695,6 +725,7 @@ def _tls_servers(config: NginxConfig) -> list[Directive]:
                 _directive("listen", config.https_listen, "ssl"),
                 _directive("server_name", config.console_host),
                 *_tls_common(),
+                *_edge_headers(hsts=True, console=True),
                 _health_location(),
                 *_console_locations(config),
             ],

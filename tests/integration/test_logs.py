@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from components.logs import REDACTED
-from tests.integration.conftest import RAW_PATH, s3_client
+from tests.integration.conftest import RAW_PATH, planted_gateway, s3_client
 from tests.test_logs import run_pipeline
 
 pytestmark = pytest.mark.integration
@@ -172,6 +172,55 @@ def test_live_events_get_the_labels_the_queries_use(processed):
     assert (denied["security_event"], denied["level"]) == ("access_denied", "warning")
     assert by_api[("AddServiceAccount", 200)]["security_event"] == "admin_action"
     assert all(r["labels"]["source"] == "minio" for r in processed)
+
+
+SPOOFED_ADDRESS = "203.0.113.7"
+
+
+def audit_event_of(receiver, key: str, seconds: float = 20) -> dict:
+    """The audit event of the GetObject of ``key``, once it has arrived."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for line in list(receiver.lines):
+            event = json.loads(line)
+            if event.get("api", {}).get("name") == "GetObject" and event["api"].get("object") == key:
+                return event
+        time.sleep(0.2)
+    pytest.fail(f"no audit event for GetObject {key}")
+
+
+def spoofing(client) -> None:
+    """Every request of ``client`` claims to come from SPOOFED_ADDRESS (X-Forwarded-For)."""
+    client.meta.events.register(
+        "before-send.s3", lambda request, **_: request.headers.__setitem__("X-Forwarded-For", SPOOFED_ADDRESS)
+    )
+
+
+def test_a_spoofed_forwarded_address_does_not_reach_the_audit_log(
+    receivers, gateway, root_s3, cluster, node_environment, tmp_path
+):
+    """The gateway sets X-Forwarded-For to the address it saw: the audit event's remotehost is the
+    client's. The planted defect, appending to the client's header as nginx's
+    $proxy_add_x_forwarded_for does, lets the client choose what the audit log records."""
+    audit = receivers["minio_audit"]
+    root_s3.put_object(Bucket="logs", Key="spoof/target.txt", Body=b"x")
+    user, password = node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
+    liar = s3_client(gateway.s3_endpoint, user, password)
+    spoofing(liar)
+    liar.get_object(Bucket="logs", Key="spoof/target.txt")["Body"].read()
+    event = audit_event_of(audit, "spoof/target.txt")
+    assert event["remotehost"] == "127.0.0.1", event["remotehost"]
+    assert SPOOFED_ADDRESS not in json.dumps(event)
+
+    root_s3.put_object(Bucket="logs", Key="spoof/planted.txt", Body=b"x")
+    setting = "proxy_set_header X-Forwarded-For "
+    with planted_gateway(
+        cluster, tmp_path, node_environment,
+        f"{setting}$remote_addr;", f"{setting}$proxy_add_x_forwarded_for;", "appending",
+    ) as planted:  # fmt: skip
+        spoofing(planted)
+        planted.get_object(Bucket="logs", Key="spoof/planted.txt")["Body"].read()
+    assert audit_event_of(audit, "spoof/planted.txt")["remotehost"] == SPOOFED_ADDRESS
 
 
 def test_a_lost_node_reaches_the_server_stream_as_errors(
