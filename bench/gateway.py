@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.report import Figure, Row, interleaved
+from components.gateway import render_nginx_conf
 from tests.servers import LocalMinioCluster, Nginx, free_port, loopback_gateway
 
 BUCKET = "bench"
@@ -137,11 +138,23 @@ class Contenders:
     direct: str
     gateway: str
     sample: str
+    unlimited: str
+    """The rendered gateway less its rate limits (limit_req): what they cost ordinary traffic."""
     proxies: dict[str, int] = field(default_factory=dict)
     """The NGINX master's PID of each proxying contender."""
 
-    def items(self) -> dict[str, str]:
-        return {"direct": self.direct, "gateway": self.gateway, "sample": self.sample}
+    def items(self, small: bool = False) -> dict[str, str]:
+        """The contenders of a workload: the unlimited gateway runs beside the small-object ones."""
+        base = {"direct": self.direct, "gateway": self.gateway, "sample": self.sample}
+        return {**base, "unlimited": self.unlimited} if small else base
+
+
+def without_rate_limits(rendered: str) -> str:
+    """The rendered configuration with its ``limit_req`` lines removed (the zones stay, unused)."""
+    kept = [line for line in rendered.splitlines() if not line.strip().startswith("limit_req ")]
+    if len(kept) == len(rendered.splitlines()):
+        raise ValueError("the rendered gateway has no limit_req to remove")
+    return "\n".join(kept) + "\n"
 
 
 def start(cluster: LocalMinioCluster, workdir: Path) -> tuple[Nginx, Contenders]:
@@ -152,13 +165,18 @@ def start(cluster: LocalMinioCluster, workdir: Path) -> tuple[Nginx, Contenders]
     sample_port = free_port()
     sample = adapt_sample(sample_source().read_text(), sample_port, free_port(), cluster, workdir)
     nginx.start_text(sample, sample_port, name="sample")
+    unlimited_dir = workdir / "unlimited"
+    unlimited_dir.mkdir(parents=True, exist_ok=True)
+    unlimited, _, unlimited_port = loopback_gateway(unlimited_dir, cluster.upstreams)
+    nginx.start_text(without_rate_limits(render_nginx_conf(unlimited)), unlimited_port, name="unlimited")
     node = cluster.nodes[0]
-    rendered, adapted = (p.pid for p in nginx.processes)
+    rendered, adapted, bare = (p.pid for p in nginx.processes)
     return nginx, Contenders(
         f"127.0.0.1:{node.port}",
         f"127.0.0.1:{s3_port}",
         f"127.0.0.1:{sample_port}",
-        {"gateway": rendered, "sample": adapted},
+        f"127.0.0.1:{unlimited_port}",
+        {"gateway": rendered, "sample": adapted, "unlimited": bare},
     )
 
 
@@ -199,7 +217,8 @@ def run(load: Load, contenders: Contenders, rounds: int, quick: bool) -> tuple[l
 
             return measure
 
-        measured = interleaved(rounds, {name: one(name, ep) for name, ep in contenders.items().items()})
+        small = workload.size < MIB
+        measured = interleaved(rounds, {name: one(name, ep) for name, ep in contenders.items(small).items()})
         rows += _rows(workload, measured)
 
     # MinIO's own small-PUT stall (docs/performance.md): one PUT at a time shows it in p99.
@@ -235,6 +254,8 @@ def _rows(workload: Workload, measured: dict[str, dict[str, list[float]]]) -> li
     ours = measured["gateway"]
     conditions = f"{workload.label} objects, concurrency {workload.concurrency}, {workload.requests} requests"
     alternatives = {"direct": "straight to a node", "sample": "MinIO's sample nginx.conf"}
+    if "unlimited" in measured:
+        alternatives["unlimited"] = "the gateway without its rate limits"
     rows = []
     for op in ("put", "get"):
         name = f"{workload.label} {op.upper()}"

@@ -164,6 +164,22 @@ UNAVAILABLE_BODY = (
     "below quorum or its nodes are unreachable. Retry later.</Message></Error>"
 )
 
+SIGNIN_RATE = "10r/m"
+"""Console sign-ins per client address: a person retyping a password never meets it."""
+SIGNIN_BURST = 5
+STS_RATE = "60r/m"
+"""MinIO STS calls (AssumeRole*, where a password or token is tried) per client address."""
+STS_BURST = 20
+RATE_LIMITED_BODY = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    "<Error><Code>SlowDown</Code><Message>Too many sign-in or STS requests from this address: retry "
+    "after the Retry-After interval.</Message></Error>"
+)
+RATE_LIMITED_CONSOLE_BODY = (
+    '{"code":429,"detailedMessage":"Too many sign-in attempts from this address: wait a minute and try '
+    'again.","message":"too many sign-in attempts"}'
+)
+
 UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 """The ``x-amz-content-sha256`` of an upload whose body is not signed (its headers must be)."""
 SHIELDED_FLAWS = {
@@ -254,6 +270,7 @@ def nginx_conf_tree(config: NginxConfig) -> list[Directive]:
                 *_upstreams(config),
                 *_routing_maps(),
                 *_shield_maps(),
+                *_rate_limit_zones(),
                 *(_tls_servers(config) if config.tls else _plain_servers(config)),
             ],
         ),
@@ -373,6 +390,67 @@ def _upstreams(config: NginxConfig) -> list[Directive]:
             ],
         ),
     ]
+
+
+def _rate_limit_zones() -> list[Directive]:
+    """Per-address limits where passwords and tokens are tried. The key is empty for every other
+    request, and nginx counts no request with an empty key: S3 traffic never meets them."""
+    return [
+        *_comment(
+            "Sign-ins to the console, and MinIO's STS (a POST to / with an Action, or an Action in\n"
+            "the query string): a password spray gets 429s. Keyed by client address, empty otherwise."
+        ),
+        _directive(
+            "map",
+            "$request_method:$uri",
+            "$signin_client",
+            block=[
+                # limit_req runs after the console location's rewrite: $uri is the console's own path.
+                _directive("POST:/api/v1/login", "$binary_remote_addr"),
+                _directive("default", ""),
+            ],
+        ),
+        _directive(
+            "map",
+            "$request_method:$uri:$arg_action",
+            "$sts_client",
+            block=[
+                _directive("~^POST:/:", "$binary_remote_addr"),
+                _directive("~^[A-Z]+:/:.", "$binary_remote_addr"),
+                _directive("default", ""),
+            ],
+        ),
+        _directive("limit_req_zone", "$signin_client", "zone=signin:10m", f"rate={SIGNIN_RATE}"),
+        _directive("limit_req_zone", "$sts_client", "zone=sts:10m", f"rate={STS_RATE}"),
+        _directive("limit_req_status", 429),
+        _directive("limit_req_log_level", "warn"),
+    ]
+
+
+def _rate_limited(
+    zone: str, burst: int, body: str, content_type: str, *, hsts: bool, console: bool
+) -> list[Directive]:
+    """The limit in one server, and its 429: a body the client understands, Retry-After."""
+    return [
+        _directive("limit_req", f"zone={zone}", f"burst={burst}", "nodelay"),
+        _directive("error_page", 429, "=", "@rate_limited"),
+        _directive(
+            "location",
+            "@rate_limited",
+            block=[
+                _directive("default_type", content_type),
+                _directive("add_header", "Retry-After", 60, "always"),
+                *_edge_headers(hsts=hsts, console=console),
+                _directive("return", 429, _literal(body)),
+            ],
+        ),
+    ]
+
+
+def _signin_limit(*, hsts: bool) -> list[Directive]:
+    return _rate_limited(
+        "signin", SIGNIN_BURST, RATE_LIMITED_CONSOLE_BODY, "application/json", hsts=hsts, console=True
+    )
 
 
 def _shield_maps() -> list[Directive]:
@@ -637,6 +715,9 @@ def _s3_server_body(config: NginxConfig) -> list[Directive]:
             "error that SDKs know to retry later, instead of nginx's HTML page or a hang."
         ),
         *_shield(),
+        *_rate_limited(
+            "sts", STS_BURST, RATE_LIMITED_BODY, "application/xml", hsts=config.tls, console=False
+        ),
         _directive("error_page", 502, 504, "=", "@unavailable"),
         _directive(
             "location",
@@ -662,6 +743,7 @@ def _plain_servers(config: NginxConfig) -> list[Directive]:
                 _directive("listen", config.http_listen, "default_server"),
                 _directive("server_name", config.console_host),
                 *_edge_headers(hsts=False, console=True),
+                *_signin_limit(hsts=False),
                 _health_location(),
                 *_console_locations(config),
             ],
@@ -726,6 +808,7 @@ def _tls_servers(config: NginxConfig) -> list[Directive]:
                 _directive("server_name", config.console_host),
                 *_tls_common(),
                 *_edge_headers(hsts=True, console=True),
+                *_signin_limit(hsts=True),
                 _health_location(),
                 *_console_locations(config),
             ],
