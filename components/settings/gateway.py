@@ -27,9 +27,10 @@ class GatewaySettings(Section):
 
     image: ImageRef = Field(DEFAULT_NGINX_IMAGE, description="NGINX image, pinned")
     bind_address: ipaddress.IPv4Address = Field(
-        # The gateway is the platform's public entry; a stack may narrow it (dev: 127.0.0.1).
-        ipaddress.IPv4Address("0.0.0.0"),  # noqa: S104
-        description="Host address the gateway's published ports bind to",
+        # Reachable from this machine only until a stack says otherwise (prod: 0.0.0.0, under TLS).
+        ipaddress.IPv4Address("127.0.0.1"),
+        description="Host address the gateway's published ports bind to: loopback unless set (0.0.0.0 "
+        "for every interface); beyond loopback without TLS only in dev",
     )
     http_port: Port = Field(
         80, description="Console (/minio-console/) and health; redirects to HTTPS under TLS"

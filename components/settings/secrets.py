@@ -13,12 +13,14 @@ from components.settings.base import (
     Section,
 )
 
+ROOT_PASSWORD_MIN = 16
+
 
 class Secrets(Section):
     """Secret stack values. Each must be a ``secure:`` value; unset ones are generated where possible."""
 
     root_password: SecretStr | None = Field(
-        None, description="MinIO root password, at least 8 characters; generated (40 characters) when unset"
+        None, description="MinIO root password, at least 16 characters; generated (40 characters) when unset"
     )
     tls_certificate: SecretStr | None = Field(
         None, description="PEM certificate chain for both host names (gateway.tls provided)"
@@ -38,11 +40,22 @@ class Secrets(Section):
         None, description="Bearer token of the existing Loki (instead of basic auth)"
     )
 
-    @field_validator("root_password", "keycloak_admin_password")
+    @field_validator("root_password")
+    @classmethod
+    def _root_password_length(cls, value: SecretStr | None) -> SecretStr | None:
+        """The root user opens everything: longer than MinIO's own minimum of 8."""
+        if value is not None and len(value.get_secret_value()) < ROOT_PASSWORD_MIN:
+            raise ValueError(
+                f"at least {ROOT_PASSWORD_MIN} characters (the root user can do anything; leave it unset to "
+                "have a 40-character one generated)"
+            )
+        return value
+
+    @field_validator("keycloak_admin_password")
     @classmethod
     def _password_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 8:
-            raise ValueError("at least 8 characters (MinIO and Keycloak refuse shorter passwords)")
+            raise ValueError("at least 8 characters (Keycloak refuses shorter passwords)")
         return value
 
 
