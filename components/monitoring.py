@@ -29,7 +29,7 @@ from components.cluster import S3_PORT
 from components.conventions import data_volume, healthy_service, service_container, wget_http_probe
 from components.internode_tls import SHARED_NAME
 from components.pools import PoolLayout
-from components.settings import ObservabilityMode, ObservabilitySettings
+from components.settings import DEFAULT_LOG_QUEUE_SIZE, ObservabilityMode, ObservabilitySettings
 
 GRAFANA_ADMIN_USER = "admin"
 """The deployed Grafana's admin (its password is generated: stack output grafana_admin_password)."""
@@ -112,9 +112,14 @@ def _rule(name: str, expr: str, duration: str, severity: str, summary: str, runb
     }
 
 
-def alert_rules(pools: Sequence[PoolLayout]) -> list[dict]:
-    """The note's three alerts, plus drives offline, quorum at risk, dropped audit events and a
-    silent scrape.
+QUEUE_FULL_SHARE = 0.9
+"""MinIOLogQueueFull fires when a node's in-memory log buffer is this full (a batch in flight keeps
+it just under its capacity while it drops)."""
+
+
+def alert_rules(pools: Sequence[PoolLayout], log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE) -> list[dict]:
+    """The note's three alerts, plus drives offline, quorum at risk, the log pipeline away, log
+    events being dropped and a silent scrape.
 
     With several pools the quorum alert takes the least tolerant pool and counts offline nodes
     cluster-wide: it fires when one more loss could stop writes in some pool (early rather than late,
@@ -178,9 +183,21 @@ def alert_rules(pools: Sequence[PoolLayout]) -> list[dict]:
             "0m",
             "warning",
             "MinIO node {{ $labels.instance }} cannot deliver audit or server-log events to the log pipeline",
-            "Bring Alloy and Loki back. Meanwhile each node queues up to observability.logQueueSize events "
-            "per webhook on its volume; events past that are dropped, and MinIO counts none of those drops "
-            "(this alert fires on the first failed deliveries and clears 10 minutes later, outage or not).",
+            "Bring Alloy and Loki back. Meanwhile each node queues observability.logQueueSize events per "
+            "webhook on its volume and as many again in memory (lost on a restart); past that it drops "
+            "them (MinIOLogQueueFull). The counter also grows with every failed redelivery, so this fires "
+            "for as long as the pipeline is away.",
+        ),
+        _rule(
+            "MinIOLogQueueFull",
+            f"max by (instance) (minio_audit_target_queue_length{nodes_job}) "
+            f">= {int(QUEUE_FULL_SHARE * log_queue_size)}",
+            "0m",
+            "critical",
+            "MinIO node {{ $labels.instance }} is dropping audit or server-log events: its queues are full",
+            "The log pipeline has been away long enough to fill the node's queue folder and its memory "
+            "buffer (observability.logQueueSize each): new events are lost, counted in "
+            "minio_audit_failed_messages. Bring Alloy and Loki back now.",
         ),
         _rule(
             "MinIOMetricsDown",
@@ -193,8 +210,8 @@ def alert_rules(pools: Sequence[PoolLayout]) -> list[dict]:
     ]
 
 
-def render_alert_rules(pools: Sequence[PoolLayout]) -> str:
-    document = {"groups": [{"name": "minio", "rules": alert_rules(pools)}]}
+def render_alert_rules(pools: Sequence[PoolLayout], log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE) -> str:
+    document = {"groups": [{"name": "minio", "rules": alert_rules(pools, log_queue_size)}]}
     return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
         document, sort_keys=False
     )
@@ -258,7 +275,7 @@ class Monitoring(pulumi.ComponentResource):
             node_tls_name=None if args.node_ca is None else SHARED_NAME,
         )
         self.scrape_config = render_scrape_config(targets)
-        self.alert_rules = render_alert_rules(args.pools)
+        self.alert_rules = render_alert_rules(args.pools, args.settings.log_queue_size)
         self.token = pulumi.Output.secret(
             pulumi.Output.from_input(args.metrics_secret_key).apply(
                 lambda secret: metrics_token(args.metrics_access_key, secret)

@@ -21,6 +21,7 @@ from components.monitoring import (
     render_scrape_config,
 )
 from components.pools import PoolShape, plan_pools
+from components.settings import DEFAULT_LOG_QUEUE_SIZE
 from tests.conftest import require_binary
 
 PROMTOOL_HINT = "apt-get install prometheus (Debian ships promtool with it)"
@@ -63,6 +64,7 @@ def test_rules_carry_for_severity_summary_and_runbook():
         "MinIODrivesOffline",
         "MinIOWriteQuorumAtRisk",
         "MinIOLogDeliveryFailing",
+        "MinIOLogQueueFull",
         "MinIOMetricsDown",
     ]
     for rule in rules:
@@ -96,15 +98,17 @@ def test_promtool_accepts_each_stacks_rendered_files(synth, stack, tmp_path):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     rules = promtool("check", "rules", RULES_FILE, cwd=tmp_path)
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 7 rules found" in rules.stdout
+    assert "SUCCESS: 8 rules found" in rules.stdout
 
 
 def series(metric: str, values: str, job: str = "minio-cluster", instance: str = "gateway:9000") -> dict:
     return {"series": f'{metric}{{job="{job}",instance="{instance}"}}', "values": values}
 
 
-# MinIO labels the counter by target: audit_http_1 (audit), sys_http_0 (server log). It counts the
-# deliveries that failed before MinIO marked the target offline (tests/integration/test_audit_queue.py).
+# MinIO labels its log-target metrics by target: audit_http_1 (audit), sys_http_0 (server log). The
+# counter grows with each failed redelivery and each dropped event (tests/integration/test_audit_queue.py);
+# the queue length is the in-memory buffer, which holds logQueueSize (100 000 in dev) when full.
+QUEUE = 'minio_audit_target_queue_length{job="minio-nodes",instance="minio3:9000",target_id="audit_http_1"}'
 FAILED = 'minio_audit_failed_messages{job="minio-nodes",instance="minio3:9000",target_id="audit_http_1"}'
 
 # Each alert: input series, the time to evaluate, and the summary it must show (None: stays quiet).
@@ -153,6 +157,11 @@ CASES = {
          "MinIO node minio3:9000 cannot deliver audit or server-log events to the log pipeline"),
         ([{"series": FAILED, "values": "3x15"}], "8m", None),  # failed long ago, none since
         ([{"series": FAILED, "values": "0x15"}], "8m", None),
+    ],
+    "MinIOLogQueueFull": [
+        ([{"series": QUEUE, "values": "0x3 100000x5"}], "5m",
+         "MinIO node minio3:9000 is dropping audit or server-log events: its queues are full"),
+        ([{"series": QUEUE, "values": "0x3 89999x5"}], "5m", None),  # filling, not full
     ],
     "MinIOMetricsDown": [
         (
@@ -329,3 +338,12 @@ def test_prod_uses_the_existing_grafana_with_its_token(synth):
     assert plain(provider.inputs["auth"]) == "offline-synth-placeholder-for-grafanaAuth"
     urls = {d.inputs["type"]: d.inputs["url"] for d in prod.of_type(DATASOURCE)}
     assert urls == {"prometheus": "https://prometheus.example.com", "loki": "https://loki.example.com"}
+
+
+def test_the_queue_full_alert_follows_the_stacks_queue_size(synth):
+    """MinIOLogQueueFull compares the memory buffer with the stack's own logQueueSize."""
+    for size, threshold in ((DEFAULT_LOG_QUEUE_SIZE, 90000), (1000, 900)):
+        overrides = None if size == DEFAULT_LOG_QUEUE_SIZE else {"observability": {"logQueueSize": size}}
+        rules = yaml.safe_load(synth("dev", overrides).files[RULES_FILE])["groups"][0]["rules"]
+        (full,) = [r for r in rules if r["alert"] == "MinIOLogQueueFull"]
+        assert full["expr"].endswith(f">= {threshold}"), full["expr"]
