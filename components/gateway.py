@@ -734,6 +734,16 @@ def _s3_server_body(config: NginxConfig) -> list[Directive]:
     ]
 
 
+def _console_server_body(config: NginxConfig) -> list[Directive]:
+    """The console's server, plain or TLS: its headers, the sign-in limit, health and locations."""
+    return [
+        *_edge_headers(hsts=config.tls, console=True),
+        *_signin_limit(hsts=config.tls),
+        _health_location(),
+        *_console_locations(config),
+    ]
+
+
 def _plain_servers(config: NginxConfig) -> list[Directive]:
     return [
         *_comment("Console, health and the /storage/ explanation."),
@@ -742,10 +752,7 @@ def _plain_servers(config: NginxConfig) -> list[Directive]:
             block=[
                 _directive("listen", config.http_listen, "default_server"),
                 _directive("server_name", config.console_host),
-                *_edge_headers(hsts=False, console=True),
-                *_signin_limit(hsts=False),
-                _health_location(),
-                *_console_locations(config),
+                *_console_server_body(config),
             ],
         ),
         *_comment("The S3 API, at the root of its own listener."),
@@ -807,10 +814,7 @@ def _tls_servers(config: NginxConfig) -> list[Directive]:
                 _directive("listen", config.https_listen, "ssl"),
                 _directive("server_name", config.console_host),
                 *_tls_common(),
-                *_edge_headers(hsts=True, console=True),
-                *_signin_limit(hsts=True),
-                _health_location(),
-                *_console_locations(config),
+                *_console_server_body(config),
             ],
         ),
         *_comment("The S3 API, at the root of its own host name."),

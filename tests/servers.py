@@ -12,11 +12,13 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -386,3 +388,16 @@ def self_signed_certificate(folder: Path, *names: str) -> None:
          "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.crt")],
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def serving(port: int, handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """A stand-in upstream on loopback: ``handler`` answers, appending what it records to ``seen``."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -13,14 +13,12 @@ import contextlib
 import http.client
 import socket
 import ssl
-import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from components.gateway import FRAME_ANCESTORS, UNSIGNED_TRAILER, Upstream
-from tests.servers import Nginx, free_port, loopback_gateway, self_signed_certificate
+from tests.servers import Nginx, free_port, loopback_gateway, self_signed_certificate, serving
 
 pytestmark = pytest.mark.render
 
@@ -45,16 +43,8 @@ class OwnHeadersUpstream(BaseHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def upstream(port: int) -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", port), OwnHeadersUpstream)
-    server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def upstream(port: int) -> contextlib.AbstractContextManager[ThreadingHTTPServer]:
+    return serving(port, OwnHeadersUpstream)
 
 
 def answer(connection: http.client.HTTPConnection, method: str, path: str, headers=None, body=None):

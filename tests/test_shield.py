@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from components.gateway import FORGED_UPLOAD_BODY, UNSIGNED_TRAILER, NginxConfig, Upstream
-from tests.servers import Nginx, free_port, loopback_gateway
+from tests.servers import Nginx, free_port, loopback_gateway, serving
 from tests.test_gateway import args_of, blocks, http_block, parse
 
 SIGNED = (
@@ -103,16 +102,8 @@ class HeaderRecorder(BaseHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def header_recorder(port: int) -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", port), HeaderRecorder)
-    server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+def header_recorder(port: int) -> contextlib.AbstractContextManager[ThreadingHTTPServer]:
+    return serving(port, HeaderRecorder)
 
 
 @pytest.fixture(scope="module")
