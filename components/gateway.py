@@ -182,13 +182,6 @@ RATE_LIMITED_CONSOLE_BODY = (
 
 UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 """The ``x-amz-content-sha256`` of an upload whose body is not signed (its headers must be)."""
-SHIELDED_FLAWS = {
-    "CVE-2026-41145": "an unsigned-trailer upload without an Authorization header (credentials in the "
-    "query string) is accepted with any signature",
-    "CVE-2026-40344": "a Snowball auto-extract upload (X-Amz-Meta-Snowball-Auto-Extract) with an unsigned "
-    "trailer is extracted without checking its signature",
-}
-"""Flaws of the last community MinIO that the gateway refuses before a node sees the request."""
 FORGED_UPLOAD_BODY = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     "<Error><Code>AccessDenied</Code><Message>Refused by the gateway: an upload with an unsigned payload "
@@ -427,6 +420,23 @@ def _rate_limit_zones() -> list[Directive]:
     ]
 
 
+def _retry_later(
+    name: str, status: int, body: str, content_type: str, retry_after: int, *, hsts: bool, console: bool
+) -> Directive:
+    """A named location answering ``status`` with ``body`` and Retry-After. It adds a header of its
+    own, so it repeats the edge's (nginx would not give it the server's)."""
+    return _directive(
+        "location",
+        name,
+        block=[
+            _directive("default_type", content_type),
+            _directive("add_header", "Retry-After", retry_after, "always"),
+            *_edge_headers(hsts=hsts, console=console),
+            _directive("return", status, _literal(body)),
+        ],
+    )
+
+
 def _rate_limited(
     zone: str, burst: int, body: str, content_type: str, *, hsts: bool, console: bool
 ) -> list[Directive]:
@@ -434,16 +444,7 @@ def _rate_limited(
     return [
         _directive("limit_req", f"zone={zone}", f"burst={burst}", "nodelay"),
         _directive("error_page", 429, "=", "@rate_limited"),
-        _directive(
-            "location",
-            "@rate_limited",
-            block=[
-                _directive("default_type", content_type),
-                _directive("add_header", "Retry-After", 60, "always"),
-                *_edge_headers(hsts=hsts, console=console),
-                _directive("return", 429, _literal(body)),
-            ],
-        ),
+        _retry_later("@rate_limited", 429, body, content_type, 60, hsts=hsts, console=console),
     ]
 
 
@@ -710,24 +711,17 @@ def _s3_server_body(config: NginxConfig) -> list[Directive]:
         _directive("proxy_buffering", "off"),
         *_comment("S3 metadata headers may contain characters nginx would otherwise drop."),
         _directive("ignore_invalid_headers", "off"),
-        *_comment(
-            "No node answered (all down, or below quorum and silent past the read timeout): an S3\n"
-            "error that SDKs know to retry later, instead of nginx's HTML page or a hang."
-        ),
         *_shield(),
         *_rate_limited(
             "sts", STS_BURST, RATE_LIMITED_BODY, "application/xml", hsts=config.tls, console=False
         ),
+        *_comment(
+            "No node answered (all down, or below quorum and silent past the read timeout): an S3\n"
+            "error that SDKs know to retry later, instead of nginx's HTML page or a hang."
+        ),
         _directive("error_page", 502, 504, "=", "@unavailable"),
-        _directive(
-            "location",
-            "@unavailable",
-            block=[
-                _directive("default_type", "application/xml"),
-                _directive("add_header", "Retry-After", 10, "always"),
-                *_edge_headers(hsts=config.tls, console=False),
-                _directive("return", 503, _literal(UNAVAILABLE_BODY)),
-            ],
+        _retry_later(
+            "@unavailable", 503, UNAVAILABLE_BODY, "application/xml", 10, hsts=config.tls, console=False
         ),
         _s3_location("/", "$s3_upstream", config),
         _s3_location("/minio/admin/", "minio_admin", config),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from components.gateway import FORGED_UPLOAD_BODY, UNSIGNED_TRAILER, NginxConfig, Upstream
+from components.gateway import FORGED_UPLOAD_BODY, UNSIGNED_TRAILER, NginxConfig, Upstream, render_nginx_conf
 from tests.servers import Nginx, free_port, loopback_gateway, serving
 from tests.test_gateway import args_of, blocks, http_block, parse
 
@@ -256,7 +256,5 @@ def test_the_shield_is_part_of_every_config_the_renderer_writes(tmp_path: Path):
     upstream = [Upstream("127.0.0.1:9000", "127.0.0.1:9001")]
     for tls in (False, True):
         config = NginxConfig(upstream, "console.test", "s3.test", "5g", "https://s3.test", tls=tls)
-        from components.gateway import render_nginx_conf
-
         servers = s3_servers(parse(render_nginx_conf(config), tmp_path))
         assert servers and all(blocks(server, "if") for server in servers)

@@ -20,7 +20,9 @@ class Secrets(Section):
     """Secret stack values. Each must be a ``secure:`` value; unset ones are generated where possible."""
 
     root_password: SecretStr | None = Field(
-        None, description="MinIO root password, at least 16 characters; generated (40 characters) when unset"
+        None,
+        description=f"MinIO root password, at least {ROOT_PASSWORD_MIN} characters; generated "
+        "(40 characters) when unset",
     )
     tls_certificate: SecretStr | None = Field(
         None, description="PEM certificate chain for both host names (gateway.tls provided)"

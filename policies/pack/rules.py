@@ -16,10 +16,13 @@ import ipaddress
 import json
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import crossplane
 
 CONTAINER = "docker:index/container:Container"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
@@ -301,10 +304,6 @@ SHIELD_REFUSES = {"1:0:0", "1:0:1", "1:1:1"}
 
 
 def _parse_nginx(text: str) -> list[dict[str, Any]]:
-    import tempfile
-
-    import crossplane
-
     with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
         conf.write(text)
         conf.flush()
