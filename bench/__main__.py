@@ -133,6 +133,9 @@ def _against_a_cluster(sections, rounds, quick, notes, progress) -> list[Row]:
             config=Config(s3={"addressing_style": "path"}),
         )
         s3.create_bucket(Bucket=gateway.BUCKET)
+        # Every node healthy is not every node writable: a cluster seconds old has answered a write
+        # with SlowDownWrite. Measure once each node takes one.
+        gateway.wait_writable(cluster, access_key, secret_key)
         if "gateway" in sections:
             progress(f"gateway: {rounds} rounds of each workload, three contenders")
             gateway_rows, share, large_gets = gateway.run(
