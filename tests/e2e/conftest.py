@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.e2e.engine import (
     BUILD,
@@ -173,3 +174,34 @@ def wait_healthy(names: list[str], seconds: float = 240) -> dict[str, str]:
         if all(s == "running/healthy" for s in states.values()) or time.monotonic() > deadline:
             return states
         time.sleep(2)
+
+
+def wait_takes_writes(client, bucket: str, nodes: int, seconds: float = 120) -> float:
+    """Until ``2 * nodes`` consecutive PUTs through the gateway pass; the seconds it took.
+
+    A node's health (``mc ready local``) is its own view at its last check: right after an up that
+    restarted nodes, one may still count two peers offline and answer ``503 SlowDownWrite`` (seen
+    in CI: 30 PUTs passed, then the next CreateMultipartUpload failed three attempts in a row). The
+    gateway spreads sequential requests over the nodes in turn (``least_conn`` with none open), so a
+    run of twice the nodes asks each node's view at least twice. The tests that follow an up are about
+    what the up kept or changed, not about those seconds: they wait here first.
+    """
+
+    def takes_writes() -> bool:
+        try:
+            for probe in range(2 * nodes):
+                client.put_object(Bucket=bucket, Key=f"write-probe-{probe}", Body=b"probe")
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in ("SlowDownWrite", "SlowDown", "ServiceUnavailable"):
+                raise
+            return False
+        return True
+
+    started = time.monotonic()
+    while not takes_writes():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"no run of writes through the gateway passed within {seconds:.0f} s")
+        time.sleep(1)
+    for probe in range(2 * nodes):
+        client.delete_object(Bucket=bucket, Key=f"write-probe-{probe}")
+    return time.monotonic() - started

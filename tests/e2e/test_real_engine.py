@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from tests.e2e.conftest import Deployment, docker, inspect, owned, wait_healthy
+from tests.e2e.conftest import Deployment, docker, inspect, owned, wait_healthy, wait_takes_writes
 from tests.e2e.engine import BUILD, HTTP_PORT, ROOT
 from tests.e2e.keycloak_admin import KeycloakAdmin
 from tests.integration.conftest import s3_client
@@ -378,6 +378,7 @@ def reconfigure(deployment: Deployment, **changes) -> None:
     deployment.engine.write_config(deployment.config)
     up = deployment.engine.up(check=False)
     assert up.returncode == 0, up.output[-6000:]
+    wait_takes_writes(s3(deployment.engine.outputs()), BUCKET, len(NODES))
 
 
 def test_a_root_password_rotation_keeps_the_data(deployment: Deployment):
@@ -416,4 +417,5 @@ def test_destroy_leaves_nothing_running_and_up_finds_the_data_again(deployment: 
     up = deployment.engine.up(check=False)
     deployment.record("pulumi up onto retained volumes", up.seconds)
     assert up.returncode == 0, up.output[-6000:]
+    wait_takes_writes(s3(deployment.engine.outputs()), BUCKET, len(NODES))
     assert_objects_intact(deployment, deployment.engine.outputs())

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Deployment, inspect, owned, wait_healthy
+from tests.e2e.conftest import Deployment, inspect, owned, wait_healthy, wait_takes_writes
 from tests.e2e.test_real_engine import BUCKET, MIB, s3, sha256
 
 pytestmark = pytest.mark.e2e
@@ -87,6 +87,7 @@ def test_a_second_pool_appended_with_pulumi_up_keeps_every_object_and_takes_writ
     client = s3(outputs)
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=BUCKET)
+    wait_takes_writes(client, BUCKET, len(POOL_1))
     before = {**deployment.objects, **write_objects(outputs, f"{PREFIX}before-", 30)}
     assert len(admin_info(outputs)["pools"]) == 1
 
@@ -108,6 +109,7 @@ def test_a_second_pool_appended_with_pulumi_up_keeps_every_object_and_takes_writ
     assert len(info["pools"]) == 2, info.get("pools")
     assert sorted({server["poolNumber"] for server in info["servers"]}) == [1, 2]
     assert read_back(outputs, before) == []
+    wait_takes_writes(s3(outputs), BUCKET, len(POOL_1 + POOL_2))
     after = write_objects(outputs, f"{PREFIX}after-", 30)
     assert read_back(outputs, after) == []
     deployment.objects.update({**before, **after})

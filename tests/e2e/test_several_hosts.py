@@ -27,6 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from components.gateway import RESPONSE_BOUND_SECONDS
+from tests.e2e.conftest import wait_takes_writes
 from tests.e2e.engine import ROOT, Engine, require, stack_config
 from tests.e2e.hosts import SUBNET, Host, SimulatedHosts
 
@@ -322,25 +323,7 @@ def test_two_hosts_down_is_a_clear_error_within_the_bound(cluster):
             cluster.sim.wait(host)
     for host in (second, third):
         wait_for(f"{host.name}'s nodes healthy again", lambda h=host: cluster.healthy(h), 180)
-    # A node's health (mc ready) is its own view; a node may still count its peers offline for a
-    # while and answer SlowDownWrite. One write is not enough (seen: the next test's third PUT was
-    # refused after one probe had passed): the gateway spreads writes over the nodes (least_conn),
-    # so wait until a run of them passes, each node's view included.
-    wait_for("the cluster takes writes through the gateway again", lambda: _takes_writes(cluster), 120)
-
-
-WRITE_PROBES = 12
-"""Consecutive writes that must pass: twice the nodes, so that every node serves some."""
-
-
-def _takes_writes(cluster: Cluster) -> bool:
-    client = cluster.s3()
-    try:
-        for probe in range(WRITE_PROBES):
-            client.put_object(Bucket="several-hosts", Key=f"write-probe-{probe}", Body=b"probe")
-    except ClientError:
-        return False
-    return True
+    wait_takes_writes(cluster.s3(), "several-hosts", nodes=6)
 
 
 def _node_ids(host: Host) -> dict[str, str]:
