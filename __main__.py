@@ -64,6 +64,7 @@ pulumi.export(
 )
 if platform.monitoring:
     pulumi.export("metrics_bearer_token", platform.monitoring.token)
+    pulumi.export("metrics_token_expires", platform.monitoring.token_expires)
 pulumi.export("minio_nodes", platform.cluster.node_names)
 pulumi.export("minio_internal_endpoints", platform.cluster.internal_endpoints)
 pulumi.export("minio_root_user", platform.cluster.root_user)

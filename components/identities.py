@@ -39,6 +39,8 @@ class IdentitiesArgs:
     """Policies single sign-on groups grant, by name: their members get them through the token."""
     metrics_identity: bool = True
     """Create the ``prometheus-metrics`` identity (stacks with monitoring)."""
+    metrics_secret_generation: int = 1
+    """Bumped, the metrics identity's secret is replaced and every token it signed stops working."""
 
 
 class Identities(pulumi.ComponentResource):
@@ -91,10 +93,13 @@ class Identities(pulumi.ComponentResource):
         name = self._name
         # Prometheus authenticates with a JWT signed by this identity's secret: the program mints
         # it, so the secret is generated here rather than by the provider.
+        generation = args.metrics_secret_generation
         metrics_secret = random.RandomPassword(
             f"{name}-{METRICS_USER}-secret",
             length=40,
             special=False,
+            # No keepers for generation 1: stacks made before the setting existed keep their secret.
+            keepers=None if generation == 1 else {"generation": str(generation)},
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.metrics_access_key = METRICS_USER

@@ -15,6 +15,7 @@ import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import jwt
@@ -37,9 +38,8 @@ TOKEN_FILE = "minio.token"  # noqa: S105 (a file name)
 RULES_FILE = "minio-alerts.yml"
 NODE_CA_FILE = "internode-ca.crt"
 """The internode CA beside prometheus.yml, with several hosts (nodes serve HTTPS)."""
-TOKEN_EXPIRY = 4102444800
-"""2100-01-01T00:00:00Z. Fixed, so the token (and the Prometheus container) stays the same run after
-run; it changes only with the metrics identity's secret."""
+DAY_SECONDS = 86_400
+EPOCH = date(1970, 1, 1)
 
 JOBS = {
     "minio-cluster": "/minio/v2/metrics/cluster",
@@ -48,14 +48,30 @@ JOBS = {
 }
 
 
-def metrics_token(access_key: str, secret_key: str) -> str:
-    """The bearer token MinIO accepts on its metrics endpoints (as ``mc admin prometheus generate``)."""
+def token_expiry(days: int, today: date | None = None) -> int:
+    """When a metrics token issued today expires (Unix seconds, a UTC midnight).
+
+    Time is cut into periods of ``days`` days from 1970-01-01 UTC; a token issued in a period expires
+    at the end of the next one. So every ``pulumi up`` leaves a token valid for more than ``days``
+    days and at most ``2 * days``, and the token (with the Prometheus container that reads it) stays
+    the same for every run within a period: previews show no change until a period ends, then one
+    ``pulumi up`` reissues it. The program has no time resource to anchor a lifetime to; the date
+    of the run is the anchor, cut into periods so that runs on different days of a period agree.
+    """
+    today = today or datetime.now(UTC).date()
+    period = (today - EPOCH).days // days
+    return (period + 2) * days * DAY_SECONDS
+
+
+def metrics_token(access_key: str, secret_key: str, expires: int) -> str:
+    """The bearer token MinIO accepts on its metrics endpoints (as ``mc admin prometheus generate``),
+    valid until ``expires`` (Unix seconds; MinIO refuses it afterwards)."""
     with warnings.catch_warnings():
         # MinIO fixes both HS512 and the key (the identity's secret, at most 40 characters), so
         # PyJWT's advice to use a 64-byte key cannot be followed.
         warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
         return jwt.encode(
-            {"exp": TOKEN_EXPIRY, "sub": access_key, "iss": "prometheus"}, secret_key, algorithm="HS512"
+            {"exp": expires, "sub": access_key, "iss": "prometheus"}, secret_key, algorithm="HS512"
         )
 
 
@@ -112,14 +128,29 @@ def _rule(name: str, expr: str, duration: str, severity: str, summary: str, runb
     }
 
 
+@dataclass(frozen=True)
+class TokenLifetime:
+    """The metrics token's expiry and the period it is reissued after (``token_expiry``)."""
+
+    expires: int
+    """Unix seconds."""
+    days: int
+
+    @classmethod
+    def from_today(cls, days: int) -> TokenLifetime:
+        return cls(token_expiry(days), days)
+
+
 QUEUE_FULL_SHARE = 0.9
 """MinIOLogQueueFull fires when a node's in-memory log buffer is this full (a batch in flight keeps
 it just under its capacity while it drops)."""
 
 
-def alert_rules(pools: Sequence[PoolLayout], log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE) -> list[dict]:
+def alert_rules(
+    pools: Sequence[PoolLayout], token: TokenLifetime, log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE
+) -> list[dict]:
     """The note's three alerts, plus drives offline, quorum at risk, the log pipeline away, log
-    events being dropped and a silent scrape.
+    events being dropped, a silent scrape and a metrics token nobody reissued.
 
     With several pools the quorum alert takes the least tolerant pool and counts offline nodes
     cluster-wide: it fires when one more loss could stop writes in some pool (early rather than late,
@@ -205,13 +236,28 @@ def alert_rules(pools: Sequence[PoolLayout], log_queue_size: int = DEFAULT_LOG_Q
             "5m",
             "warning",
             "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}",
-            "Check the target, and that the metrics token is still valid (its identity's secret unchanged).",
+            "Check the target, and that the metrics token is still valid (MinIOMetricsTokenExpiring; "
+            "its identity's secret unchanged).",
+        ),
+        # Past its issuing period the token has fewer than `days` days left: a pulumi up is due.
+        # Rendered with the token's own expiry, so the rule changes with the token it watches.
+        _rule(
+            "MinIOMetricsTokenExpiring",
+            f"vector({token.expires} - time()) < {token.days * DAY_SECONDS}",
+            "1h",
+            "warning",
+            "The metrics token Prometheus scrapes MinIO with has {{ $value | humanizeDuration }} left",
+            "Run pulumi up on the stack: it reissues the token (observability.metricsTokenDays). An "
+            "existing Prometheus then needs the new metrics_bearer_token output in its token file. Once "
+            "the token has expired every scrape is refused (MinIOMetricsDown).",
         ),
     ]
 
 
-def render_alert_rules(pools: Sequence[PoolLayout], log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE) -> str:
-    document = {"groups": [{"name": "minio", "rules": alert_rules(pools, log_queue_size)}]}
+def render_alert_rules(
+    pools: Sequence[PoolLayout], token: TokenLifetime, log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE
+) -> str:
+    document = {"groups": [{"name": "minio", "rules": alert_rules(pools, token, log_queue_size)}]}
     return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
         document, sort_keys=False
     )
@@ -260,6 +306,8 @@ class Monitoring(pulumi.ComponentResource):
     alert_rules: str
     token: pulumi.Output[str]
     """Secret."""
+    token_expires: str
+    """When the token expires (ISO 8601, UTC); any pulumi up after its issuing period reissues it."""
     prometheus: docker.Container | None
     grafana: docker.Container | None
     dashboard_url: pulumi.Output[str]
@@ -275,10 +323,12 @@ class Monitoring(pulumi.ComponentResource):
             node_tls_name=None if args.node_ca is None else SHARED_NAME,
         )
         self.scrape_config = render_scrape_config(targets)
-        self.alert_rules = render_alert_rules(args.pools, args.settings.log_queue_size)
+        lifetime = TokenLifetime.from_today(args.settings.metrics_token_days)
+        self.token_expires = datetime.fromtimestamp(lifetime.expires, UTC).isoformat().replace("+00:00", "Z")
+        self.alert_rules = render_alert_rules(args.pools, lifetime, args.settings.log_queue_size)
         self.token = pulumi.Output.secret(
             pulumi.Output.from_input(args.metrics_secret_key).apply(
-                lambda secret: metrics_token(args.metrics_access_key, secret)
+                lambda secret: metrics_token(args.metrics_access_key, secret, lifetime.expires)
             )
         )
         deployed = args.settings.mode is ObservabilityMode.DEPLOY

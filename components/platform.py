@@ -331,6 +331,7 @@ class Platform(pulumi.ComponentResource):
                 buckets=list(self.buckets.buckets.values()),
                 group_policies=group_policy_documents(settings),
                 metrics_identity=settings.observability.enabled,
+                metrics_secret_generation=settings.observability.metrics_secret_generation,
             ),
             opts=through_minio,
         )

@@ -164,6 +164,15 @@ def test_metrics_identity_scrapes_only_with_a_generated_secret(synth):
     assert json.loads(policy.inputs["policy"])["Statement"][0]["Action"] == ["admin:Prometheus"]
 
 
+def test_metrics_secret_generation_revokes_by_replacing_the_secret_and_keeps_old_stacks_as_they_are(synth):
+    """Generation 1 sets no keepers: a stack made before the setting keeps its secret (adding keepers
+    would replace it); any later generation is in the keepers, so bumping it replaces the secret."""
+    assert "keepers" not in synth("dev").named(RANDOM_PASSWORD, "minio-iam-prometheus-metrics-secret").inputs
+    rotated = synth("dev", {"observability": {"metricsSecretGeneration": 2}})
+    generator = rotated.named(RANDOM_PASSWORD, "minio-iam-prometheus-metrics-secret")
+    assert generator.inputs["keepers"] == {"generation": "2"}
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_provider_goes_through_the_gateway_as_root_with_a_secret_password(synth, stack):
     synthesis = synth(stack)

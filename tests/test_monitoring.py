@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -12,13 +13,16 @@ import pytest
 import yaml
 
 from components.monitoring import (
+    DAY_SECONDS,
     RULES_FILE,
-    TOKEN_EXPIRY,
     TOKEN_FILE,
     ScrapeTargets,
+    TokenLifetime,
     alert_rules,
     metrics_token,
+    render_alert_rules,
     render_scrape_config,
+    token_expiry,
 )
 from components.pools import PoolShape, plan_pools
 from components.settings import DEFAULT_LOG_QUEUE_SIZE
@@ -27,15 +31,47 @@ from tests.conftest import require_binary
 PROMTOOL_HINT = "apt-get install prometheus (Debian ships promtool with it)"
 
 
+SECRET = "a-secret-of-forty-characters-0123456789"
+LIFETIME = TokenLifetime(expires=200 * DAY_SECONDS, days=90)
+"""The rules rendered for a token expiring on day 200 after 1970-01-01, reissued every 90 days."""
+
+
 def test_token_is_what_minio_verifies():
-    token = metrics_token("prometheus-metrics", "a-secret-of-forty-characters-0123456789")
+    expires = token_expiry(90, date(2026, 12, 4))
+    token = metrics_token("prometheus-metrics", SECRET, expires)
     with pytest.warns(jwt.warnings.InsecureKeyLengthWarning):  # MinIO's own choice of key; see metrics_token
-        claims = jwt.decode(token, "a-secret-of-forty-characters-0123456789", algorithms=["HS512"])
-    assert claims == {"exp": TOKEN_EXPIRY, "sub": "prometheus-metrics", "iss": "prometheus"}
+        claims = jwt.decode(token, SECRET, algorithms=["HS512"], options={"verify_exp": False})
+    assert claims == {"exp": expires, "sub": "prometheus-metrics", "iss": "prometheus"}
     assert jwt.get_unverified_header(token)["alg"] == "HS512"
-    assert metrics_token("prometheus-metrics", "a-secret-of-forty-characters-0123456789") == token  # stable
+    assert metrics_token("prometheus-metrics", SECRET, expires) == token  # stable
     with pytest.raises(jwt.InvalidSignatureError), pytest.warns(jwt.warnings.InsecureKeyLengthWarning):
         jwt.decode(token, "another-secret-entirely-0000000000000000", algorithms=["HS512"])
+
+
+@pytest.mark.parametrize("days", [1, 7, 90, 366])
+def test_every_day_leaves_a_token_of_more_than_one_period_and_at_most_two(days):
+    """Over three periods from an arbitrary day: the bounds hold, runs within a period agree, and
+    the token changes exactly where a period ends."""
+    first = date(2026, 12, 4)
+    changes = 0
+    previous = None
+    for offset in range(3 * days):
+        today = first + timedelta(days=offset)
+        expires = token_expiry(days, today)
+        issued_at = datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp()
+        assert days * DAY_SECONDS < expires - issued_at <= 2 * days * DAY_SECONDS, (today, expires)
+        assert expires % DAY_SECONDS == 0  # a UTC midnight
+        if previous is not None and expires != previous:
+            changes += 1
+            assert expires == previous + days * DAY_SECONDS
+            assert (today - date(1970, 1, 1)).days % days == 0  # the first day of a period
+        previous = expires
+    assert changes in (2, 3)
+
+
+def test_token_expiry_is_taken_from_todays_utc_date():
+    today = datetime.now(UTC).date()
+    assert token_expiry(90) == token_expiry(90, today)
 
 
 def test_scrape_config_jobs_paths_and_auth():
@@ -56,7 +92,7 @@ def test_scrape_config_jobs_paths_and_auth():
 
 
 def test_rules_carry_for_severity_summary_and_runbook():
-    rules = alert_rules(plan_pools([PoolShape(4, 1)]))
+    rules = alert_rules(plan_pools([PoolShape(4, 1)]), LIFETIME)
     assert [r["alert"] for r in rules] == [
         "MinIONodeDown",
         "MinIOHighStorageUsage",
@@ -66,6 +102,7 @@ def test_rules_carry_for_severity_summary_and_runbook():
         "MinIOLogDeliveryFailing",
         "MinIOLogQueueFull",
         "MinIOMetricsDown",
+        "MinIOMetricsTokenExpiring",
     ]
     for rule in rules:
         assert rule["for"] and rule["labels"]["severity"] in ("warning", "critical")
@@ -74,7 +111,7 @@ def test_rules_carry_for_severity_summary_and_runbook():
 
 @pytest.mark.parametrize(("nodes", "drives", "threshold"), [(4, 1, 1), (8, 2, 2), (16, 1, 4)])
 def test_quorum_alert_threshold_follows_the_erasure_plan(nodes, drives, threshold):
-    rules = {r["alert"]: r for r in alert_rules(plan_pools([PoolShape(nodes, drives)]))}
+    rules = {r["alert"]: r for r in alert_rules(plan_pools([PoolShape(nodes, drives)]), LIFETIME)}
     assert rules["MinIOWriteQuorumAtRisk"]["expr"].endswith(f">= {threshold}")
     assert f"< {nodes}" in rules["MinIONodeDown"]["expr"]
 
@@ -98,7 +135,7 @@ def test_promtool_accepts_each_stacks_rendered_files(synth, stack, tmp_path):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     rules = promtool("check", "rules", RULES_FILE, cwd=tmp_path)
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 8 rules found" in rules.stdout
+    assert "SUCCESS: 9 rules found" in rules.stdout
 
 
 def series(metric: str, values: str, job: str = "minio-cluster", instance: str = "gateway:9000") -> dict:
@@ -178,7 +215,7 @@ CASES = {
 def test_promtool_proves_each_alert_fires_and_stays_quiet(synth, alert, tmp_path):
     (tmp_path / RULES_FILE).write_text(synth("dev").files[RULES_FILE])
     tests = []
-    rule = next(r for r in alert_rules(plan_pools([PoolShape(4, 1)])) if r["alert"] == alert)
+    rule = next(r for r in alert_rules(plan_pools([PoolShape(4, 1)]), LIFETIME) if r["alert"] == alert)
     for input_series, at, summary in CASES[alert]:
         expected = []
         if summary is not None:
@@ -193,6 +230,49 @@ def test_promtool_proves_each_alert_fires_and_stays_quiet(synth, alert, tmp_path
             }
         )
     (tmp_path / "tests.yml").write_text(yaml.safe_dump({"rule_files": [RULES_FILE], "tests": tests}))
+    result = promtool("test", "rules", "tests.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.render
+def test_promtool_proves_the_token_alert_fires_once_its_issuing_period_is_over(tmp_path):
+    """Rendered for a token expiring on day 200 with 90-day periods: quiet while more than 90 days
+    are left (day 105), firing an hour after fewer are (day 111: 89 days left), still at day 199."""
+    (tmp_path / RULES_FILE).write_text(render_alert_rules(plan_pools([PoolShape(4, 1)]), LIFETIME))
+    rule = next(
+        r
+        for r in alert_rules(plan_pools([PoolShape(4, 1)]), LIFETIME)
+        if r["alert"] == "MinIOMetricsTokenExpiring"
+    )
+    firing = {"severity": "warning"}
+
+    def expected(left: str) -> list[dict]:
+        summary = f"The metrics token Prometheus scrapes MinIO with has {left} left"
+        return [
+            {
+                "exp_labels": firing,
+                "exp_annotations": {"summary": summary, "runbook": rule["annotations"]["runbook"]},
+            }
+        ]
+
+    cases = [
+        ("105d", []),
+        ("110d", []),
+        ("111d", expected("89d 0h 0m 0s")),
+        ("199d", expected("1d 0h 0m 0s")),
+    ]
+    tests = [
+        {
+            "interval": "1h",
+            "input_series": [],
+            "alert_rule_test": [
+                {"eval_time": at, "alertname": "MinIOMetricsTokenExpiring", "exp_alerts": alerts}
+                for at, alerts in cases
+            ],
+        }
+    ]
+    document = {"rule_files": [RULES_FILE], "evaluation_interval": "1h", "tests": tests}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(document))
     result = promtool("test", "rules", "tests.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -232,7 +312,12 @@ def test_dev_runs_prometheus_with_the_rendered_files_and_a_secret_token(synth):
             "random:index/randomPassword:RandomPassword", "minio-iam-prometheus-metrics-secret"
         ).state["result"]
     )
-    assert token == metrics_token("prometheus-metrics", secret)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] in (token_expiry(90), token_expiry(90, datetime.now(UTC).date() - timedelta(days=1)))
+    assert token == metrics_token("prometheus-metrics", secret, claims["exp"])
+    expires = datetime.fromtimestamp(claims["exp"], UTC).isoformat().replace("+00:00", "Z")
+    assert synthesis.outputs["metrics_token_expires"] == expires
+    assert f"vector({claims['exp']} - time())" in synthesis.files[RULES_FILE]
     assert is_secret(prometheus.inputs["uploads"])
     assert token not in synthesis.files["prometheus.yml"]
     assert [(p["internal"], p["ip"]) for p in prometheus.inputs["ports"]] == [(9090, "127.0.0.1")]

@@ -564,3 +564,11 @@ def test_load_settings_names_an_object_key_holding_garbage(stack_config):
         f"{PROJECT}:cluster = 'nodes=4': a YAML object or list is expected",
         f"{PROJECT}:gateway.httpPort = 0: Input should be greater than or equal to 1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("metricsTokenDays", 0), ("metricsTokenDays", 367), ("metricsSecretGeneration", 0)]
+)
+def test_metrics_token_settings_out_of_range_are_refused_naming_the_key(key, value):
+    message = the_problem({"observability": {key: value}})
+    assert message.startswith(f"{PROJECT}:observability.{key} = {value!r}:"), message

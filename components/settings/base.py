@@ -32,6 +32,7 @@ DEFAULT_LOKI_IMAGE = "grafana/loki:3.5.7"
 DEFAULT_GRAFANA_IMAGE = "grafana/grafana:12.2.1"
 DEFAULT_ALLOY_IMAGE = "grafana/alloy:v1.11.3"
 DEFAULT_LOG_QUEUE_SIZE = 100_000
+DEFAULT_METRICS_TOKEN_DAYS = 90
 """MinIO's own default queue size for a log or audit webhook, in events."""
 
 

@@ -13,6 +13,7 @@ from components.settings.base import (
     DEFAULT_ALLOY_IMAGE,
     DEFAULT_GRAFANA_IMAGE,
     DEFAULT_LOG_QUEUE_SIZE,
+    DEFAULT_METRICS_TOKEN_DAYS,
     DEFAULT_LOKI_IMAGE,
     DEFAULT_PROMETHEUS_IMAGE,
     URL_RE,
@@ -50,6 +51,20 @@ class ObservabilitySettings(Section):
         le=10_000_000,
         description="Audit events (and, apart, server-log events) each node keeps on its queue volume "
         "while the log pipeline is unreachable; once full, newer events are dropped",
+    )
+    metrics_token_days: int = Field(
+        DEFAULT_METRICS_TOKEN_DAYS,
+        ge=1,
+        le=366,
+        description="Lifetime period of the metrics bearer token: each pulumi up leaves it valid for "
+        "at least this many days and at most twice as many, reissuing it once a period (counted in "
+        "whole periods from 1970-01-01 UTC) has passed",
+    )
+    metrics_secret_generation: int = Field(
+        1,
+        ge=1,
+        description="Bump to replace the metrics identity's secret: every metrics token issued "
+        "before stops working at once (revocation)",
     )
     prometheus_image: ImageRef = Field(DEFAULT_PROMETHEUS_IMAGE, description="Prometheus image (mode deploy)")
     loki_image: ImageRef = Field(DEFAULT_LOKI_IMAGE, description="Loki image (mode deploy)")

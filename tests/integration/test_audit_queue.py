@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from components.monitoring import QUEUE_FULL_SHARE, RULES_FILE, ScrapeTargets, metrics_token
+from components.monitoring import QUEUE_FULL_SHARE, RULES_FILE, ScrapeTargets, metrics_token, token_expiry
+from components.settings import DEFAULT_METRICS_TOKEN_DAYS
 from tests.graph import env_of, minio_nodes
 from tests.integration.conftest import (
     RECEIVER_OF,
@@ -29,6 +30,9 @@ from tests.integration.conftest import (
     webhook_environment,
 )
 from tests.servers import LocalMinioCluster, running_cluster, stop
+
+EXPIRES = token_expiry(DEFAULT_METRICS_TOKEN_DAYS)
+"""The expiry a dev stack deployed today gives its metrics token."""
 
 pytestmark = pytest.mark.integration
 
@@ -240,7 +244,7 @@ def test_a_full_queue_keeps_minio_serving_and_drops_what_neither_queue_holds(
     for receiver in receivers.values():
         receiver.close()  # the pipeline is away from the start
     user, password = node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
-    token = metrics_token(user, password)
+    token = metrics_token(user, password, EXPIRES)
     sent = 2 * SMALLEST_QUEUE + 600
     served = refused = 0
     try:

@@ -26,12 +26,16 @@ from botocore.exceptions import ClientError
 
 from bench.memory import PeakRss
 from components.identities import METRICS_USER
-from components.monitoring import metrics_token
+from components.monitoring import metrics_token, token_expiry
+from components.settings import DEFAULT_METRICS_TOKEN_DAYS
 from day2 import backups
 from day2.backups import pending_key
 from tests.graph import plain
 from tests.integration.conftest import s3_client
 from tests.servers import Postgres, free_port
+
+EXPIRES = token_expiry(DEFAULT_METRICS_TOKEN_DAYS)
+"""The expiry a dev stack deployed today gives its metrics token."""
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +97,7 @@ def outputs(dev, applied, gateway, node_environment, issuer, tmp_path_factory) -
         minio_root_password=node_environment["MINIO_ROOT_PASSWORD"],
         service_account_access_keys={n: keys[0] for n, keys in applied.service_accounts.items()},
         service_account_secret_keys={n: keys[1] for n, keys in applied.service_accounts.items()},
-        metrics_bearer_token=metrics_token(METRICS_USER, applied.users[METRICS_USER]),
+        metrics_bearer_token=metrics_token(METRICS_USER, applied.users[METRICS_USER], EXPIRES),
     )
     path = tmp_path_factory.mktemp("outputs") / "outputs.json"
     path.write_text(json.dumps(values))

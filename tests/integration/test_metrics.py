@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
 
-from components.monitoring import RULES_FILE, metrics_token
+from components.monitoring import RULES_FILE, metrics_token, token_expiry
+from components.settings import DEFAULT_METRICS_TOKEN_DAYS
 from tests.integration.conftest import ensure_bucket, scrape_targets, start_prometheus, wait_for_scrapes
 from tests.servers import stop
+
+EXPIRES = token_expiry(DEFAULT_METRICS_TOKEN_DAYS)
+"""The expiry a dev stack deployed today gives its metrics token."""
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +47,7 @@ def metrics_secret(applied, root_s3) -> str:
 def test_prometheus_scrapes_every_job_with_the_rendered_config(
     cluster, gateway, dev, metrics_secret, tmp_path
 ):
-    token = metrics_token("prometheus-metrics", metrics_secret)
+    token = metrics_token("prometheus-metrics", metrics_secret, EXPIRES)
     process, port = start_prometheus(tmp_path, scrape_targets(cluster, gateway), dev.files[RULES_FILE], token)
     try:
         active = wait_for_scrapes(port)
@@ -59,13 +64,40 @@ def test_prometheus_scrapes_every_job_with_the_rendered_config(
 
 def test_a_token_signed_with_the_wrong_secret_is_refused(cluster, gateway, dev, applied, tmp_path):
     """Planted defect: the tier notices a token MinIO does not accept."""
-    token = metrics_token("prometheus-metrics", "not-the-metrics-identity-secret-000000")
+    token = metrics_token("prometheus-metrics", "not-the-metrics-identity-secret-000000", EXPIRES)
     process, port = start_prometheus(tmp_path, scrape_targets(cluster, gateway), dev.files[RULES_FILE], token)
     try:
         active = wait_for_scrapes(port)
         assert active and all(t["health"] == "down" for t in active), active
     finally:
         stop(process)
+
+
+def metrics_status(url: str, token: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_token_is_accepted_until_its_expiry_and_refused_after(cluster, gateway, metrics_secret):
+    """MinIO checks ``exp``: the bounded lifetime is MinIO's to enforce, not only the alert's. The
+    same claims and secret, one second past the expiry, are refused on every node and the gateway."""
+    now = int(time.time())
+    urls = [f"http://127.0.0.1:{gateway.s3_port}/minio/v2/metrics/cluster"] + [
+        f"http://127.0.0.1:{node.port}/minio/v2/metrics/node" for node in cluster.nodes
+    ]
+    valid = metrics_token("prometheus-metrics", metrics_secret, EXPIRES)
+    expired = metrics_token("prometheus-metrics", metrics_secret, now - 1)
+    assert [metrics_status(url, valid) for url in urls] == [200] * len(urls)
+    assert [metrics_status(url, expired) for url in urls] == [403] * len(urls)
+    # Within its lifetime by a few seconds: accepted, then refused once they pass.
+    brief = metrics_token("prometheus-metrics", metrics_secret, now + 3)
+    assert metrics_status(urls[1], brief) == 200
+    time.sleep(4)
+    assert metrics_status(urls[1], brief) == 403
 
 
 JOB_PATHS = {"minio-cluster": "cluster", "minio-nodes": "node", "minio-buckets": "bucket"}
@@ -114,7 +146,7 @@ def test_every_metric_the_rules_use_exists_in_minio_under_their_job(
             root_s3.get_object(Bucket="metrics-probe", Key="missing")
     used = set(re.findall(USES, dev.files[RULES_FILE]))
     assert len(used) >= 6, f"the rules name too few MinIO metrics: {used}"
-    token = metrics_token("prometheus-metrics", metrics_secret)
+    token = metrics_token("prometheus-metrics", metrics_secret, EXPIRES)
     absent = unexposed(cluster, gateway, token, used, seconds=30)
     assert not absent, f"not exposed by MinIO under that job: {absent}"
 
@@ -134,7 +166,7 @@ def test_every_metric_the_dashboard_uses_exists_in_minio_under_its_job(
     exprs = " ".join(t["expr"] for p in load_dashboard()["panels"] for t in p["targets"])
     used = set(re.findall(USES, exprs))
     assert len(used) >= 14, used
-    token = metrics_token("prometheus-metrics", metrics_secret)
+    token = metrics_token("prometheus-metrics", metrics_secret, EXPIRES)
     # Bucket usage waits for MinIO's background scanner: about a minute on a fresh cluster.
     missing = unexposed(cluster, gateway, token, used, seconds=150)
     assert not missing, f"not exposed by MinIO under that job: {missing}"
