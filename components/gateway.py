@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from xml.sax.saxutils import escape
 
-import crossplane
 import pulumi
 import pulumi_docker as docker
 import pulumi_tls as tls
@@ -25,6 +23,7 @@ import pulumi_tls as tls
 from components.cluster import CONSOLE_PORT, S3_PORT
 from components.conventions import ROLE_LABEL, docker_labels, healthy_service, wget_http_probe
 from components.internode_tls import SHARED_NAME
+from components.nginx_tree import Directive, build, comment, directive
 from components.settings import GatewaySettings, TlsMode
 
 CONSOLE_PATH = "/minio-console"
@@ -191,28 +190,6 @@ FORGED_UPLOAD_BODY = (
 )
 
 
-# --- nginx.conf as a directive tree -------------------------------------------------------------
-#
-# The configuration is data: a list of directives in crossplane's payload shape (``directive``,
-# ``args``, ``block``), built by one function per rule below and written out by ``crossplane.build``,
-# which quotes each argument as nginx reads it. The tests read the tree back with ``crossplane.parse``.
-
-Directive = dict[str, Any]
-"""One nginx directive in crossplane's payload shape; ``block`` only on block directives."""
-
-
-def _directive(name: str, *args: object, block: Sequence[Directive] | None = None) -> Directive:
-    directive: Directive = {"directive": name, "args": [str(arg) for arg in args]}
-    if block is not None:
-        directive["block"] = list(block)
-    return directive
-
-
-def _comment(text: str) -> list[Directive]:
-    """A comment, one ``#`` line per line of ``text``: why a rule is there, kept in the rendered file."""
-    return [{"directive": "#", "args": [], "comment": f" {line}"} for line in text.splitlines()]
-
-
 def _literal(text: str) -> str:
     """Text nginx sends as it is (``return``'s body): nginx would expand a ``$`` as a variable."""
     if "$" in text:
@@ -225,24 +202,7 @@ HEADER = "# Rendered by minio-platform (components/gateway.py). Do not edit: cha
 
 def render_nginx_conf(config: NginxConfig) -> str:
     """The complete nginx.conf (events and http blocks), as uploaded to the gateway container."""
-    return HEADER + crossplane.build(_numbered(nginx_conf_tree(config))) + "\n"
-
-
-def _numbered(tree: Sequence[Directive]) -> list[Directive]:
-    """The tree with a line number on every directive: ``crossplane.build`` writes a comment that
-    shares its predecessor's number on that predecessor's line."""
-    counter = iter(range(1, 1_000_000))
-
-    def number(block: Sequence[Directive]) -> list[Directive]:
-        numbered = []
-        for directive in block:
-            copy = {**directive, "line": next(counter)}
-            if "block" in directive:
-                copy["block"] = number(directive["block"])
-            numbered.append(copy)
-        return numbered
-
-    return number(tree)
+    return HEADER + build(nginx_conf_tree(config)) + "\n"
 
 
 def nginx_conf_tree(config: NginxConfig) -> list[Directive]:
@@ -251,11 +211,11 @@ def nginx_conf_tree(config: NginxConfig) -> list[Directive]:
         raise ValueError("the gateway needs at least one upstream node")
     tmp = config.temp_dir.rstrip("/")
     return [
-        _directive("worker_processes", "auto"),
-        _directive("pid", f"{tmp}/nginx.pid"),
-        _directive("error_log", "/dev/stderr", "warn"),
-        _directive("events", block=[_directive("worker_connections", 4096)]),
-        _directive(
+        directive("worker_processes", "auto"),
+        directive("pid", f"{tmp}/nginx.pid"),
+        directive("error_log", "/dev/stderr", "warn"),
+        directive("events", block=[directive("worker_connections", 4096)]),
+        directive(
             "http",
             block=[
                 *_http_settings(tmp),
@@ -272,23 +232,23 @@ def nginx_conf_tree(config: NginxConfig) -> list[Directive]:
 
 def _http_settings(tmp: str) -> list[Directive]:
     return [
-        _directive("default_type", "application/octet-stream"),
-        _directive("server_tokens", "off"),
-        *_comment(
+        directive("default_type", "application/octet-stream"),
+        directive("server_tokens", "off"),
+        *comment(
             "Headers spelled with '_' are parsed like any other, so the shield's proxy_set_header can\n"
             "keep them from MinIO (nginx takes this from a port's default server: set for all here)."
         ),
-        _directive("underscores_in_headers", "on"),
-        *_comment(
+        directive("underscores_in_headers", "on"),
+        *comment(
             "Redirects stay relative: behind Docker's port mapping nginx's own port (80) is not the one\n"
             "the browser used, and an absolute Location would send it there."
         ),
-        _directive("absolute_redirect", "off"),
-        _directive("sendfile", "on"),
-        _directive("tcp_nopush", "on"),
-        _directive("keepalive_timeout", "65s"),
+        directive("absolute_redirect", "off"),
+        directive("sendfile", "on"),
+        directive("tcp_nopush", "on"),
+        directive("keepalive_timeout", "65s"),
         *(
-            _directive(f"{kind}_temp_path", f"{tmp}/nginx-{folder}")
+            directive(f"{kind}_temp_path", f"{tmp}/nginx-{folder}")
             for kind, folder in (
                 ("client_body", "client-body"),
                 ("proxy", "proxy"),
@@ -302,8 +262,8 @@ def _http_settings(tmp: str) -> list[Directive]:
 
 def _access_log() -> list[Directive]:
     return [
-        *_comment("One JSON object per request, with its duration and the node that served it."),
-        _directive(
+        *comment("One JSON object per request, with its duration and the node that served it."),
+        directive(
             "log_format",
             "json",
             "escape=json",
@@ -314,14 +274,14 @@ def _access_log() -> list[Directive]:
             '"upstream_status":"$upstream_status","upstream_response_time":"$upstream_response_time",',
             '"host":"$host","user_agent":"$http_user_agent"}',
         ),
-        _directive("access_log", "/dev/stdout", "json"),
+        directive("access_log", "/dev/stdout", "json"),
     ]
 
 
 def _servers(addresses: Sequence[str], backup_after_first: bool = False) -> list[Directive]:
     """One ``server`` per node: a node that fails twice within 10 s is skipped for 10 s."""
     return [
-        _directive(
+        directive(
             "server",
             address,
             "max_fails=2",
@@ -335,17 +295,17 @@ def _servers(addresses: Sequence[str], backup_after_first: bool = False) -> list
 def _upstreams(config: NginxConfig) -> list[Directive]:
     s3 = [u.s3 for u in config.upstreams]
     return [
-        *_comment(
+        *comment(
             "Nodes by fixed address: nginx resolves nothing at start-up, so it starts while a node is\n"
             "down or not created yet. A node that fails twice within 10 s is skipped for 10 s, then\n"
             "tried again, so a restarted node is picked up without a reload."
         ),
-        _directive(
+        directive(
             "upstream",
             "minio_s3",
-            block=[_directive("least_conn"), *_servers(s3), _directive("keepalive", 64)],
+            block=[directive("least_conn"), *_servers(s3), directive("keepalive", 64)],
         ),
-        *_comment(
+        *comment(
             "MinIO answers a bucket-wide listing of multipart uploads (no prefix) from a cache held by\n"
             "the process that started each upload, and drops an upload from it when the upload completes\n"
             "or is aborted (telling its peers too, unless one is unreachable). So starting, listing,\n"
@@ -353,33 +313,33 @@ def _upstreams(config: NginxConfig) -> list[Directive]:
             "Consistent hashing: a node that fails is skipped (its buckets move to one other node until\n"
             "it is back), and only its buckets move."
         ),
-        _directive(
+        directive(
             "upstream",
             "minio_multipart",
             block=[
-                _directive("hash", "$s3_bucket", "consistent"),
+                directive("hash", "$s3_bucket", "consistent"),
                 *_servers(s3),
-                _directive("keepalive", 16),
+                directive("keepalive", 16),
             ],
         ),
-        *_comment(
+        *comment(
             "The admin API (IAM, configuration) goes to one node while it lives, the others standing by:\n"
             "MinIO propagates IAM changes to its peers asynchronously, so a policy created on one node\n"
             'and attached on the next request through another could be "not found" there.'
         ),
-        _directive(
+        directive(
             "upstream",
             "minio_admin",
-            block=[*_servers(s3, backup_after_first=True), _directive("keepalive", 8)],
+            block=[*_servers(s3, backup_after_first=True), directive("keepalive", 8)],
         ),
-        *_comment("Sticky by client address: a console session stays on one node."),
-        _directive(
+        *comment("Sticky by client address: a console session stays on one node."),
+        directive(
             "upstream",
             "minio_console",
             block=[
-                _directive("ip_hash"),
+                directive("ip_hash"),
                 *_servers([u.console for u in config.upstreams]),
-                _directive("keepalive", 16),
+                directive("keepalive", 16),
             ],
         ),
     ]
@@ -389,34 +349,34 @@ def _rate_limit_zones() -> list[Directive]:
     """Per-address limits where passwords and tokens are tried. The key is empty for every other
     request, and nginx counts no request with an empty key: S3 traffic never meets them."""
     return [
-        *_comment(
+        *comment(
             "Sign-ins to the console, and MinIO's STS (a POST to / with an Action, or an Action in\n"
             "the query string): a password spray gets 429s. Keyed by client address, empty otherwise."
         ),
-        _directive(
+        directive(
             "map",
             "$request_method:$uri",
             "$signin_client",
             block=[
                 # limit_req runs after the console location's rewrite: $uri is the console's own path.
-                _directive("POST:/api/v1/login", "$binary_remote_addr"),
-                _directive("default", ""),
+                directive("POST:/api/v1/login", "$binary_remote_addr"),
+                directive("default", ""),
             ],
         ),
-        _directive(
+        directive(
             "map",
             "$request_method:$uri:$arg_action",
             "$sts_client",
             block=[
-                _directive("~^POST:/:", "$binary_remote_addr"),
-                _directive("~^[A-Z]+:/:.", "$binary_remote_addr"),
-                _directive("default", ""),
+                directive("~^POST:/:", "$binary_remote_addr"),
+                directive("~^[A-Z]+:/:.", "$binary_remote_addr"),
+                directive("default", ""),
             ],
         ),
-        _directive("limit_req_zone", "$signin_client", "zone=signin:10m", f"rate={SIGNIN_RATE}"),
-        _directive("limit_req_zone", "$sts_client", "zone=sts:10m", f"rate={STS_RATE}"),
-        _directive("limit_req_status", 429),
-        _directive("limit_req_log_level", "warn"),
+        directive("limit_req_zone", "$signin_client", "zone=signin:10m", f"rate={SIGNIN_RATE}"),
+        directive("limit_req_zone", "$sts_client", "zone=sts:10m", f"rate={STS_RATE}"),
+        directive("limit_req_status", 429),
+        directive("limit_req_log_level", "warn"),
     ]
 
 
@@ -425,14 +385,14 @@ def _retry_later(
 ) -> Directive:
     """A named location answering ``status`` with ``body`` and Retry-After. It adds a header of its
     own, so it repeats the edge's (nginx would not give it the server's)."""
-    return _directive(
+    return directive(
         "location",
         name,
         block=[
-            _directive("default_type", content_type),
-            _directive("add_header", "Retry-After", retry_after, "always"),
+            directive("default_type", content_type),
+            directive("add_header", "Retry-After", retry_after, "always"),
             *_edge_headers(hsts=hsts, console=console),
-            _directive("return", status, _literal(body)),
+            directive("return", status, _literal(body)),
         ],
     )
 
@@ -442,8 +402,8 @@ def _rate_limited(
 ) -> list[Directive]:
     """The limit in one server, and its 429: a body the client understands, Retry-After."""
     return [
-        _directive("limit_req", f"zone={zone}", f"burst={burst}", "nodelay"),
-        _directive("error_page", 429, "=", "@rate_limited"),
+        directive("limit_req", f"zone={zone}", f"burst={burst}", "nodelay"),
+        directive("error_page", 429, "=", "@rate_limited"),
         _retry_later("@rate_limited", 429, body, content_type, 60, hsts=hsts, console=console),
     ]
 
@@ -458,40 +418,40 @@ def _shield_maps() -> list[Directive]:
     """What the shield judges: the variables read every spelling of a header (``-`` or ``_``, any
     case) and the first of repeated ones, and :func:`_judged_headers` sends MinIO exactly those."""
     return [
-        *_comment(
+        *comment(
             'The shield (docs/gateway.md, "Shielded flaws"): community MinIO gets no more fixes.\n'
             "CVE-2026-41145: an unsigned-trailer upload without an Authorization header is accepted\n"
             "with any signature. CVE-2026-40344: a Snowball auto-extract upload with an unsigned\n"
             "trailer is extracted unchecked. Refused here, before a node sees them."
         ),
-        _directive(
+        directive(
             "map",
             "$http_x_amz_content_sha256",
             "$s3_unsigned_trailer",
-            block=[_directive(f"~*{UNSIGNED_TRAILER}", 1), _directive("default", 0)],
+            block=[directive(f"~*{UNSIGNED_TRAILER}", 1), directive("default", 0)],
         ),
-        _directive(
+        directive(
             "map",
             "$http_authorization",
             "$s3_authorization_sent",
-            block=[_directive("", 0), _directive("default", 1)],
+            block=[directive("", 0), directive("default", 1)],
         ),
-        _directive(
+        directive(
             "map",
             "$http_x_amz_meta_snowball_auto_extract",
             "$s3_snowball",
-            block=[_directive("", 0), _directive("default", 1)],
+            block=[directive("", 0), directive("default", 1)],
         ),
-        *_comment("unsigned trailer : Authorization sent : Snowball"),
-        _directive(
+        *comment("unsigned trailer : Authorization sent : Snowball"),
+        directive(
             "map",
             "$s3_unsigned_trailer:$s3_authorization_sent:$s3_snowball",
             "$s3_forged_upload",
             block=[
-                _directive("1:0:0", 1),
-                _directive("1:0:1", 1),
-                _directive("1:1:1", 1),
-                _directive("default", 0),
+                directive("1:0:0", 1),
+                directive("1:0:1", 1),
+                directive("1:1:1", 1),
+                directive("default", 0),
             ],
         ),
     ]
@@ -501,22 +461,22 @@ def _judged_headers() -> list[Directive]:
     """MinIO receives exactly the header values the shield judged: one of each, never a second
     copy, never a ``_`` spelling (nginx's variables read both; Go's server would read only one)."""
     return [
-        _directive("proxy_set_header", "Authorization", "$http_authorization"),
-        _directive("proxy_set_header", "X-Amz-Content-Sha256", "$http_x_amz_content_sha256"),
-        _directive(
+        directive("proxy_set_header", "Authorization", "$http_authorization"),
+        directive("proxy_set_header", "X-Amz-Content-Sha256", "$http_x_amz_content_sha256"),
+        directive(
             "proxy_set_header", "X-Amz-Meta-Snowball-Auto-Extract", "$http_x_amz_meta_snowball_auto_extract"
         ),
-        _directive("proxy_set_header", "x_amz_content_sha256", ""),
-        _directive("proxy_set_header", "x_amz_meta_snowball_auto_extract", ""),
+        directive("proxy_set_header", "x_amz_content_sha256", ""),
+        directive("proxy_set_header", "x_amz_meta_snowball_auto_extract", ""),
     ]
 
 
 def _shield() -> list[Directive]:
     """In every S3 server, before any location: the forged shapes get 403 and an S3 error."""
     return [
-        _directive("if", "$s3_forged_upload", block=[_directive("return", 403)]),
-        _directive("error_page", 403, "=", "@forged_upload"),
-        _directive(
+        directive("if", "$s3_forged_upload", block=[directive("return", 403)]),
+        directive("error_page", 403, "=", "@forged_upload"),
+        directive(
             "location",
             "@forged_upload",
             block=[*_xml_answer(403, FORGED_UPLOAD_BODY)],
@@ -527,36 +487,36 @@ def _shield() -> list[Directive]:
 def _routing_maps() -> list[Directive]:
     """Which upstream serves a request, and the variables that decide it."""
     return [
-        *_comment(
+        *comment(
             "Websocket upgrade for the console; an empty Connection header otherwise keeps upstream\n"
             "connections alive."
         ),
-        _directive(
+        directive(
             "map",
             "$http_upgrade",
             "$connection_upgrade",
-            block=[_directive("default", "upgrade"), _directive("", "")],
+            block=[directive("default", "upgrade"), directive("", "")],
         ),
-        *_comment(
+        *comment(
             "An `uploads` argument (start: POST, list: GET), or POST/DELETE with `uploadId` (complete,\n"
             "abort), goes to minio_multipart; every other S3 request to minio_s3."
         ),
-        _directive(
+        directive(
             "map",
             "$request_method:$args",
             "$s3_upstream",
             block=[
-                _directive("~^[A-Z]+:(.*&)?uploads(=[^&]*)?(&|$)", "minio_multipart"),
-                _directive("~^(POST|DELETE):(.*&)?uploadId=", "minio_multipart"),
-                _directive("default", "minio_s3"),
+                directive("~^[A-Z]+:(.*&)?uploads(=[^&]*)?(&|$)", "minio_multipart"),
+                directive("~^(POST|DELETE):(.*&)?uploadId=", "minio_multipart"),
+                directive("default", "minio_s3"),
             ],
         ),
-        *_comment("The bucket of a path-style request: the first segment of the path."),
-        _directive(
+        *comment("The bucket of a path-style request: the first segment of the path."),
+        directive(
             "map",
             "$uri",
             "$s3_bucket",
-            block=[_directive("~^/(?<bucket>[^/]+)", "$bucket"), _directive("default", "")],
+            block=[directive("~^/(?<bucket>[^/]+)", "$bucket"), directive("default", "")],
         ),
     ]
 
@@ -567,12 +527,12 @@ def _forwarded_headers() -> list[Directive]:
     and for aws:SourceIp, so the gateway sets it rather than appending to what the client sent.
     The edge's own response headers replace any copy the upstream sends."""
     return [
-        _directive("proxy_set_header", "Host", "$http_host"),
-        _directive("proxy_set_header", "X-Real-IP", "$remote_addr"),
-        _directive("proxy_set_header", "X-Forwarded-For", "$remote_addr"),
-        _directive("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
-        _directive("proxy_hide_header", "X-Content-Type-Options"),
-        _directive("proxy_hide_header", "Strict-Transport-Security"),
+        directive("proxy_set_header", "Host", "$http_host"),
+        directive("proxy_set_header", "X-Real-IP", "$remote_addr"),
+        directive("proxy_set_header", "X-Forwarded-For", "$remote_addr"),
+        directive("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
+        directive("proxy_hide_header", "X-Content-Type-Options"),
+        directive("proxy_hide_header", "Strict-Transport-Security"),
     ]
 
 
@@ -585,17 +545,13 @@ def _edge_headers(*, hsts: bool, console: bool) -> list[Directive]:
     gives a location the server's add_header only when it has none of its own: a location that
     adds one repeats these."""
     return [
-        _directive("add_header", "X-Content-Type-Options", "nosniff", "always"),
+        directive("add_header", "X-Content-Type-Options", "nosniff", "always"),
         *(
-            [_directive("add_header", "Strict-Transport-Security", "max-age=63072000", "always")]
+            [directive("add_header", "Strict-Transport-Security", "max-age=63072000", "always")]
             if hsts
             else []
         ),
-        *(
-            [_directive("add_header", "Content-Security-Policy", FRAME_ANCESTORS, "always")]
-            if console
-            else []
-        ),
+        *([directive("add_header", "Content-Security-Policy", FRAME_ANCESTORS, "always")] if console else []),
     ]
 
 
@@ -604,122 +560,122 @@ def _upstream_tls(config: NginxConfig) -> list[Directive]:
     if config.upstream_tls_name is None:
         return []
     return [
-        _directive("proxy_ssl_verify", "on"),
-        _directive("proxy_ssl_trusted_certificate", UPSTREAM_CA_FILE),
-        _directive("proxy_ssl_name", config.upstream_tls_name),
-        _directive("proxy_ssl_server_name", "on"),
-        _directive("proxy_ssl_protocols", "TLSv1.2", "TLSv1.3"),
-        _directive("proxy_ssl_session_reuse", "on"),
+        directive("proxy_ssl_verify", "on"),
+        directive("proxy_ssl_trusted_certificate", UPSTREAM_CA_FILE),
+        directive("proxy_ssl_name", config.upstream_tls_name),
+        directive("proxy_ssl_server_name", "on"),
+        directive("proxy_ssl_protocols", "TLSv1.2", "TLSv1.3"),
+        directive("proxy_ssl_session_reuse", "on"),
     ]
 
 
 def _health_location() -> Directive:
-    return _directive(
+    return directive(
         "location",
         "=",
         HEALTH_PATH,
         block=[
-            _directive("access_log", "off"),
-            _directive("default_type", "text/plain"),
-            _directive("return", 200, "ok\\n"),
+            directive("access_log", "off"),
+            directive("default_type", "text/plain"),
+            directive("return", 200, "ok\\n"),
         ],
     )
 
 
 def _xml_answer(status: int, body: str) -> list[Directive]:
-    return [_directive("default_type", "application/xml"), _directive("return", status, _literal(body))]
+    return [directive("default_type", "application/xml"), directive("return", status, _literal(body))]
 
 
 def _console_locations(config: NginxConfig) -> list[Directive]:
     storage_error = _xml_answer(400, storage_error_body(config.s3_endpoint))
     return [
-        _directive("location", "=", CONSOLE_PATH, block=[_directive("return", 301, f"{CONSOLE_PATH}/")]),
-        _directive(
+        directive("location", "=", CONSOLE_PATH, block=[directive("return", 301, f"{CONSOLE_PATH}/")]),
+        directive(
             "location",
             f"{CONSOLE_PATH}/",
             block=[
-                _directive("rewrite", f"^{CONSOLE_PATH}/(.*)", "/$1", "break"),
-                _directive("proxy_pass", f"{config.upstream_scheme}://minio_console"),
+                directive("rewrite", f"^{CONSOLE_PATH}/(.*)", "/$1", "break"),
+                directive("proxy_pass", f"{config.upstream_scheme}://minio_console"),
                 *_upstream_tls(config),
-                _directive("proxy_http_version", "1.1"),
-                _directive("proxy_set_header", "Upgrade", "$http_upgrade"),
-                _directive("proxy_set_header", "Connection", "$connection_upgrade"),
+                directive("proxy_http_version", "1.1"),
+                directive("proxy_set_header", "Upgrade", "$http_upgrade"),
+                directive("proxy_set_header", "Connection", "$connection_upgrade"),
                 *_forwarded_headers(),
-                _directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
-                _directive("proxy_read_timeout", "1h"),
-                _directive("proxy_buffering", "off"),
-                _directive("chunked_transfer_encoding", "off"),
+                directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
+                directive("proxy_read_timeout", "1h"),
+                directive("proxy_buffering", "off"),
+                directive("chunked_transfer_encoding", "off"),
             ],
         ),
-        *_comment(
+        *comment(
             "The user's note put S3 at /storage/. SigV4 signs the path, so no prefix can carry S3:\n"
             "answer with an S3-style error that names the endpoint to use, and never proxy."
         ),
-        _directive("location", "=", "/storage", block=storage_error),
-        _directive("location", "^~", "/storage/", block=storage_error),
-        _directive("location", "=", "/", block=[_directive("return", 302, f"{CONSOLE_PATH}/")]),
-        _directive("location", "/", block=[_directive("return", 404)]),
+        directive("location", "=", "/storage", block=storage_error),
+        directive("location", "^~", "/storage/", block=storage_error),
+        directive("location", "=", "/", block=[directive("return", 302, f"{CONSOLE_PATH}/")]),
+        directive("location", "/", block=[directive("return", 404)]),
     ]
 
 
 def _s3_location(path: str, upstream: str, config: NginxConfig) -> Directive:
-    return _directive(
+    return directive(
         "location",
         path,
         block=[
-            _directive("proxy_pass", f"{config.upstream_scheme}://{upstream}"),
+            directive("proxy_pass", f"{config.upstream_scheme}://{upstream}"),
             *_upstream_tls(config),
-            _directive("proxy_http_version", "1.1"),
-            _directive("proxy_set_header", "Connection", ""),
-            *_comment("SigV4 signs Host as the client sent it: never rewrite it, nor the path."),
+            directive("proxy_http_version", "1.1"),
+            directive("proxy_set_header", "Connection", ""),
+            *comment("SigV4 signs Host as the client sent it: never rewrite it, nor the path."),
             *_forwarded_headers(),
             *_judged_headers(),
-            *_comment(
+            *comment(
                 "A stopped container's address answers nothing (no reset): each try of it costs the\n"
                 "whole connect timeout, so keep it short (a connect takes ms here)."
             ),
-            _directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
-            _directive("proxy_send_timeout", "1h"),
-            *_comment(
+            directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
+            directive("proxy_send_timeout", "1h"),
+            *comment(
                 "Between two reads, and from the request's end to the answer: a node that accepted a\n"
                 "request and says nothing (a cluster below quorum never answers) costs a bounded wait."
             ),
-            _directive("proxy_read_timeout", f"{config.upstream_read_timeout}s"),
-            _directive("chunked_transfer_encoding", "off"),
-            *_comment(
+            directive("proxy_read_timeout", f"{config.upstream_read_timeout}s"),
+            directive("chunked_transfer_encoding", "off"),
+            *comment(
                 "Another node gets the request when one fails. nginx never replays a non-idempotent\n"
                 "request, nor one whose unbuffered body has started streaming."
             ),
-            _directive("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504"),
-            _directive("proxy_next_upstream_tries", UPSTREAM_TRIES),
-            _directive("proxy_next_upstream_timeout", "30s"),
+            directive("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504"),
+            directive("proxy_next_upstream_tries", UPSTREAM_TRIES),
+            directive("proxy_next_upstream_timeout", "30s"),
         ],
     )
 
 
 def _s3_server_body(config: NginxConfig) -> list[Directive]:
     return [
-        *_comment(
+        *comment(
             "S3 clients stream multi-GB objects: no buffering either way, a body limit from settings,\n"
             "timeouts measured in hours between reads rather than seconds."
         ),
         *_edge_headers(hsts=config.tls, console=False),
-        _directive("client_max_body_size", config.max_body_size),
-        _directive("client_body_timeout", "300s"),
-        _directive("send_timeout", "300s"),
-        _directive("proxy_request_buffering", "off"),
-        _directive("proxy_buffering", "off"),
-        *_comment("S3 metadata headers may contain characters nginx would otherwise drop."),
-        _directive("ignore_invalid_headers", "off"),
+        directive("client_max_body_size", config.max_body_size),
+        directive("client_body_timeout", "300s"),
+        directive("send_timeout", "300s"),
+        directive("proxy_request_buffering", "off"),
+        directive("proxy_buffering", "off"),
+        *comment("S3 metadata headers may contain characters nginx would otherwise drop."),
+        directive("ignore_invalid_headers", "off"),
         *_shield(),
         *_rate_limited(
             "sts", STS_BURST, RATE_LIMITED_BODY, "application/xml", hsts=config.tls, console=False
         ),
-        *_comment(
+        *comment(
             "No node answered (all down, or below quorum and silent past the read timeout): an S3\n"
             "error that SDKs know to retry later, instead of nginx's HTML page or a hang."
         ),
-        _directive("error_page", 502, 504, "=", "@unavailable"),
+        directive("error_page", 502, 504, "=", "@unavailable"),
         _retry_later(
             "@unavailable", 503, UNAVAILABLE_BODY, "application/xml", 10, hsts=config.tls, console=False
         ),
@@ -740,21 +696,21 @@ def _console_server_body(config: NginxConfig) -> list[Directive]:
 
 def _plain_servers(config: NginxConfig) -> list[Directive]:
     return [
-        *_comment("Console, health and the /storage/ explanation."),
-        _directive(
+        *comment("Console, health and the /storage/ explanation."),
+        directive(
             "server",
             block=[
-                _directive("listen", config.http_listen, "default_server"),
-                _directive("server_name", config.console_host),
+                directive("listen", config.http_listen, "default_server"),
+                directive("server_name", config.console_host),
                 *_console_server_body(config),
             ],
         ),
-        *_comment("The S3 API, at the root of its own listener."),
-        _directive(
+        *comment("The S3 API, at the root of its own listener."),
+        directive(
             "server",
             block=[
-                _directive("listen", config.s3_listen, "default_server"),
-                _directive("server_name", config.s3_host),
+                directive("listen", config.s3_listen, "default_server"),
+                directive("server_name", config.s3_host),
                 *_s3_server_body(config),
             ],
         ),
@@ -763,60 +719,60 @@ def _plain_servers(config: NginxConfig) -> list[Directive]:
 
 def _tls_common() -> list[Directive]:
     return [
-        _directive("ssl_certificate", f"{TLS_DIR}/tls.crt"),
-        _directive("ssl_certificate_key", f"{TLS_DIR}/tls.key"),
-        _directive("ssl_protocols", "TLSv1.2", "TLSv1.3"),
-        _directive("ssl_ciphers", TLS12_CIPHERS),
-        _directive("ssl_prefer_server_ciphers", "off"),
-        _directive("ssl_session_cache", "shared:TLS:10m"),
-        _directive("ssl_session_timeout", "1d"),
-        _directive("ssl_session_tickets", "off"),
+        directive("ssl_certificate", f"{TLS_DIR}/tls.crt"),
+        directive("ssl_certificate_key", f"{TLS_DIR}/tls.key"),
+        directive("ssl_protocols", "TLSv1.2", "TLSv1.3"),
+        directive("ssl_ciphers", TLS12_CIPHERS),
+        directive("ssl_prefer_server_ciphers", "off"),
+        directive("ssl_session_cache", "shared:TLS:10m"),
+        directive("ssl_session_timeout", "1d"),
+        directive("ssl_session_tickets", "off"),
     ]
 
 
 def _tls_servers(config: NginxConfig) -> list[Directive]:
     https_port = "" if config.https_port == 443 else f":{config.https_port}"
     return [
-        *_comment("Plain HTTP only answers health checks and sends everything else to HTTPS."),
-        _directive(
+        *comment("Plain HTTP only answers health checks and sends everything else to HTTPS."),
+        directive(
             "server",
             block=[
-                _directive("listen", config.http_listen, "default_server"),
-                _directive("server_name", "_"),
+                directive("listen", config.http_listen, "default_server"),
+                directive("server_name", "_"),
                 *_edge_headers(hsts=False, console=False),
                 _health_location(),
-                _directive(
+                directive(
                     "location",
                     "/",
-                    block=[_directive("return", 301, f"https://$host{https_port}$request_uri")],
+                    block=[directive("return", 301, f"https://$host{https_port}$request_uri")],
                 ),
             ],
         ),
-        *_comment("Unknown host names get no certificate and no content."),
-        _directive(
+        *comment("Unknown host names get no certificate and no content."),
+        directive(
             "server",
             block=[
-                _directive("listen", config.https_listen, "ssl", "default_server"),
-                _directive("server_name", "_"),
-                _directive("ssl_reject_handshake", "on"),
+                directive("listen", config.https_listen, "ssl", "default_server"),
+                directive("server_name", "_"),
+                directive("ssl_reject_handshake", "on"),
             ],
         ),
-        *_comment("Console and the /storage/ explanation."),
-        _directive(
+        *comment("Console and the /storage/ explanation."),
+        directive(
             "server",
             block=[
-                _directive("listen", config.https_listen, "ssl"),
-                _directive("server_name", config.console_host),
+                directive("listen", config.https_listen, "ssl"),
+                directive("server_name", config.console_host),
                 *_tls_common(),
                 *_console_server_body(config),
             ],
         ),
-        *_comment("The S3 API, at the root of its own host name."),
-        _directive(
+        *comment("The S3 API, at the root of its own host name."),
+        directive(
             "server",
             block=[
-                _directive("listen", config.https_listen, "ssl"),
-                _directive("server_name", config.s3_host),
+                directive("listen", config.https_listen, "ssl"),
+                directive("server_name", config.s3_host),
                 *_tls_common(),
                 *_s3_server_body(config),
             ],

@@ -1,0 +1,45 @@
+"""nginx configurations as data: directive trees in crossplane's payload shape, written by crossplane.
+
+A configuration is a list of directives (``directive``, ``args``, ``block``) built by plain functions
+and written out by ``crossplane.build``, which quotes each argument as nginx reads it. The tests
+read the trees back with ``crossplane.parse``. Used by the gateway and the log gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import crossplane
+
+Directive = dict[str, Any]
+"""One nginx directive in crossplane's payload shape; ``block`` only on block directives."""
+
+
+def directive(name: str, *args: object, block: Sequence[Directive] | None = None) -> Directive:
+    built: Directive = {"directive": name, "args": [str(arg) for arg in args]}
+    if block is not None:
+        built["block"] = list(block)
+    return built
+
+
+def comment(text: str) -> list[Directive]:
+    """A comment, one ``#`` line per line of ``text``: why a rule is there, kept in the rendered file."""
+    return [{"directive": "#", "args": [], "comment": f" {line}"} for line in text.splitlines()]
+
+
+def build(tree: Sequence[Directive]) -> str:
+    """The configuration's text. Every directive gets a line number first: ``crossplane.build``
+    writes a comment that shares its predecessor's number on that predecessor's line."""
+    counter = iter(range(1, 1_000_000))
+
+    def number(block: Sequence[Directive]) -> list[Directive]:
+        numbered = []
+        for item in block:
+            copy = {**item, "line": next(counter)}
+            if "block" in item:
+                copy["block"] = number(item["block"])
+            numbered.append(copy)
+        return numbered
+
+    return crossplane.build(number(tree))
