@@ -77,6 +77,12 @@ def owned(kind: str) -> list[str]:
                          else "{{.Names}}").split())  # fmt: skip
 
 
+def network_endpoints(network: str) -> dict[str, bool]:
+    """The endpoints Docker lists on a network, by name: whether a container of that id exists."""
+    listed = json.loads(docker("network", "inspect", "-f", "{{json .Containers}}", network) or "{}") or {}
+    return {entry["Name"]: inspect(ident, "{{.Id}}") != "absent" for ident, entry in listed.items()}
+
+
 def remove_leftovers() -> None:
     """A stack left over by an interrupted run: its containers, networks and volumes (the data is
     the tier's own, kept only within a run)."""

@@ -234,8 +234,8 @@ class Engine:
     def refresh(self) -> Result:
         return self.run("refresh", "--yes", *self.stack_args())
 
-    def destroy(self) -> Result:
-        return self.run("destroy", "--yes", *self.stack_args())
+    def destroy(self, check: bool = True) -> Result:
+        return self.run("destroy", "--yes", *self.stack_args(), check=check)
 
     def outputs(self) -> dict[str, Any]:
         shown = self.run("stack", "output", "--json", "--show-secrets", "--stack", STACK, log_output=False)
