@@ -23,7 +23,7 @@ import pulumi_tls as tls
 from components.cluster import CONSOLE_PORT, S3_PORT
 from components.conventions import ROLE_LABEL, docker_labels, healthy_service, wget_http_probe
 from components.internode_tls import SHARED_NAME
-from components.nginx_tree import Directive, build, comment, directive
+from components.nginx_tree import Directive, build, comment, directive, main_context
 from components.settings import GatewaySettings, TlsMode
 
 CONSOLE_PATH = "/minio-console"
@@ -210,24 +210,20 @@ def nginx_conf_tree(config: NginxConfig) -> list[Directive]:
     if not config.upstreams:
         raise ValueError("the gateway needs at least one upstream node")
     tmp = config.temp_dir.rstrip("/")
-    return [
-        directive("worker_processes", "auto"),
-        directive("pid", f"{tmp}/nginx.pid"),
-        directive("error_log", "/dev/stderr", "warn"),
-        directive("events", block=[directive("worker_connections", 4096)]),
-        directive(
-            "http",
-            block=[
-                *_http_settings(tmp),
-                *_access_log(),
-                *_upstreams(config),
-                *_routing_maps(),
-                *_shield_maps(),
-                *_rate_limit_zones(),
-                *(_tls_servers(config) if config.tls else _plain_servers(config)),
-            ],
-        ),
-    ]
+    return main_context(
+        f"{tmp}/nginx.pid",
+        "auto",
+        4096,
+        http=[
+            *_http_settings(tmp),
+            *_access_log(),
+            *_upstreams(config),
+            *_routing_maps(),
+            *_shield_maps(),
+            *_rate_limit_zones(),
+            *(_tls_servers(config) if config.tls else _plain_servers(config)),
+        ],
+    )
 
 
 def _http_settings(tmp: str) -> list[Directive]:

@@ -28,6 +28,19 @@ def comment(text: str) -> list[Directive]:
     return [{"directive": "#", "args": [], "comment": f" {line}"} for line in text.splitlines()]
 
 
+def main_context(
+    pid_file: str, workers: int | str, connections: int, http: Sequence[Directive]
+) -> list[Directive]:
+    """A whole nginx.conf: the main context (pid file, errors to stderr), ``events``, ``http``."""
+    return [
+        directive("worker_processes", workers),
+        directive("pid", pid_file),
+        directive("error_log", "/dev/stderr", "warn"),
+        directive("events", block=[directive("worker_connections", connections)]),
+        directive("http", block=http),
+    ]
+
+
 def build(tree: Sequence[Directive]) -> str:
     """The configuration's text. Every directive gets a line number first: ``crossplane.build``
     writes a comment that shares its predecessor's number on that predecessor's line."""

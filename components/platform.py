@@ -20,6 +20,8 @@ from components.internode_tls import InternodeTls
 from components.layout_guard import PoolLayoutGuard
 from components.logs import (
     ALLOY_CONFIG_FILE,
+    GATE_CONFIG_FILE,
+    GATE_HOST,
     LOG_QUEUE_PATH,
     LogPipeline,
     LogPipelineArgs,
@@ -165,10 +167,12 @@ class Platform(pulumi.ComponentResource):
                     ),
                     labels=labels,
                     publish_on=first_address,
+                    gate_image=settings.gateway.image,
                 ),
                 opts=self._child(),
             )
             self.generated_files[ALLOY_CONFIG_FILE] = self.logs.alloy_config
+            self.generated_files[GATE_CONFIG_FILE] = self.logs.gate_config
             log_environment = minio_log_environment(settings.observability.log_queue_size)
 
         # Known from settings alone, so the nodes' environment does not wait for the gateway.
@@ -205,11 +209,14 @@ class Platform(pulumi.ComponentResource):
                     **self.sso.minio_environment,
                     **log_environment,
                 },
-                secret_environment=self.sso.minio_secret_environment,
+                secret_environment={
+                    **self.sso.minio_secret_environment,
+                    **(self.logs.minio_secret_environment if self.logs else {}),
+                },
                 log_queue_path=LOG_QUEUE_PATH if self.logs else None,
                 # MinIO's IAM, console and cluster health wait for the OIDC discovery document;
                 # its log and audit webhooks should find Alloy listening.
-                depends_on=[*self.sso.ready, *([self.logs.alloy] if self.logs else [])],
+                depends_on=[*self.sso.ready, *([self.logs.gate, self.logs.alloy] if self.logs else [])],
                 labels=labels,
                 multi_host=multi_host,
             ),
@@ -276,7 +283,8 @@ class Platform(pulumi.ComponentResource):
         first = hosts[0]
         services = [
             *(["keycloak"] if settings.identity.deployed else []),
-            *(["alloy"] if settings.observability.enabled else []),
+            # The nodes' webhooks post to the log gate (its ports published on the first host).
+            *([GATE_HOST] if settings.observability.enabled else []),
         ]
         return MultiHost(
             hosts_of={node_name(n): host for n, host in sorted(placement.items())},

@@ -59,6 +59,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def _random_index_randomPassword_RandomPassword(self, name: str, inputs: dict) -> dict:
         length = int(unwrap(inputs.get("length", 32)))
         result = _mock_secret_text("password", name, length)
+        if unwrap(inputs.get("special", True)) is False:
+            # Letters and digits only, of the length asked, as the provider gives with special=False.
+            result = f"mocksecretpassword{_digest('password', name)}{_digest(name)}"[: max(length, 24)]
         return {
             **inputs,
             "result": secret(result),

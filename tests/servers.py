@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from components.gateway import NginxConfig, Upstream, render_nginx_conf
-from components.logs import minio_log_environment
+from components.logs import WEBHOOK_AUTH_VARIABLES, minio_log_environment
 from tests.conftest import require_binary
 
 NGINX_HINT = "apt-get install nginx-light (Debian), or any nginx >= 1.22 on PATH"
@@ -57,6 +57,19 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def nginx_check(conf: Path) -> None:
+    """Debian's nginx judges a configuration file (``nginx -t``): it must say the test is successful."""
+    result = subprocess.run(
+        [require_binary("nginx", NGINX_HINT), "-t", "-e", "stderr", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
 
 
 class Nginx:
@@ -120,12 +133,9 @@ OPENID_PREFIX = "MINIO_IDENTITY_OPENID_"
 def loopback_environment(rendered: dict[str, str]) -> dict[str, str]:
     """A node's rendered MINIO_* environment less what needs containers absent on loopback: the
     OpenID settings (MinIO's IAM waits for the discovery document forever without Keycloak) and the
-    log and audit webhooks (no Alloy)."""
-    return {
-        k: v
-        for k, v in rendered.items()
-        if not k.startswith(OPENID_PREFIX) and k not in minio_log_environment()
-    }
+    log and audit webhooks with their tokens (no log gate)."""
+    webhooks = {*minio_log_environment(), *WEBHOOK_AUTH_VARIABLES}
+    return {k: v for k, v in rendered.items() if not k.startswith(OPENID_PREFIX) and k not in webhooks}
 
 
 @dataclass

@@ -7,7 +7,6 @@ import http.client
 import re
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -28,9 +27,8 @@ from components.gateway import (
 )
 from components.settings import SettingsError, settings_from_config
 from synth.mocks import is_secret
-from tests.conftest import require_binary
 from tests.graph import CONTAINER, env_of, minio_nodes, plain
-from tests.servers import NGINX_HINT, Nginx, free_port, loopback_gateway, self_signed_certificate
+from tests.servers import Nginx, free_port, loopback_gateway, nginx_check, self_signed_certificate
 
 # --- parsed configuration helpers -----------------------------------------------------------------
 
@@ -369,21 +367,12 @@ def test_the_rendered_file_is_the_directive_tree(synth, tmp_path):
 @pytest.mark.render
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_nginx_accepts_each_stacks_rendered_file(synth, tmp_path, stack):
-    nginx = require_binary("nginx", NGINX_HINT)
     conf = tmp_path / "nginx.conf"
     conf.write_text(synth(stack).files["nginx.conf"])  # byte for byte what `make render` writes
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
     self_signed_certificate(tls_dir, "test.invalid")
-    result = subprocess.run(
-        [nginx, "-t", "-e", "stderr", "-c", str(conf)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "test is successful" in result.stderr
+    nginx_check(conf)
 
 
 class Recorder(BaseHTTPRequestHandler):

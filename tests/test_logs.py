@@ -14,13 +14,19 @@ from pathlib import Path
 import pytest
 
 from components.logs import (
-    ALLOY_HOST,
+    ALLOY_LOOPBACK_PORTS,
     AUDIT_LOG_PORT,
+    GATE_HOST,
+    GATE_TOKEN_FILE,
     REDACTED,
     REDACTIONS,
     SERVER_LOG_PORT,
+    GateConfig,
     minio_log_environment,
     render_alloy_config,
+    render_gate_conf,
+    render_gate_token_map,
+    webhook_authorization,
 )
 from tests.graph import CONTAINER, env_of, minio_nodes, plain
 from tests.log_samples import SAMPLES, SERVICE_ACCOUNT
@@ -121,20 +127,23 @@ def test_alloycheck_refuses_what_it_cannot_run(alloycheck, tmp_path):
     assert done.returncode == 1  # a syntax error from Alloy's parser
 
 
-def test_webhook_environment_points_at_alloys_listeners_and_queues_on_disk():
+def test_webhook_environment_points_at_the_log_gate_and_queues_on_disk():
     assert minio_log_environment(2500) == {
         "MINIO_LOGGER_WEBHOOK_ENABLE_alloy": "on",
-        "MINIO_LOGGER_WEBHOOK_ENDPOINT_alloy": f"http://{ALLOY_HOST}:{SERVER_LOG_PORT}/loki/api/v1/raw",
+        "MINIO_LOGGER_WEBHOOK_ENDPOINT_alloy": f"http://{GATE_HOST}:{SERVER_LOG_PORT}/loki/api/v1/raw",
         "MINIO_LOGGER_WEBHOOK_QUEUE_DIR_alloy": "/queue/logger",
         "MINIO_LOGGER_WEBHOOK_QUEUE_SIZE_alloy": "2500",
         "MINIO_AUDIT_WEBHOOK_ENABLE_alloy": "on",
-        "MINIO_AUDIT_WEBHOOK_ENDPOINT_alloy": f"http://{ALLOY_HOST}:{AUDIT_LOG_PORT}/loki/api/v1/raw",
+        "MINIO_AUDIT_WEBHOOK_ENDPOINT_alloy": f"http://{GATE_HOST}:{AUDIT_LOG_PORT}/loki/api/v1/raw",
         "MINIO_AUDIT_WEBHOOK_QUEUE_DIR_alloy": "/queue/audit",
         "MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy": "2500",
     }
+    # Alloy listens on the loopback of the namespace it shares with the gate, on ports of its own.
     config = render_alloy_config(PUSH_URL)
-    assert f"listen_port    = {SERVER_LOG_PORT}" in config
-    assert f"listen_port    = {AUDIT_LOG_PORT}" in config
+    assert config.count('listen_address = "127.0.0.1"') == 2
+    assert "0.0.0.0" not in config  # noqa: S104 (checking it is absent)
+    for port in ALLOY_LOOPBACK_PORTS.values():
+        assert f"listen_port    = {port}" in config
 
 
 def test_alloy_config_refuses_non_ascii():
@@ -153,14 +162,19 @@ def container(synthesis, name):
     return matches[0]
 
 
-def test_dev_runs_loki_and_alloy_on_monitoring_net(synth):
+def test_dev_runs_loki_and_the_log_gate_on_monitoring_net_and_alloy_behind_the_gate(synth):
     dev = synth("dev")
-    loki, alloy = container(dev, "loki"), container(dev, "alloy")
-    for service in (loki, alloy):
-        assert [n["name"] for n in service.inputs["networksAdvanced"]] == ["monitoring-net"]
+    loki, gate, alloy = container(dev, "loki"), container(dev, GATE_HOST), container(dev, "alloy")
+    for service in (loki, gate, alloy):
         assert service.inputs["wait"] is True
         assert service.inputs["healthcheck"]["tests"]
-        assert "ports" not in service.inputs  # neither is published; Grafana reaches Loki inside
+        assert "ports" not in service.inputs  # none is published; Grafana reaches Loki inside
+    for service in (loki, gate):
+        assert [n["name"] for n in service.inputs["networksAdvanced"]] == ["monitoring-net"]
+    # Alloy has no network of its own: it joins the gate's namespace, its listeners on that loopback.
+    assert "networksAdvanced" not in alloy.inputs and "hostname" not in alloy.inputs
+    assert alloy.inputs["networkMode"] == f"container:{gate.name}-id"  # the mocks' id for the gate
+    assert gate.urn in alloy.dependencies
     assert "-store.retention=360h" in loki.inputs["command"]  # observability.retentionDays: 15
     (upload,) = plain(alloy.inputs["uploads"])
     assert upload["file"] == "/etc/alloy/config.alloy"
@@ -172,13 +186,44 @@ def test_dev_runs_loki_and_alloy_on_monitoring_net(synth):
     assert not any("docker.sock" in str(v) for v in alloy.inputs.get("volumes", []))
 
 
-def test_every_node_sends_logs_and_audit_to_alloy_which_starts_first(synth):
+def test_every_node_sends_logs_and_audit_to_the_gate_which_starts_first(synth):
     dev = synth("dev")
-    alloy = container(dev, "alloy")
+    gate, alloy = container(dev, GATE_HOST), container(dev, "alloy")
     for node in minio_nodes(dev.resources):
         env = env_of(node)
         assert {k: env[k] for k in minio_log_environment()} == minio_log_environment()
-        assert alloy.urn in node.dependencies
+        assert gate.urn in node.dependencies and alloy.urn in node.dependencies
+
+
+def test_the_gate_takes_the_token_the_nodes_send_as_a_secret_file_and_nothing_else_holds_it(synth):
+    from synth.manifest import manifest
+    from synth.mocks import is_secret
+
+    dev = synth("dev")
+    gate = container(dev, GATE_HOST)
+    uploads = {u["file"]: u for u in plain(gate.inputs["uploads"])}
+    conf = uploads["/etc/nginx/log-gate.conf"]
+    assert conf["content"] == dev.files["log-gate.conf"] == render_gate_conf(GateConfig())
+    assert gate.inputs["command"] == ["nginx", "-c", conf["file"], "-g", "daemon off;"]
+    token_map = uploads[GATE_TOKEN_FILE]
+    assert token_map["permissions"] == "0400"
+    assert is_secret(gate.inputs["uploads"])
+    token = plain(
+        dev.named("random:index/randomPassword:RandomPassword", "minio-logs-webhook-token").state["result"]
+    )
+    assert len(token) >= 32
+    authorization = webhook_authorization(token)
+    assert token_map["content"] == render_gate_token_map(authorization)
+    for node in minio_nodes(dev.resources):
+        env = env_of(node)
+        assert (
+            env["MINIO_LOGGER_WEBHOOK_AUTH_TOKEN_alloy"]
+            == env["MINIO_AUDIT_WEBHOOK_AUTH_TOKEN_alloy"]
+            == authorization
+        )
+        assert is_secret(node.inputs["envs"])
+    assert token not in json.dumps(dev.files)
+    assert token not in json.dumps(manifest(dev))
 
 
 def test_prod_ships_to_the_existing_loki(synth):
@@ -187,3 +232,29 @@ def test_prod_ships_to_the_existing_loki(synth):
     alloy = container(prod, "alloy")
     assert alloy.inputs["image"]  # the pinned (digest) image, checked by settings
     assert 'url = "https://loki.example.com/loki/api/v1/push"' in prod.files["config.alloy"]
+
+
+def test_the_token_map_matches_the_exact_authorization_and_refuses_a_token_it_cannot_quote():
+    token = "AbC123" * 7
+    text = render_gate_token_map(webhook_authorization(token))
+    # Anchored and case-sensitive: nginx compares a map's plain strings without regard to case.
+    assert f"'~^Bearer {token}$' 0;" in text
+    assert "default 1;" in text
+    for bad in ("short", "with space " * 4, "semi;colon" * 4, "quote'" * 8, "dot." * 10):
+        with pytest.raises(ValueError, match="letters and digits"):
+            render_gate_token_map(webhook_authorization(bad))
+
+
+@pytest.mark.render
+def test_nginx_accepts_the_rendered_gate_with_its_token_map(synth, tmp_path):
+    """Debian's nginx judges the dev stack's log-gate.conf (byte for byte what `make render` writes)
+    with the token map the gate's container gets; only the map's path moves to this test's folder."""
+    from tests.servers import nginx_check
+
+    dev = synth("dev")
+    gate = container(dev, GATE_HOST)
+    (token_map,) = [u for u in plain(gate.inputs["uploads"]) if u["file"] == GATE_TOKEN_FILE]
+    (tmp_path / "webhook-token.conf").write_text(token_map["content"])
+    conf = tmp_path / "log-gate.conf"
+    conf.write_text(dev.files["log-gate.conf"].replace(GATE_TOKEN_FILE, str(tmp_path / "webhook-token.conf")))
+    nginx_check(conf)

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
@@ -21,11 +22,22 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from components.gateway import render_nginx_conf
-from components.logs import ALLOY_HOST, AUDIT_LOG_PORT, LOG_QUEUE_PATH, SERVER_LOG_PORT, minio_log_environment
+from components.logs import (
+    AUDIT_LOG_PORT,
+    GATE_HOST,
+    GATE_TOKEN_FILE,
+    LOG_QUEUE_PATH,
+    RAW_PATH,
+    SERVER_LOG_PORT,
+    WEBHOOK_AUTH_VARIABLES,
+    GateConfig,
+    minio_log_environment,
+    render_gate_conf,
+)
 from components.monitoring import RULES_FILE, TOKEN_FILE, ScrapeTargets, render_scrape_config
 from synth.run import Synthesis
 from tests.conftest import require_binary
-from tests.graph import env_of, minio_nodes
+from tests.graph import CONTAINER, env_of, minio_nodes, plain
 from tests.integration.apply import AppliedIdentities, apply_graph
 from tests.servers import (
     MINIO_HINT,
@@ -41,9 +53,6 @@ from tests.servers import (
 )
 
 pytestmark = pytest.mark.integration
-
-RAW_PATH = "/loki/api/v1/raw"
-"""Alloy's endpoint for newline-delimited lines, where MinIO's webhooks post."""
 
 
 @dataclass
@@ -149,7 +158,7 @@ def node_environment(rendered_node_environment) -> dict[str, str]:
     assert set(rendered) - set(kept) == {
         f"{OPENID_PREFIX}{k}"
         for k in ("CONFIG_URL", "CLIENT_ID", "CLIENT_SECRET", "CLAIM_NAME", "SCOPES", "DISPLAY_NAME")
-    } | set(minio_log_environment())
+    } | set(minio_log_environment()) | set(WEBHOOK_AUTH_VARIABLES)
     return kept
 
 
@@ -219,6 +228,8 @@ class Receiver:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.paths: set[str] = set()
+        self.authorizations: set[str | None] = set()
+        """The Authorization headers posts came with (behind the log gate: none, it strips the token)."""
         lock = threading.Lock()
         receiver = self
 
@@ -227,6 +238,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 with lock:
                     receiver.paths.add(self.path)
+                    receiver.authorizations.add(self.headers.get("Authorization"))
                     receiver.lines += [line for line in body.splitlines() if line.strip()]
                 self.send_response(204)
                 self.end_headers()
@@ -263,40 +275,91 @@ def receivers():
             receiver.close()
 
 
+RECEIVER_OF = {"LOGGER": "minio_server", "AUDIT": "minio_audit"}
+"""The receiver standing in for each of Alloy's listeners, by webhook kind."""
+STREAM_OF = {"LOGGER": "server", "AUDIT": "audit"}
+"""The log gate's listener for each webhook kind."""
+
+
+def gate_token_map(resources) -> str:
+    """The token map the program uploads into the log gate's container (the gate's secret half)."""
+    (gate,) = [r for r in resources if r.type == CONTAINER and r.inputs.get("name") == GATE_HOST]
+    (upload,) = [u for u in plain(gate.inputs["uploads"]) if u["file"] == GATE_TOKEN_FILE]
+    return upload["content"]
+
+
+@contextlib.contextmanager
+def log_gate(
+    workdir: Path,
+    receivers_by_kind: dict[str, Receiver],
+    token_map: str,
+    planted: tuple[str, str] | None = None,
+) -> Iterator[dict[str, int]]:
+    """The rendered log gate (Debian's nginx) on loopback in front of the receivers, with the token
+    map the program uploads into the gate's container: the webhooks' ports by kind. ``planted``
+    replaces one text of the rendered configuration by another (a planted defect).
+
+    A receiver that is closed behind it is Alloy down behind a running gate: MinIO gets a 502.
+    """
+    ports = {kind: free_port() for kind in STREAM_OF}
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "webhook-token.conf").write_text(token_map)
+    config = GateConfig(
+        listeners={
+            STREAM_OF[kind]: (f"127.0.0.1:{ports[kind]}", f"127.0.0.1:{receivers_by_kind[kind].port}")
+            for kind in STREAM_OF
+        },
+        token_file=str(workdir / "webhook-token.conf"),
+        temp_dir=str(workdir),
+    )
+    text = render_gate_conf(config)
+    if planted is not None:
+        assert planted[0] in text, "the defect was not planted"
+        text = text.replace(*planted)
+    nginx = Nginx(workdir)
+    try:
+        nginx.start_text(text, ports["AUDIT"], name="log-gate")
+        wait_for_port(ports["LOGGER"], nginx.processes[0], workdir / "log-gate.log")
+        yield ports
+    finally:
+        nginx.close()
+
+
 @pytest.fixture(scope="module")
-def logged_cluster(tmp_path_factory, minio_binary, node_environment, rendered_node_environment, receivers):
-    """A cluster with the rendered log and audit webhooks, pointed at the receivers instead of Alloy.
+def gate_ports(tmp_path_factory, dev, receivers) -> Iterator[dict[str, int]]:
+    """The rendered log gate in front of the module's receivers."""
+    by_kind = {kind: receivers[listener] for kind, listener in RECEIVER_OF.items()}
+    with log_gate(tmp_path_factory.mktemp("log-gate"), by_kind, gate_token_map(dev.resources)) as ports:
+        yield ports
+
+
+@pytest.fixture(scope="module")
+def logged_cluster(tmp_path_factory, minio_binary, node_environment, rendered_node_environment, gate_ports):
+    """A cluster with the rendered log and audit webhooks and their token, posting through the
+    rendered log gate to the receivers that stand in for Alloy.
 
     A module uses it by defining ``cluster`` as this fixture.
     """
-    environment = webhook_environment(
-        node_environment,
-        rendered_node_environment,
-        {kind: receivers[listener].port for kind, listener in RECEIVER_OF.items()},
-    )
+    environment = webhook_environment(node_environment, rendered_node_environment, gate_ports)
     with running_cluster(minio_binary, tmp_path_factory.mktemp("minio-logs"), environment) as local:
         yield local
 
 
-RECEIVER_OF = {"LOGGER": "minio_server", "AUDIT": "minio_audit"}
-"""The receiver standing in for each of Alloy's listeners, by webhook kind."""
-
-
 def webhook_environment(
-    node_environment: dict[str, str], rendered: dict[str, str], receiver_ports: dict[str, int]
+    node_environment: dict[str, str], rendered: dict[str, str], gate_ports: dict[str, int]
 ) -> dict[str, str]:
-    """The rendered log and audit webhooks for processes on loopback: the endpoints point at the
-    receivers (by kind) instead of Alloy, and the queue folders move from the container's queue
-    volume to ``queue/`` in each node's own folder (a relative path: LocalMinioCluster runs each
-    node there)."""
+    """The rendered log and audit webhooks for processes on loopback: the endpoints point at a log
+    gate on loopback (its ports by kind) instead of the gate's container, the tokens are the
+    rendered ones, and the queue folders move from the container's queue volume to ``queue/`` in
+    each node's own folder (a relative path: LocalMinioCluster runs each node there)."""
     environment = dict(node_environment)
     ports = {"LOGGER": SERVER_LOG_PORT, "AUDIT": AUDIT_LOG_PORT}
-    for key in minio_log_environment():
+    for key in [*minio_log_environment(), *WEBHOOK_AUTH_VARIABLES]:
         value = rendered[key]
         kind = key.split("_")[1]
         if "_ENDPOINT_" in key:
-            assert value == f"http://{ALLOY_HOST}:{ports[kind]}{RAW_PATH}"
-            value = f"http://127.0.0.1:{receiver_ports[kind]}{RAW_PATH}"
+            assert value == f"http://{GATE_HOST}:{ports[kind]}{RAW_PATH}"
+            value = f"http://127.0.0.1:{gate_ports[kind]}{RAW_PATH}"
         elif "_QUEUE_DIR_" in key:
             value = str("queue" / PurePosixPath(value).relative_to(LOG_QUEUE_PATH))
         environment[key] = value

@@ -25,6 +25,8 @@ from tests.integration.conftest import (
     RECEIVER_OF,
     Receiver,
     ensure_bucket,
+    gate_token_map,
+    log_gate,
     s3_client,
     start_prometheus,
     webhook_environment,
@@ -99,20 +101,26 @@ def outage(
     workdir: Path,
     node_environment: dict[str, str],
     rendered: dict[str, str],
+    token_map: str,
     keep_queue_folders: bool,
 ) -> tuple[dict[int, list[str]], list[str], int]:
-    """The outage on a fresh cluster: ``(keys sent by node, audit events received, files that
-    were queued on disk before the kill)``."""
+    """The outage on a fresh cluster, the receivers behind the rendered log gate (as Alloy is in
+    a stack: while they are away the gate answers 502): ``(keys sent by node, audit events
+    received, files that were queued on disk before the kill)``."""
     receivers = {kind: Receiver() for kind in RECEIVER_OF}
-    environment = webhook_environment(
-        node_environment, rendered, {kind: r.port for kind, r in receivers.items()}
-    )
-    if not keep_queue_folders:
-        environment = {k: v for k, v in environment.items() if "_QUEUE_" not in k}
     user, password = node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
     audit = receivers["AUDIT"]
     try:
-        with running_cluster(minio_binary, workdir, environment) as cluster:
+        with (
+            log_gate(workdir / "gate", receivers, token_map) as gate_ports,
+            running_cluster(
+                minio_binary,
+                workdir / "cluster",
+                queue_environment(
+                    webhook_environment(node_environment, rendered, gate_ports), keep_queue_folders
+                ),
+            ) as cluster,
+        ):
             ensure_bucket(s3_client(f"http://127.0.0.1:{cluster.nodes[0].port}", user, password), BUCKET)
             warm = put_keys(cluster, user, password, "warm", 1)
             cluster.wait_until(
@@ -161,11 +169,23 @@ def outage(
             receiver.close()
 
 
+def queue_environment(environment: dict[str, str], keep_queue_folders: bool) -> dict[str, str]:
+    """The webhooks with their queue folders, or (the planted defect) MinIO's in-memory queue."""
+    if keep_queue_folders:
+        return environment
+    return {k: v for k, v in environment.items() if "_QUEUE_" not in k}
+
+
 def test_audit_events_queued_during_an_outage_arrive_once_and_in_order(
-    minio_binary, node_environment, rendered_node_environment, tmp_path
+    dev, minio_binary, node_environment, rendered_node_environment, tmp_path
 ):
     sent, received, queued = outage(
-        minio_binary, tmp_path, node_environment, rendered_node_environment, keep_queue_folders=True
+        minio_binary,
+        tmp_path,
+        node_environment,
+        rendered_node_environment,
+        gate_token_map(dev.resources),
+        keep_queue_folders=True,
     )
     assert queued >= PER_NODE, "node1's events were not on disk before the kill"
     for index, keys in sent.items():
@@ -175,11 +195,16 @@ def test_audit_events_queued_during_an_outage_arrive_once_and_in_order(
 
 
 def test_without_the_queue_folders_the_killed_node_loses_its_events(
-    minio_binary, node_environment, rendered_node_environment, tmp_path
+    dev, minio_binary, node_environment, rendered_node_environment, tmp_path
 ):
     """The planted defect (MinIO's default in-memory queue): the events node1 held are gone."""
     sent, received, queued = outage(
-        minio_binary, tmp_path, node_environment, rendered_node_environment, keep_queue_folders=False
+        minio_binary,
+        tmp_path,
+        node_environment,
+        rendered_node_environment,
+        gate_token_map(dev.resources),
+        keep_queue_folders=False,
     )
     assert queued == 0
     lost = [key for key in sent[1] if key not in received]
@@ -238,17 +263,21 @@ def test_a_full_queue_keeps_minio_serving_and_drops_what_neither_queue_holds(
     rendered = env_of(minio_nodes(stack.resources)[0])
     assert rendered["MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy"] == str(SMALLEST_QUEUE)
     receivers = {kind: Receiver() for kind in RECEIVER_OF}
-    environment = webhook_environment(
-        node_environment, rendered, {kind: r.port for kind, r in receivers.items()}
-    )
     for receiver in receivers.values():
-        receiver.close()  # the pipeline is away from the start
+        receiver.close()  # the pipeline is away from the start: the gate answers 502
     user, password = node_environment["MINIO_ROOT_USER"], node_environment["MINIO_ROOT_PASSWORD"]
     token = metrics_token(user, password, EXPIRES)
     sent = 2 * SMALLEST_QUEUE + 600
     served = refused = 0
     try:
-        with running_cluster(minio_binary, tmp_path / "cluster", environment) as cluster:
+        with (
+            log_gate(tmp_path / "gate", receivers, gate_token_map(stack.resources)) as gate_ports,
+            running_cluster(
+                minio_binary,
+                tmp_path / "cluster",
+                webhook_environment(node_environment, rendered, gate_ports),
+            ) as cluster,
+        ):
             first = cluster.nodes[0]
             client = s3_client(f"http://127.0.0.1:{first.port}", user, password, attempts=1)
             ensure_bucket(client, BUCKET)

@@ -1,8 +1,10 @@
 """Real MinIO audit events, sent by the rendered webhook settings, through the rendered Alloy pipeline.
 
-The nodes get the dev stack's logger and audit webhook variables with only the host changed: from
-Alloy's to a receiver on loopback that records what MinIO posts (``logged_cluster``). The recorded
-lines then go through ``config.alloy`` (as the dev stack renders it) with ``alloycheck``.
+The nodes get the dev stack's logger and audit webhook variables, token included, with only the
+host changed: from the log gate's container to the rendered log gate on loopback, which passes what
+MinIO posts to a receiver standing in for Alloy (``logged_cluster``). The recorded lines then go
+through ``config.alloy`` (as the dev stack renders it) with ``alloycheck``. The gate itself is
+tested apart: only the nodes' token gets through it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from components.logs import REDACTED
-from tests.integration.conftest import RAW_PATH, planted_gateway, s3_client
+from components.logs import RAW_PATH, REDACTED
+from tests.integration.conftest import (
+    RECEIVER_OF,
+    Receiver,
+    gate_token_map,
+    log_gate,
+    planted_gateway,
+    s3_client,
+)
 from tests.test_logs import run_pipeline
 
 pytestmark = pytest.mark.integration
@@ -126,6 +135,7 @@ def recorded(traffic, receivers):
         time.sleep(0.2)
     assert any('"ListObjectsV2"' in line and "X-Amz-Security-Token" in line for line in audit.lines)
     assert audit.paths == {RAW_PATH}
+    assert audit.authorizations == {None}, "the gate passed the webhook's token on to Alloy"
     return [(listener, line) for listener, r in receivers.items() for line in list(r.lines)]
 
 
@@ -258,3 +268,91 @@ def test_a_lost_node_reaches_the_server_stream_as_errors(
     for result in results:
         assert result["labels"] == {"source": "minio", "stream": "server", "level": "error"}
         assert json.loads(result["line"])["error"]["message"]
+
+
+# --- the log gate: only the nodes' webhooks get through to Alloy ---------------------------------------
+
+FORGED_MARK = "forged-by-a-neighbour"
+FORGED_EVENT = json.dumps(
+    {
+        "version": "1",
+        "api": {
+            "name": "DeleteObject",
+            "bucket": "backups-postgresql",
+            "object": FORGED_MARK,
+            "statusCode": 204,
+        },
+    }
+)
+"""An audit event anyone on monitoring-net could post to Alloy's own listener, which checks nothing."""
+
+
+def post(port: int, authorization: str | None, path: str = RAW_PATH, body: str = FORGED_EVENT) -> int:
+    """POST ``body`` to the gate on loopback as MinIO's webhook does: the status code."""
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=body.encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 (loopback, http)
+            return answer.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def forgeries(authorization: str) -> dict[str, str | None]:
+    """Authorization values that are not the webhooks' own, by what they are."""
+    token = authorization.removeprefix("Bearer ")
+    return {
+        "none": None,
+        "an empty one": "",
+        "another token": f"Bearer {token[::-1]}",
+        "the token without Bearer": token,
+        "the token with its case changed": f"Bearer {token.swapcase()}",
+        "Bearer in lower case": f"bearer {token}",
+        "a prefix of the token": authorization[:-1],
+        "the token and more": f"{authorization}0",
+        "a Basic credential": f"Basic {token}",
+    }
+
+
+@pytest.fixture
+def gate_receivers():
+    started = {kind: Receiver() for kind in RECEIVER_OF}
+    try:
+        yield started
+    finally:
+        for receiver in started.values():
+            receiver.close()
+
+
+def test_the_log_gate_refuses_every_post_without_the_nodes_token_and_passes_theirs(
+    dev, rendered_node_environment, gate_receivers, tmp_path
+):
+    """The rendered gate with the token map the program uploads, in front of receivers of its own:
+    the nodes' Authorization value (as rendered into their environment) passes, without the token
+    reaching Alloy; anything else gets 403 (MinIO's "check your auth token") and reaches nothing."""
+    authorization = rendered_node_environment["MINIO_AUDIT_WEBHOOK_AUTH_TOKEN_alloy"]
+    with log_gate(tmp_path, gate_receivers, gate_token_map(dev.resources)) as ports:
+        for what, value in forgeries(authorization).items():
+            for kind in RECEIVER_OF:
+                assert post(ports[kind], value) == 403, f"{kind}: {what}"
+        assert not [line for r in gate_receivers.values() for line in r.lines], "a forged post got through"
+        # Only MinIO's raw endpoint is passed on, even with the token: not Alloy's other APIs.
+        assert post(ports["AUDIT"], authorization, path="/loki/api/v1/push") == 404
+        assert post(ports["AUDIT"], authorization, path=f"{RAW_PATH}/") == 404
+        for kind, receiver in gate_receivers.items():
+            assert post(ports[kind], authorization) == 204, kind
+            assert receiver.lines == [FORGED_EVENT] and receiver.authorizations == {None}, kind
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['LOGGER']}/gate-health", timeout=5) as answer:
+            assert (answer.status, answer.read()) == (200, b"ok")
+
+
+def test_planted_defect_a_gate_without_its_check_lets_a_forged_event_through(dev, gate_receivers, tmp_path):
+    """The same gate with the token check removed: the forged audit event reaches Alloy's stand-in."""
+    check = "if ($webhook_refused) {\n                return 403;\n            }\n"
+    with log_gate(tmp_path, gate_receivers, gate_token_map(dev.resources), planted=(check, "")) as ports:
+        assert post(ports["AUDIT"], None) == 204
+    assert gate_receivers["AUDIT"].lines == [FORGED_EVENT]
