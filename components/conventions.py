@@ -4,7 +4,7 @@ health waits, retained data volumes."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pulumi
@@ -127,36 +127,30 @@ def service_container(
     prefix: str,
     role: str,
     image_ref: str,
-    network: docker.Network | docker.Container,
+    network: docker.Network,
     labels: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    more_networks: Sequence[docker.ContainerNetworksAdvancedArgs] = (),
     **container: Any,
 ) -> docker.Container:
-    """A service named after its ``role``: its pinned image, that host name on ``network``, a role label.
-
-    Given a container instead of a network, the service joins that container's network namespace
-    (a sidecar, as in a Kubernetes pod): no host name or network of its own, its listeners on the
-    shared loopback reachable by that container alone.
-    """
+    """A service named after its ``role``: its pinned image, that host name on ``network`` (and
+    ``more_networks``, as given), a role label."""
     image = docker.RemoteImage(
         f"{prefix}-{role}-image",
         name=image_ref,
         keep_locally=True,
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    if isinstance(network, docker.Container):
-        placement: dict[str, Any] = {"network_mode": network.id.apply(lambda owner: f"container:{owner}")}
-    else:
-        placement = {
-            "hostname": role,
-            "networks_advanced": [docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[role])],
-        }
     return docker.Container(
         f"{prefix}-{role}",
         name=role,
+        hostname=role,
         image=image.image_id,
+        networks_advanced=[
+            docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[role]),
+            *more_networks,
+        ],
         labels=docker_labels(docker.ContainerLabelArgs, {**labels, ROLE_LABEL: role}),
         opts=opts,
-        **placement,
         **container,
     )

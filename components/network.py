@@ -1,4 +1,5 @@
-"""The three private Docker networks: storage (internal), monitoring and database."""
+"""The private Docker networks: storage (internal), monitoring, database and, with the log
+pipeline, log (internal)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from components.settings import NetworkSettings
 STORAGE_NET = "storage-net"
 MONITORING_NET = "monitoring-net"
 DATABASE_NET = "database-net"
+LOG_NET = "log-net"
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,13 @@ class PlatformNetworksArgs:
     """Part of the storage subnet Docker may allocate from (the rest holds fixed node addresses)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Docker labels for every network (stack and project)."""
+    with_logs: bool = False
+    """The log pipeline runs: log-net joins the log gate and Alloy."""
 
 
 class PlatformNetworks(pulumi.ComponentResource):
-    """``storage-net`` (no egress: MinIO needs none), ``monitoring-net`` and ``database-net``.
+    """``storage-net`` (no egress: MinIO needs none), ``monitoring-net``, ``database-net`` and, with
+    the log pipeline, ``log-net`` (internal: the log gate to Alloy).
 
     The names are the docker-compose design's (docs/migration.md) and double as the Docker network
     names, so one Docker host carries one stack.
@@ -35,6 +40,7 @@ class PlatformNetworks(pulumi.ComponentResource):
     storage: docker.Network
     monitoring: docker.Network
     database: docker.Network
+    logs: docker.Network | None
 
     def __init__(
         self, name: str, args: PlatformNetworksArgs, opts: pulumi.ResourceOptions | None = None
@@ -59,6 +65,12 @@ class PlatformNetworks(pulumi.ComponentResource):
         # Database containers and the backup job join it to reach S3 at the gateway without a host
         # port. Not internal: the backup tool also reaches PostgreSQL servers outside Docker.
         self.database = self._network(DATABASE_NET, str(settings.database_subnet), args.labels)
+        # The log gate passes the nodes' posts on to Alloy here, the only way to Alloy's listeners.
+        self.logs = (
+            self._network(LOG_NET, str(settings.log_subnet), args.labels, internal=True)
+            if args.with_logs
+            else None
+        )
         self.register_outputs(
             {"storage": self.storage.name, "monitoring": self.monitoring.name, "database": self.database.name}
         )

@@ -149,6 +149,7 @@ class Platform(pulumi.ComponentResource):
                 settings=settings.networks,
                 storage_dynamic_range=str(addresses.dynamic_range),
                 labels=labels,
+                with_logs=settings.observability.enabled,
             ),
             opts=self._child(),
         )
@@ -162,6 +163,8 @@ class Platform(pulumi.ComponentResource):
                 LogPipelineArgs(
                     settings=settings.observability,
                     monitoring_network=self.networks.monitoring,
+                    log_network=self.networks.logs,
+                    alloy_address=settings.networks.alloy_address,
                     loki_credential=_secret(
                         settings.secrets.loki_password or settings.secrets.loki_bearer_token
                     ),

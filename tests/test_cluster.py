@@ -46,18 +46,26 @@ def test_environment_carries_parity_and_refuses_overrides():
 # --- networks -------------------------------------------------------------------------------------
 
 
-def test_three_named_networks_with_configured_subnets(synth):
+def test_named_networks_with_configured_subnets(synth):
     networks = {plain(n.inputs["name"]): n.inputs for n in synth("dev").of_type(NETWORK)}
-    assert set(networks) == {"storage-net", "monitoring-net", "database-net"}
     subnets = {name: inputs["ipamConfigs"][0]["subnet"] for name, inputs in networks.items()}
     assert subnets == {
         "storage-net": "172.40.0.0/24",
         "monitoring-net": "172.31.0.0/24",
         "database-net": "172.23.0.0/24",
+        "log-net": "172.24.0.0/28",
     }
     assert networks["storage-net"]["internal"] is True
     assert networks["storage-net"]["ipamConfigs"][0]["ipRange"] == "172.40.0.128/25"
     assert networks["monitoring-net"]["internal"] is False
+    assert networks["log-net"]["internal"] is True
+    # Without the log pipeline there is no log-net.
+    quiet = synth("dev", {"observability": {"mode": "none"}})
+    assert {plain(n.inputs["name"]) for n in quiet.of_type(NETWORK)} == {
+        "storage-net",
+        "monitoring-net",
+        "database-net",
+    }
 
 
 def test_non_private_subnet_warns_but_deploys(synth):

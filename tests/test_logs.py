@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from components.logs import (
-    ALLOY_LOOPBACK_PORTS,
     AUDIT_LOG_PORT,
     GATE_HOST,
     GATE_TOKEN_FILE,
@@ -28,7 +27,7 @@ from components.logs import (
     render_gate_token_map,
     webhook_authorization,
 )
-from tests.graph import CONTAINER, env_of, minio_nodes, plain
+from tests.graph import CONTAINER, NETWORK, env_of, minio_nodes, plain
 from tests.log_samples import SAMPLES, SERVICE_ACCOUNT
 
 PUSH_URL = "http://loki:3100/loki/api/v1/push"
@@ -138,11 +137,11 @@ def test_webhook_environment_points_at_the_log_gate_and_queues_on_disk():
         "MINIO_AUDIT_WEBHOOK_QUEUE_DIR_alloy": "/queue/audit",
         "MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy": "2500",
     }
-    # Alloy listens on the loopback of the namespace it shares with the gate, on ports of its own.
-    config = render_alloy_config(PUSH_URL)
-    assert config.count('listen_address = "127.0.0.1"') == 2
+    # Alloy's webhook listeners bind its log-net address alone: nothing on monitoring-net reaches them.
+    config = render_alloy_config(PUSH_URL, listen_address="172.24.9.2")
+    assert config.count('listen_address = "172.24.9.2"') == 2
     assert "0.0.0.0" not in config  # noqa: S104 (checking it is absent)
-    for port in ALLOY_LOOPBACK_PORTS.values():
+    for port in (SERVER_LOG_PORT, AUDIT_LOG_PORT):
         assert f"listen_port    = {port}" in config
 
 
@@ -169,16 +168,27 @@ def test_dev_runs_loki_and_the_log_gate_on_monitoring_net_and_alloy_behind_the_g
         assert service.inputs["wait"] is True
         assert service.inputs["healthcheck"]["tests"]
         assert "ports" not in service.inputs  # none is published; Grafana reaches Loki inside
-    for service in (loki, gate):
-        assert [n["name"] for n in service.inputs["networksAdvanced"]] == ["monitoring-net"]
-    # Alloy has no network of its own: it joins the gate's namespace, its listeners on that loopback.
-    assert "networksAdvanced" not in alloy.inputs and "hostname" not in alloy.inputs
-    assert alloy.inputs["networkMode"] == f"container:{gate.name}-id"  # the mocks' id for the gate
-    assert gate.urn in alloy.dependencies
+    assert [n["name"] for n in loki.inputs["networksAdvanced"]] == ["monitoring-net"]
+    # The gate and Alloy share log-net, internal; Alloy has a fixed address there, where it listens.
+    assert [n["name"] for n in gate.inputs["networksAdvanced"]] == ["monitoring-net", "log-net"]
+    assert plain(alloy.inputs["networksAdvanced"]) == [
+        {"name": "monitoring-net", "aliases": ["alloy"]},
+        {"name": "log-net", "ipv4Address": "172.24.0.2"},
+    ]
+    (log_net,) = [n for n in dev.of_type(NETWORK) if plain(n.inputs["name"]) == "log-net"]
+    assert log_net.inputs["internal"] is True
+    assert plain(log_net.inputs["ipamConfigs"]) == [{"subnet": "172.24.0.0/28"}]
+    assert log_net.urn in gate.dependencies and log_net.urn in alloy.dependencies
+    assert "networkMode" not in alloy.inputs
     assert "-store.retention=360h" in loki.inputs["command"]  # observability.retentionDays: 15
     (upload,) = plain(alloy.inputs["uploads"])
     assert upload["file"] == "/etc/alloy/config.alloy"
-    assert upload["content"] == dev.files["config.alloy"] == render_alloy_config(PUSH_URL)
+    assert (
+        upload["content"]
+        == dev.files["config.alloy"]
+        == render_alloy_config(PUSH_URL, listen_address="172.24.0.2")
+    )
+    assert dev.files["log-gate.conf"] == render_gate_conf(GateConfig.in_front_of("172.24.0.2"))
     assert alloy.inputs["command"][-1] == upload["file"]
     assert loki.urn in alloy.dependencies
     volumes = [v["containerPath"] for v in loki.inputs["volumes"]]
@@ -203,7 +213,7 @@ def test_the_gate_takes_the_token_the_nodes_send_as_a_secret_file_and_nothing_el
     gate = container(dev, GATE_HOST)
     uploads = {u["file"]: u for u in plain(gate.inputs["uploads"])}
     conf = uploads["/etc/nginx/log-gate.conf"]
-    assert conf["content"] == dev.files["log-gate.conf"] == render_gate_conf(GateConfig())
+    assert conf["content"] == dev.files["log-gate.conf"]
     assert gate.inputs["command"] == ["nginx", "-c", conf["file"], "-g", "daemon off;"]
     token_map = uploads[GATE_TOKEN_FILE]
     assert token_map["permissions"] == "0400"

@@ -203,6 +203,15 @@ def test_overlapping_subnets():
     )
 
 
+def test_a_log_subnet_too_small_for_the_gate_and_alloy_is_refused():
+    message = the_problem({"networks": {"logSubnet": "172.24.0.0/30"}})
+    assert message == (
+        f"{PROJECT}:networks.logSubnet = '172.24.0.0/30': "
+        "a /29 or larger: Docker's bridge, Alloy and the log gate"
+    )
+    settings_from_config({"networks": {"logSubnet": "172.24.0.8/29"}})
+
+
 def test_subnet_with_host_bits_is_refused():
     message = the_problem({"networks": {"storageSubnet": "172.40.0.7/24"}})
     assert message.startswith(f"{PROJECT}:networks.storageSubnet = '172.40.0.7/24':")
@@ -479,15 +488,16 @@ _SUBNET = st.builds(
 )
 
 
-@given(storage=_SUBNET, monitoring=_SUBNET, database=_SUBNET)
-def test_subnets_accepted_exactly_when_disjoint(storage, monitoring, database):
-    nets = [storage, monitoring, database]
+@given(storage=_SUBNET, monitoring=_SUBNET, database=_SUBNET, log=_SUBNET)
+def test_subnets_accepted_exactly_when_disjoint(storage, monitoring, database, log):
+    nets = [storage, monitoring, database, log]
     disjoint = not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
     values = {
         "networks": {
             "storageSubnet": str(storage),
             "monitoringSubnet": str(monitoring),
             "databaseSubnet": str(database),
+            "logSubnet": str(log),
         }
     }
     try:

@@ -1,4 +1,4 @@
-"""The three private Docker networks' subnets, and the hosts' network of a multi-host stack."""
+"""The private Docker networks' subnets, and the hosts' network of a multi-host stack."""
 
 from __future__ import annotations
 
@@ -25,8 +25,16 @@ def is_rfc1918(network: ipaddress.IPv4Network) -> bool:
     return any(network.subnet_of(private) for private in RFC1918)
 
 
+DEFAULT_LOG_SUBNET = ipaddress.IPv4Network("172.24.0.0/28")
+
+
+def alloy_address(log_subnet: ipaddress.IPv4Network) -> str:
+    """Alloy's fixed address on log-net (offset 2; Docker's bridge takes offset 1)."""
+    return str(log_subnet.network_address + 2)
+
+
 class NetworkSettings(Section):
-    """Subnets of the three private Docker networks: private (RFC 1918, else a warning) and disjoint."""
+    """Subnets of the private Docker networks: private (RFC 1918, else a warning) and disjoint."""
 
     storage_subnet: ipaddress.IPv4Network = Field(
         ipaddress.IPv4Network("172.40.0.0/24"),
@@ -39,6 +47,11 @@ class NetworkSettings(Section):
     database_subnet: ipaddress.IPv4Network = Field(
         ipaddress.IPv4Network("172.23.0.0/24"),
         description="database-net: database containers and backup jobs reach S3 at the gateway",
+    )
+    log_subnet: ipaddress.IPv4Network = Field(
+        DEFAULT_LOG_SUBNET,
+        description="log-net (internal, with the log pipeline): only the log gate reaches Alloy's webhook "
+        "listeners, at offset 2",
     )
     host_subnet: ipaddress.IPv4Network | None = Field(
         None,
@@ -57,13 +70,19 @@ class NetworkSettings(Section):
         "every host",
     )
 
+    @property
+    def alloy_address(self) -> str:
+        """Alloy's fixed address on log-net, where it listens for the log gate alone."""
+        return alloy_address(self.log_subnet)
+
     @model_validator(mode="after")
     def _no_overlap(self) -> Self:
-        """The three subnets are disjoint."""
+        """The subnets are disjoint; logSubnet is a /29 or larger."""
         named = {
             "storageSubnet": self.storage_subnet,
             "monitoringSubnet": self.monitoring_subnet,
             "databaseSubnet": self.database_subnet,
+            "logSubnet": self.log_subnet,
         }
         if self.host_subnet is not None:
             named["hostSubnet"] = self.host_subnet
@@ -72,6 +91,14 @@ class NetworkSettings(Section):
             for (key_a, net_a), (key_b, net_b) in combinations(named.items(), 2)
             if net_a.overlaps(net_b)
         ]
+        if self.log_subnet.prefixlen > 29:
+            found.append(
+                Invalid(
+                    "logSubnet",
+                    str(self.log_subnet),
+                    "a /29 or larger: Docker's bridge, Alloy and the log gate",
+                )
+            )
         if self.host_range is not None and (
             self.host_subnet is None or not self.host_range.subnet_of(self.host_subnet)
         ):
@@ -89,6 +116,7 @@ class NetworkSettings(Section):
                 ("storageSubnet", self.storage_subnet),
                 ("monitoringSubnet", self.monitoring_subnet),
                 ("databaseSubnet", self.database_subnet),
+                ("logSubnet", self.log_subnet),
             )
             if not is_rfc1918(net)
         }
