@@ -36,7 +36,7 @@ export MINIO_PLATFORM_MC_VERSION    := $(MC_VERSION)
 # made with debootstrap. Tagged with this project's own names.
 IMAGES_CACHE     ?= $(HOME)/.cache/minio-platform/images
 BASE_IMAGE       ?= minio-platform/debian:bookworm
-KEYCLOAK_VERSION := 26.4.2
+KEYCLOAK_VERSION := 26.7.3
 MINIO_IMAGE      := minio-platform/minio:$(subst v0.0.0-,source-,$(MINIO_VERSION))
 NGINX_IMAGE      := minio-platform/nginx:1.22-bookworm
 KEYCLOAK_IMAGE   := minio-platform/keycloak:$(KEYCLOAK_VERSION)

@@ -264,6 +264,9 @@ class SingleSignOn(pulumi.ComponentResource):
             f"KC_HOSTNAME={endpoints.public_url}",
             "KC_HOSTNAME_BACKCHANNEL_DYNAMIC=true",
             "KC_HTTP_ENABLED=true",
+            # Keycloak 26.7's start-dev listens on localhost alone (26.4 took every interface):
+            # the nodes, the gateway and the published port reach it from outside the container.
+            "KC_HTTP_HOST=0.0.0.0",
             f"KC_HTTP_PORT={KEYCLOAK_HTTP_PORT}",
             "KC_HEALTH_ENABLED=true",
         ]

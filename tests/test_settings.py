@@ -251,7 +251,7 @@ def test_prod_without_pinned_images():
 PROD_IMAGE_KEYS = {
     ("cluster", "image"): MINIO_DIGEST,
     ("gateway", "image"): NGINX_DIGEST,
-    ("identity", "image"): "quay.io/keycloak/keycloak:26.4.2@sha256:" + "d" * 64,
+    ("identity", "image"): "quay.io/keycloak/keycloak:26.7.3@sha256:" + "d" * 64,
     ("observability", "prometheusImage"): "prom/prometheus:v3.7.3@sha256:" + "e" * 64,
     ("observability", "lokiImage"): "grafana/loki:3.5.8@sha256:" + "f" * 64,
     ("observability", "grafanaImage"): "grafana/grafana:12.2.1@sha256:" + "0" * 64,

@@ -127,6 +127,9 @@ def test_dev_runs_keycloak_with_one_issuer_for_browser_and_minio(synth):
     env = dict(e.split("=", 1) for e in plain(keycloak["envs"]))
     assert env["KC_HOSTNAME"] == "http://localhost:8080"
     assert env["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
+    # Found on the real engine: Keycloak 26.7's start-dev binds localhost alone, and the provider's
+    # first token request through the published port was reset.
+    assert env["KC_HTTP_HOST"] == "0.0.0.0"  # noqa: S104 (every interface of the container, on purpose)
     assert synthesis.outputs["sso_issuer_url"] == f"{env['KC_HOSTNAME']}/realms/minio"
     assert keycloak["command"] == ["start-dev"]
     assert keycloak["ports"] == [

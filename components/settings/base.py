@@ -26,7 +26,7 @@ METRICS_USER = "prometheus-metrics"
 # the last image MinIO published (README "Choosing the MinIO image" explains the alternatives).
 DEFAULT_MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
 DEFAULT_NGINX_IMAGE = "nginx:1.28.0-alpine"
-DEFAULT_KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak:26.4.2"
+DEFAULT_KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak:26.7.3"
 DEFAULT_PROMETHEUS_IMAGE = "prom/prometheus:v3.7.3"
 DEFAULT_LOKI_IMAGE = "grafana/loki:3.5.7"
 DEFAULT_GRAFANA_IMAGE = "grafana/grafana:12.2.1"
