@@ -134,6 +134,13 @@ def container(name: str = "keycloak", **props) -> Resource:
     )
 
 
+def test_prod_keycloak_not_in_dev_mode():
+    assert rules.prod_keycloak_not_in_dev_mode(container(command=["start", "--optimized"])) == []
+    assert rules.prod_keycloak_not_in_dev_mode(container(command=["nginx", "-g", "daemon off;"])) == []
+    (refused,) = rules.prod_keycloak_not_in_dev_mode(container(command=["start-dev"]))
+    assert "development mode" in refused and "identity.mode external" in refused
+
+
 @pytest.mark.parametrize(
     ("props", "why"),
     [
@@ -193,6 +200,7 @@ def test_rule_levels_match_the_issue():
         "prod-gateway-terminates-tls",
         "gateway-shields-known-flaws",
         "prod-minio-image-has-the-2025-fix",
+        "prod-keycloak-not-in-dev-mode",
         "no-host-access",
         "only-the-gateway-is-public",
     }
@@ -295,6 +303,16 @@ def findings_of(synthesis, stack: str, tmp_path) -> list[rules.Finding]:
     manifest = tmp_path / "resources.json"
     manifest.write_text(render_documents(synthesis)["resources.json"])
     return rules.check_manifest(manifest, stack)
+
+
+def test_prod_with_a_deployed_keycloak_is_refused_and_dev_is_not(synth, tmp_path):
+    """What the settings allow (identity.mode deploy in prod), the pack refuses, and only in prod."""
+    keycloak = {"mode": "deploy", "image": "quay.io/keycloak/keycloak:26.7.3@sha256:" + "d" * 64}
+    prod = findings_of(synth("prod", {"identity": keycloak}), "prod", tmp_path)
+    (refused,) = [f for f in prod if f.rule == "prod-keycloak-not-in-dev-mode"]
+    assert refused.mandatory and "minio-sso-keycloak-container" in refused.message
+    dev = findings_of(synth("dev"), "dev", tmp_path)
+    assert not [f for f in dev if f.rule == "prod-keycloak-not-in-dev-mode"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

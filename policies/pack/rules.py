@@ -431,6 +431,21 @@ def prod_buckets_encrypted(resources: list[Resource]) -> list[str]:
     return _buckets_without(resources, ENCRYPTION, "is not encrypted")
 
 
+def prod_keycloak_not_in_dev_mode(resource: Resource) -> list[str]:
+    """A container started with Keycloak's ``start-dev``: an H2 database inside the container, no
+    production defaults. The program deploys Keycloak that way alone (``identity.mode: deploy``), so
+    prod configures an existing Keycloak (``identity.mode: external``)."""
+    if resource.type != CONTAINER:
+        return []
+    command = _known(resource.props.get("command"), "command") or []
+    if "start-dev" in list(command):
+        return [
+            f"{resource.name} runs Keycloak in development mode (start-dev: its realm in an H2 file "
+            "inside the container, no production defaults): use identity.mode external in prod"
+        ]
+    return []
+
+
 def prod_nodes_have_limits(resource: Resource) -> list[str]:
     if _is_minio_node(resource) and not (resource.props.get("cpus") and resource.props.get("memory")):
         return [f"MinIO node {resource.name} has no CPU and memory limits"]
@@ -470,6 +485,8 @@ RULES = [
          True, gateway_shields_known_flaws, "resource"),
     Rule("prod-minio-image-has-the-2025-fix", "Prod runs no MinIO release that predates CVE-2025-62506's fix",
          True, minio_image_has_the_2025_fix, "resource", prod_only=True),
+    Rule("prod-keycloak-not-in-dev-mode", "Prod runs no Keycloak in development mode (start-dev)", True,
+         prod_keycloak_not_in_dev_mode, "resource", prod_only=True),
     Rule("no-host-access", "No container is privileged, on the host network or given the Docker socket",
          True, no_host_access, "resource"),
     Rule("only-the-gateway-is-public", "Only the gateway publishes ports beyond loopback", True,
