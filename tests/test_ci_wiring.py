@@ -55,3 +55,19 @@ def test_a_docker_host_that_is_not_a_daemon_url_is_refused():
         settings_from_config({"dockerHost": "storage-host:2375"})
     (problem,) = caught.value.problems
     assert problem.startswith("minio-platform:dockerHost = 'storage-host:2375': String should match pattern")
+
+
+def test_an_e2e_failure_message_starts_with_the_errors_however_long_the_traceback_before_them():
+    """Seen in CI: pulumi's Diagnostics listed the stack's shutdown traceback (over 4000 characters)
+    before the refusal's error line, and the message the e2e tier checks was cut off before it."""
+    from tests.e2e.engine import Result
+
+    traceback = "\n".join(f"      line {i} of a traceback {'x' * 60}" for i in range(100))
+    output = (
+        "Previewing update (e2e):\nDiagnostics:\n  pulumi:pulumi:Stack (minio-platform-e2e):\n"
+        f"{traceback}\n  pulumi-python:dynamic/storage:PoolLayout (minio-pool-layout):\n"
+        "    error: cluster.pools[1] (minio5-minio8) holds data\n\nResources:\n    2 unchanged\n"
+    )
+    diagnostics = Result(["pulumi", "preview"], 1, output, "", 1.0).diagnostics()
+    assert diagnostics.startswith("error: cluster.pools[1] (minio5-minio8) holds data\n...\nDiagnostics:")
+    assert len(diagnostics) == 4000

@@ -127,7 +127,12 @@ class Result:
             (i for i in range(start + 1, len(lines)) if lines[i].strip() in ("Outputs:", "Resources:")),
             len(lines),
         )
-        return "\n".join(lines[start:end]).strip()[:limit]
+        section = "\n".join(lines[start:end]).strip()
+        # The section lists resources in no fixed order, and the stack's entry can be the language
+        # host's long shutdown traceback (seen in CI: a refusal's error line came after 4000
+        # characters of it): the "error:" lines first, so the limit cannot cut them off.
+        errors = "\n".join(line.strip() for line in lines[start:end] if line.lstrip().startswith("error:"))
+        return (errors + "\n...\n" + section if errors else section)[:limit]
 
 
 @dataclass
