@@ -183,31 +183,43 @@ def wait_healthy(names: list[str], seconds: float = 240) -> dict[str, str]:
 
 
 def wait_takes_writes(client, bucket: str, nodes: int, seconds: float = 120) -> float:
-    """Until ``2 * nodes`` consecutive PUTs through the gateway pass; the seconds it took.
+    """Until ``2 * nodes`` consecutive PUTs and their DELETEs pass through the gateway; the seconds.
 
     A node's health (``mc ready local``) is its own view at its last check: right after an up that
     restarted nodes, one may still count two peers offline and answer ``503 SlowDownWrite`` (seen
-    in CI: 30 PUTs passed, then the next CreateMultipartUpload failed three attempts in a row). The
+    in CI: 30 PUTs passed, then the next CreateMultipartUpload failed three attempts in a row), or
+    the gateway may briefly find no node answering (seen in CI: eight PUTs passed after a root
+    password rotation, then a DELETE got the gateway's ``503 ServiceUnavailable`` four times). The
     gateway spreads sequential requests over the nodes in turn (``least_conn`` with none open), so a
-    run of twice the nodes asks each node's view at least twice. The tests that follow an up are about
-    what the up kept or changed, not about those seconds: they wait here first.
+    round of twice the nodes asks each node's view at least twice, for writes and for deletes. A
+    round that meets a busy answer starts again. The tests that follow an up are about what the up
+    kept or changed, not about those seconds: they wait here first.
     """
+    busy = ("SlowDownWrite", "SlowDown", "ServiceUnavailable")
+    answers: list[str] = []
 
-    def takes_writes() -> bool:
+    def one_round() -> bool:
         try:
             for probe in range(2 * nodes):
                 client.put_object(Bucket=bucket, Key=f"write-probe-{probe}", Body=b"probe")
+            for probe in range(2 * nodes):
+                client.delete_object(Bucket=bucket, Key=f"write-probe-{probe}")
         except ClientError as err:
-            if err.response["Error"]["Code"] not in ("SlowDownWrite", "SlowDown", "ServiceUnavailable"):
+            if err.response["Error"]["Code"] not in busy:
                 raise
+            answers.append(f"{err.operation_name}: {err.response['Error']['Code']}")
             return False
         return True
 
     started = time.monotonic()
-    while not takes_writes():
+    while not one_round():
         if time.monotonic() - started > seconds:
-            raise AssertionError(f"no run of writes through the gateway passed within {seconds:.0f} s")
+            raise AssertionError(
+                f"no round of writes and deletes through the gateway passed within {seconds:.0f} s; "
+                f"busy answers: {answers[-5:]}"
+            )
         time.sleep(1)
-    for probe in range(2 * nodes):
-        client.delete_object(Bucket=bucket, Key=f"write-probe-{probe}")
-    return time.monotonic() - started
+    waited = time.monotonic() - started
+    if answers:
+        print(f"\nwrites through the gateway passed after {waited:.1f} s; busy answers met: {answers}")
+    return waited
