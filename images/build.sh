@@ -5,8 +5,9 @@
 #
 # Every image is built FROM $BASE_IMAGE. The default base, minio-platform/debian:bookworm, is made
 # here with debootstrap from the Debian mirror this machine's apt uses, when Docker has no such
-# image yet (once: FORCE does not remake it). An image that already exists is kept (FORCE=1
-# rebuilds it). Names are this project's
+# image yet (once: FORCE does not remake it). An image built from the same recipe (its directory
+# here: the Dockerfile and what lies beside it, fingerprinted in a label) is kept; an edited recipe
+# rebuilds it, and FORCE=1 rebuilds it anyway. Names are this project's
 # own (minio-platform/...), never a registry's. Inputs, all from the Makefile:
 #   MINIO_BIN, MC_BIN                 static binaries built from source (make tools)
 #   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, BASE_IMAGE   image names to produce
@@ -20,8 +21,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export DOCKER_BUILDKIT=0
 
 say() { printf 'images: %s\n' "$*" >&2; }
+RECIPE_LABEL=com.minio-platform.recipe
 present() { docker image inspect "$1" >/dev/null 2>&1; }
-exists() { [ -z "${FORCE:-}" ] && present "$1"; }
+# The fingerprint of images/<name>/: every file's name and content.
+recipe() { (cd "$HERE/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
+exists() { # image recipe-name: built from this recipe already (and no FORCE)
+  [ -z "${FORCE:-}" ] || return 1
+  [ "$(docker image inspect -f "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$1" 2>/dev/null)" = "$(recipe "$2")" ]
+}
 
 base() {
   present "$BASE_IMAGE" && return
@@ -47,28 +54,29 @@ SOURCES
   rm -rf "$root" "$root.log"
 }
 
-build() { # image context-dir [build-arg...]
-  local image=$1 context=$2; shift 2
+build() { # image recipe-name context-dir [build-arg...]
+  local image=$1 name=$2 context=$3; shift 3
   say "building $image"
-  docker build --quiet --pull=false --build-arg "BASE_IMAGE=$BASE_IMAGE" "$@" -t "$image" "$context" >/dev/null
+  docker build --quiet --pull=false --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "$RECIPE_LABEL=$(recipe "$name")" \
+    "$@" -t "$image" "$context" >/dev/null
 }
 
 minio() {
-  exists "$MINIO_IMAGE" && return
+  exists "$MINIO_IMAGE" minio && return
   local context=$IMAGES_CACHE/minio-context
   rm -rf "$context"; mkdir -p "$context"
   cp "$HERE/minio/Dockerfile" "$MINIO_BIN" "$MC_BIN" "$context/"
-  build "$MINIO_IMAGE" "$context" --build-arg "MINIO_SOURCE_VERSION=$MINIO_VERSION" \
+  build "$MINIO_IMAGE" minio "$context" --build-arg "MINIO_SOURCE_VERSION=$MINIO_VERSION" \
     --build-arg "MC_SOURCE_VERSION=$MC_VERSION"
 }
 
 nginx() {
-  exists "$NGINX_IMAGE" && return
-  build "$NGINX_IMAGE" "$HERE/nginx"
+  exists "$NGINX_IMAGE" nginx && return
+  build "$NGINX_IMAGE" nginx "$HERE/nginx"
 }
 
 keycloak() {
-  exists "$KEYCLOAK_IMAGE" && return
+  exists "$KEYCLOAK_IMAGE" keycloak && return
   local zip=$IMAGES_CACHE/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip context=$IMAGES_CACHE/keycloak-context
   if [ ! -f "$zip" ]; then
     say "fetching org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip (Maven Central)"
@@ -80,7 +88,7 @@ keycloak() {
   mv "$context/keycloak-$KEYCLOAK_VERSION" "$context/keycloak"
   chmod +x "$context"/keycloak/bin/*.sh
   cp "$HERE/keycloak/Dockerfile" "$context/"
-  build "$KEYCLOAK_IMAGE" "$context" --build-arg "KEYCLOAK_VERSION=$KEYCLOAK_VERSION"
+  build "$KEYCLOAK_IMAGE" keycloak "$context" --build-arg "KEYCLOAK_VERSION=$KEYCLOAK_VERSION"
   rm -rf "$context"
 }
 
