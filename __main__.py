@@ -32,7 +32,7 @@ if platform.monitoring:
         pulumi.export("grafana_admin_user", GRAFANA_ADMIN_USER)
         pulumi.export("grafana_admin_password", platform.monitoring.grafana_admin_password)
 if settings.identity.deployed:
-    # The realm's and the master realm's administrator (the deployed Keycloak's bootstrap admin).
+    # The deployed Keycloak's permanent admin, a person (the automation signs in as a service account).
     pulumi.export("keycloak_admin_url", platform.sso.admin_console_url)
     pulumi.export("keycloak_admin_user", settings.identity.admin_user)
     pulumi.export("keycloak_admin_password", platform.sso.admin_password)

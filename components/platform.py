@@ -190,6 +190,7 @@ class Platform(pulumi.ComponentResource):
                 edge_network=self.networks.monitoring,
                 demo_users=settings.environment is Environment.DEV,
                 admin_password=_secret(settings.secrets.keycloak_admin_password),
+                admin_client_secret=_secret(settings.secrets.keycloak_admin_client_secret),
                 labels=labels,
                 publish_https_on=first_address if keycloak_certificate is not None else None,
                 https_certificate=keycloak_certificate,

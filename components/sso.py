@@ -16,6 +16,13 @@ issuer is the public URL in both cases.
 mapper that aggregates group attributes puts every policy of every group a user belongs to into
 the multivalued ``policy`` claim MinIO reads. Keycloak 24+ drops user attributes its user profile
 does not declare, so the realm's user profile declares ``policy`` (editable by admins only).
+
+**A service account signs in.** The keycloak provider uses client credentials, never a person's
+password: on a deployed Keycloak, the temporary admin service account Keycloak makes from
+``KC_BOOTSTRAP_ADMIN_CLIENT_*``; on an existing one, a confidential client the operator made. The
+person's admin of a deployed Keycloak is a permanent user the automation makes; there is no
+bootstrap user. A deployed Keycloak keeps its state on the ``keycloak-data`` volume, so a replaced
+container finds its realm and accounts again.
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ KEYCLOAK_HTTPS_PORT = 8443
 TLS with a certificate from the internode CA (their answers decide which tokens MinIO accepts)."""
 KEYCLOAK_TLS_DIR = "/opt/keycloak/conf/internode"
 KEYCLOAK_MANAGEMENT_PORT = 9000
+KEYCLOAK_DATA_DIR = "/opt/keycloak/data"
+"""The deployed Keycloak's state (start-dev's H2 database): on the ``keycloak-data`` volume."""
+MASTER_REALM = "master"
+KEYCLOAK_ADMIN_ROLE = "admin"
+"""The master realm's role that administers every realm."""
 KEYCLOAK_CLIENT_TIMEOUT = 60
 """Seconds the keycloak provider waits for one admin API answer."""
 
@@ -129,7 +141,11 @@ class SingleSignOnArgs:
     demo_users: bool
     """One user per group with a generated password (dev only)."""
     admin_password: pulumi.Input[str] | None = None
-    """Secret; generated for a deployed Keycloak when None."""
+    """Secret: the deployed Keycloak's permanent admin's password (generated when None); with an
+    existing Keycloak and no ``admin_client_secret``, what the automation signs in with."""
+    admin_client_secret: pulumi.Input[str] | None = None
+    """Secret: of the service account ``identity.admin_client_id`` the automation signs in as
+    (generated for a deployed Keycloak when None)."""
     labels: dict[str, str] = field(default_factory=dict)
     publish_https_on: str | None = None
     """Several hosts: the first host's address, where the other hosts' nodes fetch the OpenID
@@ -165,25 +181,31 @@ class SingleSignOn(pulumi.ComponentResource):
         self.client_secret = pulumi.Output.secret(
             random.RandomPassword(f"{name}-client-secret", length=48, special=False, opts=child).result
         )
-        admin_password = (
-            pulumi.Output.secret(args.admin_password)
-            if args.admin_password is not None
-            else pulumi.Output.secret(
-                random.RandomPassword(f"{name}-admin-password", length=32, opts=child).result
-            )
+        admin_password = self._secret_or_generated(
+            args.admin_password, "admin-password", 32, identity.deployed
         )
-        self.container = self._keycloak(args, endpoints, admin_password) if identity.deployed else None
+        automation_secret = self._secret_or_generated(
+            args.admin_client_secret, "automation-secret", 48, identity.deployed
+        )
+        self.container = self._keycloak(args, endpoints, automation_secret) if identity.deployed else None
         self.admin_console_url = f"{endpoints.public_url}/admin/master/console/"
         self.admin_password = admin_password
-        """The Keycloak admin's password (secret): generated unless keycloakAdminPassword is set."""
+        """The permanent Keycloak admin's password (secret): generated unless keycloakAdminPassword is set."""
 
+        # The automation signs in as a service account (client credentials): the deployed Keycloak's
+        # is the temporary admin service account Keycloak bootstraps from KC_BOOTSTRAP_ADMIN_CLIENT_*,
+        # an existing Keycloak's a confidential client the operator made. A person's password only
+        # with an existing Keycloak outside prod, where the settings allow it.
+        sign_in: dict[str, pulumi.Input[str]] = (
+            {"client_id": identity.admin_client_id, "client_secret": automation_secret}
+            if automation_secret is not None
+            else {"client_id": "admin-cli", "username": identity.admin_user, "password": admin_password}
+        )
         provider = keycloak.Provider(
             f"{name}-keycloak",
             url=endpoints.admin_url,
-            realm="master",
-            client_id="admin-cli",
-            username=identity.admin_user,
-            password=admin_password,
+            realm=MASTER_REALM,
+            **sign_in,
             # Log in lazily, so `pulumi preview` works before Keycloak runs.
             initial_login=False,
             # The SDK's default is 5 s; a Keycloak just started on a busy host took longer to
@@ -192,6 +214,8 @@ class SingleSignOn(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container] if self.container else []),
         )
         via_keycloak = pulumi.ResourceOptions(parent=self, provider=provider)
+        if self.container is not None:
+            self._permanent_admin(identity.admin_user, admin_password, provider, via_keycloak)
         realm = keycloak.Realm(
             f"{name}-realm",
             realm=identity.realm,
@@ -248,8 +272,21 @@ class SingleSignOn(pulumi.ComponentResource):
         self.ready = [realm, profile, mapper, client, default_scopes]
         self.register_outputs({"issuer_url": self.issuer_url, "login_url": self.login_url})
 
+    def _secret_or_generated(
+        self, given: pulumi.Input[str] | None, what: str, length: int, generate: bool
+    ) -> pulumi.Output[str] | None:
+        """``given`` as a secret, else (where ``generate``) a generated one."""
+        if given is not None:
+            return pulumi.Output.secret(given)
+        if not generate:
+            return None
+        generated = random.RandomPassword(
+            f"{self._name}-{what}", length=length, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        return pulumi.Output.secret(generated.result)
+
     def _keycloak(
-        self, args: SingleSignOnArgs, endpoints: SsoEndpoints, admin_password: pulumi.Output[str]
+        self, args: SingleSignOnArgs, endpoints: SsoEndpoints, automation_secret: pulumi.Output[str]
     ) -> docker.Container:
         identity = args.identity
         image = docker.RemoteImage(
@@ -258,9 +295,23 @@ class SingleSignOn(pulumi.ComponentResource):
             keep_locally=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # The realm, the admins and the sessions live here, so a replaced container (a new image, a
+        # changed setting) comes back to the same Keycloak. The volume goes with the stack: what it
+        # holds is what the stack declares, and a destroyed stack's Keycloak must not meet the next
+        # up with the old realm and the old bootstrap secret.
+        data = docker.Volume(
+            f"{self._name}-keycloak-data",
+            name="keycloak-data",
+            driver="local",
+            labels=docker_labels(docker.VolumeLabelArgs, args.labels),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         envs: list[pulumi.Input[str]] = [
-            f"KC_BOOTSTRAP_ADMIN_USERNAME={identity.admin_user}",
-            pulumi.Output.concat("KC_BOOTSTRAP_ADMIN_PASSWORD=", admin_password),
+            # Keycloak creates this temporary admin service account with the master realm, on the
+            # volume's first start, and ignores these two afterwards. No bootstrap user: the person's
+            # admin is a permanent user the stack declares (_permanent_admin).
+            f"KC_BOOTSTRAP_ADMIN_CLIENT_ID={identity.admin_client_id}",
+            pulumi.Output.concat("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=", automation_secret),
             f"KC_HOSTNAME={endpoints.public_url}",
             "KC_HOSTNAME_BACKCHANNEL_DYNAMIC=true",
             "KC_HTTP_ENABLED=true",
@@ -301,6 +352,7 @@ class SingleSignOn(pulumi.ComponentResource):
             command=["start-dev"],
             envs=envs,
             uploads=uploads,
+            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=KEYCLOAK_DATA_DIR)],
             networks_advanced=[
                 # The nodes reach Keycloak on the storage network (which has no way out).
                 docker.ContainerNetworksAdvancedArgs(name=args.storage_network.name, aliases=[KEYCLOAK_HOST]),
@@ -332,6 +384,43 @@ class SingleSignOn(pulumi.ComponentResource):
             ),
             labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, ROLE_LABEL: "keycloak"}),
             opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+        )
+
+    def _permanent_admin(
+        self,
+        username: str,
+        password: pulumi.Output[str],
+        provider: keycloak.Provider,
+        opts: pulumi.ResourceOptions,
+    ) -> keycloak.UserRoles:
+        """The person's admin of a deployed Keycloak: a permanent master-realm user with the admin role.
+
+        Keycloak means its bootstrap accounts to be temporary: they exist to make permanent admins.
+        The automation makes this one; nobody signs in to the admin console as a temporary account.
+        """
+        admin_role = keycloak.get_role_output(
+            realm_id=MASTER_REALM,
+            name=KEYCLOAK_ADMIN_ROLE,
+            opts=pulumi.InvokeOutputOptions(provider=provider, depends_on=[self.container]),
+        )
+        user = keycloak.User(
+            f"{self._name}-admin",
+            realm_id=MASTER_REALM,
+            username=username,
+            # The master realm's user profile requires nothing but the username (Keycloak relaxes it
+            # there), so an admin needs no email to sign in.
+            enabled=True,
+            initial_password=keycloak.UserInitialPasswordArgs(value=password, temporary=False),
+            opts=opts,
+        )
+        return keycloak.UserRoles(
+            f"{self._name}-admin-roles",
+            realm_id=MASTER_REALM,
+            user_id=user.id,
+            role_ids=[admin_role.id],
+            # Keep the realm's default roles the user got on creation.
+            exhaustive=False,
+            opts=opts,
         )
 
     def _user_profile(self, realm: keycloak.Realm, opts: pulumi.ResourceOptions) -> keycloak.RealmUserProfile:

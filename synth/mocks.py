@@ -53,7 +53,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return {}
+        handler = getattr(self, "_call_" + args.token.replace(":", "_").replace("/", "_"), None)
+        return handler(dict(args.args)) if handler else {}
+
+    def _call_keycloak_index_getRole_getRole(self, args: dict) -> dict:
+        """A realm role looked up by name: its id, as the provider answers."""
+        role_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{args.get('realmId')}/{args.get('name')}"))
+        return {**args, "id": role_id, "description": "", "attributes": {}, "compositeRoles": []}
 
     # random
     def _random_index_randomPassword_RandomPassword(self, name: str, inputs: dict) -> dict:

@@ -30,6 +30,7 @@ from pulumi_policy.proxy import (  # noqa: E402
 from rules import Resource  # noqa: E402
 
 from components.policies import policy_json, render_policy  # noqa: E402
+from components.settings import SettingsError  # noqa: E402
 from synth.manifest import render_documents  # noqa: E402
 
 MINIO_LABELS = [{"label": "com.minio-platform.role", "value": "minio"}]
@@ -306,10 +307,13 @@ def findings_of(synthesis, stack: str, tmp_path) -> list[rules.Finding]:
 
 
 def test_prod_with_a_deployed_keycloak_is_refused_and_dev_is_not(synth, tmp_path):
-    """What the settings allow (identity.mode deploy in prod), the pack refuses, and only in prod."""
+    """The settings refuse identity.mode deploy in prod before anything registers; the pack refuses
+    the dev-mode container too (dev's graph judged as a prod stack's), and only in prod."""
     keycloak = {"mode": "deploy", "image": "quay.io/keycloak/keycloak:26.7.3@sha256:" + "d" * 64}
-    prod = findings_of(synth("prod", {"identity": keycloak}), "prod", tmp_path)
-    (refused,) = [f for f in prod if f.rule == "prod-keycloak-not-in-dev-mode"]
+    with pytest.raises(SettingsError, match=r"identity\.mode = 'deploy': prod configures an existing"):
+        synth("prod", {"identity": keycloak})
+    as_prod = findings_of(synth("dev"), "prod", tmp_path)
+    (refused,) = [f for f in as_prod if f.rule == "prod-keycloak-not-in-dev-mode"]
     assert refused.mandatory and "minio-sso-keycloak-container" in refused.message
     dev = findings_of(synth("dev"), "dev", tmp_path)
     assert not [f for f in dev if f.rule == "prod-keycloak-not-in-dev-mode"]

@@ -23,7 +23,9 @@ from components.settings import (
 MINIO_DIGEST = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:" + "a" * 64
 NGINX_DIGEST = "nginx:1.28.0-alpine@sha256:" + "b" * 64
 ALLOY_DIGEST = "grafana/alloy:v1.11.3@sha256:" + "c" * 64
-SECRETS = frozenset({"tlsCertificate", "tlsPrivateKey", "keycloakAdminPassword", "grafanaAuth"})
+SECRETS = frozenset(
+    {"tlsCertificate", "tlsPrivateKey", "keycloakAdminPassword", "keycloakAdminClientSecret", "grafanaAuth"}
+)
 NO_IDENTITIES = {"serviceAccounts": [], "identity": {"groups": []}}
 """For tests of the bucket list alone: the default accounts and groups name default buckets."""
 
@@ -61,7 +63,7 @@ def prod(**changes: Any) -> dict[str, Any]:
         },
         "tlsCertificate": "-----BEGIN CERTIFICATE-----",
         "tlsPrivateKey": "-----BEGIN PRIVATE KEY-----",
-        "keycloakAdminPassword": "correct-horse-battery",
+        "keycloakAdminClientSecret": "a-service-accounts-secret-of-32-characters",
         "grafanaAuth": "glsa_service-account-token",
     }
     values.update(changes)
@@ -251,7 +253,6 @@ def test_prod_without_pinned_images():
 PROD_IMAGE_KEYS = {
     ("cluster", "image"): MINIO_DIGEST,
     ("gateway", "image"): NGINX_DIGEST,
-    ("identity", "image"): "quay.io/keycloak/keycloak:26.7.3@sha256:" + "d" * 64,
     ("observability", "prometheusImage"): "prom/prometheus:v3.7.3@sha256:" + "e" * 64,
     ("observability", "lokiImage"): "grafana/loki:3.5.8@sha256:" + "f" * 64,
     ("observability", "grafanaImage"): "grafana/grafana:12.2.1@sha256:" + "0" * 64,
@@ -261,13 +262,12 @@ PROD_IMAGE_KEYS = {
 
 
 def prod_deploying_everything() -> dict[str, Any]:
-    """A valid prod stack that runs every image itself, each pinned by digest."""
+    """A valid prod stack that runs every image it may itself (all but Keycloak's), each pinned by digest."""
     values = prod(
-        identity={"mode": "deploy"},
         observability={"mode": "deploy"},
         tlsCertificate="-----BEGIN CERTIFICATE-----",
     )
-    del values["keycloakAdminPassword"], values["grafanaAuth"]
+    del values["grafanaAuth"]
     for (section, key), ref in PROD_IMAGE_KEYS.items():
         values.setdefault(section, {})[key] = ref
     return values
@@ -275,7 +275,7 @@ def prod_deploying_everything() -> dict[str, Any]:
 
 def test_prod_deploying_every_image_pinned_by_digest_is_valid():
     settings = settings_from_config(prod_deploying_everything(), SECRETS)
-    assert settings.identity.deployed and settings.observability.mode.value == "deploy"
+    assert settings.observability.mode.value == "deploy"
 
 
 @pytest.mark.parametrize(("section", "key"), list(PROD_IMAGE_KEYS), ids=lambda part: str(part))
@@ -387,11 +387,44 @@ def test_every_overlapping_subnet_is_named():
     ]
 
 
-def test_external_identity_needs_the_admin_password():
+def test_prod_signs_in_to_keycloak_as_a_service_account_only():
     values = prod()
-    del values["keycloakAdminPassword"]
+    del values["keycloakAdminClientSecret"]
     message = the_problem(values, SECRETS)
-    assert message.startswith(f"{PROJECT}:keycloakAdminPassword = None: required with identity.mode external")
+    assert message.startswith(
+        f"{PROJECT}:keycloakAdminClientSecret = None: required in prod with identity.mode external"
+    )
+    # A person's password does not stand in for it in prod, and is refused beside it.
+    values["keycloakAdminPassword"] = "correct-horse-battery"
+    assert problems(values, SECRETS) == [message]
+    message = the_problem(prod(keycloakAdminPassword="correct-horse-battery"), SECRETS)
+    assert message.startswith(f"{PROJECT}:keycloakAdminPassword = '(set)': not used in prod")
+
+
+def test_outside_prod_an_existing_keycloak_takes_one_way_to_sign_in():
+    external = {"identity": {"mode": "external", "url": "https://sso.example.com"}}
+    message = the_problem(external, SECRETS)
+    assert message.startswith(f"{PROJECT}:keycloakAdminClientSecret = None: required with identity.mode")
+    secret = {"keycloakAdminClientSecret": "a-service-accounts-secret-of-32-characters"}
+    password = {"keycloakAdminPassword": "correct-horse-battery"}
+    assert settings_from_config({**external, **secret}, SECRETS).identity.admin_client_id == (
+        "minio-platform-automation"
+    )
+    assert settings_from_config({**external, **password}, SECRETS).identity.admin_user == "admin"
+    message = the_problem({**external, **secret, **password}, SECRETS)
+    assert "set keycloakAdminClientSecret or keycloakAdminPassword, not both" in message
+
+
+def test_prod_refuses_a_deployed_keycloak():
+    pinned = "quay.io/keycloak/keycloak:26.7.3@sha256:" + "d" * 64
+    message = the_problem(prod(identity={"mode": "deploy", "image": pinned}), SECRETS)
+    assert message.startswith(f"{PROJECT}:identity.mode = 'deploy': prod configures an existing Keycloak")
+
+
+def test_a_short_service_account_secret_is_refused():
+    message = the_problem(prod(keycloakAdminClientSecret="x" * 31), SECRETS)
+    assert message.startswith(f"{PROJECT}:keycloakAdminClientSecret")
+    assert "at least 32 characters" in message
 
 
 def test_default_groups_map_to_the_issue_policies():

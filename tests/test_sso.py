@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from components.sso import BUILTIN_DEFAULT_SCOPES, POLICY_SCOPE
@@ -17,6 +19,8 @@ PROFILE = "keycloak:index/realmUserProfile:RealmUserProfile"
 GROUP = "keycloak:index/group:Group"
 USER = "keycloak:index/user:User"
 MEMBERSHIPS = "keycloak:index/groupMemberships:GroupMemberships"
+USER_ROLES = "keycloak:index/userRoles:UserRoles"
+VOLUME = "docker:index/volume:Volume"
 PROVIDER = "pulumi:providers:keycloak"
 
 
@@ -141,34 +145,84 @@ def test_dev_runs_keycloak_with_one_issuer_for_browser_and_minio(synth):
     assert keycloak["wait"] is True and "health/ready" in keycloak["healthcheck"]["tests"][-1]
 
 
-def test_dev_keycloak_admin_password_is_generated_and_secret(synth):
+def test_dev_automation_signs_in_as_keycloaks_bootstrap_service_account(synth):
+    """Client credentials of the temporary admin service account Keycloak makes from
+    KC_BOOTSTRAP_ADMIN_CLIENT_*; no bootstrap user, and no person's password in the provider."""
     synthesis = synth("dev")
     keycloak = synthesis.named(CONTAINER, "minio-sso-keycloak-container")
     provider = one(synthesis, PROVIDER)
     assert is_secret(keycloak.inputs["envs"])
-    env = dict(e.split("=", 1) for e in plain(keycloak.inputs["envs"]))
-    assert is_secret(provider.inputs["password"])
-    assert plain(provider.inputs["password"]) == env["KC_BOOTSTRAP_ADMIN_PASSWORD"]
+    env = env_of(keycloak)
+    assert not {"KC_BOOTSTRAP_ADMIN_USERNAME", "KC_BOOTSTRAP_ADMIN_PASSWORD"} & set(env)
+    assert provider.inputs["clientId"] == env["KC_BOOTSTRAP_ADMIN_CLIENT_ID"] == "minio-platform-automation"
+    assert is_secret(provider.inputs["clientSecret"])
+    assert plain(provider.inputs["clientSecret"]) == env["KC_BOOTSTRAP_ADMIN_CLIENT_SECRET"]
+    assert len(env["KC_BOOTSTRAP_ADMIN_CLIENT_SECRET"]) >= 32
+    assert "username" not in provider.inputs and "password" not in provider.inputs
     assert provider.inputs["url"] == "http://localhost:8080"
     assert provider.inputs["initialLogin"] == "false"
     assert keycloak.urn in provider.dependencies
 
 
-def test_prod_uses_the_existing_keycloak(synth):
+def test_dev_the_persons_admin_is_a_permanent_user_with_the_admin_role(synth):
+    synthesis = synth("dev")
+    (admin,) = [u for u in synthesis.of_type(USER) if u.inputs["realmId"] == "master"]
+    assert admin.inputs["username"] == synthesis.outputs["keycloak_admin_user"] == "admin"
+    assert is_secret(admin.inputs["initialPassword"]) or is_secret(admin.inputs["initialPassword"]["value"])
+    assert plain(admin.inputs["initialPassword"]) == {
+        "value": plain(synthesis.outputs["keycloak_admin_password"]),
+        "temporary": False,
+    }
+    (roles,) = synthesis.of_type(USER_ROLES)
+    assert roles.inputs["realmId"] == "master" and roles.inputs["exhaustive"] is False
+    assert roles.inputs["userId"] == f"{admin.name}-id"  # the user's id, as the mocks give ids
+    # The mocks answer getRole with the id of the role asked for: the master realm's admin.
+    assert roles.inputs["roleIds"] == [str(uuid.uuid5(uuid.NAMESPACE_URL, "master/admin"))]
+    assert admin.provider == roles.provider and admin.provider.startswith(one(synthesis, PROVIDER).urn)
+
+
+def test_dev_keycloak_keeps_its_state_on_a_volume_that_goes_with_the_stack(synth):
+    synthesis = synth("dev")
+    keycloak = synthesis.named(CONTAINER, "minio-sso-keycloak-container")
+    volume = synthesis.named(VOLUME, "minio-sso-keycloak-data")
+    assert keycloak.inputs["volumes"] == [
+        {"volumeName": "keycloak-data", "containerPath": "/opt/keycloak/data"}
+    ]
+    assert volume.inputs["name"] == "keycloak-data"
+    # Destroyed with the stack: a later up must not meet the old realm and bootstrap secret.
+    assert not volume.options.get("retainOnDelete") and not volume.options.get("protect")
+
+
+def test_prod_uses_the_existing_keycloak_as_a_service_account(synth):
     synthesis = synth("prod")
     assert not any(c.inputs["name"] == "keycloak" for c in synthesis.of_type(CONTAINER))
+    assert not [u for u in synthesis.of_type(USER) if u.inputs["realmId"] == "master"]
     provider = one(synthesis, PROVIDER)
     assert provider.inputs["url"] == "https://sso.example.com"
-    assert provider.inputs["username"] == "pulumi-minio-platform"
-    assert plain(provider.inputs["password"]) == "offline-synth-placeholder-for-keycloakAdminPassword"
-    assert is_secret(provider.inputs["password"])
+    assert provider.inputs["clientId"] == "pulumi-minio-platform"
+    assert plain(provider.inputs["clientSecret"]) == "offline-synth-placeholder-for-keycloakAdminClientSecret"
+    assert is_secret(provider.inputs["clientSecret"])
+    assert "username" not in provider.inputs and "password" not in provider.inputs
     assert one(synthesis, REALM).inputs["sslRequired"] == "all"
     assert synthesis.outputs["sso_issuer_url"] == "https://sso.example.com/realms/minio"
 
 
+def test_dev_with_an_existing_keycloak_may_sign_in_with_a_password(synth):
+    synthesis = synth(
+        "dev",
+        {
+            "identity": {"mode": "external", "url": "https://sso.example.com"},
+            "keycloakAdminPassword": {"secure": "v1:not-ciphertext"},
+        },
+    )
+    provider = one(synthesis, PROVIDER)
+    assert provider.inputs["clientId"] == "admin-cli" and provider.inputs["username"] == "admin"
+    assert is_secret(provider.inputs["password"]) and "clientSecret" not in provider.inputs
+
+
 def test_dev_demo_users_one_per_group_with_secret_passwords(synth):
     synthesis = synth("dev")
-    users = {u.inputs["username"]: u for u in synthesis.of_type(USER)}
+    users = {u.inputs["username"]: u for u in synthesis.of_type(USER) if u.inputs["realmId"] != "master"}
     assert set(users) == {"demo-storage-admins", "demo-storage-readonly", "demo-backup-operators"}
     for user in users.values():
         assert is_secret(user.inputs["initialPassword"]["value"]) or is_secret(user.inputs["initialPassword"])

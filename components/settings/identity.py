@@ -22,6 +22,8 @@ from components.settings.base import (
     Section,
 )
 
+AUTOMATION_CLIENT_ID = "minio-platform-automation"
+
 BUILTIN_POLICIES = ("consoleAdmin", "readwrite", "readonly", "writeonly", "diagnostics")
 """Policies every MinIO server has. A group may name one; no template in policies/iam/ takes one of
 these names, so a name means the same policy in MinIO and here (tests/test_policies.py)."""
@@ -61,7 +63,17 @@ class IdentitySettings(Section):
     realm: Identifier = Field("minio", description="The realm the console's client and the groups live in")
     url: str | None = Field(None, description="Base URL of an existing Keycloak (mode: external)")
     admin_user: str = Field(
-        "admin", min_length=1, description="Keycloak admin (its password: keycloakAdminPassword or generated)"
+        "admin",
+        min_length=1,
+        description="The deployed Keycloak's permanent admin, a person (its password: keycloakAdminPassword "
+        "or generated); with mode external outside prod, the user the automation signs in as when no "
+        "keycloakAdminClientSecret is set",
+    )
+    admin_client_id: Identifier = Field(
+        AUTOMATION_CLIENT_ID,
+        description="The service account (master realm, admin role) the program signs in as, by client "
+        "credentials: Keycloak's temporary bootstrap account on a deployed Keycloak, an existing "
+        "confidential client with mode external",
     )
     image: ImageRef = Field(DEFAULT_KEYCLOAK_IMAGE, description="Keycloak image of the deployed one, pinned")
     port: Port = Field(8080, description="Host port (127.0.0.1 only) of the deployed Keycloak")

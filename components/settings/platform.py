@@ -21,7 +21,6 @@ from components.settings.base import (
     UNCHECKED,
     Environment,
     Invalid,
-    Mode,
     ObservabilityMode,
     Section,
     TlsMode,
@@ -113,7 +112,7 @@ class PlatformSettings(Section):
             (frozenset({"identity", "buckets"}), self._check_groups),
             (frozenset({"gateway", "identity", "observability"}), self._check_ports),
             (frozenset({"gateway", "secrets", "environment"}), self._check_tls),
-            (frozenset({"identity", "secrets"}), self._check_identity_secrets),
+            (frozenset({"identity", "secrets", "environment"}), self._check_identity_secrets),
             (frozenset({"observability", "secrets"}), self._check_observability_secrets),
             (
                 frozenset({"environment", "cluster", "gateway", "identity", "observability"}),
@@ -345,12 +344,48 @@ class PlatformSettings(Section):
             owner[port] = key
 
     def _check_identity_secrets(self) -> Iterator[Invalid]:
-        """identity.mode external needs keycloakAdminPassword."""
-        if self.identity.mode is Mode.EXTERNAL and self.secrets.keycloak_admin_password is None:
+        """Prod configures an existing Keycloak and signs in to it as a service account (client
+        credentials); outside prod an existing Keycloak takes the service account's secret or, failing
+        that, identity.adminUser's password, never both."""
+        identity, secrets = self.identity, self.secrets
+        prod = self.environment is Environment.PROD
+        if identity.deployed:
+            if prod:
+                yield Invalid(
+                    "identity.mode",
+                    identity.mode.value,
+                    "prod configures an existing Keycloak (external): the deployed one runs start-dev, "
+                    "its realm in an H2 file, made for development",
+                )
+            return
+        client_secret, password = secrets.keycloak_admin_client_secret, secrets.keycloak_admin_password
+        if prod and client_secret is None:
+            yield Invalid(
+                "keycloakAdminClientSecret",
+                None,
+                "required in prod with identity.mode external: the secret of identity.adminClientId, the "
+                "service account (client credentials) the program signs in to Keycloak as",
+            )
+        elif prod and password is not None:
             yield Invalid(
                 "keycloakAdminPassword",
+                "(set)",
+                "not used in prod: the program signs in to Keycloak as the service account "
+                "identity.adminClientId (keycloakAdminClientSecret), never with a person's password",
+            )
+        elif client_secret is None and password is None:
+            yield Invalid(
+                "keycloakAdminClientSecret",
                 None,
-                "required with identity.mode external: the password of identity.adminUser",
+                "required with identity.mode external: the secret of identity.adminClientId (or, outside "
+                "prod, keycloakAdminPassword, the password of identity.adminUser)",
+            )
+        elif client_secret is not None and password is not None:
+            yield Invalid(
+                "keycloakAdminPassword",
+                "(set)",
+                "set keycloakAdminClientSecret or keycloakAdminPassword, not both: the program signs in "
+                "to an existing Keycloak one way",
             )
 
     def _check_observability_secrets(self) -> Iterator[Invalid]:

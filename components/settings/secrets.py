@@ -14,6 +14,7 @@ from components.settings.base import (
 )
 
 ROOT_PASSWORD_MIN = 16
+CLIENT_SECRET_MIN = 32
 
 
 class Secrets(Section):
@@ -29,7 +30,16 @@ class Secrets(Section):
     )
     tls_private_key: SecretStr | None = Field(None, description="Its PEM private key (gateway.tls provided)")
     keycloak_admin_password: SecretStr | None = Field(
-        None, description="Keycloak admin password, at least 8 characters: required in identity.mode external"
+        None,
+        description="Password of identity.adminUser, at least 8 characters: the deployed Keycloak's "
+        "permanent admin (generated when unset); with identity.mode external, outside prod, the "
+        "automation's sign-in instead of a client secret",
+    )
+    keycloak_admin_client_secret: SecretStr | None = Field(
+        None,
+        description=f"Secret of the service account identity.adminClientId, at least {CLIENT_SECRET_MIN} "
+        "characters: how the program signs in to Keycloak (client credentials); required with "
+        "identity.mode external in prod; generated for a deployed Keycloak when unset",
     )
     grafana_auth: SecretStr | None = Field(
         None,
@@ -58,6 +68,17 @@ class Secrets(Section):
     def _password_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 8:
             raise ValueError("at least 8 characters (Keycloak refuses shorter passwords)")
+        return value
+
+    @field_validator("keycloak_admin_client_secret")
+    @classmethod
+    def _client_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        """A service account with Keycloak's admin role: as long as a generated one is short."""
+        if value is not None and len(value.get_secret_value()) < CLIENT_SECRET_MIN:
+            raise ValueError(
+                f"at least {CLIENT_SECRET_MIN} characters (the service account administers Keycloak; "
+                "Keycloak's own generated client secrets are 32)"
+            )
         return value
 
 

@@ -16,11 +16,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from boto3.s3.transfer import TransferConfig
 
+from components.settings.identity import AUTOMATION_CLIENT_ID
 from tests.e2e.conftest import (
     Deployment,
     docker,
@@ -368,7 +369,8 @@ def test_the_state_holds_no_secret_in_plain_text(deployment: Deployment):
         "root password": outputs["minio_root_password"],
         "KMS key": node["MINIO_KMS_SECRET_KEY"].split(":", 1)[1],
         "OIDC client secret": node["MINIO_IDENTITY_OPENID_CLIENT_SECRET"],
-        "Keycloak admin password": keycloak["KC_BOOTSTRAP_ADMIN_PASSWORD"],
+        "Keycloak automation secret": keycloak["KC_BOOTSTRAP_ADMIN_CLIENT_SECRET"],
+        "Keycloak admin password": outputs["keycloak_admin_password"],
     }
     assert secrets["root password"] == node["MINIO_ROOT_PASSWORD"]
     exported = deployment.engine.export()
@@ -399,14 +401,55 @@ def test_a_root_password_rotation_keeps_the_data(deployment: Deployment):
         s3(before, attempts=1).list_objects_v2(Bucket=BUCKET)
 
 
-def test_an_image_change_of_every_node_keeps_the_data(deployment: Deployment):
-    image = deployment.config["cluster"]["image"]
+def relabelled_image(image: str) -> str:
+    """``image`` under another tag with one more label: a new image id, the same software."""
     relabelled = image.rsplit(":", 1)[0] + ":e2e-relabelled"
     subprocess.run(
         ["docker", "build", "-q", "-t", relabelled, "-"],
         input=f"FROM {image}\nLABEL com.minio-platform.e2e=relabelled\n",
         text=True, capture_output=True, check=True, env={**os.environ, "DOCKER_BUILDKIT": "0"},
     )  # fmt: skip
+    return relabelled
+
+
+def keycloak_accounts(outputs: dict) -> dict[str, dict]:
+    """The master realm's admins as Keycloak holds them: the person's and the automation's."""
+    master = replace(KeycloakAdmin.from_outputs(outputs), realm="master")
+    (person,) = master.call("GET", f"/users?exact=true&username={outputs['keycloak_admin_user']}")
+    (automation,) = master.call("GET", f"/clients?clientId={AUTOMATION_CLIENT_ID}")
+    people = [u["username"] for u in master.call("GET", "/users") if not u.get("serviceAccountClientId")]
+    return {"person": person, "automation": automation, "people": people}
+
+
+def test_keycloak_admins_are_as_keycloak_intends_and_outlive_a_replaced_container(deployment: Deployment):
+    """The automation signs in as Keycloak's temporary admin service account (client credentials);
+    the person's admin is a permanent user; there is no bootstrap user. Keycloak's state is on a
+    volume: a replaced container (a new image) comes back with the same accounts and realm, and a
+    refresh through the automation finds nothing to change."""
+    outputs = deployment.engine.outputs()
+    before = keycloak_accounts(outputs)
+    assert before["automation"]["attributes"].get("is_temporary_admin") == "true", before["automation"]
+    assert before["automation"]["serviceAccountsEnabled"] and not before["automation"]["standardFlowEnabled"]
+    assert "is_temporary_admin" not in (before["person"].get("attributes") or {}), before["person"]
+    assert before["people"] == [outputs["keycloak_admin_user"]], (
+        "a bootstrap user besides the permanent admin"
+    )
+
+    old_id = inspect("keycloak", "{{.Id}}")
+    reconfigure(deployment, identity={"image": relabelled_image(deployment.config["identity"]["image"])})
+    assert inspect("keycloak", "{{.Id}}") != old_id, "keycloak was not replaced"
+    assert inspect("keycloak", "{{.Config.Labels}}").count("relabelled") == 1
+    after = keycloak_accounts(outputs)
+    assert (after["person"]["id"], after["automation"]["id"]) == (
+        before["person"]["id"],
+        before["automation"]["id"],
+    )
+    again = deployment.engine.preview("--expect-no-changes", "--refresh", check=False)
+    assert again.returncode == 0, again.diagnostics()
+
+
+def test_an_image_change_of_every_node_keeps_the_data(deployment: Deployment):
+    relabelled = relabelled_image(deployment.config["cluster"]["image"])
     old_ids = {node: inspect(node, "{{.Id}}") for node in NODES}
     reconfigure(deployment, cluster={"image": relabelled})
     for node in NODES:
