@@ -43,8 +43,12 @@ KEYCLOAK_IMAGE   := minio-platform/keycloak:$(KEYCLOAK_VERSION)
 export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
+# Keycloak's distribution (Maven Central): the Keycloak image's content, and the integration tier's
+# Keycloak on loopback (the sign-in bridge's tests).
+KEYCLOAK_ZIP     := $(IMAGES_CACHE)/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip
+export MINIO_PLATFORM_KEYCLOAK_DIST := $(KEYCLOAK_ZIP)
 
-.PHONY: dev up python-provider info render docs test bench lint tools images clean host-down
+.PHONY: dev up python-provider info render docs test bench lint tools images keycloak-dist clean host-down
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -53,7 +57,7 @@ $(PACK_VENV)/.installed: policies/pack/requirements.txt
 	$(PACK_VENV)/bin/python -m pip install --quiet -r policies/pack/requirements.txt
 	touch $@
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt signin/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -138,6 +142,12 @@ $(ALLOYCHECK_BIN): $(ALLOYCHECK_SRC)
 $(S3LOAD_BIN): $(S3LOAD_SRC)
 	cd tools/s3load && CGO_ENABLED=0 go build -trimpath -o $@ .
 
+keycloak-dist: $(KEYCLOAK_ZIP)
+
+$(KEYCLOAK_ZIP):
+	mkdir -p $(dir $@)
+	mvn -q dependency:copy -Dartifact=org.keycloak:keycloak-quarkus-dist:$(KEYCLOAK_VERSION):zip -DoutputDirectory=$(dir $@)
+
 images: $(MINIO_BIN) $(MC_BIN)
 	MINIO_BIN=$(MINIO_BIN) MC_BIN=$(MC_BIN) MINIO_VERSION=$(MINIO_VERSION) MC_VERSION=$(MC_VERSION) \
 	MINIO_IMAGE=$(MINIO_IMAGE) NGINX_IMAGE=$(NGINX_IMAGE) KEYCLOAK_IMAGE=$(KEYCLOAK_IMAGE) \
@@ -150,6 +160,7 @@ lint: $(VENV)/.installed
 
 # The e2e tier (tests/e2e) runs when a Pulumi CLI and a Docker engine are here: build its images.
 test: lint $(ALLOYCHECK_BIN) $(S3LOAD_BIN) $(PACK_VENV)/.installed
+	@if command -v mvn >/dev/null 2>&1; then $(MAKE) --no-print-directory keycloak-dist; fi
 	@if command -v pulumi >/dev/null 2>&1 && docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; fi
 	$(PY) -m pytest
 

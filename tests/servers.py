@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -16,7 +17,9 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +33,8 @@ from tests.conftest import require_binary
 
 NGINX_HINT = "apt-get install nginx-light (Debian), or any nginx >= 1.22 on PATH"
 MINIO_HINT = "run `make tools` (builds MinIO and mc from source with Go)"
+KEYCLOAK_DIST_VARIABLE = "MINIO_PLATFORM_KEYCLOAK_DIST"
+"""Keycloak's distribution zip (org.keycloak:keycloak-quarkus-dist), where the Makefile put it."""
 
 
 def free_port() -> int:
@@ -170,7 +175,10 @@ class LocalMinioCluster:
 
     @property
     def endpoints(self) -> list[str]:
-        # One host, so explicit endpoints instead of the containers' http://minio{1...N}/data.
+        # One host, so explicit endpoints instead of the containers' http://minio{1...N}/data; a
+        # single node takes its drive's path alone (MinIO refuses a URL there).
+        if len(self.nodes) == 1:
+            return [str(self.nodes[0].data)]
         return [f"http://127.0.0.1:{n.port}{n.data}" for n in self.nodes]
 
     @property
@@ -271,9 +279,11 @@ class LocalMinioCluster:
 
 
 @contextlib.contextmanager
-def running_cluster(binary: str, workdir: Path, environment: dict[str, str]) -> Iterator[LocalMinioCluster]:
-    """A started LocalMinioCluster, every node stopped on the way out."""
-    local = LocalMinioCluster(binary, workdir, environment)
+def running_cluster(
+    binary: str, workdir: Path, environment: dict[str, str], count: int = 4
+) -> Iterator[LocalMinioCluster]:
+    """A started LocalMinioCluster of ``count`` nodes, every node stopped on the way out."""
+    local = LocalMinioCluster(binary, workdir, environment, count)
     try:
         local.start_fresh()
         yield local
@@ -429,3 +439,95 @@ def serving(port: int, handler: type[BaseHTTPRequestHandler]) -> Iterator[Thread
     finally:
         server.shutdown()
         server.server_close()
+
+
+def keycloak_dist() -> Path:
+    """The Keycloak distribution zip `make keycloak-dist` fetched; a skip (a failure under
+    REQUIRE_INTEGRATION=1) naming how to get it."""
+    path = Path(os.environ.get(KEYCLOAK_DIST_VARIABLE, ""))
+    if path.is_file() and shutil.which("java"):
+        return path
+    why = f"Keycloak's distribution ({KEYCLOAK_DIST_VARIABLE}) or java is missing: run `make keycloak-dist`"
+    if os.environ.get("REQUIRE_INTEGRATION") == "1":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+@dataclass
+class LocalKeycloak:
+    """Keycloak's own distribution in development mode on loopback, its state under ``workdir``.
+
+    Bootstrapped as the platform bootstraps its own: a temporary admin service account, which
+    :meth:`call` signs in as (client credentials).
+    """
+
+    dist: Path
+    workdir: Path
+    admin_client: str = "integration-admin"
+    admin_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    port: int = field(default_factory=free_port)
+    management_port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, seconds: float = 240) -> None:
+        with zipfile.ZipFile(self.dist) as archive:
+            archive.extractall(self.workdir)
+        (home,) = self.workdir.glob("keycloak-*")
+        (home / "bin" / "kc.sh").chmod(0o755)
+        log = self.workdir / "keycloak.log"
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(self.workdir),
+            "KC_BOOTSTRAP_ADMIN_CLIENT_ID": self.admin_client,
+            "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET": self.admin_secret,
+            "KC_HTTP_HOST": "127.0.0.1",
+            "KC_HTTP_PORT": str(self.port),
+            "KC_HTTP_MANAGEMENT_PORT": str(self.management_port),
+            "KC_HEALTH_ENABLED": "true",
+        }
+        with open(log, "a") as out:
+            self.process = subprocess.Popen(
+                [str(home / "bin" / "kc.sh"), "start-dev"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"Keycloak exited: {log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                ready = f"http://127.0.0.1:{self.management_port}/health/ready"
+                with urllib.request.urlopen(ready, timeout=2) as answer:
+                    if b'"UP"' in answer.read():
+                        return
+            time.sleep(1)
+        pytest.fail(f"Keycloak was not ready within {seconds:.0f} s: {log.read_text()[-3000:]}")
+
+    def token(self) -> str:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.admin_client,
+            "client_secret": self.admin_secret,
+        }
+        url = f"{self.url}/realms/master/protocol/openid-connect/token"
+        data = urllib.parse.urlencode(form).encode()
+        with urllib.request.urlopen(url, data=data, timeout=10) as answer:  # noqa: S310 (loopback)
+            return json.loads(answer.read())["access_token"]
+
+    def call(self, method: str, path: str, body: object = None) -> object:
+        """Keycloak's admin REST API (``/admin/realms...``)."""
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            f"{self.url}/admin/realms{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback)
+            text = answer.read()
+            return json.loads(text) if text else None
+
+    def close(self) -> None:
+        if self.process is not None:
+            stop(self.process)

@@ -1,0 +1,276 @@
+"""The sign-in bridge against a real Keycloak and a real MinIO with its console, on loopback.
+
+Keycloak (its own distribution, development mode) holds a realm as the platform makes it: the
+console's confidential client with PKCE S256, groups whose ``policy`` attribute reaches the token's
+``policy`` claim. One MinIO trusts that realm. The bridge runs in-process (Flask's test client, so
+its cookies are the browser's); a ``requests`` session plays the browser on Keycloak's pages.
+Every refusal here is the bridge's own check or Keycloak's answer to what the bridge sent.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from signin.app import FLOW_COOKIE, SESSION_COOKIE, create_app
+from signin.minio import CONSOLE_COOKIE
+from signin.settings import SigninSettings
+from tests.conftest import require_binary
+from tests.servers import MINIO_HINT, LocalKeycloak, keycloak_dist, running_cluster
+
+pytestmark = pytest.mark.integration
+
+REALM = "minio"
+CLIENT_ID = "minio-console"
+CONSOLE = "http://localhost"
+"""The bridge's public origin: Flask's test client is ``localhost``."""
+PASSWORD = "integration-" + secrets.token_urlsafe(12)
+
+
+def realm(client_secret: str) -> dict:
+    person = {"enabled": True, "emailVerified": True, "lastName": "Tester"}
+    return {
+        "realm": REALM,
+        "enabled": True,
+        "clients": [
+            {
+                "clientId": CLIENT_ID,
+                "secret": client_secret,
+                "publicClient": False,
+                "standardFlowEnabled": True,
+                "directAccessGrantsEnabled": False,
+                "redirectUris": [f"{CONSOLE}/sso/callback"],
+                "attributes": {"pkce.code.challenge.method": "S256", "post.logout.redirect.uris": CONSOLE},
+                "protocolMappers": [
+                    {
+                        "name": "policy",
+                        "protocol": "openid-connect",
+                        "protocolMapper": "oidc-usermodel-attribute-mapper",
+                        "config": {
+                            "user.attribute": "policy",
+                            "claim.name": "policy",
+                            "jsonType.label": "String",
+                            "multivalued": "true",
+                            "aggregate.attrs": "true",
+                            "id.token.claim": "true",
+                            "access.token.claim": "true",
+                        },
+                    }
+                ],
+            }
+        ],
+        "groups": [{"name": "storage-admins", "attributes": {"policy": ["consoleAdmin"]}}],
+        "users": [
+            {
+                **person,
+                "username": "ada",
+                "firstName": "Ada",
+                "email": "ada@example.invalid",
+                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
+                "groups": ["/storage-admins"],
+            },
+            {
+                **person,
+                "username": "nobody",
+                "firstName": "No",
+                "email": "nobody@example.invalid",
+                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
+            },
+        ],
+    }
+
+
+@dataclass
+class Bridge:
+    app: object
+    settings: SigninSettings
+    keycloak: LocalKeycloak
+    console_api: str
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory) -> Iterator[Bridge]:
+    minio = require_binary("minio", MINIO_HINT, "MINIO_PLATFORM_MINIO")
+    dist = keycloak_dist()
+    keycloak = LocalKeycloak(dist, tmp_path_factory.mktemp("keycloak"))
+    client_secret = secrets.token_urlsafe(32)
+    try:
+        keycloak.start()
+        keycloak.call("POST", "", realm(client_secret))
+        issuer = f"{keycloak.url}/realms/{REALM}"
+        environment = {
+            "MINIO_ROOT_USER": "integration-root",
+            "MINIO_ROOT_PASSWORD": secrets.token_urlsafe(24),
+            "MINIO_IDENTITY_OPENID_CONFIG_URL": f"{issuer}/.well-known/openid-configuration",
+            "MINIO_IDENTITY_OPENID_CLIENT_ID": CLIENT_ID,
+            "MINIO_IDENTITY_OPENID_CLIENT_SECRET": client_secret,
+            "MINIO_IDENTITY_OPENID_CLAIM_NAME": "policy",
+        }
+        with running_cluster(minio, tmp_path_factory.mktemp("minio"), environment, count=1) as cluster:
+            (node,) = cluster.nodes
+            settings = SigninSettings(
+                discovery_url=f"{issuer}/.well-known/openid-configuration",
+                client_id=CLIENT_ID,
+                client_secret=client_secret,
+                cookie_key=secrets.token_urlsafe(32),
+                console_url=CONSOLE,
+                console_api=f"http://127.0.0.1:{node.console_port}",
+                sts_endpoint=f"http://127.0.0.1:{node.port}",
+                contact="the storage team",
+            )
+            yield Bridge(create_app(settings), settings, keycloak, settings.console_api)
+    finally:
+        keycloak.close()
+
+
+class LoopbackBrowser(requests.Session):
+    """A ``requests`` session that keeps ``Secure`` cookies for http://127.0.0.1, as browsers do.
+
+    Keycloak marks its login cookies ``Secure; SameSite=None`` even over plain HTTP; Chromium and
+    Firefox treat loopback as a secure context and send them back, ``requests`` would not, and
+    Keycloak would answer the form with "Restart login cookie not found".
+    """
+
+    def request(self, *args, **kwargs):
+        answer = super().request(*args, **kwargs)
+        for cookie in self.cookies:
+            cookie.secure = False
+        return answer
+
+
+def keycloak_form(browser: requests.Session, url: str) -> str:
+    """The action of Keycloak's login form at ``url`` (or a failure showing the page)."""
+    page = browser.get(url, timeout=15)
+    found = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text)
+    assert found, f"no Keycloak login form at {url}: {page.status_code} {page.text[:500]}"
+    return html.unescape(found.group(1))
+
+
+def to_keycloak(client, next_path: str | None = None) -> str:
+    """``/sso/login`` as a browser opens it; where the bridge sends it (Keycloak's auth URL)."""
+    answer = client.get("/sso/login" + (f"?next={next_path}" if next_path else ""))
+    assert answer.status_code == 302, answer.text
+    return answer.headers["Location"]
+
+
+def sign_in_at_keycloak(browser: requests.Session, auth_url: str, username: str) -> str:
+    """The callback path Keycloak sends the browser back to after a right password."""
+    action = keycloak_form(browser, auth_url)
+    answer = browser.post(action, data={"username": username, "password": PASSWORD}, allow_redirects=False)
+    assert answer.status_code == 302, answer.text[:500]
+    location = answer.headers["Location"]
+    assert location.startswith(f"{CONSOLE}/sso/callback?"), location
+    return location.removeprefix(CONSOLE)
+
+
+def set_cookies(answer) -> dict[str, str]:
+    return {h.split("=", 1)[0]: h for h in answer.headers.getlist("Set-Cookie")}
+
+
+def test_the_admin_signs_in_and_the_browser_holds_only_the_console_session(bridge: Bridge):
+    client, browser = bridge.app.test_client(), LoopbackBrowser()
+    auth_url = to_keycloak(client, "/browser/bucket-a")
+    query = parse_qs(urlsplit(auth_url).query)
+    assert auth_url.startswith(f"{bridge.keycloak.url}/realms/{REALM}/protocol/openid-connect/auth?")
+    assert query["code_challenge_method"] == ["S256"] and query["state"] and query["nonce"]
+    assert query["redirect_uri"] == [f"{CONSOLE}/sso/callback"]
+    answer = client.get(sign_in_at_keycloak(browser, auth_url, "ada"))
+    assert answer.status_code == 302 and answer.headers["Location"] == "/browser/bucket-a", answer.text
+    cookies = set_cookies(answer)
+    console = cookies[CONSOLE_COOKIE]
+    assert "HttpOnly" in console and "SameSite=Lax" in console and "Path=/;" in console + ";"
+    assert "Secure" not in console, "plain HTTP: a Secure cookie would never come back"
+    # No longer than the Keycloak session (its 30 min idle time by default), nor the credentials.
+    max_age = int(re.search(r"Max-Age=(\d+)", console).group(1))
+    assert 800 <= max_age <= 1800, console
+    assert set(cookies) == {CONSOLE_COOKIE, SESSION_COOKIE, FLOW_COOKIE}
+    assert "Max-Age=0" in cookies[FLOW_COOKIE] or "Expires=Thu, 01 Jan 1970" in cookies[FLOW_COOKIE]
+    # The console accepts the session and acts as the user: consoleAdmin lists buckets.
+    token = console.split(";", 1)[0].split("=", 1)[1]
+    session = requests.get(
+        f"{bridge.console_api}/api/v1/session", cookies={CONSOLE_COOKIE: token}, timeout=10
+    )
+    assert session.status_code == 200, session.text
+    buckets = requests.get(
+        f"{bridge.console_api}/api/v1/buckets", cookies={CONSOLE_COOKIE: token}, timeout=10
+    )
+    assert buckets.status_code == 200, buckets.text
+
+
+def test_a_user_in_no_group_gets_the_page_saying_whom_to_ask(bridge: Bridge):
+    client, browser = bridge.app.test_client(), LoopbackBrowser()
+    answer = client.get(sign_in_at_keycloak(browser, to_keycloak(client), "nobody"))
+    assert answer.status_code == 403
+    text = answer.get_data(as_text=True)
+    assert "You have no storage role" in text and "the storage team" in text and "nobody" in text
+    assert CONSOLE_COOKIE not in set_cookies(answer)
+
+
+def test_a_replayed_callback_and_a_replayed_code_are_refused(bridge: Bridge):
+    client, browser = bridge.app.test_client(), LoopbackBrowser()
+    callback = sign_in_at_keycloak(browser, to_keycloak(client), "ada")
+    assert client.get(callback).status_code == 302
+    again = client.get(callback)  # its state was used up
+    assert again.status_code == 400 and "This sign-in has expired" in again.get_data(as_text=True)
+    assert CONSOLE_COOKIE not in set_cookies(again)
+    # A fresh flow's state with the old code: the bridge sends it, Keycloak refuses the code.
+    state = parse_qs(urlsplit(to_keycloak(client)).query)["state"][0]
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    replayed = client.get(f"/sso/callback?state={state}&code={code}")
+    assert replayed.status_code == 400 and "Keycloak did not sign you in" in replayed.get_data(as_text=True)
+    assert CONSOLE_COOKIE not in set_cookies(replayed)
+
+
+def test_a_tampered_flow_cookie_counts_as_none(bridge: Bridge):
+    client, browser = bridge.app.test_client(), LoopbackBrowser()
+    callback = sign_in_at_keycloak(browser, to_keycloak(client), "ada")
+    flow = client.get_cookie(FLOW_COOKIE, path="/sso")
+    value = flow.value
+    forged = value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB")
+    client.set_cookie(FLOW_COOKIE, forged, path="/sso")
+    answer = client.get(callback)
+    assert answer.status_code == 400 and "This sign-in has expired" in answer.get_data(as_text=True)
+    assert CONSOLE_COOKIE not in set_cookies(answer)
+
+
+def test_next_never_leads_outside_the_console(bridge: Bridge):
+    client, browser = bridge.app.test_client(), LoopbackBrowser()
+    answer = client.get(sign_in_at_keycloak(browser, to_keycloak(client, "https://evil.example/"), "ada"))
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+
+
+def test_signing_out_ends_both_sessions(bridge: Bridge):
+    client, browser = bridge.app.test_client(), LoopbackBrowser()
+    assert client.get(sign_in_at_keycloak(browser, to_keycloak(client), "ada")).status_code == 302
+    # Signed in at Keycloak: a second sign-in skips the form.
+    silent = browser.get(to_keycloak(client), allow_redirects=False, timeout=15)
+    assert silent.status_code == 302 and silent.headers["Location"].startswith(f"{CONSOLE}/sso/callback?")
+    answer = client.get("/sso/logout")
+    assert answer.status_code == 302
+    end = answer.headers["Location"]
+    assert end.startswith(f"{bridge.keycloak.url}/realms/{REALM}/protocol/openid-connect/logout?")
+    query = parse_qs(urlsplit(end).query)
+    assert query["post_logout_redirect_uri"] == [CONSOLE] and query["id_token_hint"]
+    gone = set_cookies(answer)
+    assert "Max-Age=0" in gone[CONSOLE_COOKIE] or "1970" in gone[CONSOLE_COOKIE]
+    back = browser.get(end, allow_redirects=False, timeout=15)
+    # Back to the console (with the state Authlib sends along with a post-logout redirect).
+    assert back.status_code == 302 and back.headers["Location"].split("?")[0] == CONSOLE, back.text[:300]
+    # Keycloak asks for the password again.
+    keycloak_form(browser, to_keycloak(client))
+
+
+def test_the_consoles_own_sign_out_call_ends_the_keycloak_session_too(bridge: Bridge):
+    client, browser = bridge.app.test_client(), LoopbackBrowser()
+    assert client.get(sign_in_at_keycloak(browser, to_keycloak(client), "ada")).status_code == 302
+    answer = client.post("/sso/api/logout")
+    assert answer.status_code == 204
+    assert CONSOLE_COOKIE in set_cookies(answer)
+    keycloak_form(browser, to_keycloak(client))
