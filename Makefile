@@ -40,9 +40,11 @@ KEYCLOAK_VERSION := 26.7.3
 MINIO_IMAGE      := minio-platform/minio:$(subst v0.0.0-,source-,$(MINIO_VERSION))
 NGINX_IMAGE      := minio-platform/nginx:1.22-bookworm
 KEYCLOAK_IMAGE   := minio-platform/keycloak:$(KEYCLOAK_VERSION)
+SIGNIN_IMAGE     := minio-platform/signin:dev
 export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
+export MINIO_PLATFORM_SIGNIN_IMAGE   := $(SIGNIN_IMAGE)
 # Keycloak's distribution (Maven Central): the Keycloak image's content, and the integration tier's
 # Keycloak on loopback (the sign-in bridge's tests).
 KEYCLOAK_ZIP     := $(IMAGES_CACHE)/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip
@@ -150,7 +152,7 @@ $(KEYCLOAK_ZIP):
 
 images: $(MINIO_BIN) $(MC_BIN)
 	MINIO_BIN=$(MINIO_BIN) MC_BIN=$(MC_BIN) MINIO_VERSION=$(MINIO_VERSION) MC_VERSION=$(MC_VERSION) \
-	MINIO_IMAGE=$(MINIO_IMAGE) NGINX_IMAGE=$(NGINX_IMAGE) KEYCLOAK_IMAGE=$(KEYCLOAK_IMAGE) \
+	MINIO_IMAGE=$(MINIO_IMAGE) NGINX_IMAGE=$(NGINX_IMAGE) KEYCLOAK_IMAGE=$(KEYCLOAK_IMAGE) SIGNIN_IMAGE=$(SIGNIN_IMAGE) \
 	KEYCLOAK_VERSION=$(KEYCLOAK_VERSION) BASE_IMAGE=$(BASE_IMAGE) IMAGES_CACHE=$(IMAGES_CACHE) \
 	images/build.sh $(IMAGES)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the platform's local images without a registry (`make images` calls this).
 #
-#   images/build.sh [minio] [nginx] [keycloak]      (default: all three)
+#   images/build.sh [minio] [nginx] [keycloak] [signin]      (default: all four)
 #
 # Every image is built FROM $BASE_IMAGE. The default base, minio-platform/debian:bookworm, is made
 # here with debootstrap from the Debian mirror this machine's apt uses, when Docker has no such
@@ -10,7 +10,7 @@
 # rebuilds it, and FORCE=1 rebuilds it anyway. Names are this project's
 # own (minio-platform/...), never a registry's. Inputs, all from the Makefile:
 #   MINIO_BIN, MC_BIN                 static binaries built from source (make tools)
-#   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, BASE_IMAGE   image names to produce
+#   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, SIGNIN_IMAGE, BASE_IMAGE   image names to produce
 #   MINIO_VERSION, MC_VERSION, KEYCLOAK_VERSION            recorded as labels / fetched
 #   IMAGES_CACHE                      build contexts and downloads (outside the repository)
 set -euo pipefail
@@ -23,8 +23,14 @@ export DOCKER_BUILDKIT=0
 say() { printf 'images: %s\n' "$*" >&2; }
 RECIPE_LABEL=com.minio-platform.recipe
 present() { docker image inspect "$1" >/dev/null 2>&1; }
-# The fingerprint of images/<name>/: every file's name and content.
-recipe() { (cd "$HERE/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
+# The fingerprint of images/<name>/ (and, for signin, the project's own signin/ package it ships):
+# every file's name and content.
+recipe() {
+  local dirs=("$HERE/$1")
+  [ "$1" = signin ] && dirs+=("$HERE/../signin")
+  (for dir in "${dirs[@]}"; do (cd "$dir" && find . -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum); done) |
+    sha256sum | cut -c1-16
+}
 exists() { # image recipe-name: built from this recipe already (and no FORCE)
   [ -z "${FORCE:-}" ] || return 1
   [ "$(docker image inspect -f "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$1" 2>/dev/null)" = "$(recipe "$2")" ]
@@ -92,8 +98,24 @@ keycloak() {
   rm -rf "$context"
 }
 
+signin() {
+  exists "$SIGNIN_IMAGE" signin && return
+  local context=$IMAGES_CACHE/signin-context
+  rm -rf "$context"; mkdir -p "$context/signin" "$context/wheels"
+  cp "$HERE/signin/Dockerfile" "$HERE/../signin/requirements.txt" "$context/"
+  cp "$HERE"/../signin/*.py "$context/signin/"
+  # The wheels come from PyPI through this machine's pip (its index and trust settings); the
+  # build installs them offline. CPython 3.11 on x86_64 glibc: Debian bookworm's python3.
+  say "fetching the bridge's wheels (signin/requirements.txt)"
+  python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
+    --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform any \
+    -r "$context/requirements.txt" -d "$context/wheels"
+  build "$SIGNIN_IMAGE" signin "$context"
+  rm -rf "$context"
+}
+
 mkdir -p "$IMAGES_CACHE"
 base
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(minio nginx keycloak)
+[ ${#targets[@]} -gt 0 ] || targets=(minio nginx keycloak signin)
 for target in "${targets[@]}"; do "$target"; done

@@ -140,7 +140,15 @@ def create_app(settings: SigninSettings, http: requests.Session | None = None) -
     def callback():
         next_path = session.get("next", safe_next(None, settings.console_path))
         try:
-            token = keycloak.authorize_access_token()
+            # Issuer and audience named outright: without options Authlib checks the issuer but
+            # not the audience (only azp, which a token may lack or set to this client anyway).
+            issuer = keycloak.load_server_metadata()["issuer"]
+            token = keycloak.authorize_access_token(
+                claims_options={
+                    "iss": {"essential": True, "value": issuer},
+                    "aud": {"essential": True, "value": settings.client_id},
+                }
+            )
         except MismatchingStateError as err:
             return refused(
                 400,

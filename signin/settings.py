@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 PREFIX = "SIGNIN_"
 COOKIE_KEY_MIN = 32
+FILE_FIELDS = ("client_secret", "cookie_key")
+"""Read from the file ``SIGNIN_<FIELD>_FILE`` names, never from the environment."""
 
 
 class SigninSettings(BaseModel):
@@ -83,7 +85,7 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> SigninSettings:
     problems: list[str] = []
     for name in SigninSettings.model_fields:
         key = PREFIX + name.upper()
-        if name in ("client_secret", "cookie_key"):
+        if name in FILE_FIELDS:
             path = environ.get(key + "_FILE")
             if key in environ:
                 problems.append(f"{key}: a secret comes from a file ({key}_FILE), never the environment")
@@ -98,5 +100,8 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> SigninSettings:
         try:
             return SigninSettings(**values)
         except ValidationError as err:
-            problems += [f"{PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in err.errors()]
+            for error in err.errors():
+                name = str(error["loc"][0])
+                variable = PREFIX + name.upper() + ("_FILE" if name in FILE_FIELDS else "")
+                problems.append(f"{variable}: {error['msg']}")
     raise SettingsProblem("; ".join(problems))

@@ -52,7 +52,7 @@ def test_the_bridge_starts_only_with_its_secrets_in_files(tmp_path: Path):
     secret, key = tmp_path / "secret", tmp_path / "key"
     secret.write_text("s" * 40 + "\n")
     key.write_text("short")
-    with pytest.raises(SettingsProblem, match="SIGNIN_COOKIE_KEY: Value error, at least 32 characters"):
+    with pytest.raises(SettingsProblem, match="SIGNIN_COOKIE_KEY_FILE: Value error, at least 32 characters"):
         from_environment(
             {**base, "SIGNIN_CLIENT_SECRET_FILE": str(secret), "SIGNIN_COOKIE_KEY_FILE": str(key)}
         )
@@ -61,3 +61,7 @@ def test_the_bridge_starts_only_with_its_secrets_in_files(tmp_path: Path):
         {**base, "SIGNIN_CLIENT_SECRET_FILE": str(secret), "SIGNIN_COOKIE_KEY_FILE": str(key)}
     )
     assert settings.client_secret.get_secret_value() == "s" * 40
+    with pytest.raises(SettingsProblem) as missing:
+        from_environment({})
+    assert "SIGNIN_CLIENT_SECRET_FILE: Field required" in str(missing.value)
+    assert "SIGNIN_DISCOVERY_URL: Field required" in str(missing.value)

@@ -9,12 +9,16 @@ Every refusal here is the bridge's own check or Keycloak's answer to what the br
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import json
 import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -23,7 +27,7 @@ from signin.app import FLOW_COOKIE, SESSION_COOKIE, create_app
 from signin.minio import CONSOLE_COOKIE
 from signin.settings import SigninSettings
 from tests.conftest import require_binary
-from tests.servers import MINIO_HINT, LocalKeycloak, keycloak_dist, running_cluster
+from tests.servers import MINIO_HINT, LocalKeycloak, free_port, keycloak_dist, running_cluster, serving
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +36,8 @@ CLIENT_ID = "minio-console"
 CONSOLE = "http://localhost"
 """The bridge's public origin: Flask's test client is ``localhost``."""
 PASSWORD = "integration-" + secrets.token_urlsafe(12)
+OTHER_CLIENT_ID = "another-app"
+OTHER_SECRET = secrets.token_urlsafe(32)
 
 
 def realm(client_secret: str) -> dict:
@@ -40,6 +46,16 @@ def realm(client_secret: str) -> dict:
         "realm": REALM,
         "enabled": True,
         "clients": [
+            {
+                # Another application of the same realm: its ID tokens name it, not the console.
+                "clientId": OTHER_CLIENT_ID,
+                "secret": OTHER_SECRET,
+                "publicClient": False,
+                "standardFlowEnabled": True,
+                "directAccessGrantsEnabled": False,
+                "redirectUris": [f"{CONSOLE}/sso/callback"],
+                "attributes": {"pkce.code.challenge.method": "S256"},
+            },
             {
                 "clientId": CLIENT_ID,
                 "secret": client_secret,
@@ -64,7 +80,7 @@ def realm(client_secret: str) -> dict:
                         },
                     }
                 ],
-            }
+            },
         ],
         "groups": [{"name": "storage-admins", "attributes": {"policy": ["consoleAdmin"]}}],
         "users": [
@@ -274,3 +290,74 @@ def test_the_consoles_own_sign_out_call_ends_the_keycloak_session_too(bridge: Br
     assert answer.status_code == 204
     assert CONSOLE_COOKIE in set_cookies(answer)
     keycloak_form(browser, to_keycloak(client))
+
+
+def test_an_id_token_for_another_audience_is_refused(bridge: Bridge):
+    """A token endpoint that answers with another application's tokens (same realm, same keys,
+    the bridge's own nonce): only the audience is wrong, and the bridge refuses it.
+
+    The bridge's discovery goes through a stand-in that names itself as the token endpoint; it
+    answers the bridge's code exchange with what Keycloak gave ``another-app`` for a sign-in made
+    with the bridge's nonce. Without the audience check the bridge would sign the user in."""
+    keycloak_realm = f"{bridge.keycloak.url}/realms/{REALM}"
+    port = free_port()
+    swapped: dict[str, bytes] = {}
+
+    class TokenSwap(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # the discovery document, but for its token endpoint
+            metadata = requests.get(f"{keycloak_realm}/.well-known/openid-configuration", timeout=10).json()
+            self.answer(json.dumps({**metadata, "token_endpoint": f"http://127.0.0.1:{port}/token"}).encode())
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.server.seen.append("token")
+            self.answer(swapped["tokens"])
+
+    with serving(port, TokenSwap) as server:
+        settings = bridge.settings.model_copy(update={"discovery_url": f"http://127.0.0.1:{port}/discovery"})
+        client, browser = create_app(settings).test_client(), LoopbackBrowser()
+        bridge_query = parse_qs(urlsplit(to_keycloak(client)).query)
+        # another-app's sign-in, with the bridge's nonce and a PKCE verifier of its own.
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        other = f"{keycloak_realm}/protocol/openid-connect/auth?" + urlencode(
+            {
+                "client_id": OTHER_CLIENT_ID,
+                "response_type": "code",
+                "scope": "openid",
+                "redirect_uri": f"{CONSOLE}/sso/callback",
+                "state": "another-apps-state",
+                "nonce": bridge_query["nonce"][0],
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        code = parse_qs(urlsplit(sign_in_at_keycloak(browser, other, "ada")).query)["code"][0]
+        exchanged = requests.post(
+            f"{keycloak_realm}/protocol/openid-connect/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": f"{CONSOLE}/sso/callback",
+                "code_verifier": verifier,
+            },
+            auth=(OTHER_CLIENT_ID, OTHER_SECRET),
+            timeout=10,
+        )
+        assert exchanged.status_code == 200, exchanged.text
+        swapped["tokens"] = exchanged.content
+        answer = client.get(f"/sso/callback?state={bridge_query['state'][0]}&code=not-used")
+        assert server.seen == ["token"], "the bridge did not exchange its code at the stand-in"
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert "Keycloak&#x27;s answer did not check out" in answer.get_data(as_text=True)
+    assert CONSOLE_COOKIE not in set_cookies(answer)
