@@ -176,11 +176,8 @@ class SingleSignOn(pulumi.ComponentResource):
         endpoints = sso_endpoints(identity)
         self.issuer_url = issuer_url(identity)
         self.login_url = f"{args.console_url}/login"
-        child = pulumi.ResourceOptions(parent=self)
 
-        self.client_secret = pulumi.Output.secret(
-            random.RandomPassword(f"{name}-client-secret", length=48, special=False, opts=child).result
-        )
+        self.client_secret = self._secret_or_generated(None, "client-secret", 48, generate=True)
         admin_password = self._secret_or_generated(
             args.admin_password, "admin-password", 32, identity.deployed
         )

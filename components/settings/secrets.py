@@ -56,30 +56,33 @@ class Secrets(Section):
     @classmethod
     def _root_password_length(cls, value: SecretStr | None) -> SecretStr | None:
         """The root user opens everything: longer than MinIO's own minimum of 8."""
-        if value is not None and len(value.get_secret_value()) < ROOT_PASSWORD_MIN:
-            raise ValueError(
-                f"at least {ROOT_PASSWORD_MIN} characters (the root user can do anything; leave it unset to "
-                "have a 40-character one generated)"
-            )
-        return value
+        return _at_least(
+            value,
+            ROOT_PASSWORD_MIN,
+            "the root user can do anything; leave it unset to have a 40-character one generated",
+        )
 
     @field_validator("keycloak_admin_password")
     @classmethod
     def _password_length(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 8:
-            raise ValueError("at least 8 characters (Keycloak refuses shorter passwords)")
-        return value
+        return _at_least(value, 8, "Keycloak refuses shorter passwords")
 
     @field_validator("keycloak_admin_client_secret")
     @classmethod
     def _client_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
         """A service account with Keycloak's admin role: as long as a generated one is short."""
-        if value is not None and len(value.get_secret_value()) < CLIENT_SECRET_MIN:
-            raise ValueError(
-                f"at least {CLIENT_SECRET_MIN} characters (the service account administers Keycloak; "
-                "Keycloak's own generated client secrets are 32)"
-            )
-        return value
+        return _at_least(
+            value,
+            CLIENT_SECRET_MIN,
+            "the service account administers Keycloak; Keycloak's own generated client secrets are 32",
+        )
+
+
+def _at_least(value: SecretStr | None, minimum: int, why: str) -> SecretStr | None:
+    """``value`` unless it is set and shorter than ``minimum`` characters."""
+    if value is not None and len(value.get_secret_value()) < minimum:
+        raise ValueError(f"at least {minimum} characters ({why})")
+    return value
 
 
 SECRET_KEYS = tuple(to_camel(name) for name in Secrets.model_fields)
