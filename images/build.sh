@@ -13,6 +13,7 @@
 #   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, SIGNIN_IMAGE, BASE_IMAGE   image names to produce
 #   MINIO_VERSION, MC_VERSION, KEYCLOAK_VERSION            recorded as labels / fetched
 #   IMAGES_CACHE                      build contexts and downloads (outside the repository)
+#   PIP                               the pip that fetches the bridge's wheels (the project's venv)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -107,7 +108,7 @@ signin() {
   # The wheels come from PyPI through this machine's pip (its index and trust settings); the
   # build installs them offline. CPython 3.11 on x86_64 glibc: Debian bookworm's python3.
   say "fetching the bridge's wheels (signin/requirements.txt)"
-  python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
+  ${PIP:-python3 -m pip} download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform any \
     -r "$context/requirements.txt" -d "$context/wheels"
   build "$SIGNIN_IMAGE" signin "$context"
