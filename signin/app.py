@@ -6,8 +6,9 @@ Cookies the browser holds, and why each is safe to hold:
   of one sign-in, and where to go after it. A tampered one fails its signature and counts as none.
 - ``token`` (path ``/``): the console's own session, its lifetime cut to the STS credentials' and
   the Keycloak session's, whichever ends first.
-- ``sso_session`` (path ``/sso``, same lifetime): the ID and refresh tokens, encrypted with the
-  bridge's key, kept only to end the Keycloak session on sign-out.
+- ``sso_session`` (path ``/``, same lifetime): Keycloak's refresh token, encrypted with the
+  bridge's key, kept only to end the Keycloak session on sign-out (the console's own sign-out call
+  is not under ``/sso``, hence the path).
 
 Under TLS every one of them is ``Secure``; all are HttpOnly and SameSite=Lax.
 """
@@ -21,7 +22,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
@@ -63,6 +64,30 @@ def safe_next(value: str | None, console_path: str) -> str:
         return root
     inside = parts.path == console_path or parts.path.startswith(root)
     return value if inside and ".." not in parts.path.split("/") else root
+
+
+def requested_next(query_string: bytes) -> str | None:
+    """The ``next`` a sign-in was asked to return to.
+
+    The gateway sends a page load without a session to ``/sso/login?next=$request_uri``: nginx
+    cannot percent-encode, so everything after ``next=`` is the page's own URI as the browser sent
+    it, query included, and is taken whole and undecoded (decoding would turn the ``+`` of the
+    console's base64 paths into spaces). A ``next`` that is not a path, or not first, was encoded
+    by its sender and is decoded.
+    """
+    raw = query_string.decode("latin-1")
+    if not raw.startswith("next="):
+        return parse_qs(raw).get("next", [None])[0]
+    value = raw.removeprefix("next=")
+    return value if value.startswith("/") else unquote(value)
+
+
+def backchannel_logout(metadata: dict[str, Any]) -> str:
+    """Keycloak's logout endpoint at the address the bridge reaches. The discovery document names
+    the browser's (``end_session_endpoint`` is front channel: on the real stack the bridge could not
+    connect to it), while the token endpoint follows the caller's address; both sit in the realm's
+    ``protocol/openid-connect/``."""
+    return metadata["token_endpoint"].rsplit("/", 1)[0] + "/logout"
 
 
 def page(status: int, title: str, body: str, action: tuple[str, str] | None = None) -> Response:
@@ -130,7 +155,7 @@ def create_app(settings: SigninSettings, http: requests.Session | None = None) -
     def login():
         session.clear()
         session.permanent = True
-        session["next"] = safe_next(request.args.get("next"), settings.console_path)
+        session["next"] = safe_next(requested_next(request.query_string), settings.console_path)
         try:
             return keycloak.authorize_redirect(settings.callback_url)
         except requests.RequestException as err:
@@ -202,37 +227,59 @@ def create_app(settings: SigninSettings, http: requests.Session | None = None) -
         session.clear()
         response = redirect(next_path)
         response.set_cookie(CONSOLE_COOKIE, console_token, **cookie_args(lifetime, "/"))
-        sealed = sealer.encrypt(json.dumps({k: token.get(k) for k in ("id_token", "refresh_token")}).encode())
-        response.set_cookie(SESSION_COOKIE, sealed.decode(), **cookie_args(lifetime, "/sso"))
+        # The refresh token alone: what ends Keycloak's session at sign-out. With the ID token too
+        # the cookie passed the 4 KiB a browser keeps (seen on the real stack: the cookie was dropped).
+        sealed = sealer.encrypt(json.dumps({"refresh_token": token.get("refresh_token")}).encode())
+        # Path "/": the console's own sign-out call (<console>/api/v1/logout, which the gateway sends
+        # here) must carry it, or Keycloak's session outlives the console's (seen on the real stack:
+        # signing out, then straight back in without a password). Sealed: nobody else can read it.
+        response.set_cookie(SESSION_COOKIE, sealed.decode(), **cookie_args(lifetime, "/"))
         return response
 
-    def end_sessions() -> dict[str, Any]:
-        """End the console session; the sealed tokens, if any, for ending Keycloak's."""
+    def end_sessions() -> bool:
+        """End the console session and, by the sealed refresh token, Keycloak's (back channel: the
+        browser sees no Keycloak page). Without a refresh token, Keycloak's session is left."""
         if token := request.cookies.get(CONSOLE_COOKIE):
             try:
                 console_logout(http, settings.console_api, token)
             except requests.RequestException as err:
                 log.warning("console logout failed: %r", err)
         try:
-            return json.loads(sealer.decrypt(request.cookies.get(SESSION_COOKIE, "").encode()))
-        except (InvalidToken, ValueError):
-            return {}
+            refresh = json.loads(sealer.decrypt(request.cookies.get(SESSION_COOKIE, "").encode()))[
+                "refresh_token"
+            ]
+        except (InvalidToken, ValueError, KeyError, TypeError):
+            return False
+        try:
+            metadata = keycloak.load_server_metadata()
+            http.post(
+                backchannel_logout(metadata),
+                data={"refresh_token": refresh, "client_id": settings.client_id},
+                auth=(settings.client_id, settings.client_secret.get_secret_value()),
+                timeout=10,
+            ).raise_for_status()
+        except (requests.RequestException, KeyError) as err:
+            log.warning("ending the Keycloak session failed: %r", err)
+            return False
+        return True
 
     def forget(response: Response) -> Response:
         response.delete_cookie(CONSOLE_COOKIE, path="/", secure=settings.secure_cookies, samesite="Lax")
-        response.delete_cookie(SESSION_COOKIE, path="/sso", secure=settings.secure_cookies, samesite="Lax")
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=settings.secure_cookies, samesite="Lax")
         return response
 
     @app.get("/sso/logout")
     def logout():
-        """Sign-out in the browser: the console session ends here, Keycloak's on its own page."""
-        tokens = end_sessions()
+        """Sign-out in the browser: both sessions end here, then back to the console (whose sign-in
+        asks for the password again). Where Keycloak's could not be ended from here, Keycloak's own
+        logout page ends it (RP-initiated, back to the console)."""
+        ended = end_sessions()
         session.clear()
+        if ended:
+            return forget(redirect(settings.console_url))
         try:
             answer = keycloak.logout_redirect(
-                post_logout_redirect_uri=settings.console_url,
-                id_token_hint=tokens.get("id_token"),
-                client_id=settings.client_id,
+                post_logout_redirect_uri=settings.console_url, client_id=settings.client_id
             )
         except requests.RequestException as err:
             log.warning("Keycloak unreachable at sign-out: %r", err)
@@ -241,20 +288,8 @@ def create_app(settings: SigninSettings, http: requests.Session | None = None) -
 
     @app.post("/sso/api/logout")
     def api_logout():
-        """The console's own sign-out call: both sessions end without a page (Keycloak's by the
-        refresh token, from here)."""
-        tokens = end_sessions()
-        if refresh := tokens.get("refresh_token"):
-            try:
-                metadata = keycloak.load_server_metadata()
-                http.post(
-                    metadata["end_session_endpoint"],
-                    data={"refresh_token": refresh, "client_id": settings.client_id},
-                    auth=(settings.client_id, settings.client_secret.get_secret_value()),
-                    timeout=10,
-                ).raise_for_status()
-            except (requests.RequestException, KeyError) as err:
-                log.warning("ending the Keycloak session failed: %r", err)
+        """The console's own sign-out call: both sessions end without a page."""
+        end_sessions()
         return forget(Response(status=204))
 
     return app

@@ -95,4 +95,5 @@ def console_login(session: requests.Session, api: str, credentials: Credentials)
 
 def console_logout(session: requests.Session, api: str, token: str) -> None:
     """End a console session (the console forgets nothing server-side; this is its own logout call)."""
-    session.post(f"{api}/api/v1/logout", cookies={CONSOLE_COOKIE: token}, timeout=TIMEOUT)
+    # The console's logout takes a JSON body (its `state`; an empty one is answered 422).
+    session.post(f"{api}/api/v1/logout", json={}, cookies={CONSOLE_COOKIE: token}, timeout=TIMEOUT)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from signin.app import safe_next
+from signin.app import requested_next, safe_next
 from signin.settings import SettingsProblem, from_environment
 
 CONSOLE = "http://localhost"
@@ -39,6 +39,30 @@ def test_next_stays_inside_the_console(asked, console_path, goes_to):
     assert safe_next(asked, console_path) == goes_to
 
 
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        # As the gateway sends it: the page's URI whole, its own query and a base64 "+" kept.
+        (
+            b"next=/minio-console/browser/b/cHJl+Zml4Lw==?x=1&y=2",
+            "/minio-console/browser/b/cHJl+Zml4Lw==?x=1&y=2",
+        ),
+        # Encoded by its sender.
+        (b"next=%2Fminio-console%2Fbrowser", "/minio-console/browser"),
+        (b"next=https%3A%2F%2Fevil.example%2F", "https://evil.example/"),
+        (b"", None),
+        (b"other=1&next=%2Fx%2By", "/x+y"),
+    ],
+)
+def test_next_is_read_as_the_gateway_passes_it(query, found):
+    assert requested_next(query) == found
+
+
+def test_a_next_from_the_query_still_meets_safe_next():
+    assert safe_next(requested_next(b"next=//evil.example/x"), "/minio-console") == "/minio-console/"
+    assert safe_next(requested_next(b"next=%2F%2Fevil.example"), "/minio-console") == "/minio-console/"
+
+
 def test_the_bridge_starts_only_with_its_secrets_in_files(tmp_path: Path):
     base = {
         "SIGNIN_DISCOVERY_URL": "http://keycloak:8080/realms/minio/.well-known/openid-configuration",
@@ -65,3 +89,13 @@ def test_the_bridge_starts_only_with_its_secrets_in_files(tmp_path: Path):
         from_environment({})
     assert "SIGNIN_CLIENT_SECRET_FILE: Field required" in str(missing.value)
     assert "SIGNIN_DISCOVERY_URL: Field required" in str(missing.value)
+
+
+def test_keycloak_is_signed_out_at_the_address_the_bridge_reaches():
+    from signin.app import backchannel_logout
+
+    metadata = {
+        "token_endpoint": "http://keycloak:8080/realms/minio/protocol/openid-connect/token",
+        "end_session_endpoint": "http://localhost:8080/realms/minio/protocol/openid-connect/logout",
+    }
+    assert backchannel_logout(metadata) == "http://keycloak:8080/realms/minio/protocol/openid-connect/logout"
