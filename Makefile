@@ -40,7 +40,7 @@ KEYCLOAK_VERSION := 26.7.3
 MINIO_IMAGE      := minio-platform/minio:$(subst v0.0.0-,source-,$(MINIO_VERSION))
 NGINX_IMAGE      := minio-platform/nginx:1.22-bookworm
 KEYCLOAK_IMAGE   := minio-platform/keycloak:$(KEYCLOAK_VERSION)
-SIGNIN_IMAGE     := minio-platform/signin:dev
+SIGNIN_IMAGE     := minio-platform/signin:1
 export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
@@ -50,7 +50,7 @@ export MINIO_PLATFORM_SIGNIN_IMAGE   := $(SIGNIN_IMAGE)
 KEYCLOAK_ZIP     := $(IMAGES_CACHE)/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip
 export MINIO_PLATFORM_KEYCLOAK_DIST := $(KEYCLOAK_ZIP)
 
-.PHONY: dev up python-provider info render docs test bench lint tools images keycloak-dist clean host-down
+.PHONY: dev up python-provider info render docs test bench lint tools images signin-image keycloak-dist clean host-down
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -67,10 +67,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt signin/requirements.tx
 
 # The main job: the dev stack with `pulumi up` on a local backend when a Pulumi CLI and a Docker
 # engine are at hand and every image the stack runs is there or pullable (synth/preflight.py);
-# otherwise the offline synth of the same stack, with the reason.
+# otherwise the offline synth of the same stack, with the reason. The sign-in bridge's image, which
+# no registry has, is built first when Docker lacks it (`make signin-image` rebuilds a changed one).
 dev: $(VENV)/.installed
 	@if ! command -v pulumi >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
 		echo "make dev: no Pulumi CLI or no reachable Docker engine here; running the offline synth instead."; \
+		$(MAKE) render STACK=dev; \
+	elif ! docker image inspect $(SIGNIN_IMAGE) >/dev/null 2>&1 && ! $(MAKE) --no-print-directory signin-image; then \
+		echo "make dev: the console's sign-in bridge image could not be built; running the offline synth instead."; \
 		$(MAKE) render STACK=dev; \
 	elif ! $(PY) -m synth.preflight --stack dev; then \
 		echo "make dev: the dev stack cannot deploy here without those images; running the offline synth instead."; \
@@ -155,6 +159,11 @@ images: $(MINIO_BIN) $(MC_BIN) $(VENV)/.installed
 	MINIO_IMAGE=$(MINIO_IMAGE) NGINX_IMAGE=$(NGINX_IMAGE) KEYCLOAK_IMAGE=$(KEYCLOAK_IMAGE) SIGNIN_IMAGE=$(SIGNIN_IMAGE) \
 	KEYCLOAK_VERSION=$(KEYCLOAK_VERSION) BASE_IMAGE=$(BASE_IMAGE) IMAGES_CACHE=$(IMAGES_CACHE) \
 	images/build.sh $(IMAGES)
+
+# The console's sign-in bridge (signin/): the one image the dev stack needs that no registry has.
+signin-image: $(VENV)/.installed
+	PIP="$(PY) -m pip" SIGNIN_IMAGE=$(SIGNIN_IMAGE) BASE_IMAGE=$(BASE_IMAGE) IMAGES_CACHE=$(IMAGES_CACHE) \
+	images/build.sh signin
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

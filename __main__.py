@@ -4,6 +4,7 @@ import json
 
 import pulumi
 
+from components.gateway import BREAK_GLASS_ARGUMENT
 from components.hosts import node_placement
 from components.monitoring import GRAFANA_ADMIN_USER
 from components.platform import REGION, Platform, PlatformArgs
@@ -23,6 +24,8 @@ pulumi.export("database_network", platform.networks.database.name)
 pulumi.export("database_s3_endpoint", platform.gateway.database_s3_endpoint)
 pulumi.export("sso_issuer_url", platform.sso.issuer_url)
 pulumi.export("sso_login_url", platform.sso.login_url)
+if platform.signin is not None:
+    pulumi.export("console_break_glass_url", f"{platform.gateway.console_url}/login?{BREAK_GLASS_ARGUMENT}=1")
 if platform.sso.demo_users:
     pulumi.export("sso_demo_users", pulumi.Output.secret(platform.sso.demo_users))
 if platform.monitoring:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 GATEWAY_OFFSET = 2
 """The NGINX gateway's address (offset 1 is the Docker bridge itself)."""
+SIGNIN_OFFSET = 3
+"""The console's sign-in bridge: the gateway's upstream, by address like the nodes."""
 FIRST_NODE_OFFSET = 11
 """minio1's address; minioN is at FIRST_NODE_OFFSET + N - 1."""
 
@@ -26,6 +28,7 @@ class AddressPlanError(ValueError):
 class StorageAddresses:
     subnet: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address
+    signin: ipaddress.IPv4Address
     nodes: tuple[ipaddress.IPv4Address, ...]
     """Node N's address is ``nodes[N - 1]``."""
     dynamic_range: ipaddress.IPv4Network
@@ -48,6 +51,7 @@ def plan_storage_addresses(subnet: ipaddress.IPv4Network, last_node: int) -> Sto
     return StorageAddresses(
         subnet=subnet,
         gateway=subnet.network_address + GATEWAY_OFFSET,
+        signin=subnet.network_address + SIGNIN_OFFSET,
         nodes=_node_addresses(subnet, last_node),
         dynamic_range=dynamic,
     )

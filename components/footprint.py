@@ -44,6 +44,8 @@ def deployed_images(
     images = {"cluster.image": cluster.image, "gateway.image": gateway.image}
     if identity.deployed:
         images["identity.image"] = identity.image
+    if identity.bridge:
+        images["identity.signinImage"] = identity.signin_image
     if observability.mode is ObservabilityMode.DEPLOY:
         images["observability.prometheusImage"] = observability.prometheus_image
         images["observability.lokiImage"] = observability.loki_image

@@ -25,8 +25,11 @@ from components.conventions import ROLE_LABEL, docker_labels, healthy_service, w
 from components.internode_tls import SHARED_NAME
 from components.nginx_tree import Directive, build, comment, directive, main_context
 from components.settings import GatewaySettings, TlsMode
+from components.signin_bridge import BRIDGE_LISTEN, SIGNIN_PATH, SIGNIN_PORT
 
 CONSOLE_PATH = "/minio-console"
+CONSOLE_COOKIE = "token"
+"""The console's session cookie (the bridge sets it too: signin/minio.py)."""
 HEALTH_PATH = "/healthz"
 NGINX_CONF_PATH = "/etc/nginx/nginx.conf"
 TLS_DIR = "tls"
@@ -100,6 +103,11 @@ class NginxConfig:
     upstream_tls_name: str | None = None
     """Nodes serve HTTPS (several hosts): the name every node certificate carries, verified against
     UPSTREAM_CA_FILE. None: plain HTTP to the nodes."""
+    signin: str | None = None
+    """``address:port`` of the console's sign-in bridge; None: the console's own form only."""
+    bridge_listen: str | None = None
+    """With the bridge: the internal listener where the bridge, and nothing else (by its address),
+    reaches MinIO's STS and the console's login API. Published nowhere."""
 
     @property
     def upstream_scheme(self) -> str:
@@ -219,9 +227,11 @@ def nginx_conf_tree(config: NginxConfig) -> list[Directive]:
             *_access_log(),
             *_upstreams(config),
             *_routing_maps(),
+            *(_console_signin_maps() if config.signin else []),
             *_shield_maps(),
             *_rate_limit_zones(),
             *(_tls_servers(config) if config.tls else _plain_servers(config)),
+            *_bridge_server(config),
         ],
     )
 
@@ -328,6 +338,18 @@ def _upstreams(config: NginxConfig) -> list[Directive]:
             "minio_admin",
             block=[*_servers(s3, backup_after_first=True), directive("keepalive", 8)],
         ),
+        *(
+            [
+                *comment("The console's sign-in bridge (docs/sso.md)."),
+                directive(
+                    "upstream",
+                    "signin",
+                    block=[*_servers([config.signin]), directive("keepalive", 8)],
+                ),
+            ]
+            if config.signin
+            else []
+        ),
         *comment("Sticky by client address: a console session stays on one node."),
         directive(
             "upstream",
@@ -356,6 +378,8 @@ def _rate_limit_zones() -> list[Directive]:
             block=[
                 # limit_req runs after the console location's rewrite: $uri is the console's own path.
                 directive("POST:/api/v1/login", "$binary_remote_addr"),
+                # The bridge's callback: each try costs a token request at Keycloak.
+                directive(f"GET:{SIGNIN_PATH}/callback", "$binary_remote_addr"),
                 directive("default", ""),
             ],
         ),
@@ -582,27 +606,85 @@ def _xml_answer(status: int, body: str) -> list[Directive]:
     return [directive("default_type", "application/xml"), directive("return", status, _literal(body))]
 
 
+def _console_proxy(config: NginxConfig) -> list[Directive]:
+    """To the console on a node, its path without the console's prefix. Under TLS the console's
+    own session cookie (the break-glass form's) is made ``Secure``: the console never marks it."""
+    return [
+        directive("rewrite", f"^{CONSOLE_PATH}/(.*)", "/$1", "break"),
+        directive("proxy_pass", f"{config.upstream_scheme}://minio_console"),
+        *_upstream_tls(config),
+        directive("proxy_http_version", "1.1"),
+        directive("proxy_set_header", "Upgrade", "$http_upgrade"),
+        directive("proxy_set_header", "Connection", "$connection_upgrade"),
+        *_forwarded_headers(),
+        *([directive("proxy_cookie_flags", CONSOLE_COOKIE, "secure")] if config.tls else []),
+        directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
+        directive("proxy_read_timeout", "1h"),
+        directive("proxy_buffering", "off"),
+        directive("chunked_transfer_encoding", "off"),
+    ]
+
+
+def _to_bridge(path: str | None = None) -> list[Directive]:
+    """To the sign-in bridge (``path``: instead of the request's)."""
+    return [
+        directive("proxy_pass", "http://signin" + (path or "")),
+        directive("proxy_http_version", "1.1"),
+        directive("proxy_set_header", "Connection", ""),
+        *_forwarded_headers(),
+        directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
+        directive("proxy_read_timeout", "30s"),
+        *comment(
+            "The callback's answer sets the console's session cookie and the sealed Keycloak tokens:\n"
+            "more header than nginx's default 4k buffer holds (seen on the real stack: 502)."
+        ),
+        directive("proxy_buffer_size", BRIDGE_HEADER_BUFFER),
+        directive("proxy_buffers", 4, BRIDGE_HEADER_BUFFER),
+        directive("proxy_busy_buffers_size", BRIDGE_HEADER_BUFFER),
+    ]
+
+
+def _console_signin_maps() -> list[Directive]:
+    """Which console requests the bridge takes over: a page load without the console's session
+    cookie goes to the bridge's sign-in; an API call without it is told "invalid session", which
+    the console answers by loading its sign-in page (and so the bridge's)."""
+    return [
+        *comment("A page load: the browser says so (Sec-Fetch-Dest), or, where it does not, asks for HTML."),
+        directive(
+            "map",
+            "$http_sec_fetch_dest:$http_accept",
+            "$console_page_load",
+            block=[directive("~^document:", 1), directive("~^:.*text/html", 1), directive("default", 0)],
+        ),
+        directive(
+            "map",
+            f"$cookie_{CONSOLE_COOKIE}",
+            "$console_session",
+            block=[directive("", 0), directive("default", 1)],
+        ),
+        *comment(
+            "page load : session cookie : path. The sign-in and sign-out calls pass: the break-glass\n"
+            "form uses them."
+        ),
+        directive(
+            "map",
+            "$console_page_load:$console_session:$uri",
+            "$console_signin",
+            block=[
+                directive(f"~^1:0:{CONSOLE_PATH}/", "page"),
+                directive(f"~^0:0:{CONSOLE_PATH}/api/v1/log(in|out)$", ""),
+                directive(f"~^0:0:{CONSOLE_PATH}/api/", "api"),
+                directive("default", ""),
+            ],
+        ),
+    ]
+
+
 def _console_locations(config: NginxConfig) -> list[Directive]:
     storage_error = _xml_answer(400, storage_error_body(config.s3_endpoint))
     return [
         directive("location", "=", CONSOLE_PATH, block=[directive("return", 301, f"{CONSOLE_PATH}/")]),
-        directive(
-            "location",
-            f"{CONSOLE_PATH}/",
-            block=[
-                directive("rewrite", f"^{CONSOLE_PATH}/(.*)", "/$1", "break"),
-                directive("proxy_pass", f"{config.upstream_scheme}://minio_console"),
-                *_upstream_tls(config),
-                directive("proxy_http_version", "1.1"),
-                directive("proxy_set_header", "Upgrade", "$http_upgrade"),
-                directive("proxy_set_header", "Connection", "$connection_upgrade"),
-                *_forwarded_headers(),
-                directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
-                directive("proxy_read_timeout", "1h"),
-                directive("proxy_buffering", "off"),
-                directive("chunked_transfer_encoding", "off"),
-            ],
-        ),
+        *(_bridge_locations(config) if config.signin else _form_locations(config)),
         *comment(
             "The user's note put S3 at /storage/. SigV4 signs the path, so no prefix can carry S3:\n"
             "answer with an S3-style error that names the endpoint to use, and never proxy."
@@ -611,6 +693,124 @@ def _console_locations(config: NginxConfig) -> list[Directive]:
         directive("location", "^~", "/storage/", block=storage_error),
         directive("location", "=", "/", block=[directive("return", 302, f"{CONSOLE_PATH}/")]),
         directive("location", "/", block=[directive("return", 404)]),
+    ]
+
+
+BRIDGE_HEADER_BUFFER = "16k"
+"""Room for the bridge's response headers (two cookies under the browser's 4 KiB each)."""
+
+# The console's own API client sends an expired session to "/login" at the origin's root, whatever
+# path the console is served under.
+CONSOLE_ROOT_LOGIN = "/login"
+BREAK_GLASS_ARGUMENT = "access_keys"
+"""``<console_url>/login?access_keys=1``: the console's access-key form with the bridge on."""
+INVALID_SESSION_BODY = (
+    '{"code":403,"message":"invalid session","detailedMessage":"Not signed in: the console sends you to '
+    'the sign-in."}'
+)
+
+
+def _form_locations(config: NginxConfig) -> list[Directive]:
+    return [
+        directive("location", f"{CONSOLE_PATH}/", block=_console_proxy(config)),
+        directive(
+            "location", "=", CONSOLE_ROOT_LOGIN, block=[directive("return", 302, f"{CONSOLE_PATH}/login")]
+        ),
+    ]
+
+
+def _bridge_locations(config: NginxConfig) -> list[Directive]:
+    console_proxy = _console_proxy(config)
+    sign_in = f"{SIGNIN_PATH}/login"
+    return [
+        *comment(
+            "The console signs in through the platform's sign-in bridge (docs/sso.md): a page load\n"
+            "without a session goes to the bridge, which comes back to the same page."
+        ),
+        directive(
+            "location",
+            f"{CONSOLE_PATH}/",
+            block=[
+                directive(
+                    "if",
+                    "$console_signin",
+                    "=",
+                    "page",
+                    block=[directive("return", 302, f"{sign_in}?next=$request_uri")],
+                ),
+                directive(
+                    "if",
+                    "$console_signin",
+                    "=",
+                    "api",
+                    block=[directive("return", 403, _literal(INVALID_SESSION_BODY))],
+                ),
+                *console_proxy,
+            ],
+        ),
+        *comment(
+            f"The console's sign-in page is the bridge's; its access-key form stays for break-glass at\n"
+            f"{CONSOLE_PATH}/login?{BREAK_GLASS_ARGUMENT}=1."
+        ),
+        directive(
+            "location",
+            "=",
+            f"{CONSOLE_PATH}/login",
+            block=[
+                directive(
+                    "if", f"$arg_{BREAK_GLASS_ARGUMENT}", "=", "", block=[directive("return", 302, sign_in)]
+                ),
+                *console_proxy,
+            ],
+        ),
+        directive("location", "=", CONSOLE_ROOT_LOGIN, block=[directive("return", 302, sign_in)]),
+        *comment("The console's sign-out ends the Keycloak session too."),
+        directive(
+            "location",
+            "=",
+            f"{CONSOLE_PATH}/api/v1/logout",
+            block=_to_bridge(f"{SIGNIN_PATH}/api/logout"),
+        ),
+        directive("location", "^~", f"{SIGNIN_PATH}/", block=_to_bridge()),
+    ]
+
+
+def _bridge_server(config: NginxConfig) -> list[Directive]:
+    """The internal listener the bridge calls: MinIO's STS and the console's sign-in and sign-out,
+    nothing else, for the bridge's address alone (any container on the gateway's networks could
+    connect; none other may use it). Published nowhere."""
+    if not (config.signin and config.bridge_listen):
+        return []
+    sts = [
+        directive("limit_except", "POST", block=[directive("deny", "all")]),
+        directive("proxy_pass", f"{config.upstream_scheme}://minio_s3"),
+        *_upstream_tls(config),
+        directive("proxy_http_version", "1.1"),
+        directive("proxy_set_header", "Connection", ""),
+        *_forwarded_headers(),
+        *_judged_headers(),
+        directive("proxy_connect_timeout", f"{UPSTREAM_CONNECT_TIMEOUT_SECONDS}s"),
+        directive("proxy_read_timeout", "30s"),
+        directive("proxy_next_upstream", "error", "timeout", "http_502", "http_503", "http_504"),
+    ]
+    return [
+        *comment("For the sign-in bridge only: STS and the console's sign-in and sign-out."),
+        directive(
+            "server",
+            block=[
+                directive("listen", config.bridge_listen),
+                directive("server_name", "_"),
+                directive("allow", config.signin.rsplit(":", 1)[0]),
+                directive("deny", "all"),
+                *_shield(),
+                directive("location", "=", "/", block=sts),
+                *(
+                    directive("location", "=", f"{CONSOLE_PATH}/api/v1/{call}", block=_console_proxy(config))
+                    for call in ("login", "logout")
+                ),
+                directive("location", "/", block=[directive("return", 404)]),
+            ],
+        ),
     ]
 
 
@@ -799,6 +999,8 @@ class GatewayArgs:
     labels: dict[str, str] = field(default_factory=dict)
     node_ca: pulumi.Input[str] | None = None
     """Several hosts: the internode CA; the gateway verifies the nodes' certificates with it."""
+    signin_address: str | None = None
+    """The sign-in bridge's address on storage-net (None: the console's own form only)."""
 
 
 class Gateway(pulumi.ComponentResource):
@@ -828,6 +1030,8 @@ class Gateway(pulumi.ComponentResource):
                 tls=use_tls,
                 https_port=settings.https_port,
                 upstream_tls_name=None if args.node_ca is None else SHARED_NAME,
+                signin=None if args.signin_address is None else f"{args.signin_address}:{SIGNIN_PORT}",
+                bridge_listen=None if args.signin_address is None else str(BRIDGE_LISTEN),
             )
         )
         image = docker.RemoteImage(

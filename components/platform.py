@@ -36,7 +36,8 @@ from components.network import (
 )
 from components.pools import node_name
 from components.settings import PROJECT, Environment, HostSettings, PlatformSettings, TlsMode
-from components.sso import SingleSignOn, SingleSignOnArgs
+from components.signin_bridge import SigninBridge, SigninBridgeArgs
+from components.sso import CLIENT_ID, SingleSignOn, SingleSignOnArgs
 
 REGION = "us-east-1"
 """MinIO's default region: what SDKs must sign for."""
@@ -69,6 +70,8 @@ class Platform(pulumi.ComponentResource):
     """None with ``observability.mode: none``."""
     cluster: MinioCluster
     sso: SingleSignOn
+    signin: SigninBridge | None
+    """The console's sign-in bridge; None with ``identity.consoleSignIn: form``."""
     gateway: Gateway
     minio: minio.Provider | None
     """None when the stack manages nothing inside MinIO (``PlatformSettings.manages_minio_objects``)."""
@@ -228,6 +231,26 @@ class Platform(pulumi.ComponentResource):
         )
         self.generated_files["minio.env"] = self.cluster.environment_file
 
+        self.signin = None
+        if settings.identity.bridge:
+            self.signin = SigninBridge(
+                f"{name}-signin",
+                SigninBridgeArgs(
+                    identity=settings.identity,
+                    console_url=console_url,
+                    discovery_url=self.sso.discovery_url,
+                    client_id=CLIENT_ID,
+                    client_secret=self.sso.client_secret,
+                    storage_network=self.networks.storage,
+                    address=str(addresses.signin),
+                    gateway_address=str(addresses.gateway),
+                    edge_network=self.networks.monitoring,
+                    labels=labels,
+                    depends_on=self.sso.ready,
+                ),
+                opts=self._child(),
+            )
+
         self.gateway = Gateway(
             f"{name}-gateway",
             GatewayArgs(
@@ -243,6 +266,7 @@ class Platform(pulumi.ComponentResource):
                 tls_private_key=_secret(settings.secrets.tls_private_key),
                 labels=labels,
                 node_ca=None if self.internode_tls is None else self.internode_tls.ca_certificate,
+                signin_address=None if self.signin is None else self.signin.address,
             ),
             opts=self._child(),
         )

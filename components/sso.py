@@ -39,6 +39,7 @@ import pulumi_random as random
 from components.conventions import ROLE_LABEL, bash_http_probe, docker_labels, healthy_service
 from components.internode_tls import Certificate
 from components.settings import GroupSettings, IdentitySettings
+from components.signin_bridge import SIGNIN_PATH
 
 CLIENT_ID = "minio-console"
 POLICY_CLAIM = "policy"
@@ -130,11 +131,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def bridge_callback(console_url: str) -> str:
+    """Where Keycloak sends the browser back to the sign-in bridge: the console's origin."""
+    return f"{_origin(console_url)}{SIGNIN_PATH}/callback"
+
+
 @dataclass(frozen=True)
 class SingleSignOnArgs:
     identity: IdentitySettings
     console_url: str
-    """The console's public URL; Keycloak redirects back to ``<console_url>/oauth_callback``."""
+    """The console's public URL. With the sign-in bridge Keycloak redirects back to
+    ``<console origin>/sso/callback``; without it, to ``<console_url>/oauth_callback``."""
     storage_network: docker.Network
     edge_network: docker.Network
     """Non-internal network the deployed Keycloak publishes its port on."""
@@ -175,7 +182,18 @@ class SingleSignOn(pulumi.ComponentResource):
         identity = args.identity
         endpoints = sso_endpoints(identity)
         self.issuer_url = issuer_url(identity)
-        self.login_url = f"{args.console_url}/login"
+        self.discovery_url = (
+            f"{endpoints.internal_url}/realms/{identity.realm}/.well-known/openid-configuration"
+        )
+        """Where a service on storage-net (the sign-in bridge) reads the realm's discovery document."""
+        self.redirect_uri = (
+            bridge_callback(args.console_url) if identity.bridge else f"{args.console_url}/oauth_callback"
+        )
+        self.login_url = (
+            f"{_origin(args.console_url)}{SIGNIN_PATH}/login"
+            if identity.bridge
+            else f"{args.console_url}/login"
+        )
 
         self.client_secret = self._secret_or_generated(None, "client-secret", 48, generate=True)
         admin_password = self._secret_or_generated(
@@ -247,7 +265,7 @@ class SingleSignOn(pulumi.ComponentResource):
             direct_access_grants_enabled=False,
             service_accounts_enabled=False,
             pkce_code_challenge_method=PKCE_METHOD,
-            valid_redirect_uris=[f"{args.console_url}/oauth_callback"],
+            valid_redirect_uris=[self.redirect_uri],
             valid_post_logout_redirect_uris=[args.console_url],
             web_origins=[_origin(args.console_url)],
             opts=via_keycloak,

@@ -24,10 +24,15 @@ def render_summary(outputs: dict[str, Any], stack: str) -> str:
         rows.extend(("", line) for line in lines[1:])
 
     console = [outputs["console_url"]]
-    console.append(
-        f"access keys; the root user {outputs['minio_root_user']} for emergencies only: "
-        f"{_reveal('minio_root_password', stack)}"
-    )
+    root = f"the root user {outputs['minio_root_user']}"
+    reveal = _reveal("minio_root_password", stack)
+    if "console_break_glass_url" in outputs:
+        console.append(
+            f"signs in with Keycloak; break-glass access keys at {outputs['console_break_glass_url']} "
+            f"({root}: {reveal})"
+        )
+    else:
+        console.append(f"access keys; {root} for emergencies only: {reveal}")
     add("MinIO console", *console)
 
     s3 = [f"{outputs['s3_endpoint']}  (region {outputs['region']}, path-style requests)"]

@@ -429,9 +429,12 @@ def self_signed_certificate(folder: Path, *names: str) -> None:
 
 
 @contextlib.contextmanager
-def serving(port: int, handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
-    """A stand-in upstream on loopback: ``handler`` answers, appending what it records to ``seen``."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+def serving(
+    port: int, handler: type[BaseHTTPRequestHandler], address: str = "127.0.0.1"
+) -> Iterator[ThreadingHTTPServer]:
+    """A stand-in upstream on loopback: ``handler`` answers, appending what it records to ``seen``
+    (``port`` 0: any free one, in ``server_port``)."""
+    server = ThreadingHTTPServer((address, port), handler)
     server.seen = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -1,7 +1,10 @@
 """CI must run the real-server and render tiers, never skip them."""
 
 import os
+import re
 from pathlib import Path
+
+from components.settings import DEFAULT_SIGNIN_IMAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,3 +74,10 @@ def test_an_e2e_failure_message_starts_with_the_errors_however_long_the_tracebac
     diagnostics = Result(["pulumi", "preview"], 1, output, "", 1.0).diagnostics()
     assert diagnostics.startswith("error: cluster.pools[1] (minio5-minio8) holds data\n...\nDiagnostics:")
     assert len(diagnostics) == 4000
+
+
+def test_the_bridge_image_make_builds_is_the_one_the_stack_runs_by_default():
+    """`make signin-image` (and `make dev` through it) tags the image identity.signinImage defaults to."""
+    makefile = (ROOT / "Makefile").read_text()
+    (tag,) = re.findall(r"^SIGNIN_IMAGE\s*:=\s*(\S+)$", makefile, flags=re.MULTILINE)
+    assert tag == DEFAULT_SIGNIN_IMAGE

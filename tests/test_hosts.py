@@ -342,8 +342,14 @@ def test_the_gateway_and_prometheus_verify_the_nodes_certificates(synth):
         "10.0.0.143:9000",
         "10.0.0.144:9000",
     ]
-    assert conf.count("proxy_ssl_verify on;") == 3  # console, S3, admin
-    assert "proxy_pass https://$s3_upstream;" in conf and "proxy_pass http://" not in conf
+    # Every location that reaches a node verifies it: the console, S3, admin, and the bridge's.
+    assert conf.count("proxy_ssl_verify on;") == conf.count("proxy_pass https://") >= 3
+    assert "proxy_pass https://$s3_upstream;" in conf
+    # Plain HTTP only to the sign-in bridge, on the gateway's own host.
+    assert {line.strip() for line in conf.splitlines() if "proxy_pass http://" in line} == {
+        "proxy_pass http://signin;",
+        "proxy_pass http://signin/sso/api/logout;",
+    }
     assert "proxy_ssl_name minio;" in conf
     # No service joins the hosts' network (a client there would be answered around the port's NAT).
     for service in synthesis.of_type(CONTAINER):

@@ -66,7 +66,7 @@ def test_main_passes_when_everything_is_here(synth):
     assert main(["--stack", "dev"], FakeDocker(present=images)) == 0
 
 
-def _stand_ins(tmp_path: Path, images_present: bool) -> dict[str, str]:
+def _stand_ins(tmp_path: Path, images_present: bool, bridge_present: bool = True) -> dict[str, str]:
     """`pulumi` (records its arguments) and `docker` (an engine with or without the images)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -78,7 +78,14 @@ def _stand_ins(tmp_path: Path, images_present: bool) -> dict[str, str]:
         exit 0
         """)
     )
-    image_answer = "exit 0" if images_present else 'echo "no such image: $3" >&2; exit 1'
+    # The sign-in bridge's image is here either way unless the test says otherwise: `make dev`
+    # builds it only when it is missing.
+    missing = 'echo "no such image: $3" >&2; exit 1'
+    bridge = "exit 0" if bridge_present else missing
+    image_answer = (
+        "exit 0" if images_present else f'case "$3" in minio-platform/signin:*) {bridge} ;; esac; {missing}'
+    )
+
     (bin_dir / "docker").write_text(
         textwrap.dedent(f"""\
         #!/bin/sh
@@ -92,7 +99,13 @@ def _stand_ins(tmp_path: Path, images_present: bool) -> dict[str, str]:
     )
     for tool in ("pulumi", "docker"):
         (bin_dir / tool).chmod(0o755)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PULUMI_LOG": str(log)}
+    # A base image of another name: build.sh stops at once instead of making one with debootstrap.
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PULUMI_LOG": str(log),
+        "BASE_IMAGE": "stand-in/base:1",
+    }
 
 
 def make_dev(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -111,6 +124,20 @@ def test_make_dev_without_the_images_runs_the_synth_and_says_why(tmp_path):
     assert "cannot deploy here without those images; running the offline synth instead" in done.stdout
     assert "synth dev:" in done.stdout
     assert not (tmp_path / "pulumi.log").exists(), "pulumi ran although the images are missing"
+
+
+def test_make_dev_without_the_bridge_image_tries_to_build_it_then_runs_the_synth(tmp_path):
+    env = _stand_ins(tmp_path, images_present=False, bridge_present=False)
+    done = make_dev(tmp_path, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "images/build.sh signin" in done.stdout
+    assert "base image stand-in/base:1 is not in Docker" in done.stderr
+    assert (
+        "the console's sign-in bridge image could not be built; running the offline synth instead"
+        in done.stdout
+    )
+    assert "synth dev:" in done.stdout
+    assert not (tmp_path / "pulumi.log").exists()
 
 
 def test_make_dev_with_the_images_deploys(tmp_path):

@@ -23,6 +23,7 @@ from components.settings import (
 MINIO_DIGEST = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:" + "a" * 64
 NGINX_DIGEST = "nginx:1.28.0-alpine@sha256:" + "b" * 64
 ALLOY_DIGEST = "grafana/alloy:v1.11.3@sha256:" + "c" * 64
+SIGNIN_DIGEST = "registry.example.com/minio-platform/signin:1@sha256:" + "d" * 64
 SECRETS = frozenset(
     {"tlsCertificate", "tlsPrivateKey", "keycloakAdminPassword", "keycloakAdminClientSecret", "grafanaAuth"}
 )
@@ -53,7 +54,7 @@ def prod(**changes: Any) -> dict[str, Any]:
             "s3Host": "s3.example.com",
             "consoleHost": "example.com",
         },
-        "identity": {"mode": "external", "url": "https://sso.example.com"},
+        "identity": {"mode": "external", "url": "https://sso.example.com", "signinImage": SIGNIN_DIGEST},
         "observability": {
             "mode": "external",
             "prometheusUrl": "https://p.example.com",
@@ -253,12 +254,14 @@ def test_prod_without_pinned_images():
 PROD_IMAGE_KEYS = {
     ("cluster", "image"): MINIO_DIGEST,
     ("gateway", "image"): NGINX_DIGEST,
+    ("identity", "signinImage"): SIGNIN_DIGEST,
     ("observability", "prometheusImage"): "prom/prometheus:v3.7.3@sha256:" + "e" * 64,
     ("observability", "lokiImage"): "grafana/loki:3.5.8@sha256:" + "f" * 64,
     ("observability", "grafanaImage"): "grafana/grafana:12.2.1@sha256:" + "0" * 64,
     ("observability", "alloyImage"): ALLOY_DIGEST,
 }
-"""Every image a prod stack can deploy (Keycloak and the monitoring services with mode deploy)."""
+"""Every image a prod stack can deploy (the sign-in bridge, and the monitoring services with mode
+deploy; Keycloak is never deployed in prod)."""
 
 
 def prod_deploying_everything() -> dict[str, Any]:
@@ -417,7 +420,9 @@ def test_outside_prod_an_existing_keycloak_takes_one_way_to_sign_in():
 
 def test_prod_refuses_a_deployed_keycloak():
     pinned = "quay.io/keycloak/keycloak:26.7.3@sha256:" + "d" * 64
-    message = the_problem(prod(identity={"mode": "deploy", "image": pinned}), SECRETS)
+    message = the_problem(
+        prod(identity={"mode": "deploy", "image": pinned, "signinImage": SIGNIN_DIGEST}), SECRETS
+    )
     assert message.startswith(f"{PROJECT}:identity.mode = 'deploy': prod configures an existing Keycloak")
 
 

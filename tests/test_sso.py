@@ -40,8 +40,12 @@ def test_confidential_client_with_standard_flow_only(synth, stack):
     assert client["implicitFlowEnabled"] is False
     assert client["directAccessGrantsEnabled"] is False
     assert client["serviceAccountsEnabled"] is False
-    assert client["validRedirectUris"] == [f"{console}/oauth_callback"]
-    assert client["webOrigins"] == [console.removesuffix("/minio-console")]
+    origin = console.removesuffix("/minio-console")
+    # dev signs in through the bridge on the console's origin; prod as shipped keeps the form.
+    callback = f"{origin}/sso/callback" if stack == "dev" else f"{console}/oauth_callback"
+    assert client["validRedirectUris"] == [callback]
+    assert client["validPostLogoutRedirectUris"] == [console]
+    assert client["webOrigins"] == [origin]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -243,8 +247,9 @@ def test_prod_has_no_demo_users(synth):
     assert "sso_demo_users" not in synthesis.outputs
 
 
-def test_login_url_is_the_console_login_page(synth):
-    assert synth("dev").outputs["sso_login_url"] == "http://localhost/minio-console/login"
+def test_login_url_is_the_bridges_sign_in_or_the_console_form(synth):
+    assert synth("dev").outputs["sso_login_url"] == "http://localhost/sso/login"
+    assert synth("prod").outputs["sso_login_url"] == "https://storage.example.com/minio-console/login"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

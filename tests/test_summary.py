@@ -55,6 +55,9 @@ def test_the_summary_says_where_to_go_and_how_to_sign_in_without_a_secret(
         assert synthesis.outputs[name] in text, name
     assert f"pulumi stack output minio_root_password --show-secrets --stack {stack}" in text
     if stack == "dev":
+        # dev's console signs in with Keycloak; the access keys are on the break-glass path.
+        assert "signs in with Keycloak; break-glass access keys at" in text
+        assert "http://localhost/minio-console/login?access_keys=1 (the root user minio-root: pulumi" in text
         assert synthesis.outputs["keycloak_admin_url"] in text
         assert "pulumi stack output keycloak_admin_password --show-secrets --stack dev" in text
         assert "pulumi stack output grafana_admin_password --show-secrets --stack dev" in text

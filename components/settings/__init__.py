@@ -22,6 +22,7 @@ from components.settings.base import (
     DEFAULT_MINIO_IMAGE,
     DEFAULT_NGINX_IMAGE,
     DEFAULT_PROMETHEUS_IMAGE,
+    DEFAULT_SIGNIN_IMAGE,
     METRICS_USER,
     PROJECT,
     Environment,
@@ -36,7 +37,7 @@ from components.settings.buckets import BucketSettings, ServiceAccountSettings
 from components.settings.cluster import ClusterSettings
 from components.settings.gateway import GatewaySettings
 from components.settings.hosts import HostSettings
-from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
+from components.settings.identity import BUILTIN_POLICIES, ConsoleSignIn, GroupSettings, IdentitySettings
 from components.settings.loading import OBJECT_KEYS, SCALAR_KEYS, load_settings, settings_from_config
 from components.settings.network import NetworkSettings
 from components.settings.observability import ObservabilitySettings
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_MINIO_IMAGE",
     "DEFAULT_NGINX_IMAGE",
     "DEFAULT_PROMETHEUS_IMAGE",
+    "DEFAULT_SIGNIN_IMAGE",
     "METRICS_USER",
     "OBJECT_KEYS",
     "PROJECT",
@@ -61,6 +63,7 @@ __all__ = [
     "SECRET_KEYS",
     "BucketSettings",
     "ClusterSettings",
+    "ConsoleSignIn",
     "Environment",
     "GatewaySettings",
     "GroupSettings",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Self
 
 from pydantic import (
@@ -12,6 +13,7 @@ from pydantic import (
 from components.policies import template_names
 from components.settings.base import (
     DEFAULT_KEYCLOAK_IMAGE,
+    DEFAULT_SIGNIN_IMAGE,
     URL_RE,
     BucketName,
     Identifier,
@@ -23,6 +25,15 @@ from components.settings.base import (
 )
 
 AUTOMATION_CLIENT_ID = "minio-platform-automation"
+
+
+class ConsoleSignIn(StrEnum):
+    SSO = "sso"
+    """The platform's sign-in bridge: the console's sign-in leads to Keycloak (access keys on the
+    break-glass path)."""
+    FORM = "form"
+    """No bridge: the console's own access-key form, as community MinIO ships it."""
+
 
 BUILTIN_POLICIES = ("consoleAdmin", "readwrite", "readonly", "writeonly", "diagnostics")
 """Policies every MinIO server has. A group may name one; no template in policies/iam/ takes one of
@@ -77,6 +88,20 @@ class IdentitySettings(Section):
     )
     image: ImageRef = Field(DEFAULT_KEYCLOAK_IMAGE, description="Keycloak image of the deployed one, pinned")
     port: Port = Field(8080, description="Host port (127.0.0.1 only) of the deployed Keycloak")
+    console_sign_in: ConsoleSignIn = Field(
+        ConsoleSignIn.SSO,
+        description="sso: the console signs in with Keycloak through the platform's sign-in bridge "
+        "(access keys stay on the break-glass path); form: the console's access-key form only",
+    )
+    signin_image: ImageRef = Field(
+        DEFAULT_SIGNIN_IMAGE, description="Image of the sign-in bridge (built locally: make signin-image)"
+    )
+    contact: str = Field(
+        "your storage administrators",
+        min_length=1,
+        max_length=200,
+        description="Whom the sign-in bridge tells a user without a storage role to ask",
+    )
     groups: tuple[GroupSettings, ...] = Field(
         default_factory=_default_groups,
         description="Keycloak groups and the MinIO policy their members get (the policy claim)",
@@ -98,3 +123,8 @@ class IdentitySettings(Section):
     @property
     def deployed(self) -> bool:
         return self.mode is Mode.DEPLOY
+
+    @property
+    def bridge(self) -> bool:
+        """The console signs in through the platform's sign-in bridge."""
+        return self.console_sign_in is ConsoleSignIn.SSO

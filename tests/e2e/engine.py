@@ -56,7 +56,7 @@ def e2e_images() -> dict[str, str]:
     """The local images `make images` builds, by role (names exported by the Makefile)."""
     return {
         role: os.environ.get(f"MINIO_PLATFORM_{role.upper()}_IMAGE", "")
-        for role in ("minio", "nginx", "keycloak")
+        for role in ("minio", "nginx", "keycloak", "signin")
     }
 
 
@@ -78,6 +78,7 @@ def stack_config(images: dict[str, str], **changes: Any) -> dict[str, Any]:
             "mode": "deploy",
             "realm": "minio",
             "image": images["keycloak"],
+            "signinImage": images["signin"],
             "port": KEYCLOAK_PORT,
             # MinIO's built-in policies only: nothing for a minio provider to create.
             "groups": [

@@ -78,14 +78,29 @@ class KeycloakAdmin:
         self.call("DELETE", f"/users/{self.user_id(username)}")
 
     @contextmanager
-    def temporary_user(self, username: str) -> Iterator[tuple[str, str]]:
-        """A user in no group with a generated password, ``(id, password)``; deleted afterwards."""
+    def temporary_user(self, username: str, group: str | None = None) -> Iterator[tuple[str, str]]:
+        """A user (in ``group``, or in none) with a generated password, ``(id, password)``; deleted
+        afterwards."""
         password = secrets.token_urlsafe(16)
         user_id = self.create_user(username, password)
         try:
+            if group is not None:
+                (found,) = self.call("GET", f"/groups?exact=true&search={urllib.parse.quote(group)}")
+                self.call("PUT", f"/users/{user_id}/groups/{found['id']}")
             yield user_id, password
         finally:
             self.delete_user(username)
+
+    @contextmanager
+    def temporary_group(self, name: str, policy: str) -> Iterator[str]:
+        """A group whose members get the MinIO policy ``policy`` (the ``policy`` attribute, as the
+        stack's groups carry it); its id. Deleted afterwards."""
+        self.call("POST", "/groups", {"name": name, "attributes": {"policy": [policy]}})
+        (found,) = self.call("GET", f"/groups?exact=true&search={urllib.parse.quote(name)}")
+        try:
+            yield found["id"]
+        finally:
+            self.call("DELETE", f"/groups/{found['id']}")
 
     def example_tokens(self, client_id: str, username: str) -> dict[str, dict[str, Any]]:
         """The ID and access tokens' claims Keycloak would issue ``username`` through the client."""
