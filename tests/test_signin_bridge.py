@@ -15,6 +15,7 @@ from components.addressing import SIGNIN_OFFSET
 from components.signin_bridge import CLIENT_SECRET_FILE, COOKIE_KEY_FILE
 from synth.mocks import is_secret
 from tests.graph import CONTAINER, env_of, plain
+from tests.servers import nginx_check, self_signed_certificate
 from tests.test_settings import SIGNIN_DIGEST
 
 CLIENT = "keycloak:openid/client:Client"
@@ -100,3 +101,14 @@ def test_the_bridge_and_its_image_follow_the_setting(synth, stack):
     images = [r.inputs["name"] for r in synthesis.of_type("docker:index/remoteImage:RemoteImage")]
     expected = SIGNIN_DIGEST if stack == "prod" else "minio-platform/signin:1"
     assert expected in images
+
+
+@pytest.mark.render
+def test_nginx_accepts_the_tls_gateway_with_the_bridge(synth, tmp_path):
+    """prod's gateway with the bridge (TLS, proxy_cookie_flags, the internal listener), byte for
+    byte as rendered, judged by Debian's nginx."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(synth("prod", PROD_WITH_BRIDGE).files["nginx.conf"])
+    (tmp_path / "tls").mkdir()
+    self_signed_certificate(tmp_path / "tls", "test.invalid")
+    nginx_check(conf)
