@@ -18,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,12 +203,13 @@ class SimulatedHosts:
     def reconnect(self, host: Host) -> None:
         run("ip", "link", "set", host.veth, "up")
 
-    def load_images(self, *images: str) -> None:
-        """Copy images from the machine's own engine into every host (no registry is reachable)."""
+    def load_images(self, *images: str, hosts: Sequence[Host] | None = None) -> None:
+        """Copy images from the machine's own engine into every host, or ``hosts`` (no registry is
+        reachable)."""
         archive = ROOT / "images.tar"
         run("docker", "save", "-o", str(archive), *images, timeout=600)
         try:
-            for host in self.hosts:
+            for host in self.hosts if hosts is None else hosts:
                 host.docker("load", "-i", str(archive), timeout=600)
         finally:
             archive.unlink(missing_ok=True)

@@ -38,7 +38,7 @@ from tests.integration.conftest import s3_client
 pytestmark = pytest.mark.e2e
 
 NODES = [f"minio{i}" for i in range(1, 5)]
-SERVICES = sorted([*NODES, "gateway", "keycloak"])
+SERVICES = sorted([*NODES, "gateway", "keycloak", "signin"])
 BUCKET = "e2e-data"
 MIB = 1024 * 1024
 

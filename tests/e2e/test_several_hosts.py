@@ -98,6 +98,8 @@ def cluster(pulumi_cli, images) -> Iterator[Cluster]:
     with SimulatedHosts(3) as sim:
         sim.load_images(images["minio"], images["nginx"], images["keycloak"])
         first = sim.hosts[0]
+        # The services (the sign-in bridge among them) run on the first host alone.
+        sim.load_images(images["signin"], hosts=[first])
         engine = Engine(pulumi_cli, BUILD, prefix=("ip", "netns", "exec", first.namespace))
         config = stack_config(
             images,
