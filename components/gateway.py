@@ -704,6 +704,12 @@ BRIDGE_HEADER_BUFFER = "16k"
 CONSOLE_ROOT_LOGIN = "/login"
 BREAK_GLASS_ARGUMENT = "access_keys"
 """``<console_url>/login?access_keys=1``: the console's access-key form with the bridge on."""
+SIGNIN_UNAVAILABLE_BODY = (
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign-in is unavailable</title></head>"
+    "<body><main><h1>Sign-in is unavailable</h1><p>The console's sign-in service does not answer. Try "
+    f'again in a minute. In an emergency, the access-key form: <a href="{CONSOLE_PATH}/login?'
+    f'{BREAK_GLASS_ARGUMENT}=1">break-glass sign-in</a>.</p></main></body></html>'
+)
 INVALID_SESSION_BODY = (
     '{"code":403,"message":"invalid session","detailedMessage":"Not signed in: the console sends you to '
     'the sign-in."}'
@@ -771,7 +777,22 @@ def _bridge_locations(config: NginxConfig) -> list[Directive]:
             f"{CONSOLE_PATH}/api/v1/logout",
             block=_to_bridge(f"{SIGNIN_PATH}/api/logout"),
         ),
-        directive("location", "^~", f"{SIGNIN_PATH}/", block=_to_bridge()),
+        directive(
+            "location",
+            "^~",
+            f"{SIGNIN_PATH}/",
+            block=[*_to_bridge(), directive("error_page", 502, 504, "=", "@signin_unavailable")],
+        ),
+        *comment("The bridge not answering: a page a person can act on, not nginx's own."),
+        _retry_later(
+            "@signin_unavailable",
+            503,
+            SIGNIN_UNAVAILABLE_BODY,
+            "text/html",
+            30,
+            hsts=config.tls,
+            console=True,
+        ),
     ]
 
 

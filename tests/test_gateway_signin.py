@@ -24,6 +24,7 @@ from components.gateway import (
     BREAK_GLASS_ARGUMENT,
     CONSOLE_PATH,
     INVALID_SESSION_BODY,
+    SIGNIN_UNAVAILABLE_BODY,
     Upstream,
     render_nginx_conf,
 )
@@ -185,3 +186,23 @@ def test_without_the_bridge_the_console_is_its_own(tmp_path):
     text = render_nginx_conf(config)
     assert "location ^~ /sso/" not in text and "http://signin" not in text and "$console_signin" not in text
     assert f"return 302 {CONSOLE_PATH}/login;" in text
+
+
+def test_a_bridge_that_does_not_answer_gets_a_page_with_the_way_in(tmp_path):
+    """Never nginx's own 502 page: a 503 a person can act on, naming the break-glass path."""
+    with recorder("127.0.0.1") as node:
+        config, http_port, _ = loopback_gateway(
+            tmp_path,
+            [Upstream(f"127.0.0.1:{node.server_port}", f"127.0.0.1:{node.server_port}")],
+            signin=f"{BRIDGE_ADDRESS}:{free_port()}",
+            bridge_listen=f"127.0.0.1:{free_port()}",
+        )
+        nginx = Nginx(tmp_path)
+        try:
+            nginx.start(config, http_port)
+            status, headers, body = ask(http_port, "GET", "/sso/login", PAGE_LOAD)
+        finally:
+            nginx.close()
+    assert status == 503 and headers["Retry-After"] == "30"
+    assert body.decode() == SIGNIN_UNAVAILABLE_BODY
+    assert f"{CONSOLE_PATH}/login?{BREAK_GLASS_ARGUMENT}=1" in body.decode()
