@@ -309,7 +309,10 @@ def test_an_id_token_for_another_audience_is_refused(bridge: Bridge):
 
     The bridge's discovery goes through a stand-in that names itself as the token endpoint; it
     answers the bridge's code exchange with what Keycloak gave ``another-app`` for a sign-in made
-    with the bridge's nonce. Without the audience check the bridge would sign the user in."""
+    with the bridge's nonce. Two checks refuse it, each enough alone with Keycloak's tokens (which
+    carry both claims): the bridge's explicit ``aud`` and Authlib's own ``azp``. With both removed
+    the bridge passes the token on to MinIO's STS and this test fails (tried: 502 from STS instead
+    of the bridge's 400); with one removed it still passes."""
     keycloak_realm = f"{bridge.keycloak.url}/realms/{REALM}"
     port = free_port()
     swapped: dict[str, bytes] = {}
