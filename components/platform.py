@@ -37,7 +37,7 @@ from components.network import (
 from components.pools import node_name
 from components.settings import PROJECT, Environment, HostSettings, PlatformSettings, TlsMode
 from components.signin_bridge import SigninBridge, SigninBridgeArgs
-from components.sso import CLIENT_ID, SingleSignOn, SingleSignOnArgs
+from components.sso import CLIENT_ID, SSO_SESSION_MAX_SECONDS, SingleSignOn, SingleSignOnArgs
 
 REGION = "us-east-1"
 """MinIO's default region: what SDKs must sign for."""
@@ -241,6 +241,7 @@ class Platform(pulumi.ComponentResource):
                     discovery_url=self.sso.discovery_url,
                     client_id=CLIENT_ID,
                     client_secret=self.sso.client_secret,
+                    max_session_seconds=SSO_SESSION_MAX_SECONDS,
                     storage_network=self.networks.storage,
                     address=str(addresses.signin),
                     gateway_address=str(addresses.gateway),

@@ -44,12 +44,16 @@ SECRETS_DIR = "/run/signin"
 CLIENT_SECRET_FILE = f"{SECRETS_DIR}/client-secret"
 COOKIE_KEY_FILE = f"{SECRETS_DIR}/cookie-key"
 COOKIE_KEY_LENGTH = 48
-MAX_SESSION_SECONDS = 10 * 3600
-"""The longest console session: the realm's SSO session maximum (components/sso.py)."""
 
 
 def bridge_environment(
-    identity: IdentitySettings, *, console_url: str, discovery_url: str, gateway_internal: str, client_id: str
+    identity: IdentitySettings,
+    *,
+    console_url: str,
+    discovery_url: str,
+    gateway_internal: str,
+    client_id: str,
+    max_session_seconds: int,
 ) -> dict[str, str]:
     """The bridge's ``SIGNIN_*`` environment: plain values and the paths of its secret files."""
     return {
@@ -61,7 +65,7 @@ def bridge_environment(
         # The console sits under the same path on the internal listener as on the public one.
         "SIGNIN_CONSOLE_API": gateway_internal + _path_of(console_url),
         "SIGNIN_STS_ENDPOINT": gateway_internal,
-        "SIGNIN_MAX_SESSION_SECONDS": str(MAX_SESSION_SECONDS),
+        "SIGNIN_MAX_SESSION_SECONDS": str(max_session_seconds),
         "SIGNIN_CONTACT": identity.contact,
     }
 
@@ -80,6 +84,8 @@ class SigninBridgeArgs:
     client_id: str
     client_secret: pulumi.Input[str]
     """Secret: the console client's, shared with MinIO."""
+    max_session_seconds: int
+    """The longest console session: the realm's SSO session maximum."""
     storage_network: docker.Network
     address: str
     """The bridge's fixed address on ``storage-net``."""
@@ -108,6 +114,7 @@ class SigninBridge(pulumi.ComponentResource):
             discovery_url=args.discovery_url,
             gateway_internal=f"http://{args.gateway_address}:{BRIDGE_LISTEN}",
             client_id=args.client_id,
+            max_session_seconds=args.max_session_seconds,
         )
         cookie_key = random.RandomPassword(
             f"{name}-cookie-key",

@@ -75,7 +75,9 @@ BRUTE_FORCE_DETECTION = {
 ACCESS_TOKEN_LIFESPAN = "5m"  # noqa: S105 (a lifetime, not a token)
 """Short: a token is exchanged for MinIO STS credentials right away, which carry their own expiry."""
 SSO_SESSION_IDLE_TIMEOUT = "30m"
-SSO_SESSION_MAX_LIFESPAN = "10h"
+SSO_SESSION_MAX_SECONDS = 10 * 3600
+"""The longest Keycloak session, and so the longest console session the sign-in bridge opens."""
+SSO_SESSION_MAX_LIFESPAN = f"{SSO_SESSION_MAX_SECONDS // 3600}h"
 PKCE_METHOD = "S256"
 """PKCE on top of the client secret: a code intercepted on its way back is useless without the verifier."""
 # Keycloak 26 attaches these to every new OIDC client; the default-scopes resource is

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -59,24 +60,37 @@ def recorder(address: str) -> contextlib.AbstractContextManager[ThreadingHTTPSer
     return serving(0, Recorder, address)
 
 
+@contextlib.contextmanager
+def bridged_gateway(workdir, node: int, console: int, bridge: int, internal: int) -> Iterator[int]:
+    """The rendered gateway with the bridge at ``BRIDGE_ADDRESS:bridge`` running; its HTTP port."""
+    config, http_port, _ = loopback_gateway(
+        workdir,
+        [Upstream(f"127.0.0.1:{node}", f"127.0.0.1:{console}")],
+        signin=f"{BRIDGE_ADDRESS}:{bridge}",
+        bridge_listen=f"127.0.0.1:{internal}",
+    )
+    nginx = Nginx(workdir)
+    try:
+        nginx.start(config, http_port)
+        yield http_port
+    finally:
+        nginx.close()
+
+
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     """``(http_port, internal_port, node, console, bridge)``: the rendered gateway with the bridge."""
     workdir = tmp_path_factory.mktemp("signin-gateway")
-    with recorder("127.0.0.1") as node, recorder("127.0.0.1") as console, recorder(BRIDGE_ADDRESS) as bridge:
-        internal = free_port()
-        config, http_port, _ = loopback_gateway(
-            workdir,
-            [Upstream(f"127.0.0.1:{node.server_port}", f"127.0.0.1:{console.server_port}")],
-            signin=f"{BRIDGE_ADDRESS}:{bridge.server_port}",
-            bridge_listen=f"127.0.0.1:{internal}",
-        )
-        nginx = Nginx(workdir)
-        try:
-            nginx.start(config, http_port)
-            yield http_port, internal, node, console, bridge
-        finally:
-            nginx.close()
+    internal = free_port()
+    with (
+        recorder("127.0.0.1") as node,
+        recorder("127.0.0.1") as console,
+        recorder(BRIDGE_ADDRESS) as bridge,
+        bridged_gateway(
+            workdir, node.server_port, console.server_port, bridge.server_port, internal
+        ) as http_port,
+    ):
+        yield http_port, internal, node, console, bridge
 
 
 def ask(port: int, method: str, path: str, headers=None, source: str = "127.0.0.1"):
@@ -190,19 +204,11 @@ def test_without_the_bridge_the_console_is_its_own(tmp_path):
 
 def test_a_bridge_that_does_not_answer_gets_a_page_with_the_way_in(tmp_path):
     """Never nginx's own 502 page: a 503 a person can act on, naming the break-glass path."""
-    with recorder("127.0.0.1") as node:
-        config, http_port, _ = loopback_gateway(
-            tmp_path,
-            [Upstream(f"127.0.0.1:{node.server_port}", f"127.0.0.1:{node.server_port}")],
-            signin=f"{BRIDGE_ADDRESS}:{free_port()}",
-            bridge_listen=f"127.0.0.1:{free_port()}",
-        )
-        nginx = Nginx(tmp_path)
-        try:
-            nginx.start(config, http_port)
-            status, headers, body = ask(http_port, "GET", "/sso/login", PAGE_LOAD)
-        finally:
-            nginx.close()
+    with (
+        recorder("127.0.0.1") as node,
+        bridged_gateway(tmp_path, node.server_port, node.server_port, free_port(), free_port()) as http_port,
+    ):
+        status, headers, body = ask(http_port, "GET", "/sso/login", PAGE_LOAD)
     assert status == 503 and headers["Retry-After"] == "30"
     assert body.decode() == SIGNIN_UNAVAILABLE_BODY
     assert f"{CONSOLE_PATH}/login?{BREAK_GLASS_ARGUMENT}=1" in body.decode()
