@@ -78,7 +78,7 @@ def traffic(applied, gateway, root_s3, node_environment):
         aws_secret_access_key=session["SecretAccessKey"],
         aws_session_token=session["SessionToken"],
     )
-    temporary.list_objects_v2(Bucket="backups-postgresql")
+    listed_by_session(temporary)
 
     return {
         "root password": node_environment["MINIO_ROOT_PASSWORD"],
@@ -90,6 +90,24 @@ def traffic(applied, gateway, root_s3, node_environment):
         "STS session token": session["SessionToken"],
         **{f"user {name}'s secret": secret for name, secret in applied.users.items()},
     }
+
+
+def listed_by_session(client, seconds: float = 10) -> None:
+    """List backups-postgresql with fresh STS credentials, waiting out the peer that does not know them yet.
+
+    AssumeRole answers once one node has saved the session; the gateway may send the next request to
+    a node whose IAM cache has not loaded it, which answers InvalidAccessKeyId (seen once in a
+    clean-clone CI run). Any other error, or the same one after ``seconds``, fails the test.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.list_objects_v2(Bucket="backups-postgresql")
+            return
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "InvalidAccessKeyId" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 TRAFFIC_EVENTS = [
