@@ -20,7 +20,7 @@ from bench import backup, deploy, gateway, synth
 from bench.report import Row, machine, write
 from synth.run import synthesize
 from synth.stackfile import read_stack_file
-from tests.graph import env_of, minio_nodes
+from tests.graph import minio_nodes, minio_settings_of
 from tests.servers import LocalMinioCluster, Postgres, loopback_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def _against_a_cluster(sections, rounds, quick, notes, progress) -> list[Row]:
     started with the dev stack's rendered environment)."""
     rows: list[Row] = []
     dev = synthesize(read_stack_file(ROOT / "Pulumi.dev.yaml", "dev", None))
-    environment = loopback_environment(env_of(minio_nodes(dev.resources)[0]))
+    environment = loopback_environment(minio_settings_of(minio_nodes(dev.resources)[0]))
     access_key, secret_key = environment["MINIO_ROOT_USER"], environment["MINIO_ROOT_PASSWORD"]
     minio = os.environ.get("MINIO_PLATFORM_MINIO") or shutil.which("minio")
     mc = os.environ.get("MINIO_PLATFORM_MC") or shutil.which("mc")

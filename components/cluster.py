@@ -17,7 +17,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.conventions import ROLE_LABEL, docker_labels, healthy_service
+from components.conventions import ROLE_LABEL, SECRETS_DIR, docker_labels, healthy_service, secret_file
 from components.internode_tls import CERTS_DIR, MC_CA_PATH, InternodeTls
 from components.pools import S3_PORT, PoolLayout, drive_paths, server_arguments
 from components.settings import ClusterSettings, Environment
@@ -85,30 +85,49 @@ def minio_environment(
     return environment
 
 
-def environment_list(
-    environment: Mapping[str, pulumi.Input[str]], secrets: Mapping[str, pulumi.Input[str]]
-) -> list[pulumi.Input[str]]:
-    """``KEY=value`` entries sorted by key; secret values stay secret Outputs."""
+SECRETS_FILE = "minio-config.env"
+"""The nodes' secrets (root password, KMS key, client secret, webhook tokens), under SECRETS_DIR."""
+CONFIG_ENV_VARIABLE = "MINIO_CONFIG_ENV_FILE"
+"""MinIO reads ``KEY=value`` lines from the file this names into its environment at start-up."""
+
+
+def environment_list(environment: Mapping[str, pulumi.Input[str]]) -> list[pulumi.Input[str]]:
+    """``KEY=value`` entries sorted by key."""
     entries: list[pulumi.Input[str]] = []
-    for key in sorted({*environment, *secrets}):
-        if key in secrets:
-            entries.append(pulumi.Output.secret(pulumi.Output.concat(key, "=", secrets[key])))
-        else:
-            value = environment[key]
-            entries.append(
-                f"{key}={value}" if isinstance(value, str) else pulumi.Output.concat(key, "=", value)
-            )
+    for key in sorted(environment):
+        value = environment[key]
+        entries.append(f"{key}={value}" if isinstance(value, str) else pulumi.Output.concat(key, "=", value))
     return entries
+
+
+def _config_env_line(key: str, value: str) -> str:
+    if "\n" in value or "\r" in value:
+        # The value itself never appears in an error.
+        raise ValueError(f"{key} must be one line: MinIO reads {SECRETS_FILE} line by line")
+    # MinIO trims each line, then strips one pair of quotes: quoted, a value keeps its edges.
+    return f'{key}="{value}"\n'
+
+
+def config_env_file(secrets: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    """The content of :data:`SECRETS_FILE`: one ``KEY="value"`` line per secret, sorted; secret.
+
+    MinIO (cmd/common-main.go, ``loadEnvVarsFromFiles``) sets these before it reads its settings, so
+    a node sees the same variables as before while ``docker inspect`` shows none of their values.
+    """
+    keys = sorted(secrets)
+    values = [pulumi.Output.from_input(secrets[key]) for key in keys]
+    return pulumi.Output.secret(
+        pulumi.Output.all(*values).apply(
+            lambda resolved: "".join(_config_env_line(k, v) for k, v in zip(keys, resolved, strict=True))
+        )
+    )
 
 
 def render_environment_file(
     environment: Mapping[str, pulumi.Input[str]], secret_keys: Sequence[str]
 ) -> pulumi.Output[str]:
-    """The nodes' environment as a reviewable ``KEY=value`` file, secrets shown as ``[secret]``.
-
-    The engine sees the whole ``envs`` list as secret (one element is), so this file is where a
-    reviewer reads what the nodes are configured with.
-    """
+    """What the nodes are configured with, as a reviewable ``KEY=value`` file: the environment,
+    and the secrets MinIO reads from :data:`SECRETS_FILE` shown as ``[secret]``."""
     keys = sorted({*environment, *secret_keys})
     values = [pulumi.Output.from_input("[secret]" if k in secret_keys else environment[k]) for k in keys]
     return pulumi.Output.all(*values).apply(
@@ -249,7 +268,10 @@ class MinioCluster(pulumi.ComponentResource):
             "MINIO_KMS_SECRET_KEY": self._kms_secret_key(args),
             **args.secret_environment,
         }
-        environment = environment_list(plain_environment, secret_environment)
+        # The secrets reach MinIO in a file (conventions.secret_file), named by a plain variable.
+        plain_environment[CONFIG_ENV_VARIABLE] = f"{SECRETS_DIR}/{SECRETS_FILE}"
+        environment = environment_list(plain_environment)
+        self._secrets_upload = secret_file(SECRETS_FILE, config_env_file(secret_environment))
         self.environment_file = render_environment_file(plain_environment, list(secret_environment))
         command = server_command(settings.layout, secure=multi is not None)
 
@@ -400,7 +422,7 @@ class MinioCluster(pulumi.ComponentResource):
             docker.ContainerNetworksAdvancedArgs(name=args.monitoring_network.name, aliases=[node]),
         ]
         hosts: list[docker.ContainerHostArgs] = []
-        uploads: list[docker.ContainerUploadArgs] = []
+        uploads: list[docker.ContainerUploadArgs] = [self._secrets_upload]
         networks = local
         if multi is not None and site is not None:
             # The other nodes by the names in /etc/hosts, at their addresses on the hosts' network.
@@ -414,7 +436,7 @@ class MinioCluster(pulumi.ComponentResource):
                 networks = [between_hosts]
                 names.update(multi.services)
             hosts = [docker.ContainerHostArgs(host=n, ip=a) for n, a in sorted(names.items())]
-            uploads = self._tls_uploads(node, multi.tls)
+            uploads += self._tls_uploads(node, multi.tls)
         return docker.Container(
             f"{self._name}-{node}",
             name=node,
@@ -424,7 +446,7 @@ class MinioCluster(pulumi.ComponentResource):
             envs=environment,
             networks_advanced=networks,
             hosts=hosts or None,
-            uploads=uploads or None,
+            uploads=uploads,
             volumes=mounts,
             # `mc ready local` (shipped in the image) succeeds once this node serves S3 with write
             # quorum, so a node is healthy only when the cluster it belongs to can take writes.

@@ -112,6 +112,31 @@ def bash_http_probe(port: int, path: str, expect: str) -> list[str]:
     ]
 
 
+SECRETS_DIR = "/run/secrets"
+"""Where a container finds its secrets, one file each (Docker's own convention for secrets)."""
+SECRET_FILE_MODE = "0440"  # noqa: S105 (file permissions)
+"""A secret file's permissions. The provider uploads files as root:root (the Docker plugin built
+here has no upload ``owner``), so the service reads its secrets through its group: every non-root
+service runs in group 0 (root's group, which carries no privilege of its own: the convention of
+OpenShift and of Keycloak's, Grafana's and Bitnami's images). Other users cannot read them, and
+nothing in the container can change them."""
+
+
+def secret_file(name: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
+    """``content`` uploaded to ``SECRETS_DIR/name``, secret in the state, :data:`SECRET_FILE_MODE`.
+
+    Secrets go to files, never to a container's environment: ``docker inspect`` and
+    ``/proc/<pid>/environ`` show an environment to anyone who can read them on the host.
+    """
+    if "/" in name:
+        raise ValueError(f"a secret file's name is one path segment under {SECRETS_DIR}, got {name!r}")
+    return docker.ContainerUploadArgs(
+        file=f"{SECRETS_DIR}/{name}",
+        content=pulumi.Output.secret(content),
+        permissions=SECRET_FILE_MODE,
+    )
+
+
 def data_volume(parent: pulumi.Resource, prefix: str, role: str, labels: Mapping[str, str]) -> docker.Volume:
     """``<role>-data``, kept when the stack is destroyed: a service's state outlives its container."""
     return docker.Volume(

@@ -24,9 +24,11 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.conventions import (
+    SECRETS_DIR,
     bash_http_probe,
     data_volume,
     healthy_service,
+    secret_file,
     service_container,
     wget_http_probe,
 )
@@ -191,21 +193,18 @@ def _object(values: Mapping[str, str]) -> str:
     return "{ " + ", ".join(f"{key} = {_string(value)}" for key, value in values.items()) + " }"
 
 
-LOKI_PASSWORD_ENV = "LOKI_BASIC_AUTH_PASSWORD"  # noqa: S105 (the variable's name, not a password)
-LOKI_TOKEN_ENV = "LOKI_BEARER_TOKEN"  # noqa: S105 (the variable's name, not a token)
+LOKI_CREDENTIAL_FILE = "loki-credential"
+"""The existing Loki's password or bearer token, under SECRETS_DIR in Alloy's container."""
+LOKI_CREDENTIAL_PATH = f"{SECRETS_DIR}/{LOKI_CREDENTIAL_FILE}"
 
 
 @dataclass(frozen=True)
 class LokiAuth:
-    """How Alloy authenticates to an existing Loki. The credential is never in the rendered file:
-    Alloy reads it from an environment variable the container receives as a secret."""
+    """How Alloy authenticates to an existing Loki. The credential is in neither the rendered file
+    nor the container's environment: Alloy reads it from :data:`LOKI_CREDENTIAL_PATH`."""
 
     username: str | None = None
-    """Basic auth with this user (its password in :data:`LOKI_PASSWORD_ENV`); None: a bearer token."""
-
-    @property
-    def environment_variable(self) -> str:
-        return LOKI_PASSWORD_ENV if self.username is not None else LOKI_TOKEN_ENV
+    """Basic auth with this user (the file holds its password); None: a bearer token."""
 
 
 def _loki_auth_lines(auth: LokiAuth | None) -> list[str]:
@@ -215,10 +214,10 @@ def _loki_auth_lines(auth: LokiAuth | None) -> list[str]:
         return [
             "    basic_auth {",
             f"      username = {_string(auth.username)}",
-            f"      password = sys.env({_string(LOKI_PASSWORD_ENV)})",
+            f"      password_file = {_string(LOKI_CREDENTIAL_PATH)}",
             "    }",
         ]
-    return [f"    bearer_token = sys.env({_string(LOKI_TOKEN_ENV)})"]
+    return [f"    bearer_token_file = {_string(LOKI_CREDENTIAL_PATH)}"]
 
 
 def render_alloy_config(
@@ -581,17 +580,13 @@ class LogPipeline(pulumi.ComponentResource):
                 config_path,
             ],
             uploads=[
-                docker.ContainerUploadArgs(file=config_path, content=self.alloy_config, permissions="0444")
+                docker.ContainerUploadArgs(file=config_path, content=self.alloy_config, permissions="0444"),
+                *(
+                    [secret_file(LOKI_CREDENTIAL_FILE, args.loki_credential)]
+                    if self.auth is not None and args.loki_credential is not None
+                    else []
+                ),
             ],
-            envs=(
-                [
-                    pulumi.Output.secret(
-                        pulumi.Output.concat(f"{self.auth.environment_variable}=", args.loki_credential)
-                    )
-                ]
-                if self.auth is not None and args.loki_credential is not None
-                else None
-            ),
             **healthy_service(
                 bash_http_probe(ALLOY_HTTP_PORT, "/-/ready", " 200 "),
                 interval="5s",

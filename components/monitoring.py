@@ -27,7 +27,14 @@ from pulumiverse_grafana import Provider as GrafanaProvider
 from pulumiverse_grafana import oss as grafana
 
 from components.cluster import S3_PORT
-from components.conventions import data_volume, healthy_service, service_container, wget_http_probe
+from components.conventions import (
+    SECRETS_DIR,
+    data_volume,
+    healthy_service,
+    secret_file,
+    service_container,
+    wget_http_probe,
+)
 from components.internode_tls import SHARED_NAME
 from components.pools import PoolLayout
 from components.settings import DEFAULT_LOG_QUEUE_SIZE, ObservabilityMode, ObservabilitySettings
@@ -35,6 +42,7 @@ from components.settings import DEFAULT_LOG_QUEUE_SIZE, ObservabilityMode, Obser
 GRAFANA_ADMIN_USER = "admin"
 """The deployed Grafana's admin (its password is generated: stack output grafana_admin_password)."""
 TOKEN_FILE = "minio.token"  # noqa: S105 (a file name)
+GRAFANA_PASSWORD_FILE = "grafana-admin-password"  # noqa: S105 (a file name)
 RULES_FILE = "minio-alerts.yml"
 NODE_CA_FILE = "internode-ca.crt"
 """The internode CA beside prometheus.yml, with several hosts (nodes serve HTTPS)."""
@@ -374,9 +382,13 @@ class Monitoring(pulumi.ComponentResource):
             retries=12,
             start_period="20s",
             wait_timeout=180,
+            # Grafana's image runs as uid 472 in group 0, which reads the secret files.
+            user="472:0",
+            uploads=[secret_file(GRAFANA_PASSWORD_FILE, password)],
             envs=[
                 f"GF_SECURITY_ADMIN_USER={GRAFANA_ADMIN_USER}",
-                pulumi.Output.concat("GF_SECURITY_ADMIN_PASSWORD=", password),
+                # Grafana reads any setting's value from the file a ``__FILE`` variable names.
+                f"GF_SECURITY_ADMIN_PASSWORD__FILE={SECRETS_DIR}/{GRAFANA_PASSWORD_FILE}",
                 f"GF_SERVER_ROOT_URL={public_url}",
                 "GF_USERS_ALLOW_SIGN_UP=false",
                 "GF_AUTH_ANONYMOUS_ENABLED=false",

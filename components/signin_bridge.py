@@ -28,7 +28,13 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.conventions import ROLE_LABEL, bash_http_probe, docker_labels, healthy_service
+from components.conventions import (
+    ROLE_LABEL,
+    SECRET_FILE_MODE,
+    bash_http_probe,
+    docker_labels,
+    healthy_service,
+)
 from components.settings import IdentitySettings
 
 SIGNIN_HOST = "signin"
@@ -44,6 +50,8 @@ SECRETS_DIR = "/run/signin"
 CLIENT_SECRET_FILE = f"{SECRETS_DIR}/client-secret"
 COOKIE_KEY_FILE = f"{SECRETS_DIR}/cookie-key"
 COOKIE_KEY_LENGTH = 48
+SIGNIN_USER = "10001:0"
+"""The bridge's uid (images/signin) in group 0, which reads the secret files."""
 
 
 def bridge_environment(
@@ -140,17 +148,19 @@ class SigninBridge(pulumi.ComponentResource):
             hostname=SIGNIN_HOST,
             image=image.image_id,
             envs=[f"{key}={value}" for key, value in self.environment.items()],
+            # The image's uid (images/signin) in group 0, which reads the secret files
+            # (conventions.SECRET_FILE_MODE: uploads belong to root).
+            user=SIGNIN_USER,
             uploads=[
-                # Uploads belong to root and the bridge runs as uid 10001 (images/signin): readable by
-                # all in the container, where nothing but the bridge runs. The Docker provider built
-                # here cannot set an upload's owner (docs/sso.md; #30 tracks owner-only files).
                 docker.ContainerUploadArgs(
                     file=CLIENT_SECRET_FILE,
                     content=pulumi.Output.secret(args.client_secret),
-                    permissions="0444",
+                    permissions=SECRET_FILE_MODE,
                 ),
                 docker.ContainerUploadArgs(
-                    file=COOKIE_KEY_FILE, content=pulumi.Output.secret(cookie_key.result), permissions="0444"
+                    file=COOKIE_KEY_FILE,
+                    content=pulumi.Output.secret(cookie_key.result),
+                    permissions=SECRET_FILE_MODE,
                 ),
             ],
             networks_advanced=networks,

@@ -36,7 +36,15 @@ import pulumi_docker as docker
 import pulumi_keycloak as keycloak
 import pulumi_random as random
 
-from components.conventions import ROLE_LABEL, bash_http_probe, docker_labels, healthy_service
+from components.conventions import (
+    ROLE_LABEL,
+    SECRET_FILE_MODE,
+    SECRETS_DIR,
+    bash_http_probe,
+    docker_labels,
+    healthy_service,
+    secret_file,
+)
 from components.internode_tls import Certificate
 from components.settings import GroupSettings, IdentitySettings
 from components.signin_bridge import SIGNIN_PATH
@@ -52,6 +60,10 @@ TLS with a certificate from the internode CA (their answers decide which tokens 
 KEYCLOAK_TLS_DIR = "/opt/keycloak/conf/internode"
 KEYCLOAK_MANAGEMENT_PORT = 9000
 KEYCLOAK_DATA_DIR = "/opt/keycloak/data"
+KEYCLOAK_SECRETS_FILE = "keycloak.conf"
+"""Keycloak's settings that are secrets (keycloak.conf format), under SECRETS_DIR: KC_CONFIG_FILE."""
+KEYCLOAK_USER = "1000:0"
+"""Keycloak's user (its images' uid 1000) in group 0, which reads the secret files."""
 """The deployed Keycloak's state (start-dev's H2 database): on the ``keycloak-data`` volume."""
 MASTER_REALM = "master"
 KEYCLOAK_ADMIN_ROLE = "admin"
@@ -161,6 +173,23 @@ class SingleSignOnArgs:
     discovery document and signing keys (Keycloak's HTTPS port is published there)."""
     https_certificate: Certificate | None = None
     """Several hosts: the deployed Keycloak's certificate (from the internode CA)."""
+
+
+def keycloak_secrets(automation_secret: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The content of :data:`KEYCLOAK_SECRETS_FILE` (secret): the automation's bootstrap secret.
+
+    Keycloak reads the file as Java properties and expands ``${...}`` in values; the settings refuse
+    a given secret that either would change (components/settings/secrets.py), and a generated one
+    is letters and digits.
+    """
+    return pulumi.Output.secret(
+        pulumi.Output.concat(
+            "# Written by minio-platform. Read at every start; used on the data volume's first.\n",
+            "bootstrap-admin-client-secret=",
+            automation_secret,
+            "\n",
+        )
+    )
 
 
 class SingleSignOn(pulumi.ComponentResource):
@@ -325,10 +354,10 @@ class SingleSignOn(pulumi.ComponentResource):
         )
         envs: list[pulumi.Input[str]] = [
             # Keycloak creates this temporary admin service account with the master realm, on the
-            # volume's first start, and ignores these two afterwards. No bootstrap user: the person's
-            # admin is a permanent user the stack declares (_permanent_admin).
+            # volume's first start, and ignores it and its secret (in the file) afterwards. No
+            # bootstrap user: the person's admin is a permanent user the stack declares (_permanent_admin).
             f"KC_BOOTSTRAP_ADMIN_CLIENT_ID={identity.admin_client_id}",
-            pulumi.Output.concat("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=", automation_secret),
+            f"KC_CONFIG_FILE={SECRETS_DIR}/{KEYCLOAK_SECRETS_FILE}",
             f"KC_HOSTNAME={endpoints.public_url}",
             "KC_HOSTNAME_BACKCHANNEL_DYNAMIC=true",
             "KC_HTTP_ENABLED=true",
@@ -338,7 +367,7 @@ class SingleSignOn(pulumi.ComponentResource):
             f"KC_HTTP_PORT={KEYCLOAK_HTTP_PORT}",
             "KC_HEALTH_ENABLED=true",
         ]
-        uploads = None
+        uploads = [secret_file(KEYCLOAK_SECRETS_FILE, keycloak_secrets(automation_secret))]
         if args.https_certificate is not None:
             envs += [
                 f"KC_HTTPS_PORT={KEYCLOAK_HTTPS_PORT}",
@@ -347,18 +376,17 @@ class SingleSignOn(pulumi.ComponentResource):
                 # The management port (health) would inherit HTTPS; the health probe speaks HTTP.
                 "KC_HTTP_MANAGEMENT_SCHEME=http",
             ]
-            uploads = [
+            uploads += [
                 docker.ContainerUploadArgs(
                     file=f"{KEYCLOAK_TLS_DIR}/tls.crt",
                     content=args.https_certificate.certificate,
                     permissions="0444",
                 ),
-                # Keycloak runs as uid 1000 and uploads belong to root: readable by all, and nothing
-                # but Keycloak runs in the container.
+                # Uploads belong to root: Keycloak reads its key through group 0, like its secrets.
                 docker.ContainerUploadArgs(
                     file=f"{KEYCLOAK_TLS_DIR}/tls.key",
                     content=args.https_certificate.private_key,
-                    permissions="0444",
+                    permissions=SECRET_FILE_MODE,
                 ),
             ]
         return docker.Container(
@@ -367,6 +395,7 @@ class SingleSignOn(pulumi.ComponentResource):
             hostname=KEYCLOAK_HOST,
             image=image.image_id,
             command=["start-dev"],
+            user=KEYCLOAK_USER,
             envs=envs,
             uploads=uploads,
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=KEYCLOAK_DATA_DIR)],

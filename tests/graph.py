@@ -41,3 +41,33 @@ def minio_nodes(resources: list[RecordedResource]) -> list[RecordedResource]:
     prefix = "minio-cluster-minio"
     nodes = [r for r in resources if r.type == CONTAINER and r.name.startswith(prefix)]
     return sorted(nodes, key=lambda r: int(r.name.removeprefix(prefix)))
+
+
+def uploads_of(container: RecordedResource) -> dict[str, dict[str, Any]]:
+    """The container's uploaded files by path, secret wrappers off."""
+    return {upload["file"]: upload for upload in plain(container.inputs.get("uploads") or [])}
+
+
+def parse_config_env(text: str) -> dict[str, str]:
+    """A MINIO_CONFIG_ENV_FILE as MinIO reads it (cmd/common-main.go, ``parsEnvEntry``): trimmed lines,
+    ``#`` comments, ``KEY=value`` split at the first ``=``, one pair of enclosing quotes stripped."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, separator, value = line.removeprefix("export").strip().partition("=")
+        assert separator, f"MinIO refuses the line {key!r}: no '='"
+        if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def minio_settings_of(node: RecordedResource) -> dict[str, str]:
+    """What a MinIO node runs with: its environment and the secrets file MINIO_CONFIG_ENV_FILE names."""
+    environment = env_of(node)
+    path = environment.pop("MINIO_CONFIG_ENV_FILE")
+    secrets = parse_config_env(uploads_of(node)[path]["content"])
+    assert not set(secrets) & set(environment), "a secret is also in the environment"
+    return {**environment, **secrets}

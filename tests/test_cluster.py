@@ -8,12 +8,23 @@ from pathlib import PurePosixPath
 import pytest
 
 from components.cluster import MinioClusterArgs, drive_paths, minio_environment, server_command
+from components.conventions import SECRET_FILE_MODE
 from components.logs import LOG_QUEUE_PATH
 from components.pools import PoolShape, plan_pools
 from components.settings import Environment, SettingsError, settings_from_config
 from synth.manifest import manifest
 from synth.mocks import is_secret, unwrap
-from tests.graph import CONTAINER, NETWORK, RANDOM_PASSWORD, VOLUME, env_of, minio_nodes, plain
+from tests.graph import (
+    CONTAINER,
+    NETWORK,
+    RANDOM_PASSWORD,
+    VOLUME,
+    env_of,
+    minio_nodes,
+    minio_settings_of,
+    plain,
+    uploads_of,
+)
 
 EIGHT_BY_TWO = {"cluster": {"nodes": 8, "drivesPerNode": 2}}
 SHAPES = [("dev", None, 4, 1), ("dev", EIGHT_BY_TWO, 8, 2)]
@@ -248,8 +259,13 @@ def test_generated_root_password_is_secret_everywhere(synth):
     assert generator.inputs["keepers"] == {"generation": "1"}
     password = plain(generator.state["result"])
     for container in minio_nodes(dev.resources):
-        assert is_secret(container.inputs["envs"])
-        assert env_of(container)["MINIO_ROOT_PASSWORD"] == password
+        # In the secrets file (a secret upload), never in the environment.
+        assert not is_secret(container.inputs["envs"])
+        assert password not in json.dumps(plain(container.inputs["envs"]))
+        assert "MINIO_ROOT_PASSWORD" not in env_of(container)
+        secrets_file = uploads_of(container)["/run/secrets/minio-config.env"]
+        assert secrets_file["permissions"] == SECRET_FILE_MODE
+        assert minio_settings_of(container)["MINIO_ROOT_PASSWORD"] == password
     assert is_secret(dev.outputs["minio_root_password"])
     assert plain(dev.outputs["minio_root_password"]) == password
     assert password not in json.dumps(manifest(dev))
@@ -266,7 +282,10 @@ def test_root_password_from_secure_config_is_used_and_not_generated(synth):
     prod = synth("prod")
     assert "minio-cluster-root-password" not in {r.name for r in prod.of_type(RANDOM_PASSWORD)}
     for container in minio_nodes(prod.resources):
-        assert env_of(container)["MINIO_ROOT_PASSWORD"] == "offline-synth-placeholder-for-rootPassword"
+        assert (
+            minio_settings_of(container)["MINIO_ROOT_PASSWORD"]
+            == "offline-synth-placeholder-for-rootPassword"
+        )
     assert is_secret(prod.outputs["minio_root_password"])
 
 
@@ -313,4 +332,6 @@ def test_rendered_dev_manifest_has_no_minio_ports_and_masks_the_password(synth):
     for entry in manifest(synth("dev")):
         if entry["type"] == CONTAINER and entry["name"].startswith("minio-cluster-minio"):
             assert "ports" not in entry["inputs"]
-            assert entry["inputs"]["envs"] == "[secret]"
+            assert "MINIO_CONFIG_ENV_FILE=/run/secrets/minio-config.env" in entry["inputs"]["envs"]
+            assert not [e for e in entry["inputs"]["envs"] if "PASSWORD" in e or "SECRET" in e]
+            assert "[secret]" in json.dumps(entry["inputs"]["uploads"])

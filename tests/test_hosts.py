@@ -290,6 +290,7 @@ def test_nodes_talk_tls_on_the_hosts_network_by_name(synth):
     assert is_secret(node5.inputs["uploads"])
     uploads = {u["file"]: u["permissions"] for u in plain(node5.inputs["uploads"])}
     assert uploads == {
+        "/run/secrets/minio-config.env": "0440",
         "/etc/minio/certs/public.crt": "0644",
         "/etc/minio/certs/private.key": "0600",
         "/etc/minio/certs/CAs/ca.crt": "0644",

@@ -27,7 +27,7 @@ from components.logs import (
     render_gate_token_map,
     webhook_authorization,
 )
-from tests.graph import CONTAINER, NETWORK, env_of, minio_nodes, plain
+from tests.graph import CONTAINER, NETWORK, env_of, minio_nodes, minio_settings_of, plain
 from tests.log_samples import SAMPLES, SERVICE_ACCOUNT
 
 PUSH_URL = "http://loki:3100/loki/api/v1/push"
@@ -225,13 +225,14 @@ def test_the_gate_takes_the_token_the_nodes_send_as_a_secret_file_and_nothing_el
     authorization = webhook_authorization(token)
     assert token_map["content"] == render_gate_token_map(authorization)
     for node in minio_nodes(dev.resources):
-        env = env_of(node)
+        settings = minio_settings_of(node)
         assert (
-            env["MINIO_LOGGER_WEBHOOK_AUTH_TOKEN_alloy"]
-            == env["MINIO_AUDIT_WEBHOOK_AUTH_TOKEN_alloy"]
+            settings["MINIO_LOGGER_WEBHOOK_AUTH_TOKEN_alloy"]
+            == settings["MINIO_AUDIT_WEBHOOK_AUTH_TOKEN_alloy"]
             == authorization
         )
-        assert is_secret(node.inputs["envs"])
+        assert not [key for key in env_of(node) if "TOKEN" in key]
+        assert is_secret(node.inputs["uploads"])
     assert token not in json.dumps(dev.files)
     assert token not in json.dumps(manifest(dev))
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from components.logs import LOKI_PASSWORD_ENV, LOKI_TOKEN_ENV, LokiAuth, render_alloy_config
+from components.conventions import SECRET_FILE_MODE
+from components.logs import LOKI_CREDENTIAL_PATH, LokiAuth, render_alloy_config
 from components.settings import SettingsError, settings_from_config
-from synth.mocks import is_secret, unwrap
+from synth.mocks import is_secret
 from synth.run import synthesize
 from synth.stackfile import read_stack_file
-from tests.graph import CONTAINER
+from tests.graph import CONTAINER, uploads_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL = {
@@ -70,37 +71,31 @@ def test_loki_credentials_are_validated(observability, secrets, expected):
 
 
 @pytest.mark.parametrize(
-    ("auth", "variable", "reference"),
+    ("auth", "reference"),
     [
-        (LokiAuth("tenant-1"), LOKI_PASSWORD_ENV, f'password = sys.env("{LOKI_PASSWORD_ENV}")'),
-        (LokiAuth(), LOKI_TOKEN_ENV, f'bearer_token = sys.env("{LOKI_TOKEN_ENV}")'),
+        (LokiAuth("tenant-1"), f'password_file = "{LOKI_CREDENTIAL_PATH}"'),
+        (LokiAuth(), f'bearer_token_file = "{LOKI_CREDENTIAL_PATH}"'),
     ],
 )
-def test_the_credential_is_read_from_the_environment_by_alloys_own_parser(
-    alloycheck, tmp_path, auth, variable, reference
-):
+def test_the_credential_is_read_from_its_file_by_alloys_own_parser(alloycheck, tmp_path, auth, reference):
     config = render_alloy_config("https://loki.example.com/loki/api/v1/push", auth=auth)
     assert reference in config
     path = tmp_path / "config.alloy"
     path.write_text(config)
-
-    def describe(environment: dict[str, str]) -> dict:
-        done = subprocess.run(
-            [alloycheck, "--describe-endpoints", str(path)],
-            env={"PATH": os.environ.get("PATH", ""), **environment},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        (endpoint,) = [json.loads(line) for line in done.stdout.splitlines()]
-        assert "s3cret" not in done.stdout
-        return endpoint
-
-    given = describe({variable: "s3cret-credential"})
-    assert given["auth"] == ("basic" if auth.username else "bearer") and given["credential_set"] is True
+    done = subprocess.run(
+        [alloycheck, "--describe-endpoints", str(path)],
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (endpoint,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert endpoint["auth"] == ("basic" if auth.username else "bearer")
+    # Alloy's parser took the file as the credential's source, and nothing inline.
+    assert endpoint["credential_file"] == LOKI_CREDENTIAL_PATH
+    assert endpoint["credential_set"] is False
     if auth.username:
-        assert given["username"] == "tenant-1"
-        assert describe({})["credential_set"] is False  # the name the container gets is the one read
+        assert endpoint["username"] == "tenant-1"
 
 
 def _prod(observability: dict, secrets: dict[str, str]):
@@ -111,29 +106,30 @@ def _prod(observability: dict, secrets: dict[str, str]):
 
 
 @pytest.mark.parametrize(
-    ("observability", "secrets", "variable"),
+    ("observability", "secrets"),
     [
-        ({"lokiUsername": "tenant-1"}, {"lokiPassword": "basic-s3cret-pass"}, LOKI_PASSWORD_ENV),
-        ({}, {"lokiBearerToken": "bearer-s3cret-token"}, LOKI_TOKEN_ENV),
+        ({"lokiUsername": "tenant-1"}, {"lokiPassword": "basic-s3cret-pass"}),
+        ({}, {"lokiBearerToken": "bearer-s3cret-token"}),
     ],
 )
-def test_alloy_gets_the_credential_as_a_secret_variable_and_the_file_holds_none(
-    observability, secrets, variable
+def test_alloy_gets_the_credential_as_a_secret_file_and_neither_its_config_nor_environment_holds_it(
+    observability, secrets
 ):
     synthesis = _prod(observability, secrets)
     (value,) = secrets.values()
     (alloy,) = [c for c in synthesis.of_type(CONTAINER) if c.inputs["name"] == "alloy"]
-    envs = alloy.inputs["envs"]
-    assert is_secret(envs) or all(is_secret(e) for e in envs)
-    plain_envs = unwrap(envs) if is_secret(envs) else [unwrap(e) for e in envs]
-    assert f"{variable}={value}" in plain_envs
+    assert is_secret(alloy.inputs["uploads"])
+    credential = uploads_of(alloy)[LOKI_CREDENTIAL_PATH]
+    assert credential["content"] == value
+    assert credential["permissions"] == SECRET_FILE_MODE
+    assert not alloy.inputs.get("envs")
     assert value not in synthesis.files["config.alloy"]
-    assert f'sys.env("{variable}")' in synthesis.files["config.alloy"]
+    assert LOKI_CREDENTIAL_PATH in synthesis.files["config.alloy"]
     assert value in synthesis.secret_values
 
 
 def test_without_credentials_alloy_pushes_as_before(synth):
     prod = synth("prod")
-    assert "sys.env" not in prod.files["config.alloy"]
+    assert LOKI_CREDENTIAL_PATH not in prod.files["config.alloy"]
     (alloy,) = [c for c in prod.of_type(CONTAINER) if c.inputs["name"] == "alloy"]
     assert not alloy.inputs.get("envs")

@@ -383,17 +383,24 @@ def test_dashboard_has_a_fixed_uid_and_every_required_panel():
 
 
 def test_dev_grafana_gets_datasource_folder_and_dashboard(synth):
+    from components.conventions import SECRET_FILE_MODE
     from synth.mocks import is_secret
-    from tests.graph import CONTAINER, plain
+    from tests.graph import CONTAINER, plain, uploads_of
 
     synthesis = synth("dev")
     grafana = synthesis.named(CONTAINER, "minio-monitoring-grafana")
     assert [(p["internal"], p["ip"]) for p in grafana.inputs["ports"]] == [(3000, "127.0.0.1")]
-    assert is_secret(grafana.inputs["envs"])
+    # The password in a secret file that Grafana's __FILE variable names, not in the environment.
+    envs = dict(e.split("=", 1) for e in plain(grafana.inputs["envs"]))
+    assert not is_secret(grafana.inputs["envs"]) and "GF_SECURITY_ADMIN_PASSWORD" not in envs
+    assert grafana.inputs["user"] == "472:0"
+    password_file = uploads_of(grafana)[envs["GF_SECURITY_ADMIN_PASSWORD__FILE"]]
+    assert password_file["permissions"] == SECRET_FILE_MODE
     provider = synthesis.named("pulumi:providers:grafana", "minio-monitoring-grafana")
     assert provider.inputs["url"] == "http://localhost:3000"
     assert is_secret(provider.inputs["auth"])
-    password = dict(e.split("=", 1) for e in plain(grafana.inputs["envs"]))["GF_SECURITY_ADMIN_PASSWORD"]
+    password = password_file["content"]
+    assert len(password) >= 20 and password in synthesis.secret_values
     assert plain(provider.inputs["auth"]) == f"admin:{password}"
     assert grafana.urn in provider.dependencies
     sources = {d.inputs["type"]: d for d in synthesis.of_type(DATASOURCE)}

@@ -109,6 +109,48 @@ def test_credentials_are_secret():
     assert rules.credentials_are_secret(Resource(rules.CONTAINER, "gateway", {"uploads": [key_upload]}))
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "MINIO_ROOT_PASSWORD=hunter22",
+        "MINIO_KMS_SECRET_KEY=minio-platform-sse:a2V5",
+        "MINIO_IDENTITY_OPENID_CLIENT_SECRET=abc",
+        "MINIO_AUDIT_WEBHOOK_AUTH_TOKEN_alloy=Bearer abc",
+        "MINIO_SECRET_KEY=legacy",
+        "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=abc",
+        "KC_DB_PASSWORD=abc",
+        "GF_SECURITY_ADMIN_PASSWORD=abc",
+        "LOKI_BEARER_TOKEN=abc",
+        "POSTGRES_PASSWORD=abc",
+        "my_api_key=abc",
+        "MC_HOST_backup=https://backup:s3cret-key@minio1:9000",
+    ],
+)
+def test_no_secrets_in_environment_refuses_a_secret_looking_variable(entry):
+    (found,) = rules.no_secrets_in_environment(node(envs=["MINIO_ROOT_USER=root", entry]))
+    key = entry.split("=", 1)[0]
+    assert f"sets {key}" in found and "file" in found
+    assert entry.split("=", 1)[1] not in found, "the message repeats the secret"
+
+
+def test_no_secrets_in_environment_passes_paths_to_secret_files_and_plain_settings():
+    plain_settings = [
+        "MINIO_ROOT_USER=minio-root",
+        "MINIO_CONFIG_ENV_FILE=/run/secrets/minio-config.env",
+        "MINIO_ROOT_PASSWORD_FILE=/run/secrets/root-password",
+        "GF_SECURITY_ADMIN_PASSWORD__FILE=/run/secrets/grafana-admin-password",
+        "KC_CONFIG_FILE=/run/secrets/keycloak.conf",
+        "SIGNIN_CLIENT_SECRET_FILE=/run/signin/client-secret",
+        "MC_HOST_local=https://localhost:9000",
+        "MINIO_IDENTITY_OPENID_CONFIG_URL=http://keycloak:8080/realms/minio/.well-known/openid-configuration",
+    ]
+    assert rules.no_secrets_in_environment(node(envs=plain_settings)) == []
+    assert rules.no_secrets_in_environment(node()) == []
+    # A secret element makes the synth manifest mark the whole list: that is a secret in the environment.
+    assert rules.no_secrets_in_environment(node(envs="[secret]"))
+    assert rules.no_secrets_in_environment(Resource(rules.BUCKET, "b", {"envs": ["X_TOKEN=1"]})) == []
+
+
 def test_prod_gateway_terminates_tls():
     tls = Resource(
         rules.CONTAINER,
@@ -198,6 +240,7 @@ def test_rule_levels_match_the_issue():
         "buckets-have-lifecycle",
         "no-wildcard-grants",
         "credentials-are-secret",
+        "no-secrets-in-environment",
         "prod-gateway-terminates-tls",
         "gateway-shields-known-flaws",
         "prod-minio-image-has-the-2025-fix",

@@ -314,6 +314,37 @@ def test_short_root_password_is_refused_without_echoing_it(password):
     )
 
 
+def test_a_root_password_on_two_lines_is_refused_without_echoing_it():
+    """The nodes read it from their secrets file, one ``KEY="value"`` line per secret."""
+    password = "first-line-of-it\nsecond-line"
+    message = the_problem({"rootPassword": password}, frozenset({"rootPassword"}))
+    assert (
+        message
+        == f"{PROJECT}:rootPassword = '[secret]': one line: the nodes read it from a file, line by line"
+    )
+    assert "first-line" not in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "a-service-accounts-secret-${env:HOME}-32",
+        "a-service-accounts-secret-with-a-\\-in-it",
+        "a-service-accounts-secret-of-32-characters\nkc-db=postgres",
+        " a-service-accounts-secret-of-32-characters",
+    ],
+)
+def test_a_keycloak_client_secret_its_properties_file_would_change_is_refused(secret):
+    values = prod(identity={"mode": "deploy"}, keycloakAdminClientSecret=secret)
+    found = [
+        p
+        for p in problems(values, frozenset({"keycloakAdminClientSecret"}))
+        if "keycloakAdminClientSecret" in p
+    ]
+    assert found and "Keycloak reads it from a properties file" in found[0], found
+    assert secret.strip() not in found[0]
+
+
 def test_a_sixteen_character_root_password_is_accepted():
     settings = settings_from_config({"rootPassword": "sixteen-chars-xy"}, frozenset({"rootPassword"}))
     assert len(settings.secrets.root_password.get_secret_value()) == 16

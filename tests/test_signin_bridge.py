@@ -40,6 +40,9 @@ def test_the_bridge_holds_its_secrets_in_files_and_none_in_its_environment(synth
     assert plain(uploads[CLIENT_SECRET_FILE]["content"]) == client_secret
     cookie_key = plain(uploads[COOKIE_KEY_FILE]["content"])
     assert len(cookie_key) >= 32 and cookie_key != client_secret
+    # Root's files (the provider's uploads), read through the bridge's group 0 alone.
+    assert {u["permissions"] for u in uploads.values()} == {"0440"}
+    assert bridge.inputs["user"] == "10001:0"
     env = env_of(bridge)
     assert env["SIGNIN_CLIENT_SECRET_FILE"] == CLIENT_SECRET_FILE
     assert env["SIGNIN_COOKIE_KEY_FILE"] == COOKIE_KEY_FILE

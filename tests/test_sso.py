@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
+from components.conventions import SECRET_FILE_MODE
 from components.sso import BUILTIN_DEFAULT_SCOPES, POLICY_SCOPE
 from synth.mocks import is_secret
-from tests.graph import CONTAINER, env_of, minio_nodes, plain
+from tests.graph import CONTAINER, env_of, minio_nodes, minio_settings_of, plain, uploads_of
 
 CLIENT = "keycloak:openid/client:Client"
 DEFAULT_SCOPES = "keycloak:openid/clientDefaultScopes:ClientDefaultScopes"
@@ -56,7 +57,8 @@ def test_client_secret_is_generated_secret_and_shared_with_minio(synth, stack):
     secret = plain(client.inputs["clientSecret"])
     assert len(secret) >= 32
     for node in minio_nodes(synthesis.resources):
-        assert env_of(node)["MINIO_IDENTITY_OPENID_CLIENT_SECRET"] == secret
+        assert minio_settings_of(node)["MINIO_IDENTITY_OPENID_CLIENT_SECRET"] == secret
+        assert "MINIO_IDENTITY_OPENID_CLIENT_SECRET" not in env_of(node)
     assert "MINIO_IDENTITY_OPENID_CLIENT_SECRET=[secret]" in synthesis.files["minio.env"]
 
 
@@ -155,13 +157,24 @@ def test_dev_automation_signs_in_as_keycloaks_bootstrap_service_account(synth):
     synthesis = synth("dev")
     keycloak = synthesis.named(CONTAINER, "minio-sso-keycloak-container")
     provider = one(synthesis, PROVIDER)
-    assert is_secret(keycloak.inputs["envs"])
+    assert not is_secret(keycloak.inputs["envs"])
     env = env_of(keycloak)
-    assert not {"KC_BOOTSTRAP_ADMIN_USERNAME", "KC_BOOTSTRAP_ADMIN_PASSWORD"} & set(env)
+    assert not {
+        "KC_BOOTSTRAP_ADMIN_USERNAME",
+        "KC_BOOTSTRAP_ADMIN_PASSWORD",
+        "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET",
+    } & set(env)
     assert provider.inputs["clientId"] == env["KC_BOOTSTRAP_ADMIN_CLIENT_ID"] == "minio-platform-automation"
     assert is_secret(provider.inputs["clientSecret"])
-    assert plain(provider.inputs["clientSecret"]) == env["KC_BOOTSTRAP_ADMIN_CLIENT_SECRET"]
-    assert len(env["KC_BOOTSTRAP_ADMIN_CLIENT_SECRET"]) >= 32
+    # The secret in the properties file KC_CONFIG_FILE names, readable through group 0.
+    assert keycloak.inputs["user"] == "1000:0"
+    conf = uploads_of(keycloak)[env["KC_CONFIG_FILE"]]
+    assert conf["permissions"] == SECRET_FILE_MODE
+    settings = dict(
+        line.split("=", 1) for line in conf["content"].splitlines() if line and not line.startswith("#")
+    )
+    assert settings == {"bootstrap-admin-client-secret": plain(provider.inputs["clientSecret"])}
+    assert len(settings["bootstrap-admin-client-secret"]) >= 32
     assert "username" not in provider.inputs and "password" not in provider.inputs
     assert provider.inputs["url"] == "http://localhost:8080"
     assert provider.inputs["initialLogin"] == "false"

@@ -62,6 +62,14 @@ class Secrets(Section):
             "the root user can do anything; leave it unset to have a 40-character one generated",
         )
 
+    @field_validator("root_password")
+    @classmethod
+    def _root_password_one_line(cls, value: SecretStr | None) -> SecretStr | None:
+        """The nodes read it from a file of one ``KEY="value"`` line per secret (components/cluster.py)."""
+        if value is not None and any(c in value.get_secret_value() for c in "\r\n"):
+            raise ValueError("one line: the nodes read it from a file, line by line")
+        return value
+
     @field_validator("keycloak_admin_password")
     @classmethod
     def _password_length(cls, value: SecretStr | None) -> SecretStr | None:
@@ -71,11 +79,20 @@ class Secrets(Section):
     @classmethod
     def _client_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
         """A service account with Keycloak's admin role: as long as a generated one is short."""
-        return _at_least(
+        value = _at_least(
             value,
             CLIENT_SECRET_MIN,
             "the service account administers Keycloak; Keycloak's own generated client secrets are 32",
         )
+        text = "" if value is None else value.get_secret_value()
+        if any(c in text for c in "\\\r\n") or "${" in text or text != text.strip():
+            # Keycloak reads it from a properties file (components/sso.py, keycloak_secrets), where a
+            # backslash escapes, ${...} expands and edges are trimmed.
+            raise ValueError(
+                "one line without backslashes, '${' or spaces at its ends: "
+                "Keycloak reads it from a properties file"
+            )
+        return value
 
 
 def _at_least(value: SecretStr | None, minimum: int, why: str) -> SecretStr | None:

@@ -181,6 +181,49 @@ def no_host_access(resource: Resource) -> list[str]:
     return found
 
 
+SECRET_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "PRIVATE_KEY", "API_KEY")
+"""Parts of an environment variable's name that say its value is a secret (MINIO_ROOT_PASSWORD,
+MINIO_KMS_SECRET_KEY, MINIO_IDENTITY_OPENID_CLIENT_SECRET, MINIO_*_WEBHOOK_AUTH_TOKEN_*,
+KC_BOOTSTRAP_ADMIN_CLIENT_SECRET, KC_DB_PASSWORD, GF_SECURITY_ADMIN_PASSWORD, LOKI_BEARER_TOKEN...)."""
+SECRET_NAMES = ("MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+"""Secret-holding names the words miss (MinIO's legacy root credentials, S3 clients' own)."""
+_URL_WITH_PASSWORD_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
+
+
+def secret_looking(key: str) -> bool:
+    """A variable whose name says it holds a secret; a ``*_FILE`` variable holds a path to one."""
+    name = key.upper()
+    if name.endswith("_FILE"):
+        return False
+    return name in SECRET_NAMES or any(word in name for word in SECRET_WORDS)
+
+
+def no_secrets_in_environment(resource: Resource) -> list[str]:
+    """No container carries a secret in its environment: ``docker inspect`` and ``/proc/<pid>/environ``
+    show it to whoever can read them on the host. Secrets go to files (``*_FILE`` variables,
+    MINIO_CONFIG_ENV_FILE, KC_CONFIG_FILE). Judged on names, and on URLs that carry a password."""
+    if resource.type != CONTAINER:
+        return []
+    envs = resource.props.get("envs")
+    if envs == SECRET_MARK:
+        return [f"{resource.name} has a secret in its environment: put it in a file (see docs/security.md)"]
+    found = []
+    for entry in envs or []:
+        if not isinstance(entry, str):
+            continue
+        key, _, value = entry.partition("=")
+        if secret_looking(key):
+            found.append(
+                f"{resource.name} sets {key} in its environment: give the service the secret in a file "
+                "(a *_FILE variable or its config file, see docs/security.md)"
+            )
+        elif _URL_WITH_PASSWORD_RE.search(value):
+            found.append(
+                f"{resource.name} sets {key} to a URL with a password in it: put the credential in a file"
+            )
+    return found
+
+
 def only_the_gateway_is_public(resource: Resource) -> list[str]:
     """Only the gateway publishes on a non-loopback address; every other published port binds to
     127.0.0.0/8 (an unset address is Docker's 0.0.0.0)."""
@@ -478,6 +521,8 @@ RULES = [
          no_wildcard_grants, "resource"),
     Rule("credentials-are-secret", "Passwords, client secrets, KMS and TLS keys travel as secrets", True,
          credentials_are_secret, "resource", manifest_only=True),
+    Rule("no-secrets-in-environment", "No container is given a secret in its environment (files instead)",
+         True, no_secrets_in_environment, "resource"),
     Rule("prod-gateway-terminates-tls", "The prod gateway terminates TLS", True,
          prod_gateway_terminates_tls, "stack", prod_only=True),
     Rule("gateway-shields-known-flaws",

@@ -455,7 +455,7 @@ def bridge_with_issuer(discovery_url: str) -> Iterator[None]:
     docker("stop", "signin")
     try:
         docker(
-            "run", "-d", "--name", "signin-planted", "--network", storage,
+            "run", "-d", "--name", "signin-planted", "--user", config["Config"]["User"], "--network", storage,
             "--ip", networks[storage]["IPAddress"], "-v", f"{secrets_dir}:/run/signin:ro",
             *[a for e in [*env, f"SIGNIN_DISCOVERY_URL={discovery_url}"] for a in ("-e", e)],
             config["Config"]["Image"],

@@ -11,7 +11,10 @@ import hashlib
 import io
 import json
 import os
+import stat
 import subprocess
+import sys
+import tarfile
 import time
 import urllib.error
 import urllib.parse
@@ -33,7 +36,11 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.engine import BUILD, HTTP_PORT, ROOT
 from tests.e2e.keycloak_admin import KeycloakAdmin
+from tests.graph import parse_config_env
 from tests.integration.conftest import s3_client
+
+sys.path.insert(0, str(ROOT / "policies" / "pack"))  # the pack's modules import as siblings
+from rules import secret_looking
 
 pytestmark = pytest.mark.e2e
 
@@ -327,9 +334,9 @@ def test_the_policy_pack_passes_the_stack_and_judges_every_rule(deployment: Depl
 
 
 def test_a_planted_violation_stops_up_before_anything_is_created(deployment: Deployment, tmp_path):
-    """A fresh project with a MinIO node publishing a port and a container holding the Docker
-    socket: the preview `pulumi up` runs first must stop it, naming both rules, and no container
-    may exist afterwards."""
+    """A fresh project with a MinIO node publishing a port, a container holding the Docker socket
+    and one given a password in its environment: the preview `pulumi up` runs first must stop it,
+    naming the three rules, and no container may exist afterwards."""
     project = tmp_path / "planted"
     project.mkdir()
     (project / "__main__.py").write_text((ROOT / "tests" / "e2e" / "planted" / "__main__.py").read_text())
@@ -350,7 +357,8 @@ def test_a_planted_violation_stops_up_before_anything_is_created(deployment: Dep
     assert "minio-nodes-publish-no-ports" in output, output
     assert "publishes host ports" in output, output
     assert "no-host-access" in output and "mounts the Docker socket" in output, output
-    for name in ("planted-minio", "planted-socket-holder"):
+    assert "no-secrets-in-environment" in output and "sets POSTGRES_PASSWORD in its environment" in output
+    for name in ("planted-minio", "planted-socket-holder", "planted-secret-holder"):
         assert inspect(name, "{{.Id}}") == "absent", f"the planted container {name} was created"
     subprocess.run([engine.pulumi, "stack", "rm", "planted", "--yes", "--force"], **common)
 
@@ -362,21 +370,61 @@ def container_env(name: str) -> dict[str, str]:
     return dict(entry.split("=", 1) for entry in json.loads(inspect(name, "{{json .Config.Env}}")))
 
 
-def test_the_state_holds_no_secret_in_plain_text(deployment: Deployment):
-    outputs = deployment.engine.outputs()
-    node, keycloak = container_env("minio1"), container_env("keycloak")
-    secrets = {
+def container_file(name: str, path: str) -> tuple[str, tarfile.TarInfo]:
+    """A file in a container and its owner and mode, read from the host with ``docker cp``."""
+    archive = subprocess.run(["docker", "cp", f"{name}:{path}", "-"], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        (member,) = tar.getmembers()
+        return tar.extractfile(member).read().decode(), member
+
+
+def deployed_secrets(outputs: dict) -> dict[str, str]:
+    """Every secret the stack gave its containers, read from where they live now: the outputs and
+    the secret files (a node's MINIO_CONFIG_ENV_FILE, Keycloak's KC_CONFIG_FILE)."""
+    node = parse_config_env(container_file("minio1", "/run/secrets/minio-config.env")[0])
+    keycloak = container_file("keycloak", container_env("keycloak")["KC_CONFIG_FILE"])[0]
+    (automation,) = [line.split("=", 1)[1] for line in keycloak.splitlines() if line.startswith("bootstrap-")]
+    return {
         "root password": outputs["minio_root_password"],
         "KMS key": node["MINIO_KMS_SECRET_KEY"].split(":", 1)[1],
         "OIDC client secret": node["MINIO_IDENTITY_OPENID_CLIENT_SECRET"],
-        "Keycloak automation secret": keycloak["KC_BOOTSTRAP_ADMIN_CLIENT_SECRET"],
+        "Keycloak automation secret": automation,
         "Keycloak admin password": outputs["keycloak_admin_password"],
+        "node's root password": node["MINIO_ROOT_PASSWORD"],
     }
-    assert secrets["root password"] == node["MINIO_ROOT_PASSWORD"]
+
+
+def test_the_state_holds_no_secret_in_plain_text(deployment: Deployment):
+    secrets = deployed_secrets(deployment.engine.outputs())
+    assert secrets["root password"] == secrets.pop("node's root password")
     exported = deployment.engine.export()
     assert '"ciphertext"' in exported
     leaked = [what for what, value in secrets.items() if len(value) >= 16 and value in exported]
     assert not leaked, f"in plain text in `pulumi stack export`: {leaked}"
+
+
+def test_no_container_shows_a_secret_to_docker_inspect(deployment: Deployment):
+    """Issue #30: the secrets are files (0440, root's, read through the service's group 0), and
+    neither a secret-looking variable nor any secret's value is in what `docker inspect` shows."""
+    outputs = deployment.engine.outputs()
+    secrets = deployed_secrets(outputs)
+    for name in SERVICES:
+        shown = docker("inspect", name)
+        found = [what for what, value in secrets.items() if value in shown]
+        assert not found, f"docker inspect {name} shows the {found}"
+        named = [key for key in container_env(name) if secret_looking(key)]
+        assert not named, f"{name}'s environment has {named}"
+    for name, path in [(node, "/run/secrets/minio-config.env") for node in NODES] + [
+        ("keycloak", "/run/secrets/keycloak.conf")
+    ]:
+        member = container_file(name, path)[1]
+        assert (member.uid, member.gid, stat.S_IMODE(member.mode)) == (0, 0, 0o440), f"{name}:{path}"
+    assert inspect("keycloak", "{{.Config.User}}") == "1000:0"
+    # The nodes took their root credentials from the file: MinIO's built-in default would be the
+    # fallback of a node that found none.
+    with pytest.raises(Exception, match=r"InvalidAccessKeyId|SignatureDoesNotMatch"):
+        s3_client(outputs["s3_endpoint"], "minioadmin", "minioadmin", attempts=1).list_buckets()
+    s3(outputs).list_buckets()
 
 
 # --- 6. data survives the engine's own operations ---------------------------------------------------

@@ -37,7 +37,7 @@ from components.logs import (
 from components.monitoring import RULES_FILE, TOKEN_FILE, ScrapeTargets, render_scrape_config
 from synth.run import Synthesis
 from tests.conftest import require_binary
-from tests.graph import CONTAINER, env_of, minio_nodes, plain
+from tests.graph import CONTAINER, minio_nodes, minio_settings_of, plain
 from tests.integration.apply import AppliedIdentities, apply_graph
 from tests.servers import (
     MINIO_HINT,
@@ -141,8 +141,8 @@ def dev(synth) -> Synthesis:
 
 @pytest.fixture(scope="session")
 def rendered_node_environment(dev) -> dict[str, str]:
-    """The MINIO_* environment the dev stack gives every container, exactly as rendered."""
-    return env_of(minio_nodes(dev.resources)[0])
+    """What the dev stack gives every node: its MINIO_* environment and the secrets file, as rendered."""
+    return minio_settings_of(minio_nodes(dev.resources)[0])
 
 
 @pytest.fixture(scope="session")

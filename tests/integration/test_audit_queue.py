@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from components.monitoring import QUEUE_FULL_SHARE, RULES_FILE, ScrapeTargets, metrics_token, token_expiry
 from components.settings import DEFAULT_METRICS_TOKEN_DAYS
-from tests.graph import env_of, minio_nodes
+from tests.graph import minio_nodes, minio_settings_of
 from tests.integration.conftest import (
     RECEIVER_OF,
     Receiver,
@@ -260,7 +260,7 @@ def test_a_full_queue_keeps_minio_serving_and_drops_what_neither_queue_holds(
     queue folder, as many in memory, the rest dropped and counted in minio_audit_failed_messages;
     MinIOLogQueueFull fires. The pipeline back: the two queues' events arrive, the dropped never."""
     stack = synth("dev", {"observability": {"logQueueSize": SMALLEST_QUEUE}})
-    rendered = env_of(minio_nodes(stack.resources)[0])
+    rendered = minio_settings_of(minio_nodes(stack.resources)[0])
     assert rendered["MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy"] == str(SMALLEST_QUEUE)
     receivers = {kind: Receiver() for kind in RECEIVER_OF}
     for receiver in receivers.values():

@@ -43,14 +43,16 @@ type apiSource struct {
 }
 
 type basicAuth struct {
-	Username string `alloy:"username,attr"`
-	Password string `alloy:"password,attr"`
+	Username     string `alloy:"username,attr"`
+	Password     string `alloy:"password,attr,optional"`
+	PasswordFile string `alloy:"password_file,attr,optional"`
 }
 
 type lokiEndpoint struct {
-	URL         string     `alloy:"url,attr"`
-	BasicAuth   *basicAuth `alloy:"basic_auth,block,optional"`
-	BearerToken string     `alloy:"bearer_token,attr,optional"`
+	URL             string     `alloy:"url,attr"`
+	BasicAuth       *basicAuth `alloy:"basic_auth,block,optional"`
+	BearerToken     string     `alloy:"bearer_token,attr,optional"`
+	BearerTokenFile string     `alloy:"bearer_token_file,attr,optional"`
 }
 
 type lokiWrite struct {
@@ -445,8 +447,9 @@ func (c *config) run(listener, line string) (*entry, error) {
 	}
 }
 
-// describeEndpoints prints each loki.write endpoint: its URL, the kind of authentication and
-// whether its credential resolved to something non-empty (never the credential itself).
+// describeEndpoints prints each loki.write endpoint: its URL, the kind of authentication, whether
+// its credential resolved to something non-empty (never the credential itself) and the file Alloy
+// reads it from, if any.
 func describeEndpoints(cfg *config) {
 	out := json.NewEncoder(os.Stdout)
 	for label, w := range cfg.writes {
@@ -455,8 +458,9 @@ func describeEndpoints(cfg *config) {
 			switch {
 			case e.BasicAuth != nil:
 				d["auth"], d["username"], d["credential_set"] = "basic", e.BasicAuth.Username, e.BasicAuth.Password != ""
-			case e.BearerToken != "":
-				d["auth"], d["credential_set"] = "bearer", true
+				d["credential_file"] = e.BasicAuth.PasswordFile
+			case e.BearerToken != "" || e.BearerTokenFile != "":
+				d["auth"], d["credential_set"], d["credential_file"] = "bearer", e.BearerToken != "", e.BearerTokenFile
 			}
 			if err := out.Encode(d); err != nil {
 				fmt.Fprintln(os.Stderr, "alloycheck:", err)

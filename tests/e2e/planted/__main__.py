@@ -1,5 +1,5 @@
 """Planted violations for the policy pack: a MinIO node (by its role label) publishing a host port,
-and a container given the Docker socket.
+a container given the Docker socket, and one given a password in its environment.
 
 Run by tests/e2e/test_real_engine.py as a project of its own, under the real engine with
 `--policy-pack policies/pack`: `pulumi up` must stop before it creates anything.
@@ -29,5 +29,13 @@ docker.Container(
     volumes=[
         docker.ContainerVolumeArgs(host_path="/var/run/docker.sock", container_path="/var/run/docker.sock")
     ],
+    labels=[docker.ContainerLabelArgs(label="com.minio-platform.stack", value="e2e")],
+)
+docker.Container(
+    "planted-secret",
+    name="planted-secret-holder",
+    image=image.image_id,
+    command=["sleep", "60"],
+    envs=["POSTGRES_PASSWORD=planted-password-in-the-environment"],
     labels=[docker.ContainerLabelArgs(label="com.minio-platform.stack", value="e2e")],
 )
