@@ -34,6 +34,10 @@ BOUNDED_JSON_LOGS: dict[str, Any] = {
 }
 """Container arguments: Docker's json-file driver, rotated."""
 
+NO_NEW_PRIVILEGES = "no-new-privileges:true"
+"""A security option every container carries: no process in it gains privileges through a setuid
+or file-capability binary (CIS Docker 5.25). None of the services execs one."""
+
 
 _DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
@@ -76,6 +80,8 @@ def healthy_service(
     No ``start_interval``: Docker refuses it below API 1.44 (Engine 25), and Debian bookworm's
     engine speaks 1.41 ("specify health-check start interval requires API version 1.44", seen with
     the real engine). The first check runs one ``interval`` after the start, so keep it short.
+
+    And :data:`NO_NEW_PRIVILEGES` (docs/security.md).
     """
     return {
         "restart": "unless-stopped",
@@ -88,6 +94,7 @@ def healthy_service(
         ),
         "wait": True,
         "wait_timeout": wait_timeout,
+        "security_opts": [NO_NEW_PRIVILEGES],
         **BOUNDED_JSON_LOGS,
     }
 

@@ -151,6 +151,15 @@ def test_no_secrets_in_environment_passes_paths_to_secret_files_and_plain_settin
     assert rules.no_secrets_in_environment(Resource(rules.BUCKET, "b", {"envs": ["X_TOKEN=1"]})) == []
 
 
+def test_no_new_privileges():
+    assert rules.no_new_privileges(node(securityOpts=["no-new-privileges:true"])) == []
+    assert rules.no_new_privileges(node(securityOpts=["no-new-privileges=true"])) == []
+    (found,) = rules.no_new_privileges(node())
+    assert found == "minio1 lacks the security option no-new-privileges:true"
+    assert rules.no_new_privileges(node(securityOpts=["no-new-privileges:false"]))
+    assert rules.no_new_privileges(Resource(rules.BUCKET, "b", {})) == []
+
+
 def test_prod_gateway_terminates_tls():
     tls = Resource(
         rules.CONTAINER,
@@ -241,6 +250,7 @@ def test_rule_levels_match_the_issue():
         "no-wildcard-grants",
         "credentials-are-secret",
         "no-secrets-in-environment",
+        "no-new-privileges",
         "prod-gateway-terminates-tls",
         "gateway-shields-known-flaws",
         "prod-minio-image-has-the-2025-fix",

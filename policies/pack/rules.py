@@ -224,6 +224,17 @@ def no_secrets_in_environment(resource: Resource) -> list[str]:
     return found
 
 
+def no_new_privileges(resource: Resource) -> list[str]:
+    """Every container runs with ``no-new-privileges``: nothing in it gains privileges through a
+    setuid or file-capability binary."""
+    if resource.type != CONTAINER:
+        return []
+    options = [str(o).replace("=", ":") for o in resource.props.get("securityOpts") or []]
+    if "no-new-privileges:true" in options or "no-new-privileges" in options:
+        return []
+    return [f"{resource.name} lacks the security option no-new-privileges:true"]
+
+
 def only_the_gateway_is_public(resource: Resource) -> list[str]:
     """Only the gateway publishes on a non-loopback address; every other published port binds to
     127.0.0.0/8 (an unset address is Docker's 0.0.0.0)."""
@@ -523,6 +534,8 @@ RULES = [
          credentials_are_secret, "resource", manifest_only=True),
     Rule("no-secrets-in-environment", "No container is given a secret in its environment (files instead)",
          True, no_secrets_in_environment, "resource"),
+    Rule("no-new-privileges", "Every container runs with no-new-privileges", True, no_new_privileges,
+         "resource"),
     Rule("prod-gateway-terminates-tls", "The prod gateway terminates TLS", True,
          prod_gateway_terminates_tls, "stack", prod_only=True),
     Rule("gateway-shields-known-flaws",

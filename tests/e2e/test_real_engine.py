@@ -335,8 +335,8 @@ def test_the_policy_pack_passes_the_stack_and_judges_every_rule(deployment: Depl
 
 def test_a_planted_violation_stops_up_before_anything_is_created(deployment: Deployment, tmp_path):
     """A fresh project with a MinIO node publishing a port, a container holding the Docker socket
-    and one given a password in its environment: the preview `pulumi up` runs first must stop it,
-    naming the three rules, and no container may exist afterwards."""
+    and one given a password in its environment, none with no-new-privileges: the preview `pulumi up`
+    runs first must stop it, naming the four rules, and no container may exist afterwards."""
     project = tmp_path / "planted"
     project.mkdir()
     (project / "__main__.py").write_text((ROOT / "tests" / "e2e" / "planted" / "__main__.py").read_text())
@@ -358,6 +358,7 @@ def test_a_planted_violation_stops_up_before_anything_is_created(deployment: Dep
     assert "publishes host ports" in output, output
     assert "no-host-access" in output and "mounts the Docker socket" in output, output
     assert "no-secrets-in-environment" in output and "sets POSTGRES_PASSWORD in its environment" in output
+    assert "lacks the security option no-new-privileges:true" in output, output
     for name in ("planted-minio", "planted-socket-holder", "planted-secret-holder"):
         assert inspect(name, "{{.Id}}") == "absent", f"the planted container {name} was created"
     subprocess.run([engine.pulumi, "stack", "rm", "planted", "--yes", "--force"], **common)
@@ -425,6 +426,15 @@ def test_no_container_shows_a_secret_to_docker_inspect(deployment: Deployment):
     with pytest.raises(Exception, match=r"InvalidAccessKeyId|SignatureDoesNotMatch"):
         s3_client(outputs["s3_endpoint"], "minioadmin", "minioadmin", attempts=1).list_buckets()
     s3(outputs).list_buckets()
+
+
+def test_every_container_runs_with_no_new_privileges(deployment: Deployment):
+    """Issue #30: Docker applied the option to every container of the stack, and the kernel to its
+    main process (``NoNewPrivs: 1`` in /proc/1/status)."""
+    for name in SERVICES:
+        assert "no-new-privileges:true" in json.loads(inspect(name, "{{json .HostConfig.SecurityOpt}}")), name
+        status = docker("exec", name, "cat", "/proc/1/status")
+        assert "NoNewPrivs:\t1" in status, f"{name}: {status}"
 
 
 # --- 6. data survives the engine's own operations ---------------------------------------------------

@@ -1,5 +1,6 @@
 """Planted violations for the policy pack: a MinIO node (by its role label) publishing a host port,
-a container given the Docker socket, and one given a password in its environment.
+a container given the Docker socket, and one given a password in its environment; none of them
+runs with no-new-privileges.
 
 Run by tests/e2e/test_real_engine.py as a project of its own, under the real engine with
 `--policy-pack policies/pack`: `pulumi up` must stop before it creates anything.
