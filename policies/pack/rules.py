@@ -41,14 +41,6 @@ GRAFANA_PROVIDER = "pulumi:providers:grafana"
 SECRET_MARK = "[secret]"  # noqa: S105 (how the synth marks a secret)
 ADMIN_TEMPLATE = Path(__file__).resolve().parent.parent / "iam" / "admin.json"
 PRIVATE_RANGES = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
-# Environment entries that carry credentials, on MinIO nodes and Keycloak.
-SECRET_ENV_PREFIXES = (
-    "MINIO_ROOT_PASSWORD=",
-    "MINIO_KMS_SECRET_KEY=",
-    "MINIO_IDENTITY_OPENID_CLIENT_SECRET=",
-    "KC_BOOTSTRAP_ADMIN_PASSWORD=",
-    "GF_SECURITY_ADMIN_PASSWORD=",
-)
 
 
 class Unknown:
@@ -311,7 +303,7 @@ def credentials_are_secret(resource: Resource) -> list[str]:
             found += [
                 f"{resource.name} sets {entry.split('=', 1)[0]} in plain text"
                 for entry in envs
-                if isinstance(entry, str) and entry.startswith(SECRET_ENV_PREFIXES)
+                if isinstance(entry, str) and secret_looking(entry.partition("=")[0])
             ]
         uploads = props.get("uploads")
         if isinstance(uploads, list):
