@@ -106,7 +106,7 @@ def _against_a_cluster(sections, rounds, quick, notes, progress) -> list[Row]:
     started with the dev stack's rendered environment)."""
     rows: list[Row] = []
     dev = synthesize(read_stack_file(ROOT / "Pulumi.dev.yaml", "dev", None))
-    environment = loopback_environment(minio_settings_of(minio_nodes(dev.resources)[0]))
+    environment = loopback_environment(minio_settings_of(dev, minio_nodes(dev.resources)[0]))
     access_key, secret_key = environment["MINIO_ROOT_USER"], environment["MINIO_ROOT_PASSWORD"]
     minio = os.environ.get("MINIO_PLATFORM_MINIO") or shutil.which("minio")
     mc = os.environ.get("MINIO_PLATFORM_MC") or shutil.which("mc")

@@ -17,7 +17,16 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.conventions import ROLE_LABEL, SECRETS_DIR, docker_labels, healthy_service, secret_file
+from components.conventions import (
+    ROLE_LABEL,
+    SECRET_FILE_MODE,
+    SECRETS_DIR,
+    Hardening,
+    docker_labels,
+    hardened_container,
+    healthy_service,
+    secret_file,
+)
 from components.internode_tls import CERTS_DIR, MC_CA_PATH, InternodeTls
 from components.pools import S3_PORT, PoolLayout, drive_paths, server_arguments
 from components.settings import ClusterSettings, Environment
@@ -84,6 +93,19 @@ def minio_environment(
     environment.update(extra)
     return environment
 
+
+MINIO_HARDENING = Hardening(
+    # images/minio: the minio user, in group 0 (which reads the secret files). The image creates
+    # every folder a node's volumes mount on (the drives, the log queue) owned by it, and Docker
+    # gives a new volume its mount point's owner (docs/security.md, for volumes made before).
+    user="1001:0",
+    # The certificates (CERTS_DIR) and mc's configuration (MC_CONFIG_DIR in the image, with
+    # MC_CA_PATH), owned by minio in the image; and the secret file.
+    seeded=("/etc/minio", SECRETS_DIR),
+    # The user's home: MinIO creates ~/.minio/certs/CAs at start even when it is given no TLS.
+    scratch=("/tmp", "/home/minio"),  # noqa: S108 (a private tmpfs)
+)
+"""How every node runs (images/minio/Dockerfile creates the user and the folders)."""
 
 SECRETS_FILE = "minio-config.env"
 """The nodes' secrets (root password, KMS key, client secret, webhook tokens), under SECRETS_DIR."""
@@ -437,11 +459,12 @@ class MinioCluster(pulumi.ComponentResource):
                 names.update(multi.services)
             hosts = [docker.ContainerHostArgs(host=n, ip=a) for n, a in sorted(names.items())]
             uploads += self._tls_uploads(node, multi.tls)
-        return docker.Container(
+        return hardened_container(
             f"{self._name}-{node}",
             name=node,
             hostname=node,
             image=image.image_id,
+            hardening=MINIO_HARDENING,
             command=command,
             envs=environment,
             networks_advanced=networks,
@@ -457,20 +480,16 @@ class MinioCluster(pulumi.ComponentResource):
                 retries=6,
                 start_period="60s",
                 wait_timeout=HEALTH_WAIT_SECONDS,
+                limits=settings,
             ),
-            cpus=None if settings.cpus is None else f"{settings.cpus:g}",
-            memory=settings.memory_mb,
-            labels=docker_labels(
-                docker.ContainerLabelArgs,
-                {
-                    **args.labels,
-                    ROLE_LABEL: "minio",
-                    "com.minio-platform.node": str(placement.number),
-                    "com.minio-platform.pool": str(placement.pool),
-                    # Only with several hosts: a new label would replace a one-host stack's nodes.
-                    **({} if site is None else {HOST_LABEL: site.host}),
-                },
-            ),
+            labels={
+                **args.labels,
+                ROLE_LABEL: "minio",
+                "com.minio-platform.node": str(placement.number),
+                "com.minio-platform.pool": str(placement.pool),
+                # Only with several hosts: a new label would replace a one-host stack's nodes.
+                **({} if site is None else {HOST_LABEL: site.host}),
+            },
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=None if site is None else site.provider,
@@ -488,8 +507,9 @@ class MinioCluster(pulumi.ComponentResource):
             docker.ContainerUploadArgs(
                 file=f"{CERTS_DIR}/public.crt", content=own.certificate, permissions="0644"
             ),
+            # Read through group 0 (MINIO_HARDENING), like every secret file.
             docker.ContainerUploadArgs(
-                file=f"{CERTS_DIR}/private.key", content=own.private_key, permissions="0600"
+                file=f"{CERTS_DIR}/private.key", content=own.private_key, permissions=SECRET_FILE_MODE
             ),
             docker.ContainerUploadArgs(
                 file=f"{CERTS_DIR}/CAs/ca.crt", content=tls.ca_certificate, permissions="0644"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Protocol, TypeVar
 
 import pulumi
 import pulumi_docker as docker
@@ -42,6 +44,24 @@ or file-capability binary (CIS Docker 5.25). None of the services execs one."""
 _DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 
 
+def docker_cpus(cpus: float) -> str:
+    """``cpus`` as the provider reads Docker's NanoCPUs back (``nanoInt64ToDecimalString`` in
+    terraform-provider-docker's helpers.go): nine decimals less their trailing zeros, or one
+    decimal (rounded, halves away from zero) when the nine-decimal form holds exactly nine zeros:
+    "2.0" for 2, "0.5", "0.25". Written as "2", it was a replacement at every preview (seen with
+    the real engine).
+    """
+    nano = round(Fraction(cpus) * 10**9)
+    if nano <= 0:
+        raise ValueError(f"a CPU limit is at least a billionth of a CPU, got {cpus!r}")
+    whole, part = divmod(nano, 10**9)
+    digits = f"{whole}.{part:09d}"
+    if digits.count("0") == 9:
+        tenths = (nano + 5 * 10**7) // 10**8  # FloatString(1): to the nearest tenth, halves up
+        return f"{tenths // 10}.{tenths % 10}"
+    return digits.rstrip("0")
+
+
 def docker_duration(text: str) -> str:
     """``text`` ("60s", "2m"...) the way Docker reports a duration back: Go's ``time.Duration``.
 
@@ -61,6 +81,122 @@ def docker_duration(text: str) -> str:
     return f"{seconds}s"
 
 
+class Limits(Protocol):
+    """A service's resource limits as the settings give them (None: no limit)."""
+
+    @property
+    def cpus(self) -> float | None: ...
+
+    @property
+    def memory_mb(self) -> int | None: ...
+
+
+SCRATCH_BYTES = 64 * 1024 * 1024
+"""The size of each tmpfs a hardened container writes to (it counts against its memory limit)."""
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """How a service runs with the least it needs (docs/security.md, "Hardened containers").
+
+    Every container runs as ``user`` (never root), on a read-only root filesystem, with every
+    capability dropped and ``no-new-privileges``. What it writes goes to its named volumes (given
+    by the component), to ``scratch`` (a tmpfs, empty at every start) or to ``seeded``: volumes
+    that start as a copy of the image's folder, with its owner, held by the service's files
+    container (:func:`hardened_container`), where the program's uploads land.
+    """
+
+    user: str
+    """``uid:gid``. Non-root services run in group 0, which reads the secret files (SECRET_FILE_MODE)."""
+    seeded: tuple[str, ...] = ()
+    scratch: tuple[str, ...] = ("/tmp",)  # noqa: S108 (a private tmpfs)
+
+    def __post_init__(self) -> None:
+        uid, _, gid = self.user.partition(":")
+        if not uid.isdigit() or not gid.isdigit() or int(uid) == 0:
+            raise ValueError(f"a hardened service runs as a numeric non-root uid:gid, got {self.user!r}")
+        for path in (*self.seeded, *self.scratch):
+            if not path.startswith("/") or path == "/":
+                raise ValueError(f"a writable folder is an absolute path below /, got {path!r}")
+
+
+FILES_SUFFIX = "-files"
+"""A files container's name: its service's, with this suffix (resource and container names)."""
+FILES_ROLE = "files"
+"""A files container's role label; ``FILES_OF_LABEL`` names its service."""
+FILES_OF_LABEL = "com.minio-platform.files-of"
+
+
+def hardened_container(
+    resource_name: str,
+    *,
+    name: str,
+    image: pulumi.Input[str],
+    hardening: Hardening,
+    labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    uploads: Sequence[docker.ContainerUploadArgs] = (),
+    volumes: Sequence[docker.ContainerVolumeArgs] = (),
+    **arguments: Any,
+) -> docker.Container:
+    """The service's container, hardened, and the files container that holds what it is given.
+
+    The provider copies every upload into a container through its root folder (its ``dstPath`` is
+    always "/"), and Docker refuses that on a read-only root filesystem ("container rootfs is
+    marked read-only", seen with the real engine), even for a file that lands in a volume. So the
+    uploads go to ``<name>-files``: a container of the same image that is created and never
+    started, without network or capabilities, whose anonymous volumes at ``hardening.seeded`` start
+    as copies of the image's folders and receive the uploads. The service mounts those volumes
+    (``volumes_from`` its id: a new files container, for new files, replaces the service too).
+    Removing the files container removes its volumes. ``labels`` (with the service's role) go on
+    the service; the files container has the same with its own role and its service's name.
+    """
+    mounts = [
+        docker.ContainerMountArgs(
+            target=path,
+            type="tmpfs",
+            tmpfs_options=docker.ContainerMountTmpfsOptionsArgs(size_bytes=SCRATCH_BYTES),
+        )
+        for path in hardening.scratch
+    ]
+    if uploads and not hardening.seeded:
+        raise ValueError(f"{name} is given files but has no seeded folder to receive them")
+    held: list[docker.ContainerVolumeArgs] = []
+    if hardening.seeded:
+        files = docker.Container(
+            f"{resource_name}{FILES_SUFFIX}",
+            name=f"{name}{FILES_SUFFIX}",
+            image=image,
+            start=False,
+            must_run=False,
+            network_mode="none",
+            user=hardening.user,
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            security_opts=[NO_NEW_PRIVILEGES],
+            mounts=[docker.ContainerMountArgs(target=path, type="volume") for path in hardening.seeded],
+            uploads=list(uploads) or None,
+            remove_volumes=True,
+            labels=docker_labels(
+                docker.ContainerLabelArgs, {**labels, ROLE_LABEL: FILES_ROLE, FILES_OF_LABEL: name}
+            ),
+            opts=opts,
+        )
+        held = [docker.ContainerVolumeArgs(from_container=files.id)]
+    return docker.Container(
+        resource_name,
+        name=name,
+        image=image,
+        user=hardening.user,
+        read_only=True,
+        capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+        mounts=mounts or None,
+        volumes=[*volumes, *held] or None,
+        labels=docker_labels(docker.ContainerLabelArgs, labels),
+        opts=opts,
+        **arguments,
+    )
+
+
 def healthy_service(
     test: list[str],
     *,
@@ -69,6 +205,7 @@ def healthy_service(
     retries: int,
     start_period: str,
     wait_timeout: int,
+    limits: Limits,
 ) -> dict[str, Any]:
     """Container arguments every long-running service shares.
 
@@ -81,7 +218,8 @@ def healthy_service(
     engine speaks 1.41 ("specify health-check start interval requires API version 1.44", seen with
     the real engine). The first check runs one ``interval`` after the start, so keep it short.
 
-    And :data:`NO_NEW_PRIVILEGES` (docs/security.md).
+    And :data:`NO_NEW_PRIVILEGES` and the service's ``limits`` (Docker's ``--cpus`` and
+    ``--memory``). The rest of the hardening is :func:`hardened_container`'s: docs/security.md.
     """
     return {
         "restart": "unless-stopped",
@@ -95,6 +233,11 @@ def healthy_service(
         "wait": True,
         "wait_timeout": wait_timeout,
         "security_opts": [NO_NEW_PRIVILEGES],
+        "cpus": None if limits.cpus is None else docker_cpus(limits.cpus),
+        "memory": limits.memory_mb,
+        # No swap: Docker's default with a memory limit is as much swap again, which the provider
+        # then reads back as a change at every preview (seen with the real engine).
+        "memory_swap": limits.memory_mb,
         **BOUNDED_JSON_LOGS,
     }
 
@@ -162,27 +305,29 @@ def service_container(
     network: docker.Network,
     labels: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    hardening: Hardening,
     more_networks: Sequence[docker.ContainerNetworksAdvancedArgs] = (),
     **container: Any,
 ) -> docker.Container:
     """A service named after its ``role``: its pinned image, that host name on ``network`` (and
-    ``more_networks``, as given), a role label."""
+    ``more_networks``, as given), a role label; hardened (:func:`hardened_container`)."""
     image = docker.RemoteImage(
         f"{prefix}-{role}-image",
         name=image_ref,
         keep_locally=True,
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    return docker.Container(
+    return hardened_container(
         f"{prefix}-{role}",
         name=role,
         hostname=role,
         image=image.image_id,
+        hardening=hardening,
         networks_advanced=[
             docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[role]),
             *more_networks,
         ],
-        labels=docker_labels(docker.ContainerLabelArgs, {**labels, ROLE_LABEL: role}),
+        labels={**labels, ROLE_LABEL: role},
         opts=opts,
         **container,
     )

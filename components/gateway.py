@@ -21,10 +21,17 @@ import pulumi_docker as docker
 import pulumi_tls as tls
 
 from components.cluster import CONSOLE_PORT, S3_PORT
-from components.conventions import ROLE_LABEL, docker_labels, healthy_service, wget_http_probe
+from components.conventions import (
+    ROLE_LABEL,
+    SECRET_FILE_MODE,
+    Hardening,
+    hardened_container,
+    healthy_service,
+    wget_http_probe,
+)
 from components.internode_tls import SHARED_NAME
 from components.nginx_tree import Directive, build, comment, directive, main_context
-from components.settings import GatewaySettings, TlsMode
+from components.settings import GatewaySettings, ResourceSettings, TlsMode
 from components.signin_bridge import BRIDGE_LISTEN, SIGNIN_PATH, SIGNIN_PORT
 
 CONSOLE_PATH = "/minio-console"
@@ -32,6 +39,17 @@ CONSOLE_COOKIE = "token"
 """The console's session cookie (the bridge sets it too: signin/minio.py)."""
 HEALTH_PATH = "/healthz"
 NGINX_CONF_PATH = "/etc/nginx/nginx.conf"
+NGINX_HARDENING = Hardening(
+    # images/nginx: Debian's www-data in group 0, which reads the TLS key. Its ports below 1024
+    # need no capability: Docker opens every port to a container's users (the net.ipv4
+    # ip_unprivileged_port_start sysctl is 0 in a container since Engine 20.10).
+    user="33:0",
+    # The uploads (nginx.conf, the TLS files, the nodes' CA) land beside the image's mime.types.
+    seeded=("/etc/nginx",),
+    # GatewayConfig.temp_dir: the pid file and the temp files.
+    scratch=("/tmp",),  # noqa: S108 (a private tmpfs)
+)
+"""How the gateway (and the log gate, the same image) runs."""
 TLS_DIR = "tls"
 """TLS files sit in this folder beside nginx.conf: relative paths resolve against the config's folder."""
 UPSTREAM_CA_FILE = f"{TLS_DIR}/internode-ca.crt"
@@ -1022,6 +1040,8 @@ class GatewayArgs:
     """Several hosts: the internode CA; the gateway verifies the nodes' certificates with it."""
     signin_address: str | None = None
     """The sign-in bridge's address on storage-net (None: the console's own form only)."""
+    resources: ResourceSettings = field(default_factory=ResourceSettings)
+    """Every service's CPU and memory limits."""
 
 
 class Gateway(pulumi.ComponentResource):
@@ -1074,9 +1094,11 @@ class Gateway(pulumi.ComponentResource):
                 docker.ContainerUploadArgs(
                     file=f"{tls_path}/tls.crt", content=certificate, permissions="0644"
                 ),
-                # Read by the master process (root) only.
+                # Read through group 0 (NGINX_HARDENING), like every secret file.
                 docker.ContainerUploadArgs(
-                    file=f"{tls_path}/tls.key", content=pulumi.Output.secret(private_key), permissions="0600"
+                    file=f"{tls_path}/tls.key",
+                    content=pulumi.Output.secret(private_key),
+                    permissions=SECRET_FILE_MODE,
                 ),
             ]
         ports = [self._port(HTTP_LISTEN, settings.http_port, settings)]
@@ -1086,11 +1108,12 @@ class Gateway(pulumi.ComponentResource):
             else self._port(S3_LISTEN, settings.s3_port, settings)
         )
 
-        self.container = docker.Container(
+        self.container = hardened_container(
             f"{name}-nginx",
             name=GATEWAY_NAME,
             hostname=GATEWAY_NAME,
             image=image.image_id,
+            hardening=NGINX_HARDENING,
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
                     name=args.storage_network.name, aliases=[GATEWAY_NAME], ipv4_address=args.gateway_address
@@ -1110,8 +1133,9 @@ class Gateway(pulumi.ComponentResource):
                 retries=3,
                 start_period="5s",
                 wait_timeout=60,
+                limits=args.resources.gateway,
             ),
-            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, ROLE_LABEL: "gateway"}),
+            labels={**args.labels, ROLE_LABEL: "gateway"},
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(args.nodes),

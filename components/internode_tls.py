@@ -28,7 +28,7 @@ SHARED_NAME = "minio"
 """A DNS name in every node certificate: what the gateway and Prometheus verify."""
 CERTS_DIR = "/etc/minio/certs"
 """``minio server --certs-dir``: public.crt, private.key and CAs/ca.crt."""
-MC_CA_PATH = "/root/.mc/certs/CAs/ca.crt"
+MC_CA_PATH = "/etc/minio/mc/certs/CAs/ca.crt"
 """Where ``mc`` (the health check) looks for extra CAs."""
 NODE_VALIDITY_HOURS = 24 * 365
 NODE_EARLY_RENEWAL_HOURS = 24 * 30

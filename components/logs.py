@@ -24,7 +24,9 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.conventions import (
+    SECRET_FILE_MODE,
     SECRETS_DIR,
+    Hardening,
     bash_http_probe,
     data_volume,
     healthy_service,
@@ -32,14 +34,26 @@ from components.conventions import (
     service_container,
     wget_http_probe,
 )
+from components.gateway import NGINX_HARDENING
 from components.nginx_tree import build, comment, directive, main_context
 from components.settings import (
     DEFAULT_LOG_QUEUE_SIZE,
     DEFAULT_NGINX_IMAGE,
     ObservabilityMode,
     ObservabilitySettings,
+    ResourceSettings,
 )
 from components.settings.network import DEFAULT_LOG_SUBNET, alloy_address
+
+LOKI_HARDENING = Hardening(user="10001:10001")
+"""Loki's image runs as uid 10001 and owns /loki (its named volume); it reads no secret file."""
+ALLOY_HARDENING = Hardening(
+    # The alloy user (uid 473) of Alloy's image, which runs as root unless told; group 0 reads the
+    # Loki credential. /var/lib/alloy (the --storage.path's parent) is the user's in the image.
+    user="473:0",
+    seeded=("/etc/alloy", "/var/lib/alloy", SECRETS_DIR),
+)
+"""How Alloy runs (not started on this project's machines: Grafana's images are not built here)."""
 
 ALLOY_HOST = "alloy"
 GATE_HOST = "log-gate"
@@ -449,6 +463,8 @@ class LogPipelineArgs:
     webhook ports are published there)."""
     gate_image: str = DEFAULT_NGINX_IMAGE
     """The log gate's nginx (the gateway's image: one nginx to pin and patch)."""
+    resources: ResourceSettings = field(default_factory=ResourceSettings)
+    """Every service's CPU and memory limits."""
 
 
 class LogPipeline(pulumi.ComponentResource):
@@ -507,6 +523,7 @@ class LogPipeline(pulumi.ComponentResource):
             args.monitoring_network,
             args.labels,
             pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+            hardening=LOKI_HARDENING,
             command=loki_command(args.settings.retention_days),
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/loki")],
             # Loki up to 3.5 ships busybox's wget; 3.6 dropped it (switch to `loki -health` then).
@@ -517,6 +534,7 @@ class LogPipeline(pulumi.ComponentResource):
                 retries=12,
                 start_period="30s",
                 wait_timeout=180,
+                limits=args.resources.loki,
             ),
         )
 
@@ -530,6 +548,7 @@ class LogPipeline(pulumi.ComponentResource):
             args.monitoring_network,
             args.labels,
             pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+            hardening=NGINX_HARDENING,
             ports=[
                 docker.ContainerPortArgs(internal=port, external=port, ip=args.publish_on)
                 for port in STREAM_PORTS.values()
@@ -537,13 +556,13 @@ class LogPipeline(pulumi.ComponentResource):
             if args.publish_on
             else None,
             more_networks=[docker.ContainerNetworksAdvancedArgs(name=args.log_network.name)],
-            command=["nginx", "-c", config_path, "-g", "daemon off;"],
+            command=["nginx", "-e", "stderr", "-c", config_path, "-g", "daemon off;"],
             uploads=[
                 docker.ContainerUploadArgs(file=config_path, content=self.gate_config, permissions="0444"),
                 docker.ContainerUploadArgs(
                     file=GATE_TOKEN_FILE,
                     content=pulumi.Output.secret(authorization.apply(render_gate_token_map)),
-                    permissions="0400",
+                    permissions=SECRET_FILE_MODE,
                 ),
             ],
             **healthy_service(
@@ -553,6 +572,7 @@ class LogPipeline(pulumi.ComponentResource):
                 retries=6,
                 start_period="5s",
                 wait_timeout=60,
+                limits=args.resources.log_gate,
             ),
         )
 
@@ -568,6 +588,7 @@ class LogPipeline(pulumi.ComponentResource):
             pulumi.ResourceOptions(
                 parent=self, replace_on_changes=["healthcheck"], depends_on=[self.loki] if self.loki else []
             ),
+            hardening=ALLOY_HARDENING,
             more_networks=[
                 docker.ContainerNetworksAdvancedArgs(
                     name=args.log_network.name, ipv4_address=args.alloy_address
@@ -594,5 +615,6 @@ class LogPipeline(pulumi.ComponentResource):
                 retries=6,
                 start_period="10s",
                 wait_timeout=120,
+                limits=args.resources.alloy,
             ),
         )

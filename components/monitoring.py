@@ -28,7 +28,10 @@ from pulumiverse_grafana import oss as grafana
 
 from components.cluster import S3_PORT
 from components.conventions import (
+    SECRET_FILE_MODE,
     SECRETS_DIR,
+    Hardening,
+    Limits,
     data_volume,
     healthy_service,
     secret_file,
@@ -37,7 +40,12 @@ from components.conventions import (
 )
 from components.internode_tls import SHARED_NAME
 from components.pools import PoolLayout
-from components.settings import DEFAULT_LOG_QUEUE_SIZE, ObservabilityMode, ObservabilitySettings
+from components.settings import (
+    DEFAULT_LOG_QUEUE_SIZE,
+    ObservabilityMode,
+    ObservabilitySettings,
+    ResourceSettings,
+)
 
 GRAFANA_ADMIN_USER = "admin"
 """The deployed Grafana's admin (its password is generated: stack output grafana_admin_password)."""
@@ -275,6 +283,19 @@ def render_alert_rules(
 
 PROMETHEUS_PORT = 9090
 PROMETHEUS_CONFIG_DIR = "/etc/prometheus"
+PROMETHEUS_HARDENING = Hardening(
+    # Prometheus's image runs as nobody and owns /etc/prometheus and /prometheus (the named
+    # volume); group 0 reads the metrics token.
+    user="65534:0",
+    seeded=(PROMETHEUS_CONFIG_DIR,),
+)
+GRAFANA_HARDENING = Hardening(
+    # Grafana's image runs as uid 472 in group 0 (which reads the secret files) and owns
+    # /var/lib/grafana (the named volume).
+    user="472:0",
+    seeded=(SECRETS_DIR,),
+    scratch=("/tmp", "/var/log/grafana"),  # noqa: S108 (private tmpfs)
+)
 GRAFANA_PORT = 3000
 DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "dashboards" / "minio-overview.json"
 PROMETHEUS_DATASOURCE_UID = "prometheus"
@@ -305,6 +326,8 @@ class MonitoringArgs:
     host's nodes are on monitoring-net)."""
     node_ca: pulumi.Input[str] | None = None
     """Several hosts: the internode CA the nodes' HTTPS certificates are signed by."""
+    resources: ResourceSettings = field(default_factory=ResourceSettings)
+    """Every service's CPU and memory limits."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -382,8 +405,8 @@ class Monitoring(pulumi.ComponentResource):
             retries=12,
             start_period="20s",
             wait_timeout=180,
-            # Grafana's image runs as uid 472 in group 0, which reads the secret files.
-            user="472:0",
+            hardening=GRAFANA_HARDENING,
+            limits=args.resources.grafana,
             uploads=[secret_file(GRAFANA_PASSWORD_FILE, password)],
             envs=[
                 f"GF_SECURITY_ADMIN_USER={GRAFANA_ADMIN_USER}",
@@ -454,6 +477,8 @@ class Monitoring(pulumi.ComponentResource):
         retries: int,
         start_period: str,
         wait_timeout: int,
+        hardening: Hardening,
+        limits: Limits,
         **container: object,
     ) -> docker.Container:
         """A dev service on monitoring-net: published on 127.0.0.1, data in a retained volume, HTTP health."""
@@ -466,6 +491,7 @@ class Monitoring(pulumi.ComponentResource):
             args.monitoring_network,
             args.labels,
             pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+            hardening=hardening,
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=data_path)],
             ports=[docker.ContainerPortArgs(internal=port, external=published_port, ip="127.0.0.1")],
             **healthy_service(
@@ -475,6 +501,7 @@ class Monitoring(pulumi.ComponentResource):
                 retries=retries,
                 start_period=start_period,
                 wait_timeout=wait_timeout,
+                limits=limits,
             ),
             **container,
         )
@@ -492,6 +519,8 @@ class Monitoring(pulumi.ComponentResource):
             retries=6,
             start_period="10s",
             wait_timeout=120,
+            hardening=PROMETHEUS_HARDENING,
+            limits=args.resources.prometheus,
             command=[
                 f"--config.file={PROMETHEUS_CONFIG_DIR}/prometheus.yml",
                 "--storage.tsdb.path=/prometheus",
@@ -506,10 +535,11 @@ class Monitoring(pulumi.ComponentResource):
                 docker.ContainerUploadArgs(
                     file=f"{PROMETHEUS_CONFIG_DIR}/{RULES_FILE}", content=self.alert_rules, permissions="0644"
                 ),
-                # Prometheus runs as nobody in its image: the file must be readable to it, and
-                # nothing else runs in the container.
+                # Read through group 0 (PROMETHEUS_HARDENING), like every secret file.
                 docker.ContainerUploadArgs(
-                    file=f"{PROMETHEUS_CONFIG_DIR}/{TOKEN_FILE}", content=self.token, permissions="0444"
+                    file=f"{PROMETHEUS_CONFIG_DIR}/{TOKEN_FILE}",
+                    content=self.token,
+                    permissions=SECRET_FILE_MODE,
                 ),
                 *(
                     [

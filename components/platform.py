@@ -174,6 +174,7 @@ class Platform(pulumi.ComponentResource):
                     labels=labels,
                     publish_on=first_address,
                     gate_image=settings.gateway.image,
+                    resources=settings.resources,
                 ),
                 opts=self._child(),
             )
@@ -197,6 +198,7 @@ class Platform(pulumi.ComponentResource):
                 labels=labels,
                 publish_https_on=first_address if keycloak_certificate is not None else None,
                 https_certificate=keycloak_certificate,
+                resources=settings.resources,
             ),
             opts=self._child(),
         )
@@ -248,6 +250,7 @@ class Platform(pulumi.ComponentResource):
                     edge_network=self.networks.monitoring,
                     labels=labels,
                     depends_on=self.sso.ready,
+                    resources=settings.resources,
                 ),
                 opts=self._child(),
             )
@@ -268,6 +271,7 @@ class Platform(pulumi.ComponentResource):
                 labels=labels,
                 node_ca=None if self.internode_tls is None else self.internode_tls.ca_certificate,
                 signin_address=None if self.signin is None else self.signin.address,
+                resources=settings.resources,
             ),
             opts=self._child(),
         )
@@ -405,6 +409,7 @@ class Platform(pulumi.ComponentResource):
                     if host != multi_host.first_host
                 },
                 node_ca=None if self.internode_tls is None else self.internode_tls.ca_certificate,
+                resources=settings.resources,
             ),
             opts=self._child(),
         )

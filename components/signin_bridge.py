@@ -31,11 +31,12 @@ import pulumi_random as random
 from components.conventions import (
     ROLE_LABEL,
     SECRET_FILE_MODE,
+    Hardening,
     bash_http_probe,
-    docker_labels,
+    hardened_container,
     healthy_service,
 )
-from components.settings import IdentitySettings
+from components.settings import IdentitySettings, ResourceSettings
 
 SIGNIN_HOST = "signin"
 """Container name and network alias of the bridge."""
@@ -50,8 +51,12 @@ SECRETS_DIR = "/run/signin"
 CLIENT_SECRET_FILE = f"{SECRETS_DIR}/client-secret"
 COOKIE_KEY_FILE = f"{SECRETS_DIR}/cookie-key"
 COOKIE_KEY_LENGTH = 48
-SIGNIN_USER = "10001:0"
-"""The bridge's uid (images/signin) in group 0, which reads the secret files."""
+SIGNIN_HARDENING = Hardening(
+    # The bridge's uid (images/signin) in group 0, which reads the secret files (uploads belong to root).
+    user="10001:0",
+    seeded=(SECRETS_DIR,),
+)
+"""How the bridge runs: it writes nothing but its secret files' uploads."""
 
 
 def bridge_environment(
@@ -104,6 +109,8 @@ class SigninBridgeArgs:
     labels: dict[str, str] = field(default_factory=dict)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What must exist before a sign-in can work (the realm and the client)."""
+    resources: ResourceSettings = field(default_factory=ResourceSettings)
+    """Every service's CPU and memory limits."""
 
 
 class SigninBridge(pulumi.ComponentResource):
@@ -142,15 +149,13 @@ class SigninBridge(pulumi.ComponentResource):
             ),
             docker.ContainerNetworksAdvancedArgs(name=args.edge_network.name, aliases=[SIGNIN_HOST]),
         ]
-        self.container = docker.Container(
+        self.container = hardened_container(
             f"{name}-container",
             name=SIGNIN_HOST,
             hostname=SIGNIN_HOST,
             image=image.image_id,
+            hardening=SIGNIN_HARDENING,
             envs=[f"{key}={value}" for key, value in self.environment.items()],
-            # The image's uid (images/signin) in group 0, which reads the secret files
-            # (conventions.SECRET_FILE_MODE: uploads belong to root).
-            user=SIGNIN_USER,
             uploads=[
                 docker.ContainerUploadArgs(
                     file=CLIENT_SECRET_FILE,
@@ -171,8 +176,9 @@ class SigninBridge(pulumi.ComponentResource):
                 retries=6,
                 start_period="5s",
                 wait_timeout=120,
+                limits=args.resources.signin,
             ),
-            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, ROLE_LABEL: SIGNIN_HOST}),
+            labels={**args.labels, ROLE_LABEL: SIGNIN_HOST},
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=args.depends_on, replace_on_changes=["healthcheck"]
             ),

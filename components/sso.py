@@ -40,13 +40,15 @@ from components.conventions import (
     ROLE_LABEL,
     SECRET_FILE_MODE,
     SECRETS_DIR,
+    Hardening,
     bash_http_probe,
     docker_labels,
+    hardened_container,
     healthy_service,
     secret_file,
 )
 from components.internode_tls import Certificate
-from components.settings import GroupSettings, IdentitySettings
+from components.settings import GroupSettings, IdentitySettings, ResourceSettings
 from components.signin_bridge import SIGNIN_PATH
 
 CLIENT_ID = "minio-console"
@@ -62,8 +64,14 @@ KEYCLOAK_MANAGEMENT_PORT = 9000
 KEYCLOAK_DATA_DIR = "/opt/keycloak/data"
 KEYCLOAK_SECRETS_FILE = "keycloak.conf"
 """Keycloak's settings that are secrets (keycloak.conf format), under SECRETS_DIR: KC_CONFIG_FILE."""
-KEYCLOAK_USER = "1000:0"
-"""Keycloak's user (its images' uid 1000) in group 0, which reads the secret files."""
+KEYCLOAK_HARDENING = Hardening(
+    # Keycloak's user (its images' uid 1000) in group 0, which reads the secret files.
+    user="1000:0",
+    # KEYCLOAK_TLS_DIR's uploads; start-dev rebuilds Keycloak into lib/quarkus at every start
+    # (both owned by the user in the image); the secret file.
+    seeded=("/opt/keycloak/conf", "/opt/keycloak/lib/quarkus", SECRETS_DIR),
+)
+"""How Keycloak runs (images/keycloak; KEYCLOAK_DATA_DIR is its named volume)."""
 """The deployed Keycloak's state (start-dev's H2 database): on the ``keycloak-data`` volume."""
 MASTER_REALM = "master"
 KEYCLOAK_ADMIN_ROLE = "admin"
@@ -173,6 +181,8 @@ class SingleSignOnArgs:
     discovery document and signing keys (Keycloak's HTTPS port is published there)."""
     https_certificate: Certificate | None = None
     """Several hosts: the deployed Keycloak's certificate (from the internode CA)."""
+    resources: ResourceSettings = field(default_factory=ResourceSettings)
+    """Every service's CPU and memory limits."""
 
 
 def keycloak_secrets(automation_secret: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -389,13 +399,13 @@ class SingleSignOn(pulumi.ComponentResource):
                     permissions=SECRET_FILE_MODE,
                 ),
             ]
-        return docker.Container(
+        return hardened_container(
             f"{self._name}-keycloak-container",
             name=KEYCLOAK_HOST,
             hostname=KEYCLOAK_HOST,
             image=image.image_id,
+            hardening=KEYCLOAK_HARDENING,
             command=["start-dev"],
-            user=KEYCLOAK_USER,
             envs=envs,
             uploads=uploads,
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=KEYCLOAK_DATA_DIR)],
@@ -427,8 +437,9 @@ class SingleSignOn(pulumi.ComponentResource):
                 retries=12,
                 start_period="30s",
                 wait_timeout=300,
+                limits=args.resources.keycloak,
             ),
-            labels=docker_labels(docker.ContainerLabelArgs, {**args.labels, ROLE_LABEL: "keycloak"}),
+            labels={**args.labels, ROLE_LABEL: "keycloak"},
             opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
         )
 

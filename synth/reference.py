@@ -140,7 +140,11 @@ def _rows(model: type[BaseModel], prefix: str) -> tuple[list[str], list[tuple[st
             and typing.get_origin(field.annotation) is not tuple
             and _type_name(field.annotation) == "object"
         ):
-            nested.append((key, inner))
+            if field.default_factory is not None and field.default_factory() != inner():
+                # A small object whose default is its own (resources.gateway...): one row that shows it.
+                rows.append(_object_row(key, field, inner))
+            else:
+                nested.append((key, inner))
             continue
         if inner is not None:
             nested.append((f"{key}[]", inner))
@@ -151,6 +155,19 @@ def _rows(model: type[BaseModel], prefix: str) -> tuple[list[str], list[tuple[st
             f"{_markdown(allowed)} | {_markdown(description)} |"
         )
     return rows, nested
+
+
+def _object_row(key: str, field: FieldInfo, model: type[BaseModel]) -> str:
+    """A row for an object with a default of its own: its keys' limits, its default as JSON."""
+    default = json.dumps(
+        field.default_factory().model_dump(mode="json", by_alias=True), separators=(", ", ": ")
+    )
+    allowed = "; ".join(
+        f"`{inner.alias or name}`: {', '.join(_limits(inner)) or 'any'}"
+        for name, inner in model.model_fields.items()
+    )
+    meaning = " ".join(filter(None, [field.description and f"{field.description}.", model.__doc__]))
+    return f"| `{key}` | object | `{default}` | {_markdown(allowed)} | {_markdown(meaning)} |"
 
 
 def _table(rows: list[str]) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.conventions import FILES_SUFFIX
 from synth.mocks import RecordedResource, is_secret, unwrap
+from synth.run import Synthesis
 
 CONTAINER = "docker:index/container:Container"
 NETWORK = "docker:index/network:Network"
@@ -39,13 +41,30 @@ def env_of(container: RecordedResource) -> dict[str, str]:
 def minio_nodes(resources: list[RecordedResource]) -> list[RecordedResource]:
     """The MinIO node containers ordered minio1, minio2... (registration order is not creation order)."""
     prefix = "minio-cluster-minio"
-    nodes = [r for r in resources if r.type == CONTAINER and r.name.startswith(prefix)]
+    nodes = [
+        r
+        for r in resources
+        if r.type == CONTAINER and r.name.startswith(prefix) and not r.name.endswith(FILES_SUFFIX)
+    ]
     return sorted(nodes, key=lambda r: int(r.name.removeprefix(prefix)))
 
 
-def uploads_of(container: RecordedResource) -> dict[str, dict[str, Any]]:
-    """The container's uploaded files by path, secret wrappers off."""
-    return {upload["file"]: upload for upload in plain(container.inputs.get("uploads") or [])}
+def named_volumes(container: RecordedResource) -> list[dict[str, Any]]:
+    """The container's volume mounts with a volume of their own (its files container's come by
+    ``fromContainer``: conventions.hardened_container)."""
+    return [v for v in plain(container.inputs.get("volumes") or []) if "fromContainer" not in v]
+
+
+def files_of(synthesis: Synthesis, container: RecordedResource) -> RecordedResource:
+    """The files container that holds what ``container`` is given (conventions.hardened_container)."""
+    return synthesis.named(CONTAINER, container.name + FILES_SUFFIX)
+
+
+def uploads_of(synthesis: Synthesis, container: RecordedResource) -> dict[str, dict[str, Any]]:
+    """The files ``container`` is given, by path, secret wrappers off (its files container's uploads)."""
+    return {
+        upload["file"]: upload for upload in plain(files_of(synthesis, container).inputs.get("uploads") or [])
+    }
 
 
 def parse_config_env(text: str) -> dict[str, str]:
@@ -64,10 +83,10 @@ def parse_config_env(text: str) -> dict[str, str]:
     return values
 
 
-def minio_settings_of(node: RecordedResource) -> dict[str, str]:
+def minio_settings_of(synthesis: Synthesis, node: RecordedResource) -> dict[str, str]:
     """What a MinIO node runs with: its environment and the secrets file MINIO_CONFIG_ENV_FILE names."""
     environment = env_of(node)
     path = environment.pop("MINIO_CONFIG_ENV_FILE")
-    secrets = parse_config_env(uploads_of(node)[path]["content"])
+    secrets = parse_config_env(uploads_of(synthesis, node)[path]["content"])
     assert not set(secrets) & set(environment), "a secret is also in the environment"
     return {**environment, **secrets}

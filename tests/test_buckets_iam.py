@@ -97,7 +97,10 @@ def test_encryption_as_configured_with_the_clusters_key(synth):
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_kms_key_is_identical_secret_and_well_formed_on_every_node(synth, stack):
     synthesis = synth(stack)
-    keys = {minio_settings_of(node)["MINIO_KMS_SECRET_KEY"] for node in minio_nodes(synthesis.resources)}
+    keys = {
+        minio_settings_of(synthesis, node)["MINIO_KMS_SECRET_KEY"]
+        for node in minio_nodes(synthesis.resources)
+    }
     assert len(keys) == 1
     key_id, _ = keys.pop().split(":", 1)
     assert key_id == KMS_KEY_ID

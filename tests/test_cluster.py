@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import PurePosixPath
 
 import pytest
 
 from components.cluster import MinioClusterArgs, drive_paths, minio_environment, server_command
-from components.conventions import SECRET_FILE_MODE
+from components.conventions import FILES_SUFFIX, SECRET_FILE_MODE
 from components.logs import LOG_QUEUE_PATH
 from components.pools import PoolShape, plan_pools
 from components.settings import Environment, SettingsError, settings_from_config
@@ -22,6 +23,7 @@ from tests.graph import (
     env_of,
     minio_nodes,
     minio_settings_of,
+    named_volumes,
     plain,
     uploads_of,
 )
@@ -115,7 +117,7 @@ def test_one_retained_volume_per_drive(synth, stack, overrides, nodes, drives):
     for volume in volumes:
         assert volume.options["retainOnDelete"] is True
     for container in minio_nodes(synthesis.resources):
-        mounts = [m for m in container.inputs["volumes"] if m["containerPath"] != LOG_QUEUE_PATH]
+        mounts = [m for m in named_volumes(container) if m["containerPath"] != LOG_QUEUE_PATH]
         assert [m["containerPath"] for m in mounts] == drive_paths(drives)
         node = container.inputs["name"]
         assert [m["volumeName"] for m in mounts] == [f"{node}-{p.strip('/')}" for p in drive_paths(drives)]
@@ -134,7 +136,7 @@ def test_each_node_queues_its_log_and_audit_events_on_a_volume_of_its_own(
         assert bool(volume.options.get("protect")) is (stack == "prod")
     for container in minio_nodes(synthesis.resources):
         node = container.inputs["name"]
-        mounts = {m["containerPath"]: m["volumeName"] for m in container.inputs["volumes"]}
+        mounts = {m["containerPath"]: m["volumeName"] for m in named_volumes(container)}
         assert mounts[LOG_QUEUE_PATH] == f"{node}-log-queue"
         assert not any(PurePosixPath(LOG_QUEUE_PATH).is_relative_to(d) for d in drive_paths(drives))
         env = env_of(container)
@@ -154,7 +156,7 @@ def test_the_queue_size_comes_from_settings_and_mode_none_has_no_queue(synth):
     quiet = synth("dev", {"observability": {"mode": "none"}})
     assert not [v for v in quiet.of_type(VOLUME) if v.name.endswith("-log-queue")]
     for container in minio_nodes(quiet.resources):
-        assert [m["containerPath"] for m in container.inputs["volumes"]] == ["/data"]
+        assert [m["containerPath"] for m in named_volumes(container)] == ["/data"]
         assert not any("QUEUE" in key for key in env_of(container))
 
 
@@ -235,11 +237,13 @@ def test_image_from_settings_pinned_by_digest_in_prod(synth):
     assert minio_image.inputs["keepLocally"] is True
 
 
-def test_prod_nodes_have_resource_limits(synth):
+def test_nodes_have_the_memory_limit_by_default_and_the_cpu_limit_prod_sets(synth):
     for container in minio_nodes(synth("prod").resources):
-        assert container.inputs["cpus"] == "2"
-        assert container.inputs["memory"] == 8192
-    assert not any("memory" in c.inputs for c in minio_nodes(synth("dev").resources))
+        assert container.inputs["cpus"] == "2.0"
+        assert container.inputs["memory"] == container.inputs["memorySwap"] == 8192
+    for container in minio_nodes(synth("dev").resources):
+        assert container.inputs["memory"] == 4096
+        assert "cpus" not in container.inputs
 
 
 def test_nodes_log_json_with_bounded_files(synth):
@@ -263,9 +267,9 @@ def test_generated_root_password_is_secret_everywhere(synth):
         assert not is_secret(container.inputs["envs"])
         assert password not in json.dumps(plain(container.inputs["envs"]))
         assert "MINIO_ROOT_PASSWORD" not in env_of(container)
-        secrets_file = uploads_of(container)["/run/secrets/minio-config.env"]
+        secrets_file = uploads_of(dev, container)["/run/secrets/minio-config.env"]
         assert secrets_file["permissions"] == SECRET_FILE_MODE
-        assert minio_settings_of(container)["MINIO_ROOT_PASSWORD"] == password
+        assert minio_settings_of(dev, container)["MINIO_ROOT_PASSWORD"] == password
     assert is_secret(dev.outputs["minio_root_password"])
     assert plain(dev.outputs["minio_root_password"]) == password
     assert password not in json.dumps(manifest(dev))
@@ -283,7 +287,7 @@ def test_root_password_from_secure_config_is_used_and_not_generated(synth):
     assert "minio-cluster-root-password" not in {r.name for r in prod.of_type(RANDOM_PASSWORD)}
     for container in minio_nodes(prod.resources):
         assert (
-            minio_settings_of(container)["MINIO_ROOT_PASSWORD"]
+            minio_settings_of(prod, container)["MINIO_ROOT_PASSWORD"]
             == "offline-synth-placeholder-for-rootPassword"
         )
     assert is_secret(prod.outputs["minio_root_password"])
@@ -329,9 +333,12 @@ def test_every_child_is_parented_and_uses_the_stack_docker_provider(synth):
 
 
 def test_rendered_dev_manifest_has_no_minio_ports_and_masks_the_password(synth):
-    for entry in manifest(synth("dev")):
-        if entry["type"] == CONTAINER and entry["name"].startswith("minio-cluster-minio"):
-            assert "ports" not in entry["inputs"]
-            assert "MINIO_CONFIG_ENV_FILE=/run/secrets/minio-config.env" in entry["inputs"]["envs"]
-            assert not [e for e in entry["inputs"]["envs"] if "PASSWORD" in e or "SECRET" in e]
-            assert "[secret]" in json.dumps(entry["inputs"]["uploads"])
+    entries = {entry["name"]: entry for entry in manifest(synth("dev")) if entry["type"] == CONTAINER}
+    nodes = [name for name in entries if re.fullmatch(r"minio-cluster-minio\d+", name)]
+    assert len(nodes) == 4
+    for name in nodes:
+        inputs = entries[name]["inputs"]
+        assert "ports" not in inputs
+        assert "MINIO_CONFIG_ENV_FILE=/run/secrets/minio-config.env" in inputs["envs"]
+        assert not [e for e in inputs["envs"] if "PASSWORD" in e or "SECRET" in e]
+        assert "[secret]" in json.dumps(entries[name + FILES_SUFFIX]["inputs"]["uploads"])

@@ -61,7 +61,9 @@ def test_the_reference_carries_defaults_limits_and_list_item_fields():
     for row in (
         "| `buckets[].noncurrentRetentionDays` | integer | `7` | > 0 |",
         "| `cluster.drivesPerNode` | integer | `1` | ≥ 1; ≤ 16 |",
-        "| `cluster.memoryMb` | integer | unset | ≥ 512 |",
+        "| `cluster.memoryMb` | integer | `4096` | ≥ 512 |",
+        "| `cluster.cpus` | number | unset | > 0 |",
+        '| `resources.gateway` | object | `{"cpus": 1.0, "memoryMb": 256}` | `cpus`: > 0; `memoryMb`: ≥ 64 |',
         "| `identity.groups[].buckets` |",
         "| `observability.alloyImage` | string | `grafana/alloy:v1.11.3` |",
     ):

@@ -27,7 +27,7 @@ from components.gateway import (
 )
 from components.settings import SettingsError, settings_from_config
 from synth.mocks import is_secret
-from tests.graph import CONTAINER, env_of, minio_nodes, plain
+from tests.graph import CONTAINER, env_of, files_of, minio_nodes, uploads_of
 from tests.servers import Nginx, free_port, loopback_gateway, nginx_check, self_signed_certificate
 
 # --- parsed configuration helpers -----------------------------------------------------------------
@@ -134,17 +134,20 @@ def test_database_network_reaches_s3_at_the_gateway(synth, stack, aliases, endpo
 def test_uploaded_config_is_the_rendered_file(synth, stack):
     synthesis = synth(stack)
     gateway = synthesis.named(CONTAINER, "minio-gateway-nginx")
-    uploads = {u["file"]: u for u in plain(gateway.inputs["uploads"])}
+    uploads = uploads_of(synthesis, gateway)
     assert uploads["/etc/nginx/nginx.conf"]["content"] == synthesis.files["nginx.conf"]
 
 
 def test_prod_tls_key_is_uploaded_secret_and_private(synth):
-    gateway = synth("prod").named(CONTAINER, "minio-gateway-nginx")
-    uploads = plain(gateway.inputs["uploads"])
-    key = next(u for u in uploads if u["file"] == "/etc/nginx/tls/tls.key")
-    assert key["permissions"] == "0600"
+    prod = synth("prod")
+    gateway = prod.named(CONTAINER, "minio-gateway-nginx")
+    key = uploads_of(prod, gateway)["/etc/nginx/tls/tls.key"]
+    # Not world-readable; the gateway's user reads it through group 0 (NGINX_HARDENING).
+    assert key["permissions"] == "0440"
+    assert gateway.inputs["user"].endswith(":0")
     assert key["content"] == "offline-synth-placeholder-for-tlsPrivateKey"
-    assert is_secret(gateway.inputs["uploads"]) or any(is_secret(u) for u in gateway.inputs["uploads"])
+    files = files_of(prod, gateway)
+    assert is_secret(files.inputs["uploads"]) or any(is_secret(u) for u in files.inputs["uploads"])
 
 
 def test_self_signed_mode_generates_key_and_certificate(synth):

@@ -30,7 +30,7 @@ from components.network import HOSTS_NET
 from components.pools import PoolShape, plan_pools
 from components.settings import SettingsError, settings_from_config
 from synth.mocks import is_secret
-from tests.graph import CONTAINER, NETWORK, VOLUME, env_of, minio_nodes, plain
+from tests.graph import CONTAINER, NETWORK, VOLUME, env_of, files_of, minio_nodes, plain, uploads_of
 from tests.test_settings import SECRETS, prod
 
 HOST_NET = {"hostSubnet": "10.0.0.0/24", "hostRange": "10.0.0.128/25"}
@@ -287,14 +287,14 @@ def test_nodes_talk_tls_on_the_hosts_network_by_name(synth):
     command = plain(node5.inputs["command"])
     assert command[-3:] == ["--certs-dir", "/etc/minio/certs", "https://minio{1...6}:9000/data"]
     # The key makes the whole list secret (the engine keeps one secret flag per input).
-    assert is_secret(node5.inputs["uploads"])
-    uploads = {u["file"]: u["permissions"] for u in plain(node5.inputs["uploads"])}
+    assert is_secret(files_of(synthesis, node5).inputs["uploads"])
+    uploads = {path: u["permissions"] for path, u in uploads_of(synthesis, node5).items()}
     assert uploads == {
         "/run/secrets/minio-config.env": "0440",
         "/etc/minio/certs/public.crt": "0644",
-        "/etc/minio/certs/private.key": "0600",
+        "/etc/minio/certs/private.key": "0440",
         "/etc/minio/certs/CAs/ca.crt": "0644",
-        "/root/.mc/certs/CAs/ca.crt": "0644",
+        "/etc/minio/mc/certs/CAs/ca.crt": "0644",
     }
     assert env_of(node5)["MC_HOST_local"] == "https://localhost:9000"
     [request] = [r for r in synthesis.resources if r.name == "minio-internode-tls-minio5-request"]

@@ -27,7 +27,17 @@ from components.logs import (
     render_gate_token_map,
     webhook_authorization,
 )
-from tests.graph import CONTAINER, NETWORK, env_of, minio_nodes, minio_settings_of, plain
+from tests.graph import (
+    CONTAINER,
+    NETWORK,
+    env_of,
+    files_of,
+    minio_nodes,
+    minio_settings_of,
+    named_volumes,
+    plain,
+    uploads_of,
+)
 from tests.log_samples import SAMPLES, SERVICE_ACCOUNT
 
 PUSH_URL = "http://loki:3100/loki/api/v1/push"
@@ -181,7 +191,7 @@ def test_dev_runs_loki_and_the_log_gate_on_monitoring_net_and_alloy_behind_the_g
     assert log_net.urn in gate.dependencies and log_net.urn in alloy.dependencies
     assert "networkMode" not in alloy.inputs
     assert "-store.retention=360h" in loki.inputs["command"]  # observability.retentionDays: 15
-    (upload,) = plain(alloy.inputs["uploads"])
+    (upload,) = uploads_of(dev, alloy).values()
     assert upload["file"] == "/etc/alloy/config.alloy"
     assert (
         upload["content"]
@@ -191,7 +201,7 @@ def test_dev_runs_loki_and_the_log_gate_on_monitoring_net_and_alloy_behind_the_g
     assert dev.files["log-gate.conf"] == render_gate_conf(GateConfig.in_front_of("172.24.0.2"))
     assert alloy.inputs["command"][-1] == upload["file"]
     assert loki.urn in alloy.dependencies
-    volumes = [v["containerPath"] for v in loki.inputs["volumes"]]
+    volumes = [v["containerPath"] for v in named_volumes(loki)]
     assert volumes == ["/loki"]
     assert not any("docker.sock" in str(v) for v in alloy.inputs.get("volumes", []))
 
@@ -211,13 +221,13 @@ def test_the_gate_takes_the_token_the_nodes_send_as_a_secret_file_and_nothing_el
 
     dev = synth("dev")
     gate = container(dev, GATE_HOST)
-    uploads = {u["file"]: u for u in plain(gate.inputs["uploads"])}
+    uploads = uploads_of(dev, gate)
     conf = uploads["/etc/nginx/log-gate.conf"]
     assert conf["content"] == dev.files["log-gate.conf"]
-    assert gate.inputs["command"] == ["nginx", "-c", conf["file"], "-g", "daemon off;"]
+    assert gate.inputs["command"] == ["nginx", "-e", "stderr", "-c", conf["file"], "-g", "daemon off;"]
     token_map = uploads[GATE_TOKEN_FILE]
-    assert token_map["permissions"] == "0400"
-    assert is_secret(gate.inputs["uploads"])
+    assert token_map["permissions"] == "0440"
+    assert is_secret(files_of(dev, gate).inputs["uploads"])
     token = plain(
         dev.named("random:index/randomPassword:RandomPassword", "minio-logs-webhook-token").state["result"]
     )
@@ -225,14 +235,14 @@ def test_the_gate_takes_the_token_the_nodes_send_as_a_secret_file_and_nothing_el
     authorization = webhook_authorization(token)
     assert token_map["content"] == render_gate_token_map(authorization)
     for node in minio_nodes(dev.resources):
-        settings = minio_settings_of(node)
+        settings = minio_settings_of(dev, node)
         assert (
             settings["MINIO_LOGGER_WEBHOOK_AUTH_TOKEN_alloy"]
             == settings["MINIO_AUDIT_WEBHOOK_AUTH_TOKEN_alloy"]
             == authorization
         )
         assert not [key for key in env_of(node) if "TOKEN" in key]
-        assert is_secret(node.inputs["uploads"])
+        assert is_secret(files_of(dev, node).inputs["uploads"])
     assert token not in json.dumps(dev.files)
     assert token not in json.dumps(manifest(dev))
 
@@ -264,7 +274,7 @@ def test_nginx_accepts_the_rendered_gate_with_its_token_map(synth, tmp_path):
 
     dev = synth("dev")
     gate = container(dev, GATE_HOST)
-    (token_map,) = [u for u in plain(gate.inputs["uploads"]) if u["file"] == GATE_TOKEN_FILE]
+    token_map = uploads_of(dev, gate)[GATE_TOKEN_FILE]
     (tmp_path / "webhook-token.conf").write_text(token_map["content"])
     conf = tmp_path / "log-gate.conf"
     conf.write_text(dev.files["log-gate.conf"].replace(GATE_TOKEN_FILE, str(tmp_path / "webhook-token.conf")))

@@ -16,7 +16,7 @@ from components.settings import SettingsError, settings_from_config
 from synth.mocks import is_secret
 from synth.run import synthesize
 from synth.stackfile import read_stack_file
-from tests.graph import CONTAINER, uploads_of
+from tests.graph import CONTAINER, files_of, uploads_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL = {
@@ -118,8 +118,8 @@ def test_alloy_gets_the_credential_as_a_secret_file_and_neither_its_config_nor_e
     synthesis = _prod(observability, secrets)
     (value,) = secrets.values()
     (alloy,) = [c for c in synthesis.of_type(CONTAINER) if c.inputs["name"] == "alloy"]
-    assert is_secret(alloy.inputs["uploads"])
-    credential = uploads_of(alloy)[LOKI_CREDENTIAL_PATH]
+    assert is_secret(files_of(synthesis, alloy).inputs["uploads"])
+    credential = uploads_of(synthesis, alloy)[LOKI_CREDENTIAL_PATH]
     assert credential["content"] == value
     assert credential["permissions"] == SECRET_FILE_MODE
     assert not alloy.inputs.get("envs")

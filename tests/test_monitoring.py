@@ -299,11 +299,11 @@ def test_a_broken_rule_fails_promtool(tmp_path):
 
 def test_dev_runs_prometheus_with_the_rendered_files_and_a_secret_token(synth):
     from synth.mocks import is_secret
-    from tests.graph import CONTAINER, plain
+    from tests.graph import CONTAINER, files_of, plain, uploads_of
 
     synthesis = synth("dev")
     prometheus = synthesis.named(CONTAINER, "minio-monitoring-prometheus")
-    uploads = {u["file"]: u for u in plain(prometheus.inputs["uploads"])}
+    uploads = uploads_of(synthesis, prometheus)
     assert uploads["/etc/prometheus/prometheus.yml"]["content"] == synthesis.files["prometheus.yml"]
     assert uploads["/etc/prometheus/minio-alerts.yml"]["content"] == synthesis.files[RULES_FILE]
     token = uploads["/etc/prometheus/minio.token"]["content"]
@@ -318,7 +318,7 @@ def test_dev_runs_prometheus_with_the_rendered_files_and_a_secret_token(synth):
     expires = datetime.fromtimestamp(claims["exp"], UTC).isoformat().replace("+00:00", "Z")
     assert synthesis.outputs["metrics_token_expires"] == expires
     assert f"vector({claims['exp']} - time())" in synthesis.files[RULES_FILE]
-    assert is_secret(prometheus.inputs["uploads"])
+    assert is_secret(files_of(synthesis, prometheus).inputs["uploads"])
     assert token not in synthesis.files["prometheus.yml"]
     assert [(p["internal"], p["ip"]) for p in prometheus.inputs["ports"]] == [(9090, "127.0.0.1")]
     assert [n["name"] for n in prometheus.inputs["networksAdvanced"]] == ["monitoring-net"]
@@ -394,7 +394,7 @@ def test_dev_grafana_gets_datasource_folder_and_dashboard(synth):
     envs = dict(e.split("=", 1) for e in plain(grafana.inputs["envs"]))
     assert not is_secret(grafana.inputs["envs"]) and "GF_SECURITY_ADMIN_PASSWORD" not in envs
     assert grafana.inputs["user"] == "472:0"
-    password_file = uploads_of(grafana)[envs["GF_SECURITY_ADMIN_PASSWORD__FILE"]]
+    password_file = uploads_of(synthesis, grafana)[envs["GF_SECURITY_ADMIN_PASSWORD__FILE"]]
     assert password_file["permissions"] == SECRET_FILE_MODE
     provider = synthesis.named("pulumi:providers:grafana", "minio-monitoring-grafana")
     assert provider.inputs["url"] == "http://localhost:3000"

@@ -160,6 +160,63 @@ def test_no_new_privileges():
     assert rules.no_new_privileges(Resource(rules.BUCKET, "b", {})) == []
 
 
+HARDENED = {
+    "user": "1001:0",
+    "readOnly": True,
+    "capabilities": {"drops": ["ALL"]},
+    "memory": 4096,
+}
+
+
+def test_containers_hardened_passes_a_hardened_container():
+    assert rules.containers_hardened(node(**HARDENED)) == []
+    assert rules.containers_hardened(node(**{**HARDENED, "user": "nobody"})) == []
+    assert rules.containers_hardened(Resource(rules.BUCKET, "b", {})) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"user": None}, "minio1 runs as root"),
+        ({"user": "0:0"}, "minio1 runs as root"),
+        ({"user": "root"}, "minio1 runs as root"),
+        ({"readOnly": False}, "minio1 has a writable root filesystem"),
+        ({"readOnly": None}, "minio1 has a writable root filesystem"),
+        ({"capabilities": {"drops": ["NET_RAW"]}}, "minio1 keeps Docker's default capabilities"),
+        ({"capabilities": None}, "minio1 keeps Docker's default capabilities"),
+        ({"memory": None}, "minio1 has no memory limit"),
+    ],
+)
+def test_containers_hardened_names_each_missing_part(change, message):
+    (found,) = rules.containers_hardened(node(**{**HARDENED, **change}))
+    assert found.startswith(message)
+
+
+def test_a_files_container_that_never_runs_needs_only_a_user_and_no_capabilities():
+    files = {"start": False, "mustRun": False, "networkMode": "none"}
+    assert rules.containers_hardened(node(user="1001:0", capabilities={"drops": ["ALL"]}, **files)) == []
+    found = rules.containers_hardened(node(**files))
+    assert [f.split(":")[0] for f in found] == [
+        "minio1 runs as root",
+        "minio1 keeps Docker's default capabilities",
+    ]
+    # Started, or on a network, it is a service like any other.
+    for change in ({"start": True}, {"mustRun": True}, {"networkMode": "bridge"}):
+        assert (
+            len(
+                rules.containers_hardened(
+                    node(user="1001:0", capabilities={"drops": ["ALL"]}, **{**files, **change})
+                )
+            )
+            == 2
+        )
+
+
+def test_containers_hardened_waits_for_a_computed_user():
+    with pytest.raises(rules.Unknowable):
+        rules.containers_hardened(node(**{**HARDENED, "user": rules.UNKNOWN}))
+
+
 def test_prod_gateway_terminates_tls():
     tls = Resource(
         rules.CONTAINER,
@@ -174,6 +231,22 @@ def test_prod_gateway_terminates_tls():
         rules.CONTAINER, "gateway", {"labels": GATEWAY_LABELS, "ports": [{"internal": 9000}], "uploads": []}
     )
     assert rules.prod_gateway_terminates_tls([tls]) == []
+    # As the program deploys it: the key is in the gateway's files container.
+    hardened = Resource(
+        rules.CONTAINER,
+        "gateway",
+        {"name": "gateway", "labels": GATEWAY_LABELS, "ports": [{"internal": 443}]},
+    )
+    files = Resource(
+        rules.CONTAINER,
+        "gateway-files",
+        {
+            "labels": [{"label": rules.FILES_OF_LABEL, "value": "gateway"}],
+            "uploads": [{"file": "/etc/nginx/tls/tls.key"}],
+        },
+    )
+    assert rules.prod_gateway_terminates_tls([hardened, files]) == []
+    assert rules.prod_gateway_terminates_tls([hardened]) == ["the prod gateway carries no TLS key"]
     assert rules.prod_gateway_terminates_tls([plain_http]) == [
         "the prod gateway does not publish 443",
         "the prod gateway carries no TLS key",
@@ -251,6 +324,7 @@ def test_rule_levels_match_the_issue():
         "credentials-are-secret",
         "no-secrets-in-environment",
         "no-new-privileges",
+        "containers-hardened",
         "prod-gateway-terminates-tls",
         "gateway-shields-known-flaws",
         "prod-minio-image-has-the-2025-fix",
@@ -403,9 +477,7 @@ def test_every_stack_passes_every_mandatory_rule(synth, stack, tmp_path):
         assert len([f for f in flagged if "'nginx:" in f.message]) == 2
     else:  # its uploads hold the TLS key: one secret, masked in the manifest, read by the live pack
         shield = next(r for r in rules.RULES if r.name == "gateway-shields-known-flaws")
-        assert advisories == {
-            ("judged-at-update", rules.unjudged_message(shield, "minio-gateway-nginx", "uploads"))
-        }
+        assert advisories == {("judged-at-update", rules.unjudged_message(shield, "the stack", "uploads"))}
 
 
 def test_prod_as_shipped_is_refused_for_its_minio_image(synth, tmp_path):
@@ -420,11 +492,21 @@ def test_a_gateway_without_the_shield_is_refused(synth, stack):
     """The planted defect: the stack's own nginx.conf, less the shield, then less a judged header."""
     conf = synth(stack).files["nginx.conf"]
 
-    def gateway(text: str | None) -> Resource:
+    def gateway(text: str | None) -> list[Resource]:
+        """The gateway and its files container, which holds the nginx.conf."""
         uploads = [] if text is None else [{"file": rules.NGINX_CONF, "content": text}]
-        return Resource(
-            rules.CONTAINER, "minio-gateway-nginx", {"labels": GATEWAY_LABELS, "uploads": uploads}
-        )
+        files_labels = [
+            {"label": "com.minio-platform.role", "value": "files"},
+            {"label": rules.FILES_OF_LABEL, "value": "gateway"},
+        ]
+        return [
+            Resource(rules.CONTAINER, "minio-gateway-nginx", {"name": "gateway", "labels": GATEWAY_LABELS}),
+            Resource(
+                rules.CONTAINER,
+                "minio-gateway-nginx-files",
+                {"name": "gateway-files", "labels": files_labels, "uploads": uploads},
+            ),
+        ]
 
     assert rules.gateway_shields_known_flaws(gateway(conf)) == []
     shield = "if ($s3_forged_upload) {\n            return 403;\n        }\n"

@@ -14,7 +14,7 @@ import pytest
 from components.addressing import SIGNIN_OFFSET
 from components.signin_bridge import CLIENT_SECRET_FILE, COOKIE_KEY_FILE
 from synth.mocks import is_secret
-from tests.graph import CONTAINER, env_of, plain
+from tests.graph import CONTAINER, env_of, files_of, plain, uploads_of
 from tests.servers import nginx_check, self_signed_certificate
 from tests.test_settings import SIGNIN_DIGEST
 
@@ -34,8 +34,8 @@ def test_the_bridge_holds_its_secrets_in_files_and_none_in_its_environment(synth
     (client,) = synthesis.of_type(CLIENT)
     client_secret = plain(client.inputs["clientSecret"])
     # Secret: the engine keeps the uploads' contents encrypted in the state and masked in previews.
-    assert is_secret(bridge.inputs["uploads"])
-    uploads = {u["file"]: u for u in plain(bridge.inputs["uploads"])}
+    assert is_secret(files_of(synthesis, bridge).inputs["uploads"])
+    uploads = uploads_of(synthesis, bridge)
     assert set(uploads) == {CLIENT_SECRET_FILE, COOKIE_KEY_FILE}
     assert plain(uploads[CLIENT_SECRET_FILE]["content"]) == client_secret
     cookie_key = plain(uploads[COOKIE_KEY_FILE]["content"])

@@ -9,7 +9,7 @@ import pytest
 from components.conventions import SECRET_FILE_MODE
 from components.sso import BUILTIN_DEFAULT_SCOPES, POLICY_SCOPE
 from synth.mocks import is_secret
-from tests.graph import CONTAINER, env_of, minio_nodes, minio_settings_of, plain, uploads_of
+from tests.graph import CONTAINER, env_of, minio_nodes, minio_settings_of, named_volumes, plain, uploads_of
 
 CLIENT = "keycloak:openid/client:Client"
 DEFAULT_SCOPES = "keycloak:openid/clientDefaultScopes:ClientDefaultScopes"
@@ -57,7 +57,7 @@ def test_client_secret_is_generated_secret_and_shared_with_minio(synth, stack):
     secret = plain(client.inputs["clientSecret"])
     assert len(secret) >= 32
     for node in minio_nodes(synthesis.resources):
-        assert minio_settings_of(node)["MINIO_IDENTITY_OPENID_CLIENT_SECRET"] == secret
+        assert minio_settings_of(synthesis, node)["MINIO_IDENTITY_OPENID_CLIENT_SECRET"] == secret
         assert "MINIO_IDENTITY_OPENID_CLIENT_SECRET" not in env_of(node)
     assert "MINIO_IDENTITY_OPENID_CLIENT_SECRET=[secret]" in synthesis.files["minio.env"]
 
@@ -168,7 +168,7 @@ def test_dev_automation_signs_in_as_keycloaks_bootstrap_service_account(synth):
     assert is_secret(provider.inputs["clientSecret"])
     # The secret in the properties file KC_CONFIG_FILE names, readable through group 0.
     assert keycloak.inputs["user"] == "1000:0"
-    conf = uploads_of(keycloak)[env["KC_CONFIG_FILE"]]
+    conf = uploads_of(synthesis, keycloak)[env["KC_CONFIG_FILE"]]
     assert conf["permissions"] == SECRET_FILE_MODE
     settings = dict(
         line.split("=", 1) for line in conf["content"].splitlines() if line and not line.startswith("#")
@@ -202,9 +202,7 @@ def test_dev_keycloak_keeps_its_state_on_a_volume_that_goes_with_the_stack(synth
     synthesis = synth("dev")
     keycloak = synthesis.named(CONTAINER, "minio-sso-keycloak-container")
     volume = synthesis.named(VOLUME, "minio-sso-keycloak-data")
-    assert keycloak.inputs["volumes"] == [
-        {"volumeName": "keycloak-data", "containerPath": "/opt/keycloak/data"}
-    ]
+    assert named_volumes(keycloak) == [{"volumeName": "keycloak-data", "containerPath": "/opt/keycloak/data"}]
     assert volume.inputs["name"] == "keycloak-data"
     # Destroyed with the stack: a later up must not meet the old realm and bootstrap secret.
     assert not volume.options.get("retainOnDelete") and not volume.options.get("protect")

@@ -10,7 +10,7 @@ fields are snake_case here. Secrets are separate top-level keys that must be ``s
 they are held as :class:`pydantic.SecretStr` so they never print.
 """
 # One module per area: base (errors, enums, value types), cluster, network, gateway, identity,
-# buckets, observability, secrets; platform (the whole, and the rules between sections); loading.
+# buckets, observability, resources, secrets; platform (the whole, and the rules between sections); loading.
 
 from components.settings.base import (
     DEFAULT_ALLOY_IMAGE,
@@ -42,6 +42,7 @@ from components.settings.loading import OBJECT_KEYS, SCALAR_KEYS, load_settings,
 from components.settings.network import NetworkSettings
 from components.settings.observability import ObservabilitySettings
 from components.settings.platform import PlatformSettings
+from components.settings.resources import ResourceSettings, ServiceLimits
 from components.settings.secrets import SECRET_KEYS, Secrets
 
 __all__ = [
@@ -75,8 +76,10 @@ __all__ = [
     "ObservabilityMode",
     "ObservabilitySettings",
     "PlatformSettings",
+    "ResourceSettings",
     "Secrets",
     "ServiceAccountSettings",
+    "ServiceLimits",
     "SettingsError",
     "TlsMode",
     "image_is_digest_pinned",

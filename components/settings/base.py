@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import StrEnum
+from fractions import Fraction
 from typing import Annotated, Any
 
 import pulumi
@@ -160,3 +161,21 @@ def _check_bucket_name(name: str) -> str:
 BucketName = Annotated[str, AfterValidator(_check_bucket_name)]
 URL_RE = re.compile(r"https?://[^\s/]+(/[^\s]*)?")
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-]{1,62}$")]
+
+
+def _check_cpus(value: float | None) -> float | None:
+    """A CPU limit the Docker provider keeps as given: it reads Docker's value back with one decimal
+    when nine would show exactly nine zeros (0.05 comes back as 0.1), which would replace the
+    container at every preview."""
+    from components.conventions import docker_cpus  # the provider's reading lives with the containers
+
+    if value is not None and Fraction(docker_cpus(value)) != Fraction(round(Fraction(value) * 10**9), 10**9):
+        raise ValueError(
+            f"the Docker provider reads a CPU limit of {value:g} back as {docker_cpus(value)}: "
+            "give one it keeps (a whole number, or a fraction such as 0.5, 0.25, 1.5)"
+        )
+    return value
+
+
+Cpus = Annotated[float, AfterValidator(_check_cpus)]
+"""A CPU limit (Docker ``--cpus``) the provider reads back unchanged."""

@@ -13,6 +13,7 @@ from pydantic.alias_generators import to_camel
 from components.pools import PoolLayout, PoolPlanError, PoolShape, plan_pools, pool_problems
 from components.settings.base import (
     DEFAULT_MINIO_IMAGE,
+    Cpus,
     ImageRef,
     Invalid,
     Section,
@@ -68,8 +69,15 @@ class ClusterSettings(Section):
     root_password_generation: int = Field(
         1, ge=1, description="Bump to rotate the generated root password (replaces every node together)"
     )
-    cpus: float | None = Field(None, gt=0, description="CPU limit per node (Docker --cpus)")
-    memory_mb: int | None = Field(None, ge=512, description="Memory limit per node in MiB")
+    cpus: Cpus | None = Field(
+        None,
+        gt=0,
+        description="CPU limit per node (Docker --cpus); none by default: erasure coding and checksums "
+        "are the work a node's cores are for",
+    )
+    memory_mb: int | None = Field(
+        4096, ge=512, description="Memory limit per node in MiB (Docker --memory); null: none"
+    )
     lock_retry_interval_ms: int | None = Field(
         50,
         ge=10,

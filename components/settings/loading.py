@@ -33,6 +33,7 @@ OBJECT_KEYS = (
     "buckets",
     "serviceAccounts",
     "observability",
+    "resources",
 )
 SCALAR_KEYS = ("environment", "dockerHost")
 

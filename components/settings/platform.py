@@ -39,6 +39,7 @@ from components.settings.hosts import DOCKER_HOST_PATTERN, HostSettings
 from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
 from components.settings.network import NetworkSettings, is_rfc1918
 from components.settings.observability import ObservabilitySettings
+from components.settings.resources import ResourceSettings
 from components.settings.secrets import Secrets
 
 T = TypeVar("T")
@@ -87,6 +88,10 @@ class PlatformSettings(Section):
         description="Applications' identities: a MinIO user and service account holding a rendered template",
     )
     observability: ObservabilitySettings = ObservabilitySettings()
+    resources: ResourceSettings = Field(
+        default_factory=ResourceSettings,
+        description="CPU and memory limits of the services beside the nodes, each {cpus, memoryMb}",
+    )
     secrets: Secrets = Secrets()
 
     @model_validator(mode="after")

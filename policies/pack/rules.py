@@ -227,6 +227,44 @@ def no_new_privileges(resource: Resource) -> list[str]:
     return [f"{resource.name} lacks the security option no-new-privileges:true"]
 
 
+def _runs_as_root(user: Any) -> bool:
+    """An unset user is the image's, which may be root: every container here names its own."""
+    if user is UNKNOWN:
+        raise Unknowable("user")
+    name = str(user or "").partition(":")[0]
+    return name in ("", "0", "root")
+
+
+def _never_runs(props: dict[str, Any]) -> bool:
+    """A container created and never started, without network: a files container, which holds
+    what its service is given (the provider cannot upload into a read-only container)."""
+    return (
+        props.get("start") is False and props.get("mustRun") is False and props.get("networkMode") == "none"
+    )
+
+
+def containers_hardened(resource: Resource) -> list[str]:
+    """Every container runs as a non-root user, on a read-only root filesystem, with every
+    capability dropped and a memory limit (docs/security.md, "Hardened containers"). A container
+    that never runs (:func:`_never_runs`) needs the user and the capabilities alone: whoever starts
+    it by hand starts it without privileges."""
+    if resource.type != CONTAINER:
+        return []
+    props, found = resource.props, []
+    if _runs_as_root(props.get("user")):
+        found.append(f"{resource.name} runs as root: give it a non-root user (uid:gid)")
+    capabilities = props.get("capabilities") or {}
+    if "ALL" not in [str(c).upper() for c in (capabilities.get("drops") or [])]:
+        found.append(f"{resource.name} keeps Docker's default capabilities: drop ALL")
+    if _never_runs(props):
+        return found
+    if props.get("readOnly") is not True:
+        found.append(f"{resource.name} has a writable root filesystem: set read_only, with tmpfs or volumes")
+    if not props.get("memory"):
+        found.append(f"{resource.name} has no memory limit")
+    return found
+
+
 def only_the_gateway_is_public(resource: Resource) -> list[str]:
     """Only the gateway publishes on a non-loopback address; every other published port binds to
     127.0.0.0/8 (an unset address is Docker's 0.0.0.0)."""
@@ -331,6 +369,25 @@ def buckets_have_lifecycle(resources: list[Resource]) -> list[str]:
     return _buckets_without(resources, LIFECYCLE, "has no lifecycle policy")
 
 
+FILES_OF_LABEL = "com.minio-platform.files-of"
+"""On a files container: the name of the service whose files it holds (the provider cannot upload
+into a read-only container, components/conventions.py ``hardened_container``)."""
+
+
+def _uploads(resources: list[Resource], container: Resource) -> Any:
+    """What ``container`` is given: its own uploads, or its files container's."""
+    own = container.props.get("uploads")
+    if own:
+        return own
+    name = container.props.get("name")
+    held = [
+        r.props.get("uploads")
+        for r in resources
+        if r.type == CONTAINER and name is not None and _labels(r.props).get(FILES_OF_LABEL) == name
+    ]
+    return held[0] if len(held) == 1 else []
+
+
 def _gateway(resources: list[Resource]) -> Resource | None:
     return next(
         (
@@ -407,12 +464,14 @@ def _shield_problems(text: str) -> list[str]:
     return problems
 
 
-def gateway_shields_known_flaws(resource: Resource) -> list[str]:
+def gateway_shields_known_flaws(resources: list[Resource]) -> list[str]:
     """The gateway refuses the forged uploads of CVE-2026-41145 and CVE-2026-40344 (unfixed in
-    community MinIO) on every S3 server, and passes MinIO exactly the headers it judged."""
-    if resource.type != CONTAINER or _labels(resource.props).get("com.minio-platform.role") != "gateway":
+    community MinIO) on every S3 server, and passes MinIO exactly the headers it judged. Judged on
+    the nginx.conf the gateway is given (through its files container)."""
+    resource = _gateway(resources)
+    if resource is None:
         return []
-    uploads = resource.props.get("uploads") or []
+    uploads = _uploads(resources, resource) or []
     if uploads == SECRET_MARK:
         # With a TLS key among them the uploads are one secret value: the synth manifest masks
         # them whole, the live pack (preview, up) reads them.
@@ -449,7 +508,7 @@ def prod_gateway_terminates_tls(resources: list[Resource]) -> list[str]:
     if gateway is None:
         return ["no gateway container found"]
     ports = {p.get("internal") for p in gateway.props.get("ports") or []}
-    uploads = gateway.props.get("uploads")
+    uploads = _uploads(resources, gateway)
     files = {u.get("file") for u in uploads} if isinstance(uploads, list) else set()
     problems = []
     if 443 not in ports:
@@ -528,11 +587,14 @@ RULES = [
          True, no_secrets_in_environment, "resource"),
     Rule("no-new-privileges", "Every container runs with no-new-privileges", True, no_new_privileges,
          "resource"),
+    Rule("containers-hardened",
+         "Every container runs as non-root, read-only, with all capabilities dropped and a memory limit",
+         True, containers_hardened, "resource"),
     Rule("prod-gateway-terminates-tls", "The prod gateway terminates TLS", True,
          prod_gateway_terminates_tls, "stack", prod_only=True),
     Rule("gateway-shields-known-flaws",
          "The gateway refuses the forged uploads of CVE-2026-41145 and CVE-2026-40344 on every S3 server",
-         True, gateway_shields_known_flaws, "resource"),
+         True, gateway_shields_known_flaws, "stack"),
     Rule("prod-minio-image-has-the-2025-fix", "Prod runs no MinIO release that predates CVE-2025-62506's fix",
          True, minio_image_has_the_2025_fix, "resource", prod_only=True),
     Rule("prod-keycloak-not-in-dev-mode", "Prod runs no Keycloak in development mode (start-dev)", True,

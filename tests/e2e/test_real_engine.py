@@ -91,9 +91,14 @@ def test_up_from_an_empty_stack_leaves_every_container_healthy(deployment: Deplo
     # stack file of its own beside Pulumi.yaml.
     assert up.args[:2] == ["make", "--no-print-directory"] and deployment.engine.state.is_dir()
     assert not (ROOT / "Pulumi.e2e.yaml").exists()
-    assert owned("container") == SERVICES
+    # Each service and its files container (conventions.hardened_container), which never runs.
+    assert owned("container") == sorted([*SERVICES, *(f"{name}-files" for name in SERVICES)])
     states = wait_healthy(SERVICES, seconds=10)
     assert set(states.values()) == {"running/healthy"}, states
+    for name in SERVICES:
+        assert inspect(f"{name}-files", "{{.State.Status}} {{.State.StartedAt}}") == (
+            "created 0001-01-01T00:00:00Z"
+        ), f"{name}-files ran"
     print(f"\nfirst `pulumi up`: {up.seconds:.1f} s wall time")
 
 
@@ -335,8 +340,9 @@ def test_the_policy_pack_passes_the_stack_and_judges_every_rule(deployment: Depl
 
 def test_a_planted_violation_stops_up_before_anything_is_created(deployment: Deployment, tmp_path):
     """A fresh project with a MinIO node publishing a port, a container holding the Docker socket
-    and one given a password in its environment, none with no-new-privileges: the preview `pulumi up`
-    runs first must stop it, naming the four rules, and no container may exist afterwards."""
+    and one given a password in its environment, none with no-new-privileges or any other hardening:
+    the preview `pulumi up` runs first must stop it, naming the five rules, and no container may exist
+    afterwards."""
     project = tmp_path / "planted"
     project.mkdir()
     (project / "__main__.py").write_text((ROOT / "tests" / "e2e" / "planted" / "__main__.py").read_text())
@@ -359,6 +365,7 @@ def test_a_planted_violation_stops_up_before_anything_is_created(deployment: Dep
     assert "no-host-access" in output and "mounts the Docker socket" in output, output
     assert "no-secrets-in-environment" in output and "sets POSTGRES_PASSWORD in its environment" in output
     assert "lacks the security option no-new-privileges:true" in output, output
+    assert "containers-hardened" in output and "planted-node runs as root" in output, output
     for name in ("planted-minio", "planted-socket-holder", "planted-secret-holder"):
         assert inspect(name, "{{.Id}}") == "absent", f"the planted container {name} was created"
     subprocess.run([engine.pulumi, "stack", "rm", "planted", "--yes", "--force"], **common)
@@ -420,7 +427,6 @@ def test_no_container_shows_a_secret_to_docker_inspect(deployment: Deployment):
     ]:
         member = container_file(name, path)[1]
         assert (member.uid, member.gid, stat.S_IMODE(member.mode)) == (0, 0, 0o440), f"{name}:{path}"
-    assert inspect("keycloak", "{{.Config.User}}") == "1000:0"
     # The nodes took their root credentials from the file: MinIO's built-in default would be the
     # fallback of a node that found none.
     with pytest.raises(Exception, match=r"InvalidAccessKeyId|SignatureDoesNotMatch"):
@@ -435,6 +441,35 @@ def test_every_container_runs_with_no_new_privileges(deployment: Deployment):
         assert "no-new-privileges:true" in json.loads(inspect(name, "{{json .HostConfig.SecurityOpt}}")), name
         status = docker("exec", name, "cat", "/proc/1/status")
         assert "NoNewPrivs:\t1" in status, f"{name}: {status}"
+
+
+def test_every_container_is_hardened(deployment: Deployment):
+    """Issue #30: every container runs as a non-root user, read-only, with every capability dropped
+    and a memory limit: as Docker was told (``docker inspect``) and as the kernel applies it to the
+    main process (its uids and effective capabilities in /proc/1/status, a write to / refused)."""
+    for name in SERVICES:
+        user = inspect(name, "{{.Config.User}}")
+        assert user.partition(":")[0] not in ("", "0", "root"), f"{name} runs as {user!r}"
+        assert inspect(name, "{{.HostConfig.ReadonlyRootfs}}") == "true", name
+        assert json.loads(inspect(name, "{{json .HostConfig.CapDrop}}")) == ["ALL"], name
+        assert json.loads(inspect(name, "{{json .HostConfig.CapAdd}}")) in (None, []), name
+        assert int(inspect(name, "{{.HostConfig.Memory}}")) > 0, name
+        status = dict(
+            line.split(":", 1)
+            for line in docker("exec", name, "cat", "/proc/1/status").splitlines()
+            if ":" in line
+        )
+        assert "0" not in status["Uid"].split(), f"{name}: uids {status['Uid'].split()}"
+        assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, (
+            f"{name}: {status['CapEff']}"
+        )
+        refused = subprocess.run(
+            ["docker", "exec", name, "sh", "-c", "echo x > /probe"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert refused.returncode != 0 and "Read-only file system" in refused.stderr, f"{name}: {refused}"
 
 
 # --- 6. data survives the engine's own operations ---------------------------------------------------

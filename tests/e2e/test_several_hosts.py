@@ -382,7 +382,7 @@ def test_the_host_down_procedure_changes_the_stack_without_the_host_and_takes_it
     # back after its stale containers and network are removed (the drives stay).
     cluster.sim.start(third)
     cluster.sim.wait(third)
-    third.docker("rm", "-f", "minio3", "minio6")
+    third.docker("rm", "-f", "-v", "minio3", "minio3-files", "minio6", "minio6-files")
     third.docker("network", "rm", "storage-hosts-net")
     config["hosts"][2]["down"] = False
     cluster.engine.write_config(config)

@@ -21,6 +21,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from components.conventions import FILES_SUFFIX
 from components.gateway import render_nginx_conf
 from components.logs import (
     AUDIT_LOG_PORT,
@@ -142,7 +143,7 @@ def dev(synth) -> Synthesis:
 @pytest.fixture(scope="session")
 def rendered_node_environment(dev) -> dict[str, str]:
     """What the dev stack gives every node: its MINIO_* environment and the secrets file, as rendered."""
-    return minio_settings_of(minio_nodes(dev.resources)[0])
+    return minio_settings_of(dev, minio_nodes(dev.resources)[0])
 
 
 @pytest.fixture(scope="session")
@@ -283,8 +284,10 @@ STREAM_OF = {"LOGGER": "server", "AUDIT": "audit"}
 
 def gate_token_map(resources) -> str:
     """The token map the program uploads into the log gate's container (the gate's secret half)."""
-    (gate,) = [r for r in resources if r.type == CONTAINER and r.inputs.get("name") == GATE_HOST]
-    (upload,) = [u for u in plain(gate.inputs["uploads"]) if u["file"] == GATE_TOKEN_FILE]
+    (files,) = [
+        r for r in resources if r.type == CONTAINER and r.inputs.get("name") == GATE_HOST + FILES_SUFFIX
+    ]
+    (upload,) = [u for u in plain(files.inputs["uploads"]) if u["file"] == GATE_TOKEN_FILE]
     return upload["content"]
 
 

@@ -260,7 +260,7 @@ def test_a_full_queue_keeps_minio_serving_and_drops_what_neither_queue_holds(
     queue folder, as many in memory, the rest dropped and counted in minio_audit_failed_messages;
     MinIOLogQueueFull fires. The pipeline back: the two queues' events arrive, the dropped never."""
     stack = synth("dev", {"observability": {"logQueueSize": SMALLEST_QUEUE}})
-    rendered = minio_settings_of(minio_nodes(stack.resources)[0])
+    rendered = minio_settings_of(stack, minio_nodes(stack.resources)[0])
     assert rendered["MINIO_AUDIT_WEBHOOK_QUEUE_SIZE_alloy"] == str(SMALLEST_QUEUE)
     receivers = {kind: Receiver() for kind in RECEIVER_OF}
     for receiver in receivers.values():

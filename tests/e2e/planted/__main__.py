@@ -1,6 +1,7 @@
 """Planted violations for the policy pack: a MinIO node (by its role label) publishing a host port,
 a container given the Docker socket, and one given a password in its environment; none of them
-runs with no-new-privileges.
+runs with no-new-privileges or any other hardening (a user, a read-only root filesystem, dropped
+capabilities, a memory limit).
 
 Run by tests/e2e/test_real_engine.py as a project of its own, under the real engine with
 `--policy-pack policies/pack`: `pulumi up` must stop before it creates anything.
