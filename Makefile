@@ -50,7 +50,7 @@ export MINIO_PLATFORM_SIGNIN_IMAGE   := $(SIGNIN_IMAGE)
 KEYCLOAK_ZIP     := $(IMAGES_CACHE)/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip
 export MINIO_PLATFORM_KEYCLOAK_DIST := $(KEYCLOAK_ZIP)
 
-.PHONY: dev up python-provider info render docs test bench lint tools images signin-image keycloak-dist clean host-down
+.PHONY: dev up python-provider info render docs test bench lint tools images signin-image keycloak-dist clean host-down own-volumes
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -104,6 +104,24 @@ host-down: $(VENV)/.installed
 	@test -n "$(HOST)" || { echo "usage: make host-down STACK=<stack> HOST=<host name>" >&2; exit 2; }
 	pulumi state delete --stack $(STACK) --yes --force --target-dependents \
 	  'urn:pulumi:$(STACK)::minio-platform::minio-platform:index:Platform$$pulumi:providers:docker::minio-docker-$(HOST)'
+
+# MinIO nodes run as the image's minio user (1001:0) since #30; a stack's drives and log queues made
+# before are root's, and a node cannot write them. Hand them over once, nodes stopped, before
+# `pulumi up` (docs/security.md). On the Docker host of DOCKER_HOST (several hosts: once per host).
+# Only CHOWN, DAC_READ_SEARCH and FOWNER, no network; a volume a running container uses is refused.
+NODE_VOLUME_RE := ^minio[0-9]+-(data[0-9]*|log-queue)$$
+own-volumes:
+	@volumes=$$(docker volume ls -q --filter label=com.minio-platform.stack=$(STACK) | grep -E '$(NODE_VOLUME_RE)'); \
+	test -n "$$volumes" || { echo "own-volumes: no MinIO node volume of stack $(STACK) on this Docker host" >&2; exit 1; }; \
+	for volume in $$volumes; do \
+		users=$$(docker ps -q --filter "volume=$$volume"); \
+		test -z "$$users" || { echo "own-volumes: $$volume is in use by a running container: stop the nodes first (docker stop $$(docker ps --format '{{.Names}}' --filter "volume=$$volume"))" >&2; exit 1; }; \
+	done; \
+	for volume in $$volumes; do \
+		docker run --rm --network none --user 0 --cap-drop ALL --cap-add CHOWN --cap-add DAC_READ_SEARCH \
+			--cap-add FOWNER --entrypoint chown -v "$$volume:/v" $(MINIO_IMAGE) -R 1001:0 /v || exit 1; \
+		echo "own-volumes: $$volume now belongs to minio (1001:0)"; \
+	done
 
 # Dynamic providers (components/layout_guard.py, the pool layout guard) run under
 # pulumi-resource-pulumi-python, a script Pulumi's release archives ship beside the CLI. A CLI built
