@@ -175,15 +175,39 @@ func run(endpoint, bucket, prefix, op string, size int64, concurrency, requests 
 	return nil
 }
 
-// remove deletes what a PUT run wrote, so rounds of large objects do not fill the drives.
+// removeAttempts bounds how often remove asks again for keys MinIO answered with a SlowDown code.
+const removeAttempts = 5
+
+// remove deletes what a PUT run wrote, so rounds of large objects do not fill the drives. A
+// multi-object delete reports errors per key inside a 200 answer, which the client does not retry:
+// keys answered SlowDown, SlowDownWrite or SlowDownRead (MinIO's "please reduce your request rate",
+// seen on a cluster seconds old) are asked again, with a growing pause, up to removeAttempts times.
+// Any other error fails at once.
 func remove(client *minio.Client, bucket, prefix string, requests int) error {
-	keys := make(chan minio.ObjectInfo, requests)
+	pending := make([]string, 0, requests)
 	for n := range requests {
-		keys <- minio.ObjectInfo{Key: fmt.Sprintf("%s/%d", prefix, n)}
+		pending = append(pending, fmt.Sprintf("%s/%d", prefix, n))
 	}
-	close(keys)
-	for failure := range client.RemoveObjects(context.Background(), bucket, keys, minio.RemoveObjectsOptions{}) {
-		return fmt.Errorf("delete %s: %w", failure.ObjectName, failure.Err)
+	for attempt := 1; len(pending) > 0; attempt++ {
+		keys := make(chan minio.ObjectInfo, len(pending))
+		for _, key := range pending {
+			keys <- minio.ObjectInfo{Key: key}
+		}
+		close(keys)
+		var again []string
+		var last error
+		for failure := range client.RemoveObjects(context.Background(), bucket, keys, minio.RemoveObjectsOptions{}) {
+			code := minio.ToErrorResponse(failure.Err).Code
+			if (code != "SlowDown" && code != "SlowDownWrite" && code != "SlowDownRead") || attempt == removeAttempts {
+				return fmt.Errorf("delete %s (attempt %d): %w", failure.ObjectName, attempt, failure.Err)
+			}
+			again, last = append(again, failure.ObjectName), failure.Err
+		}
+		if len(again) > 0 {
+			fmt.Fprintf(os.Stderr, "s3load: %d keys answered %v; asking again\n", len(again), last)
+			time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
+		}
+		pending = again
 	}
 	return nil
 }
