@@ -30,7 +30,7 @@ from components.conventions import (
     wget_http_probe,
 )
 from components.internode_tls import SHARED_NAME
-from components.nginx_tree import Directive, build, comment, directive, main_context
+from components.nginx_tree import Directive, build, comment, directive, main_context, temp_paths
 from components.settings import GatewaySettings, ResourceSettings, TlsMode
 from components.signin_bridge import BRIDGE_LISTEN, SIGNIN_PATH, SIGNIN_PORT
 
@@ -271,16 +271,7 @@ def _http_settings(tmp: str) -> list[Directive]:
         directive("sendfile", "on"),
         directive("tcp_nopush", "on"),
         directive("keepalive_timeout", "65s"),
-        *(
-            directive(f"{kind}_temp_path", f"{tmp}/nginx-{folder}")
-            for kind, folder in (
-                ("client_body", "client-body"),
-                ("proxy", "proxy"),
-                ("fastcgi", "fastcgi"),
-                ("uwsgi", "uwsgi"),
-                ("scgi", "scgi"),
-            )
-        ),
+        *temp_paths(f"{tmp}/nginx"),
     ]
 
 

@@ -35,7 +35,7 @@ from components.conventions import (
     wget_http_probe,
 )
 from components.gateway import NGINX_HARDENING
-from components.nginx_tree import build, comment, directive, main_context
+from components.nginx_tree import build, comment, directive, main_context, temp_paths
 from components.settings import (
     DEFAULT_LOG_QUEUE_SIZE,
     DEFAULT_NGINX_IMAGE,
@@ -363,8 +363,7 @@ def render_gate_conf(config: GateConfig) -> str:
             directive("access_log", "off"),
             *comment("MinIO posts one event per request (batch size 1); an audit event is a few KiB."),
             directive("client_max_body_size", "16m"),
-            directive("client_body_temp_path", f"{tmp}/log-gate-body"),
-            directive("proxy_temp_path", f"{tmp}/log-gate-proxy"),
+            *temp_paths(f"{tmp}/log-gate"),
             *comment("$webhook_refused: 0 for the webhooks' Authorization value, 1 for any other or none."),
             directive("include", config.token_file),
             *servers,

@@ -41,6 +41,23 @@ def main_context(
     ]
 
 
+def temp_paths(prefix: str) -> list[Directive]:
+    """Every temp path nginx may be built with, as ``<prefix>-<kind>`` folders. nginx creates the
+    temp folders of every module it was built with at start, wherever they point: left at their
+    built-in place (/var/cache/nginx in nginx's own images) they fail a read-only, non-root
+    container ("mkdir() ... failed"). Point them all at its scratch tmpfs."""
+    return [
+        directive(f"{kind}_temp_path", f"{prefix}-{folder}")
+        for kind, folder in (
+            ("client_body", "client-body"),
+            ("proxy", "proxy"),
+            ("fastcgi", "fastcgi"),
+            ("uwsgi", "uwsgi"),
+            ("scgi", "scgi"),
+        )
+    ]
+
+
 def build(tree: Sequence[Directive]) -> str:
     """The configuration's text. Every directive gets a line number first: ``crossplane.build``
     writes a comment that shares its predecessor's number on that predecessor's line."""

@@ -4,6 +4,7 @@ lands where Docker can copy it (the e2e tier checks the same containers with `do
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -205,3 +206,19 @@ def test_a_cpu_limit_the_provider_would_change_is_refused_naming_the_key():
     (problem,) = raised.value.problems
     assert problem.startswith("minio-platform:cluster.cpus = 0.05") and "back as 0.1" in problem
     assert settings_from_config({"cluster": {"cpus": 10}}).cluster.cpus == 10
+
+
+@pytest.mark.parametrize("file", ["nginx.conf", "log-gate.conf"])
+def test_every_nginx_writes_only_to_its_scratch_tmpfs(synth, file):
+    """nginx creates the temp folder of every module it was built with at start: left at the built-in
+    place (/var/cache/nginx in nginx's own images, the dev default) a read-only, non-root gateway or
+    log gate would stop there. Every one, and the pid file, point into the scratch tmpfs."""
+    from components.gateway import NGINX_HARDENING
+
+    (scratch,) = NGINX_HARDENING.scratch
+    text = synth("dev", {"observability": {"mode": "deploy"}}).files[file]
+    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (path,) = re.findall(rf"^\s*{kind}_temp_path (\S+);", text, re.M)
+        assert path.startswith(f"{scratch}/"), (kind, path)
+    (pid,) = re.findall(r"^pid (\S+);", text, re.M)
+    assert pid.startswith(f"{scratch}/")
