@@ -72,6 +72,10 @@ pulumi.export("minio_nodes", platform.cluster.node_names)
 pulumi.export("minio_internal_endpoints", platform.cluster.internal_endpoints)
 pulumi.export("minio_root_user", platform.cluster.root_user)
 pulumi.export("minio_root_password", platform.cluster.root_password)
+if identities and identities.auditor_access_key:
+    # The day-2 verify and compliance sign in as this read-only identity, not as root.
+    pulumi.export("minio_auditor_user", identities.auditor_access_key)
+    pulumi.export("minio_auditor_password", identities.auditor_secret_key)
 # Per pool: its nodes, MinIO's argument for it (what `mc admin decommission` names) and its quorum.
 pulumi.export(
     "erasure_coding",

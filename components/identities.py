@@ -1,4 +1,10 @@
-"""IAM policies, users and service accounts from settings, and the metrics identity.
+"""IAM policies, users and service accounts from settings, and the program's own identities.
+
+Root does one thing: :class:`PlatformAdministrator` creates ``platform-admin`` (the platform-admin
+template: users, policies, service accounts and bucket settings; no object data, no server
+configuration, restart, healing, decommissioning or KMS administration), and the program's
+minio provider does everything else as that identity. :class:`Identities` adds the read-only
+``platform-auditor`` of ``day2 verify`` and ``day2 compliance`` and the metrics identity.
 
 Each configured service account becomes a MinIO user (the parent, holding the rendered policy) and
 a service account under it with the same policy stated explicitly: pulumi-minio 0.17.1 reads a
@@ -18,7 +24,16 @@ import pulumi_minio as minio
 import pulumi_random as random
 
 from components.policies import policy_json, render_policy
-from components.settings import METRICS_USER, PlatformSettings, ServiceAccountSettings
+from components.settings import (
+    ADMIN_USER,
+    AUDITOR_USER,
+    METRICS_USER,
+    PlatformSettings,
+    ServiceAccountSettings,
+)
+
+SECRET_LENGTH = 40
+"""MinIO's longest secret key: the program's own identities get generated secrets this long."""
 
 
 def group_policy_documents(settings: PlatformSettings) -> dict[str, str]:
@@ -41,6 +56,8 @@ class IdentitiesArgs:
     """Create the ``prometheus-metrics`` identity (stacks with monitoring)."""
     metrics_secret_generation: int = 1
     """Bumped, the metrics identity's secret is replaced and every token it signed stops working."""
+    auditor_identity: bool = True
+    """Create ``platform-auditor``, the read-only identity of the day-2 verify and compliance."""
 
 
 class Identities(pulumi.ComponentResource):
@@ -55,6 +72,9 @@ class Identities(pulumi.ComponentResource):
     metrics_access_key: str | None
     metrics_secret_key: pulumi.Output[str] | None
     """Secret; signs the bearer token Prometheus scrapes with. Both None without monitoring."""
+    auditor_access_key: str | None
+    auditor_secret_key: pulumi.Output[str] | None
+    """Secret; the day-2 tools' read-only identity. Both None when it is not created."""
 
     def __init__(self, name: str, args: IdentitiesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("minio-platform:iam:Identities", name, None, opts)
@@ -87,6 +107,13 @@ class Identities(pulumi.ComponentResource):
         self.metrics_access_key = self.metrics_secret_key = None
         if args.metrics_identity:
             self._metrics_identity(args)
+        self.auditor_access_key = self.auditor_secret_key = None
+        if args.auditor_identity:
+            self.auditor_access_key = AUDITOR_USER
+            self.auditor_secret_key = generated_secret(f"{name}-{AUDITOR_USER}-secret", self)
+            self._user_with_policy(
+                AUDITOR_USER, policy_json(render_policy("auditor")), args, secret=self.auditor_secret_key
+            )
         self.register_outputs({"access_keys": self.access_keys, "secret_keys": self.secret_keys})
 
     def _metrics_identity(self, args: IdentitiesArgs) -> None:
@@ -96,7 +123,7 @@ class Identities(pulumi.ComponentResource):
         generation = args.metrics_secret_generation
         metrics_secret = random.RandomPassword(
             f"{name}-{METRICS_USER}-secret",
-            length=40,
+            length=SECRET_LENGTH,
             special=False,
             # No keepers for generation 1: stacks made before the setting existed keep their secret.
             keepers=None if generation == 1 else {"generation": str(generation)},
@@ -130,6 +157,44 @@ class Identities(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return user, attachment
+
+
+class PlatformAdministrator(pulumi.ComponentResource):
+    """``platform-admin``: the identity the program's minio provider works as, created as root.
+
+    Give it the root provider (``providers={"minio": ...}``): these three resources are all root
+    manages. Its password is generated and kept in the stack's state, a secret like the others.
+    """
+
+    user_name: pulumi.Output[str]
+    """Depends on the policy being attached: a provider configured with it can work at once."""
+    password: pulumi.Output[str]
+    document: str
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("minio-platform:iam:PlatformAdministrator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.document = policy_json(render_policy("platform-admin"))
+        self.password = generated_secret(f"{name}-secret", self)
+        policy = minio.IamPolicy(
+            f"{name}-policy", name=f"{ADMIN_USER}-policy", policy=self.document, opts=child
+        )
+        user = minio.IamUser(
+            f"{name}-user", name=ADMIN_USER, secret=self.password, force_destroy=False, opts=child
+        )
+        attachment = minio.IamUserPolicyAttachment(
+            f"{name}-attachment", user_name=user.name, policy_name=policy.name, opts=child
+        )
+        self.user_name = pulumi.Output.all(user.name, attachment.id).apply(lambda values: values[0])
+        self.register_outputs({"user_name": self.user_name})
+
+
+def generated_secret(resource_name: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """A new identity's secret key: generated once, kept in state, a secret Output."""
+    password = random.RandomPassword(
+        resource_name, length=SECRET_LENGTH, special=False, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    return pulumi.Output.secret(password.result)
 
 
 def pretty(document: str) -> str:

@@ -15,7 +15,13 @@ from components.cluster import MinioCluster, MinioClusterArgs, MultiHost, NodeSi
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
 from components.hosts import node_placement
-from components.identities import Identities, IdentitiesArgs, group_policy_documents, pretty
+from components.identities import (
+    Identities,
+    IdentitiesArgs,
+    PlatformAdministrator,
+    group_policy_documents,
+    pretty,
+)
 from components.internode_tls import InternodeTls
 from components.layout_guard import PoolLayoutGuard
 from components.logs import (
@@ -35,7 +41,14 @@ from components.network import (
     PlatformNetworksArgs,
 )
 from components.pools import node_name
-from components.settings import PROJECT, Environment, HostSettings, PlatformSettings, TlsMode
+from components.settings import (
+    ADMIN_USER,
+    PROJECT,
+    Environment,
+    HostSettings,
+    PlatformSettings,
+    TlsMode,
+)
 from components.signin_bridge import SigninBridge, SigninBridgeArgs
 from components.sso import CLIENT_ID, SSO_SESSION_MAX_SECONDS, SingleSignOn, SingleSignOnArgs
 
@@ -74,7 +87,9 @@ class Platform(pulumi.ComponentResource):
     """The console's sign-in bridge; None with ``identity.consoleSignIn: form``."""
     gateway: Gateway
     minio: minio.Provider | None
-    """None when the stack manages nothing inside MinIO (``PlatformSettings.manages_minio_objects``)."""
+    """Signs in as ``platform-admin``. None when the stack manages nothing inside MinIO
+    (``PlatformSettings.manages_minio_objects``), and so is ``administrator``."""
+    administrator: PlatformAdministrator | None
     buckets: Buckets | None
     identities: Identities | None
     monitoring: Monitoring | None
@@ -277,7 +292,7 @@ class Platform(pulumi.ComponentResource):
         )
         self.generated_files["nginx.conf"] = self.gateway.nginx_conf
 
-        self.minio = self.buckets = self.identities = self.monitoring = None
+        self.minio = self.administrator = self.buckets = self.identities = self.monitoring = None
         if settings.manages_minio_objects:
             self._inside_minio(name, settings, labels, multi_host)
 
@@ -339,22 +354,35 @@ class Platform(pulumi.ComponentResource):
         multi_host: MultiHost | None,
     ) -> None:
         """Buckets, IAM and monitoring: everything that talks to MinIO through the minio provider."""
-        # The minio provider talks to the cluster through the gateway's S3 listener, as root, and
-        # only once the gateway and every node are healthy.
+        # Both minio providers talk to the cluster through the gateway's S3 listener, and only once
+        # the gateway and every node are healthy. Root creates the program's administrator and
+        # nothing else; the provider that does the work signs in as that administrator. It keeps
+        # the URN the root provider had before it existed: a stack made then sees its provider's
+        # credentials change (an update), not a new provider, which would replace every bucket.
         endpoint, use_tls = provider_endpoint(settings.gateway)
-        self.minio = minio.Provider(
-            f"{name}-minio",
-            minio_server=endpoint,
-            minio_ssl=use_tls,
-            # A self-signed gateway certificate cannot be verified; only dev uses one.
-            minio_insecure=settings.gateway.tls is TlsMode.SELF_SIGNED,
-            minio_region=REGION,
-            minio_user=self.cluster.root_user,
-            minio_password=self.cluster.root_password,
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.gateway.container, *self.cluster.anchors]
-            ),
+
+        def provider(resource_name: str, user: pulumi.Input[str], password: pulumi.Input[str]):
+            return minio.Provider(
+                resource_name,
+                minio_server=endpoint,
+                minio_ssl=use_tls,
+                # A self-signed gateway certificate cannot be verified; only dev uses one.
+                minio_insecure=settings.gateway.tls is TlsMode.SELF_SIGNED,
+                minio_region=REGION,
+                minio_user=user,
+                minio_password=password,
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.gateway.container, *self.cluster.anchors]
+                ),
+            )
+
+        bootstrap = provider(f"{name}-minio-bootstrap", self.cluster.root_user, self.cluster.root_password)
+        self.administrator = PlatformAdministrator(
+            f"{name}-administrator",
+            opts=pulumi.ResourceOptions(parent=self, providers={"minio": bootstrap}),
         )
+        self.generated_files[f"policy-{ADMIN_USER}-policy.json"] = pretty(self.administrator.document)
+        self.minio = provider(f"{name}-minio", self.administrator.user_name, self.administrator.password)
         through_minio = pulumi.ResourceOptions(parent=self, providers={"minio": self.minio})
         self.buckets = Buckets(
             f"{name}-buckets",

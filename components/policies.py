@@ -20,6 +20,9 @@ PLACEHOLDER = "${bucket}"
 POLICY_VERSION = "2012-10-17"
 WILDCARD_TEMPLATES = frozenset({"admin"})
 """The only templates allowed to grant ``s3:*``, ``admin:*`` or every bucket's objects."""
+EVERY_BUCKET_TEMPLATES = frozenset({"platform-admin", "auditor"})
+"""Templates naming every bucket (``arn:aws:s3:::*``) with listed actions, never a wildcard action:
+the program's administrator manages every bucket's settings, the auditor reads them all."""
 
 _ACTION_RE = re.compile(r"^(s3|admin|kms|sts):[A-Za-z*]+$")
 _RESOURCE_RE = re.compile(r"^arn:aws:s3:::[a-z0-9.\-*]+(/.*)?$")
@@ -64,7 +67,11 @@ def render_policy(name: str, buckets: Sequence[str] = ()) -> dict[str, Any]:
             else:
                 expanded.append(resource)
         statement["Resource"] = expanded
-    validate_policy(document, allow_wildcards=name in WILDCARD_TEMPLATES)
+    validate_policy(
+        document,
+        allow_wildcards=name in WILDCARD_TEMPLATES,
+        allow_every_bucket=name in WILDCARD_TEMPLATES | EVERY_BUCKET_TEMPLATES,
+    )
     return document
 
 
@@ -73,8 +80,14 @@ def policy_json(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
-def validate_policy(document: dict[str, Any], *, allow_wildcards: bool = False) -> None:
-    """Raise :class:`PolicyTemplateError` unless ``document`` is a well-formed, least-privilege policy."""
+def validate_policy(
+    document: dict[str, Any], *, allow_wildcards: bool = False, allow_every_bucket: bool = False
+) -> None:
+    """Raise :class:`PolicyTemplateError` unless ``document`` is a well-formed, least-privilege policy.
+
+    ``allow_wildcards``: ``s3:*``-style actions and every bucket; ``allow_every_bucket``: every
+    bucket only, each action still named.
+    """
     if document.get("Version") != POLICY_VERSION:
         raise PolicyTemplateError(f"Version must be {POLICY_VERSION!r}")
     statements = document.get("Statement")
@@ -113,9 +126,10 @@ def validate_policy(document: dict[str, Any], *, allow_wildcards: bool = False) 
                     raise PolicyTemplateError(f"{where}.Resource {resource!r} is not an arn:aws:s3::: ARN")
                 bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
                 listing_only = set(actions) <= {"s3:ListAllMyBuckets", "s3:GetBucketLocation"}
-                if "*" in bucket and not (allow_wildcards or listing_only):
+                if "*" in bucket and not (allow_wildcards or allow_every_bucket or listing_only):
                     raise PolicyTemplateError(
-                        f"{where}.Resource {resource!r} spans every bucket; only the admin template may"
+                        f"{where}.Resource {resource!r} spans every bucket; only the admin, "
+                        "platform-admin and auditor templates may"
                     )
         elif resources:
             raise PolicyTemplateError(f"{where}: {sorted(services)[0]}: actions take no Resource in MinIO")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from day2 import backups
 from day2.compliance import compliance_report
-from day2.connection import ROOT, connection_for, read_outputs, storage_error
+from day2.connection import AUDITOR, ROOT, connection_for, read_outputs, refusals_named, storage_error
 from day2.errors import Day2Error, ExitCode, Interrupted, UsageError
 from day2.summary import render_summary
 from day2.verify import verify
@@ -192,7 +192,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
     if outputs is None:
         raise UsageError("verify needs the stack outputs: --outputs FILE, or --outputs - to read stdin")
-    checks = verify(outputs, args.endpoint)
+    checks = verify(outputs, args.endpoint, args.account or AUDITOR)
     failed = [c for c in checks if not c.ok]
     if args.json:
         print(json.dumps([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks], indent=2))
@@ -209,7 +209,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_compliance(args: argparse.Namespace) -> int:
-    report = compliance_report(_connection(args, ROOT))
+    connection = _connection(args, AUDITOR)
+    with refusals_named(connection):
+        report = compliance_report(connection)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -222,12 +224,12 @@ def cmd_compliance(args: argparse.Namespace) -> int:
         print()
         targets = report["audit_targets"]
         print(_table(
-            ["AUDIT TARGET", "ENABLED", "ENDPOINT"],
-            [[f"{t['kind']}:{t['name']}", "yes" if t["enabled"] else "no", t["endpoint"]] for t in targets]
-            or [["none", "-", "audit events are not sent anywhere"]],
+            ["AUDIT TARGET", "STATUS"],
+            [[":".join(filter(None, (t["kind"], t["name"]))), t["status"]] for t in targets]
+            or [["none", "audit events are not sent anywhere"]],
         ))  # fmt: skip
     unretained = [b["bucket"] for b in report["buckets"] if not b["retention_days"]]
-    no_audit = not any(t["enabled"] for t in report["audit_targets"])
+    no_audit = not report["audit_targets"]
     problems = [f"no retention on {', '.join(unretained)}"] * bool(unretained) + [
         "no audit target"
     ] * no_audit
@@ -266,8 +268,9 @@ def parser() -> argparse.ArgumentParser:
         source.add_argument("--region", help="signing region (default: the outputs' region, else us-east-1)")
         source.add_argument(
             "--account",
-            help=f"service account from the outputs, or {ROOT!r} (default: {BACKUP_ACCOUNT} for backups, "
-            "root otherwise); without --outputs, MINIO_ACCESS_KEY and MINIO_SECRET_KEY are used",
+            help=f"service account from the outputs, {AUDITOR!r} (platform-auditor) or {ROOT!r} (emergencies "
+            f"only); default: {BACKUP_ACCOUNT} for backups, {AUDITOR} for verify and compliance; without "
+            "--outputs, MINIO_ACCESS_KEY and MINIO_SECRET_KEY are used",
         )
         sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub

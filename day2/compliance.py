@@ -3,11 +3,12 @@
 For each bucket: how long objects are kept (lifecycle expiration, noncurrent versions), whether
 versioning and server-side encryption are on, and the object-lock mode. For the cluster: where
 audit events go (MinIO's audit webhook and Kafka targets, as the running servers report them).
+Read as ``platform-auditor`` by default: every bucket's settings and server info, nothing else.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,9 +32,11 @@ class BucketReport:
 @dataclass(frozen=True)
 class AuditTarget:
     kind: str
+    """``webhook`` or ``kafka``."""
     name: str
-    enabled: bool
-    endpoint: str
+    """The webhook target's name (``MINIO_AUDIT_WEBHOOK_ENABLE_<NAME>``); empty for Kafka."""
+    status: str
+    """``online`` or ``offline``, as the answering server last saw it deliver."""
 
 
 def _encryption(s3, bucket: str) -> str:
@@ -78,45 +81,30 @@ def bucket_reports(s3) -> list[BucketReport]:
     return reports
 
 
-_ENV_RE = re.compile(r"^#?\s*MINIO_AUDIT_(WEBHOOK|KAFKA)_(ENABLE|ENDPOINT|BROKERS)(?:_(\w+))?=(.*)$")
-_TARGET_RE = re.compile(r"^audit_(webhook|kafka)(?::(\S+))?\s+(.*)$")
+WEBHOOK_PREFIX = "audit-"
+"""How MinIO's server info names an audit webhook target (``audit-<name>``); Kafka is ``kafka``."""
 
 
-def parse_audit_config(text: str) -> list[AuditTarget]:
-    """Audit targets from MinIO's ``config get`` text: ``key=value`` lines and environment overrides."""
-    settings: dict[tuple[str, str], dict[str, str]] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        env = _ENV_RE.match(line)
-        if env:
-            kind, field, name, value = env.groups()
-            settings.setdefault((kind.lower(), name or "_"), {})[field.lower()] = value.strip()
-            continue
-        target = _TARGET_RE.match(line)
-        if target:
-            kind, name, pairs = target.groups()
-            values = settings.setdefault((kind, name or "_"), {})
-            for key, value in re.findall(r'(\w+)=("[^"]*"|\S*)', pairs):
-                values.setdefault(key, value.strip('"'))
+def audit_targets(server_info: dict[str, Any]) -> list[AuditTarget]:
+    """The enabled audit targets in MinIO's server info (``services.audit``), by name.
+
+    Server info, not the configuration: MinIO serves its configuration only to identities allowed
+    to change it (``admin:ConfigUpdate``), which the read-only auditor is not. Server info names
+    each enabled target and its state, not its endpoint.
+    """
     targets = []
-    for (kind, name), values in sorted(settings.items()):
-        endpoint = values.get("endpoint") or values.get("brokers") or ""
-        enabled = values.get("enable", "off") == "on"
-        if endpoint or enabled:
-            targets.append(AuditTarget(kind, name, enabled, endpoint))
-    return targets
-
-
-def audit_targets(connection: Connection) -> list[AuditTarget]:
-    admin = admin_client(connection)
-    return [
-        t for kind in ("audit_webhook", "audit_kafka") for t in parse_audit_config(admin.config_get(kind))
-    ]
+    for entry in server_info.get("services", {}).get("audit") or []:
+        for name, state in entry.items():
+            kind, label = (
+                ("webhook", name[len(WEBHOOK_PREFIX) :]) if name.startswith(WEBHOOK_PREFIX) else (name, "")
+            )
+            targets.append(AuditTarget(kind, label, (state or {}).get("status", "unknown")))
+    return sorted(targets, key=lambda t: (t.kind, t.name))
 
 
 def compliance_report(connection: Connection) -> dict[str, Any]:
     s3 = connection.s3()
     return {
         "buckets": [asdict(r) for r in bucket_reports(s3)],
-        "audit_targets": [asdict(t) for t in audit_targets(connection)],
+        "audit_targets": [asdict(t) for t in audit_targets(json.loads(admin_client(connection).info()))],
     }

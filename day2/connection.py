@@ -10,17 +10,22 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
+from minio.error import MinioAdminException
 
 from day2.errors import StorageError, UsageError
 
 ROOT = "root"
-"""``--account`` value naming the root identity from the outputs (verify and compliance need it)."""
+"""``--account`` value naming the root identity from the outputs: for emergencies only."""
+AUDITOR = "auditor"
+"""``--account`` value naming ``platform-auditor``, the read-only identity of verify and compliance."""
 
 DENIED_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
@@ -81,7 +86,8 @@ def read_outputs(source: str, require_secrets: bool = True) -> dict[str, Any]:
 def connection_for(
     account: str | None, outputs: dict[str, Any] | None, endpoint: str | None, region: str | None = None
 ) -> Connection:
-    """The connection for ``account`` (a service account name, or ``root``) or the environment's keys."""
+    """The connection for ``account`` (a service account name, ``auditor`` or ``root``) or the
+    environment's keys."""
     if outputs is None:
         access_key, secret_key = os.environ.get("MINIO_ACCESS_KEY"), os.environ.get("MINIO_SECRET_KEY")
         if not endpoint or not access_key or not secret_key:
@@ -94,12 +100,50 @@ def connection_for(
     region = region or outputs.get("region", "us-east-1")
     if account == ROOT:
         return Connection(endpoint, outputs["minio_root_user"], outputs["minio_root_password"], region)
+    if account == AUDITOR:
+        if "minio_auditor_user" not in outputs:
+            raise UsageError(
+                "the stack outputs hold no auditor identity (minio_auditor_user): a stack that manages "
+                f"nothing inside MinIO has none; --account {ROOT} checks as root (emergencies only)"
+            )
+        return Connection(endpoint, outputs["minio_auditor_user"], outputs["minio_auditor_password"], region)
     access_keys = outputs.get("service_account_access_keys", {})
     if account not in access_keys:
         raise UsageError(
             f"no service account {account!r} in the stack outputs (known: {sorted(access_keys)})"
         )
     return Connection(endpoint, access_keys[account], outputs["service_account_secret_keys"][account], region)
+
+
+@contextmanager
+def refusals_named(connection: Connection) -> Iterator[None]:
+    """Within: the cluster refusing ``connection``'s keys is a :class:`StorageError` naming its
+    identity, from the S3 API (boto3) or the admin API (MinIO's SDK) alike."""
+    try:
+        yield
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in DENIED_CODES:
+            raise StorageError(_refused(connection, code)) from err
+        raise
+    except MinioAdminException as err:
+        code = _admin_error_code(err)
+        if code in DENIED_CODES:
+            raise StorageError(_refused(connection, code)) from err
+        raise StorageError(f"MinIO's admin API failed: {err}") from err
+
+
+def _refused(connection: Connection, code: str) -> str:
+    return f"the cluster refused the credentials of {connection.access_key} ({code})"
+
+
+def _admin_error_code(err: MinioAdminException) -> str:
+    """The S3-style error code in an admin API answer's JSON body (``Code``), or ``""``."""
+    try:
+        body = json.loads(err._body)  # the SDK keeps the answer only there
+    except (TypeError, ValueError):
+        return ""
+    return body.get("Code", "") if isinstance(body, dict) else ""
 
 
 def storage_error(err: Exception, doing: str) -> Exception:

@@ -82,6 +82,12 @@ def render_summary(outputs: dict[str, Any], stack: str) -> str:
 
     width = max(len(label) for label, _ in rows) + 2
     body = "\n".join(f"  {label:<{width}}{text}".rstrip() for label, text in rows)
-    check = f"pulumi stack output --json --show-secrets --stack {stack} | python -m day2 verify --outputs -"
+    outputs_json = f"pulumi stack output --json --show-secrets --stack {stack}"
+    if "minio_auditor_user" in outputs:
+        who = f"as the read-only {outputs['minio_auditor_user']}; root is for emergencies only"
+        check = f"{outputs_json} | python -m day2 verify --outputs -"
+    else:
+        who = "as root: a stack that manages nothing inside MinIO has no auditor identity"
+        check = f"{outputs_json} | python -m day2 verify --account root --outputs -"
     title = f"minio-platform stack '{stack}' ({outputs['environment']}):"
-    return f"{title}\n\n{body}\n\nCheck it end to end: {check}\n"
+    return f"{title}\n\n{body}\n\nCheck it end to end ({who}): {check}\n"

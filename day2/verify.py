@@ -3,7 +3,8 @@
 Each check yields one row: what was checked, whether it held, and why not. Identities are probed
 for real: each service account lists, reads, writes and deletes a probe object under
 ``.platform-verify/`` in every configured bucket, and must succeed exactly where its policy
-allows. Root puts the probe objects first and removes every version of them afterwards.
+allows. The checking identity (``platform-auditor``, read-only but for that prefix; root only when
+asked for) puts the probe objects first and removes every version of them afterwards.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from minio.credentials import StaticProvider
 from minio.minioadmin import MinioAdmin
 
 from day2.buckets import default_encryption, expiration_days
-from day2.connection import ROOT, Connection, connection_for
+from day2.connection import AUDITOR, Connection, connection_for, refusals_named
 
 PROBE_PREFIX = ".platform-verify/"
 PROBES = ("s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject")
@@ -148,7 +149,7 @@ def _attempt(s3, action: str, bucket: str, key: str) -> tuple[bool, str]:
         return False, err.response["Error"]["Code"]
 
 
-def check_identities(root_s3, outputs: dict[str, Any], endpoint: str | None) -> Iterator[Check]:
+def check_identities(checker_s3, outputs: dict[str, Any], endpoint: str | None) -> Iterator[Check]:
     buckets = sorted(outputs.get("bucket_configuration", {}))
     policies = outputs.get("service_account_policies", {})
     probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
@@ -160,7 +161,7 @@ def check_identities(root_s3, outputs: dict[str, Any], endpoint: str | None) -> 
             s3 = connection_for(name, outputs, endpoint).s3(attempts=1)
             wrong = []
             for bucket in buckets:
-                root_s3.put_object(Bucket=bucket, Key=probe, Body=b"platform verify probe")
+                checker_s3.put_object(Bucket=bucket, Key=probe, Body=b"platform verify probe")
                 for action in PROBES:
                     resource = (
                         f"arn:aws:s3:::{bucket}"
@@ -181,7 +182,7 @@ def check_identities(root_s3, outputs: dict[str, Any], endpoint: str | None) -> 
             )
     finally:
         for bucket in buckets:
-            _remove_probes(root_s3, bucket)
+            _remove_probes(checker_s3, bucket)
 
 
 def _remove_probes(s3, bucket: str) -> None:
@@ -217,10 +218,12 @@ def check_oidc(outputs: dict[str, Any]) -> Check:
     return Check("OIDC discovery", announced == issuer, f"issuer {announced}")
 
 
-def verify(outputs: dict[str, Any], endpoint: str | None = None) -> list[Check]:
-    root = connection_for(ROOT, outputs, endpoint)
-    root_s3 = root.s3()
-    checks = [*check_nodes(admin_client(root), outputs), check_quorum(outputs)]
-    checks += [*check_buckets(root_s3, outputs), *check_identities(root_s3, outputs, endpoint)]
+def verify(outputs: dict[str, Any], endpoint: str | None = None, account: str = AUDITOR) -> list[Check]:
+    """Every check, as ``account`` (the auditor unless root is asked for)."""
+    checker = connection_for(account, outputs, endpoint)
+    checker_s3 = checker.s3()
+    with refusals_named(checker):
+        checks = [*check_nodes(admin_client(checker), outputs), check_quorum(outputs)]
+        checks += [*check_buckets(checker_s3, outputs), *check_identities(checker_s3, outputs, endpoint)]
     checks += [*check_metrics(outputs), check_console(outputs), check_oidc(outputs)]
     return checks

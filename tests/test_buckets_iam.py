@@ -121,10 +121,12 @@ def test_each_policy_document_equals_its_rendered_template(synth, stack):
         # The SSO groups' template policies (storage-admins uses the built-in consoleAdmin).
         "storage-readonly-policy": policy_json(render_policy("bucket-readonly", all_buckets)),
         "backup-operators-policy": policy_json(render_policy("backup-service", ["backups-postgresql"])),
+        # The program's own: its administrator (created as root) and the day-2 tools' auditor.
+        "platform-admin-policy": policy_json(render_policy("platform-admin")),
+        "platform-auditor-policy": policy_json(render_policy("auditor")),
     }
-    assert json.loads(synthesis.files["policy-backup-service-policy.json"]) == json.loads(
-        policies["backup-service-policy"]
-    )
+    for name in ("backup-service-policy", "platform-admin-policy", "platform-auditor-policy"):
+        assert json.loads(synthesis.files[f"policy-{name}.json"]) == json.loads(policies[name])
 
 
 def test_every_service_account_has_its_explicit_policy_and_a_policy_bound_parent(synth):
@@ -136,6 +138,8 @@ def test_every_service_account_has_its_explicit_policy_and_a_policy_bound_parent
     assert attachments == {
         ("backup-service", "backup-service-policy"),
         ("prometheus-metrics", "prometheus-metrics-policy"),
+        ("platform-admin", "platform-admin-policy"),
+        ("platform-auditor", "platform-auditor-policy"),
     }
     attachment_urn = next(
         a.urn for a in synthesis.of_type(ATTACHMENT) if a.inputs["userName"] == "backup-service"
@@ -177,18 +181,77 @@ def test_metrics_secret_generation_revokes_by_replacing_the_secret_and_keeps_old
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_provider_goes_through_the_gateway_as_root_with_a_secret_password(synth, stack):
+def test_providers_go_through_the_gateway_and_root_only_creates_the_administrator(synth, stack):
     synthesis = synth(stack)
+    bootstrap = synthesis.named("pulumi:providers:minio", "minio-minio-bootstrap")
     provider = synthesis.named("pulumi:providers:minio", "minio-minio")
     expected = {"dev": ("localhost:9000", "false"), "prod": ("s3.storage.example.com:443", "true")}[stack]
-    assert (provider.inputs["minioServer"], provider.inputs["minioSsl"]) == expected
-    assert provider.inputs["minioUser"] == "minio-root"
-    assert is_secret(provider.inputs["minioPassword"])
     gateway = synthesis.named(CONTAINER, "minio-gateway-nginx")
-    assert {gateway.urn, *(n.urn for n in minio_nodes(synthesis.resources))} <= set(provider.dependencies)
+    for each in (bootstrap, provider):
+        assert (each.inputs["minioServer"], each.inputs["minioSsl"]) == expected
+        assert is_secret(each.inputs["minioPassword"])
+        assert {gateway.urn, *(n.urn for n in minio_nodes(synthesis.resources))} <= set(each.dependencies)
+    assert bootstrap.inputs["minioUser"] == "minio-root"
+    # Root's whole job: the administrator's policy, user and attachment.
+    as_root = {r.name for r in synthesis.resources if r.provider == bootstrap.urn}
+    assert as_root == {
+        "minio-administrator-policy",
+        "minio-administrator-user",
+        "minio-administrator-attachment",
+    }
+    # Everything else signs in as the administrator, once its policy is attached.
+    administrator = synthesis.named(USER, "minio-administrator-user")
+    assert provider.inputs["minioUser"] == administrator.inputs["name"] == "platform-admin"
+    assert plain(provider.inputs["minioPassword"]) == plain(administrator.inputs["secret"])
+    assert plain(administrator.inputs["secret"]) == plain(
+        synthesis.named(RANDOM_PASSWORD, "minio-administrator-secret").state["result"]
+    )
+    assert synthesis.named(ATTACHMENT, "minio-administrator-attachment").urn in provider.dependencies
     for resource in synthesis.resources:
-        if resource.type.startswith("minio:"):
+        if resource.type.startswith("minio:") and resource.provider != bootstrap.urn:
             assert resource.provider == provider.urn, resource.name
+
+
+def test_the_working_provider_keeps_the_urn_root_had_so_existing_buckets_are_not_replaced(synth):
+    """A resource whose provider changes URN is replaced by the engine (step_generator's
+    providerChanged); a provider whose credentials change is updated (the bridge's DiffConfig
+    replaces only on ForceNew config, and the minio provider's has none). Stacks made while root
+    did the work must keep ``minio-minio`` for the provider their buckets hang off."""
+    synthesis = synth("dev")
+    (bucket, *_) = synthesis.of_type(BUCKET)
+    assert bucket.provider == (
+        "urn:pulumi:dev::minio-platform::minio-platform:index:Platform$pulumi:providers:minio::minio-minio"
+    )
+
+
+def test_the_auditor_is_read_only_with_a_generated_secret_and_exported_as_a_secret(synth):
+    synthesis = synth("dev")
+    user = synthesis.named(USER, "minio-iam-platform-auditor")
+    generator = synthesis.named(RANDOM_PASSWORD, "minio-iam-platform-auditor-secret")
+    assert plain(user.inputs["secret"]) == plain(generator.state["result"])
+    assert synthesis.outputs["minio_auditor_user"] == "platform-auditor"
+    assert is_secret(synthesis.outputs["minio_auditor_password"])
+    assert plain(synthesis.outputs["minio_auditor_password"]) == plain(generator.state["result"])
+    statements = json.loads(synthesis.named(POLICY, "minio-iam-platform-auditor-policy").inputs["policy"])
+    writes = [s for s in statements["Statement"] if "s3:PutObject" in s["Action"]]
+    assert [w["Resource"] for w in writes] == [["arn:aws:s3:::*/.platform-verify/*"]]
+    assert not [
+        a for s in statements["Statement"] for a in s["Action"] if a in ("s3:GetObject", "s3:ListBucket")
+    ]
+
+
+def test_a_stack_managing_nothing_inside_minio_has_no_auditor_and_no_minio_provider(synth):
+    synthesis = synth(
+        "dev",
+        {
+            "observability": {"mode": "none"},
+            "buckets": [],
+            "serviceAccounts": [],
+            "identity": {"groups": [{"name": "storage-admins", "policy": "consoleAdmin"}]},
+        },
+    )
+    assert not [r for r in synthesis.resources if r.type.startswith(("minio:", "pulumi:providers:minio"))]
+    assert "minio_auditor_user" not in synthesis.outputs
 
 
 def test_application_outputs(synth):

@@ -12,13 +12,15 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
+from minio.error import MinioAdminException
 
 from day2.backups import backup_key, check_database_name, expiry
 from day2.buckets import expiration_days
 from day2.cli import main
-from day2.compliance import AuditTarget, parse_audit_config
-from day2.connection import connection_for, read_outputs
-from day2.errors import ExitCode, UsageError
+from day2.compliance import AuditTarget, audit_targets
+from day2.connection import Connection, connection_for, read_outputs, refusals_named
+from day2.errors import ExitCode, StorageError, UsageError
 from day2.verify import allows
 from tests.graph import plain
 
@@ -93,21 +95,25 @@ def test_the_iam_evaluator_on_the_backup_template(synth):
     assert not allows(denied, "s3:PutObject", "arn:aws:s3:::backups-postgresql/db/x.dump")
 
 
-def test_audit_targets_from_config_text_and_environment_overrides():
-    text = "\n".join(
-        [
-            "audit_webhook enable=off endpoint= auth_token= batch_size=1",
-            "audit_webhook:alloy enable=off endpoint=",
-            "# MINIO_AUDIT_WEBHOOK_ENABLE_alloy=on",
-            "# MINIO_AUDIT_WEBHOOK_ENDPOINT_alloy=http://alloy:3501/loki/api/v1/raw",
-            'audit_webhook:archive enable=on endpoint="https://siem.example.com/minio" queue_dir=',
-        ]
-    )
-    assert parse_audit_config(text) == [
-        AuditTarget("webhook", "alloy", True, "http://alloy:3501/loki/api/v1/raw"),
-        AuditTarget("webhook", "archive", True, "https://siem.example.com/minio"),
+def test_audit_targets_from_server_info():
+    """As the pinned MinIO answers `admin info` (madmin's `services.audit`): name, then state."""
+    info = {
+        "services": {
+            "audit": [
+                {"audit-alloy": {"status": "online"}},
+                {"kafka": {"status": "offline"}},
+                {"audit-archive": {"status": "offline"}},
+            ],
+            "logger": [{"logger-alloy": {"status": "online"}}],
+        }
+    }
+    assert audit_targets(info) == [
+        AuditTarget("kafka", "", "offline"),
+        AuditTarget("webhook", "alloy", "online"),
+        AuditTarget("webhook", "archive", "offline"),
     ]
-    assert parse_audit_config("audit_webhook enable=off endpoint=") == []
+    assert audit_targets({"services": {"audit": None}}) == []
+    assert audit_targets({}) == []
 
 
 def test_outputs_must_be_this_stacks_with_secrets_shown(tmp_path):
@@ -151,6 +157,11 @@ def test_credentials_from_outputs_or_environment(monkeypatch):
     )
     assert "SK1-secret" not in repr(backup)
     assert connection_for("root", outputs, "http://gw:9000").access_key == "minio-root"
+    with pytest.raises(UsageError, match=r"no auditor identity.*--account root"):
+        connection_for("auditor", outputs, None)
+    audited = {**outputs, "minio_auditor_user": "platform-auditor", "minio_auditor_password": "aud-secret"}
+    auditor = connection_for("auditor", audited, None)
+    assert (auditor.access_key, auditor.secret_key) == ("platform-auditor", "aud-secret")
     with pytest.raises(UsageError, match="no service account 'reporting'"):
         connection_for("reporting", outputs, None)
     monkeypatch.delenv("MINIO_ACCESS_KEY", raising=False)
@@ -159,6 +170,25 @@ def test_credentials_from_outputs_or_environment(monkeypatch):
     monkeypatch.setenv("MINIO_ACCESS_KEY", "env-key")
     monkeypatch.setenv("MINIO_SECRET_KEY", "env-secret")
     assert connection_for(None, None, "http://localhost:9000").access_key == "env-key"
+
+
+def test_a_refusal_names_the_identity_the_cluster_refused():
+    """The S3 API's and the admin API's refusals alike: exit 3 naming who was refused."""
+    connection = Connection("http://localhost:9000", "platform-auditor", "aud-secret")
+    refusals = [
+        ClientError({"Error": {"Code": "InvalidAccessKeyId"}}, "HeadBucket"),
+        MinioAdminException("403", json.dumps({"Code": "InvalidAccessKeyId", "Message": "..."})),
+        MinioAdminException("403", json.dumps({"Code": "AccessDenied"})),
+    ]
+    for refusal in refusals:
+        refused = r"refused the credentials of platform-auditor \("
+        with pytest.raises(StorageError, match=refused) as raised, refusals_named(connection):
+            raise refusal
+        assert raised.value.exit_code == ExitCode.STORAGE
+        assert "aud-secret" not in str(raised.value)
+    other = ClientError({"Error": {"Code": "NoSuchBucket"}}, "HeadBucket")
+    with pytest.raises(ClientError), refusals_named(connection):
+        raise other
 
 
 def test_usage_errors_exit_2_with_the_reason(capsys, monkeypatch):

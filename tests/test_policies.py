@@ -23,11 +23,20 @@ RENDERINGS = [
     ("metrics", []),
     ("bucket-readonly", ["logs", "application-files"]),
     ("backup-service", ["backups-postgresql"]),
+    ("platform-admin", []),
+    ("auditor", []),
 ]
 
 
-def test_the_templates_are_the_notes_three_and_metrics():
-    assert template_names() == ["admin", "backup-service", "bucket-readonly", "metrics"]
+def test_the_templates_are_the_notes_three_metrics_and_the_programs_own_identities():
+    assert template_names() == [
+        "admin",
+        "auditor",
+        "backup-service",
+        "bucket-readonly",
+        "metrics",
+        "platform-admin",
+    ]
 
 
 @pytest.mark.parametrize(("name", "buckets"), RENDERINGS)
@@ -66,6 +75,47 @@ def test_backup_service_reads_and_writes_only_its_bucket():
 def test_readonly_grants_no_write():
     actions = {a for s in render_policy("bucket-readonly", ["logs"])["Statement"] for a in s["Action"]}
     assert actions == {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject"}
+
+
+def test_the_platform_administrator_manages_identities_and_bucket_settings_not_data_or_the_server():
+    actions = {a for s in render_policy("platform-admin")["Statement"] for a in s["Action"]}
+    objects = {a for a in actions if a.startswith("s3:") and "Object" in a and "Lock" not in a}
+    assert objects == set(), "no object read, write or delete: bucket settings only"
+    for forbidden in (
+        "admin:ConfigUpdate",
+        "admin:ServiceRestart",
+        "admin:ServerUpdate",
+        "admin:Heal",
+        "admin:Decommission",
+        "admin:KMSCreateKey",
+        "admin:ExportIAM",
+        "admin:ImportIAM",
+    ):
+        assert forbidden not in actions, forbidden  # fmt: skip
+    assert {"admin:CreateUser", "admin:CreatePolicy", "admin:AttachUserOrGroupPolicy"} <= actions
+    assert {"s3:CreateBucket", "s3:PutLifecycleConfiguration", "s3:PutEncryptionConfiguration"} <= actions
+
+
+def test_the_auditor_reads_settings_and_writes_only_verify_probes():
+    statements = render_policy("auditor")["Statement"]
+    admin = {a for s in statements for a in s["Action"] if a.startswith("admin:")}
+    assert admin == {"admin:ServerInfo"}
+    writes = [s for s in statements if {"s3:PutObject", "s3:DeleteObject"} & set(s["Action"])]
+    assert [s["Resource"] for s in writes] == [["arn:aws:s3:::*/.platform-verify/*"]]
+    listing = next(s for s in statements if "s3:ListBucketVersions" in s["Action"])
+    assert listing["Condition"] == {"StringEquals": {"s3:prefix": [".platform-verify/"]}}
+    reads = {a for s in statements for a in s["Action"]}
+    assert not {"s3:GetObject", "s3:ListBucket", "s3:GetObjectVersion"} & reads
+
+
+def test_only_the_programs_identities_and_admin_may_span_every_bucket():
+    """The exemption is per template: a bucket-readonly document naming every bucket is refused."""
+    document = render_policy("auditor")
+    with pytest.raises(PolicyTemplateError, match="spans every bucket"):
+        validate_policy(document)
+    validate_policy(document, allow_every_bucket=True)
+    with pytest.raises(PolicyTemplateError, match="wildcard"):
+        validate_policy(render_policy("admin"), allow_every_bucket=True)
 
 
 def test_metrics_may_only_scrape():

@@ -111,7 +111,7 @@ def test_template_bucket_rules():
     )
 
 
-@pytest.mark.parametrize("name", ["prometheus-metrics", "minio-root"])
+@pytest.mark.parametrize("name", ["prometheus-metrics", "minio-root", "platform-admin", "platform-auditor"])
 def test_reserved_identity_names(name):
     message = the_problem({"serviceAccounts": [{"name": name, "policy": "admin"}]})
     assert message.startswith(f"{PROJECT}:serviceAccounts[0].name = {name!r}: a name other than")
@@ -184,7 +184,8 @@ def test_service_account_with_unknown_template():
     message = the_problem({"serviceAccounts": [{"name": "app", "policy": "superuser"}]})
     assert message == (
         f"{PROJECT}:serviceAccounts[0].policy = 'superuser': "
-        "one of the templates ['admin', 'backup-service', 'bucket-readonly', 'metrics']"
+        "one of the templates ['admin', 'auditor', 'backup-service', 'bucket-readonly', 'metrics', "
+        "'platform-admin']"
     )
 
 

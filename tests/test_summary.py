@@ -69,3 +69,20 @@ def test_a_stack_without_monitoring_says_so(synth, monkeypatch, capsys):
     outputs = synth("dev", {"observability": {"mode": "none"}}).outputs
     text = summary_of(outputs, "dev", monkeypatch, capsys)
     assert "none (observability.mode: none)" in text and "Grafana" not in text
+
+
+def test_the_check_it_names_runs_as_the_auditor_and_root_only_without_one(synth, monkeypatch, capsys):
+    text = summary_of(synth("dev").outputs, "dev", monkeypatch, capsys)
+    assert (
+        "Check it end to end (as the read-only platform-auditor; root is for emergencies only): "
+        "pulumi stack output --json --show-secrets --stack dev | python -m day2 verify --outputs -"
+    ) in text
+    nothing_inside = {
+        "observability": {"mode": "none"},
+        "buckets": [],
+        "serviceAccounts": [],
+        "identity": {"groups": [{"name": "storage-admins", "policy": "consoleAdmin"}]},
+    }
+    text = summary_of(synth("dev", nothing_inside).outputs, "dev", monkeypatch, capsys)
+    assert "(as root: a stack that manages nothing inside MinIO has no auditor identity)" in text
+    assert "python -m day2 verify --account root --outputs -" in text

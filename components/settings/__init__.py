@@ -13,6 +13,8 @@ they are held as :class:`pydantic.SecretStr` so they never print.
 # buckets, observability, resources, secrets; platform (the whole, and the rules between sections); loading.
 
 from components.settings.base import (
+    ADMIN_USER,
+    AUDITOR_USER,
     DEFAULT_ALLOY_IMAGE,
     DEFAULT_GRAFANA_IMAGE,
     DEFAULT_KEYCLOAK_IMAGE,
@@ -46,6 +48,8 @@ from components.settings.resources import ResourceSettings, ServiceLimits
 from components.settings.secrets import SECRET_KEYS, Secrets
 
 __all__ = [
+    "ADMIN_USER",
+    "AUDITOR_USER",
     "BUILTIN_POLICIES",
     "DEFAULT_ALLOY_IMAGE",
     "DEFAULT_GRAFANA_IMAGE",

@@ -22,6 +22,11 @@ UNCHECKED = "unchecked"
 """Validation context key: sections (field names) whose own validation failed, for the cross-checks."""
 METRICS_USER = "prometheus-metrics"
 """The identity Prometheus scrapes as (policy: the metrics template, admin:Prometheus only)."""
+ADMIN_USER = "platform-admin"
+"""The identity the program does its bucket and IAM work as (the platform-admin template); root
+creates it and nothing else."""
+AUDITOR_USER = "platform-auditor"
+"""The read-only identity of ``day2 verify`` and ``day2 compliance`` (the auditor template)."""
 
 # Default images. Community MinIO is source-only since 2025-10-15; RELEASE.2025-09-07T16-13-09Z is
 # the last image MinIO published (README "Choosing the MinIO image" explains the alternatives).

@@ -17,6 +17,8 @@ from components.footprint import deployed_images, published_ports
 from components.hosts import HostLoss, PlacementError, host_losses, node_placement
 from components.policies import takes_buckets, template_names
 from components.settings.base import (
+    ADMIN_USER,
+    AUDITOR_USER,
     METRICS_USER,
     UNCHECKED,
     Environment,
@@ -261,18 +263,20 @@ class PlatformSettings(Section):
             yield Invalid(f"buckets[{i}].name", name, "bucket names must be unique")
 
     def _check_service_accounts(self) -> Iterator[Invalid]:
-        """Service accounts: unique names other than the root user and the metrics identity; a
-        template policy; buckets exactly when the template is per bucket, each one configured."""
+        """Service accounts: unique names other than the root user and the program's own identities
+        (metrics, administrator, auditor); a template policy; buckets exactly when the template is
+        per bucket, each one configured."""
         templates = template_names()
         buckets = {b.name for b in self.buckets}
         for i, name in repeated(account.name for account in self.service_accounts):
             yield Invalid(f"serviceAccounts[{i}].name", name, "service account names must be unique")
         for i, account in enumerate(self.service_accounts):
-            if account.name in (METRICS_USER, self.cluster.root_user):
+            if account.name in (METRICS_USER, ADMIN_USER, AUDITOR_USER, self.cluster.root_user):
                 yield Invalid(
                     f"serviceAccounts[{i}].name",
                     account.name,
-                    "a name other than the root user and the metrics identity",
+                    f"a name other than the root user and the program's own identities "
+                    f"({METRICS_USER}, {ADMIN_USER}, {AUDITOR_USER})",
                 )
             if account.policy not in templates:
                 yield Invalid(

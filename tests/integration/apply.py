@@ -1,17 +1,23 @@
-"""Apply the program's recorded buckets and IAM inputs to a real MinIO.
+"""Apply the program's recorded buckets and IAM inputs to a real MinIO, as the program would.
 
 The pulumi-minio plugin cannot run without the Pulumi engine, so this performs the operations the
 provider performs for each recorded resource, with the recorded inputs unchanged: boto3 for the
-S3 bucket configuration, ``mc admin`` for policies, users and service accounts.
+S3 bucket configuration, ``mc admin`` for policies, users and service accounts. Each resource is
+applied with the credentials its recorded provider was given, providers in dependency order: root
+through the bootstrap provider for the administrator, the administrator for everything else. So
+a policy too narrow for the program's own work fails here, on the operation it does not allow;
+after applying, each resource is read back as the provider reads it on a refresh.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synth.mocks import RecordedResource
 from synth.run import Synthesis
 from tests.graph import (
     ATTACHMENT,
@@ -26,6 +32,10 @@ from tests.graph import (
 )
 from tests.servers import Mc
 
+MINIO_PROVIDER = "pulumi:providers:minio"
+Connect = Callable[[str, str], tuple[object, Mc]]
+"""Clients (boto3 S3, mc) signed in with an access key and secret key."""
+
 
 @dataclass
 class AppliedIdentities:
@@ -33,6 +43,10 @@ class AppliedIdentities:
     """Access and secret key by parent user name."""
     users: dict[str, str] = field(default_factory=dict)
     """Secret by user name."""
+    service_account_ids: dict[str, str] = field(default_factory=dict)
+    """The access key of each recorded service account, by resource name."""
+    applied_as: dict[str, str] = field(default_factory=dict)
+    """The access key each recorded minio resource was applied with, by resource name."""
 
 
 def lifecycle_configuration(rules: list[dict]) -> dict:
@@ -51,24 +65,53 @@ def lifecycle_configuration(rules: list[dict]) -> dict:
     return {"Rules": converted}
 
 
-def apply_graph(synthesis: Synthesis, s3, mc: Mc, workdir: Path) -> AppliedIdentities:
-    """Create what the recorded minio resources describe, in the program's dependency order."""
+def apply_graph(synthesis: Synthesis, connect: Connect, workdir: Path) -> AppliedIdentities:
+    """Create what the recorded minio resources describe, each as its provider signs in."""
     applied = AppliedIdentities()
-    for bucket in synthesis.of_type(BUCKET):
+    for provider, resources in _by_provider(synthesis):
+        user, password = plain(provider.inputs["minioUser"]), plain(provider.inputs["minioPassword"])
+        s3, mc = connect(user, password)
+        _apply(resources, s3, mc, workdir, applied)
+        _read_back(resources, s3, mc, applied)
+        applied.applied_as.update(dict.fromkeys((r.name for r in resources), user))
+    return applied
+
+
+def _by_provider(synthesis: Synthesis) -> list[tuple[RecordedResource, list[RecordedResource]]]:
+    """Each minio provider with its resources; a provider after those it depends on."""
+    resources = [r for r in synthesis.resources if r.type.startswith("minio:")]
+    remaining = {p.urn: p for p in synthesis.of_type(MINIO_PROVIDER)}
+    owned = {urn: [r for r in resources if r.provider == urn] for urn in remaining}
+    ordered = []
+    while remaining:
+        pending = {r.urn for urn in remaining for r in owned[urn]}
+        ready = [p for p in remaining.values() if not pending & set(p.dependencies)]
+        assert ready, f"minio providers depend on each other's resources: {sorted(remaining)}"
+        for provider in ready:
+            ordered.append((provider, owned[provider.urn]))
+            del remaining[provider.urn]
+    return ordered
+
+
+def _apply(resources: list[RecordedResource], s3, mc: Mc, workdir: Path, applied: AppliedIdentities) -> None:
+    def of_type(type_: str) -> list[RecordedResource]:
+        return [r for r in resources if r.type == type_]
+
+    for bucket in of_type(BUCKET):
         # A retried request whose first attempt already created the bucket answers "already yours".
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=bucket.inputs["bucket"])
-    for versioning in synthesis.of_type(VERSIONING):
+    for versioning in of_type(VERSIONING):
         status = versioning.inputs["versioningConfiguration"]["status"]
         s3.put_bucket_versioning(
             Bucket=versioning.inputs["bucket"], VersioningConfiguration={"Status": status}
         )
-    for lifecycle in synthesis.of_type(LIFECYCLE):
+    for lifecycle in of_type(LIFECYCLE):
         s3.put_bucket_lifecycle_configuration(
             Bucket=lifecycle.inputs["bucket"],
             LifecycleConfiguration=lifecycle_configuration(lifecycle.inputs["rules"]),
         )
-    for encryption in synthesis.of_type(ENCRYPTION):
+    for encryption in of_type(ENCRYPTION):
         rule = {
             "ApplyServerSideEncryptionByDefault": {
                 "SSEAlgorithm": encryption.inputs["encryptionType"],
@@ -78,17 +121,17 @@ def apply_graph(synthesis: Synthesis, s3, mc: Mc, workdir: Path) -> AppliedIdent
         s3.put_bucket_encryption(
             Bucket=encryption.inputs["bucket"], ServerSideEncryptionConfiguration={"Rules": [rule]}
         )
-    for policy in synthesis.of_type(POLICY):
+    for policy in of_type(POLICY):
         path = workdir / f"{policy.inputs['name']}.json"
         path.write_text(policy.inputs["policy"])
         mc.run("admin", "policy", "create", "target", policy.inputs["name"], str(path))
-    for user in synthesis.of_type(USER):
+    for user in of_type(USER):
         # The provider generates a secret when the program gives none; so does this. Hex: a secret
         # starting with "-" would reach mc as a flag; 40 characters is MinIO's maximum.
         secret = plain(user.inputs.get("secret")) or secrets.token_hex(20)
         mc.run("admin", "user", "add", "target", user.inputs["name"], secret)
         applied.users[user.inputs["name"]] = secret
-    for attachment in synthesis.of_type(ATTACHMENT):
+    for attachment in of_type(ATTACHMENT):
         mc.run(
             "admin",
             "policy",
@@ -98,11 +141,32 @@ def apply_graph(synthesis: Synthesis, s3, mc: Mc, workdir: Path) -> AppliedIdent
             "--user",
             attachment.inputs["userName"],
         )
-    for account in synthesis.of_type(SERVICE_ACCOUNT):
+    for account in of_type(SERVICE_ACCOUNT):
         path = workdir / f"{account.inputs['targetUser']}-service-account.json"
         path.write_text(account.inputs["policy"])
         (created,) = mc.json(
             "admin", "user", "svcacct", "add", "target", account.inputs["targetUser"], "--policy", str(path)
         )
         applied.service_accounts[account.inputs["targetUser"]] = (created["accessKey"], created["secretKey"])
-    return applied
+        applied.service_account_ids[account.name] = created["accessKey"]
+
+
+def _read_back(resources: list[RecordedResource], s3, mc: Mc, applied: AppliedIdentities) -> None:
+    """What the provider reads of each resource on a refresh, as the identity that applied it."""
+    for resource in resources:
+        inputs = resource.inputs
+        if resource.type == BUCKET:
+            s3.head_bucket(Bucket=inputs["bucket"])
+            s3.get_bucket_location(Bucket=inputs["bucket"])
+        elif resource.type == VERSIONING:
+            s3.get_bucket_versioning(Bucket=inputs["bucket"])
+        elif resource.type == LIFECYCLE:
+            s3.get_bucket_lifecycle_configuration(Bucket=inputs["bucket"])
+        elif resource.type == ENCRYPTION:
+            s3.get_bucket_encryption(Bucket=inputs["bucket"])
+        elif resource.type == POLICY:
+            mc.run("admin", "policy", "info", "target", inputs["name"])
+        elif resource.type in (USER, ATTACHMENT):
+            mc.run("admin", "user", "info", "target", inputs.get("name") or inputs["userName"])
+        elif resource.type == SERVICE_ACCOUNT:
+            mc.run("admin", "user", "svcacct", "info", "target", applied.service_account_ids[resource.name])

@@ -39,7 +39,7 @@ from components.monitoring import RULES_FILE, TOKEN_FILE, ScrapeTargets, render_
 from synth.run import Synthesis
 from tests.conftest import require_binary
 from tests.graph import CONTAINER, minio_nodes, minio_settings_of, plain
-from tests.integration.apply import AppliedIdentities, apply_graph
+from tests.integration.apply import AppliedIdentities, Connect, apply_graph
 from tests.servers import (
     MINIO_HINT,
     OPENID_PREFIX,
@@ -218,9 +218,21 @@ def root_mc(mc_binary, gateway, node_environment, tmp_path_factory) -> Mc:
 
 
 @pytest.fixture(scope="module")
-def applied(dev, root_s3, root_mc, tmp_path_factory) -> AppliedIdentities:
+def connect(mc_binary, gateway, tmp_path_factory) -> Connect:
+    """Clients for any identity through the gateway: ``connect(access_key, secret_key)``."""
+
+    def clients(access_key: str, secret_key: str) -> tuple[object, Mc]:
+        workdir = tmp_path_factory.mktemp(f"mc-{access_key}")
+        mc = Mc(mc_binary, workdir, gateway.s3_port, access_key, secret_key)
+        return s3_client(gateway.s3_endpoint, access_key, secret_key), mc
+
+    return clients
+
+
+@pytest.fixture(scope="module")
+def applied(dev, connect, tmp_path_factory) -> AppliedIdentities:
     """The dev stack's buckets and identities, applied to the real cluster through the gateway."""
-    return apply_graph(dev, root_s3, root_mc, tmp_path_factory.mktemp("policies"))
+    return apply_graph(dev, connect, tmp_path_factory.mktemp("policies"))
 
 
 class Receiver:

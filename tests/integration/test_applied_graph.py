@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -32,8 +34,8 @@ def variant(synth):
 
 
 @pytest.fixture(scope="module")
-def applied(variant, root_s3, root_mc, tmp_path_factory):
-    result = apply_graph(variant, root_s3, root_mc, tmp_path_factory.mktemp("policies"))
+def applied(variant, connect, root_s3, tmp_path_factory):
+    result = apply_graph(variant, connect, tmp_path_factory.mktemp("policies"))
     root_s3.put_object(Bucket="logs", Key="app/2026-11-25.log", Body=b"log line")
     root_s3.put_object(Bucket="application-files", Key="report.pdf", Body=b"v1")
     return result
@@ -161,3 +163,61 @@ def test_an_overbroad_backup_service_policy_is_caught(applied, root_mc, gateway,
         root_mc.run("admin", "user", "svcacct", "rm", "target", created["accessKey"])
         root_mc.run("admin", "policy", "detach", "target", "overbroad-test", "--user", "backup-service")
         root_mc.run("admin", "policy", "rm", "target", "overbroad-test")
+
+
+# --- the program's own identities -------------------------------------------------------------------
+
+
+def mc_refused(mc: Mc, *command: str) -> bool:
+    """Whether MinIO refused ``mc`` the command. ``mc --json admin info`` reports a refusal as
+    ``"status":"error"`` with exit code 0, so the answer is read, not only the exit code."""
+    done = mc.run(*command, check=False)
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    failed = done.returncode != 0 or any(a.get("status") == "error" for a in answers)
+    return failed and "Access Denied" in done.stdout + done.stderr
+
+
+def test_root_created_the_administrator_and_nothing_else(applied):
+    """Each resource was applied with its provider's recorded credentials: had the platform-admin
+    policy missed anything the program does (or reads back on a refresh), applying would have
+    failed on that operation."""
+    as_root = {name for name, user in applied.applied_as.items() if user == "minio-root"}
+    assert as_root == {
+        "minio-administrator-policy",
+        "minio-administrator-user",
+        "minio-administrator-attachment",
+    }
+    others = {user for name, user in applied.applied_as.items() if name not in as_root}
+    assert others == {"platform-admin"}
+    assert len(applied.applied_as) > len(as_root) + 10  # buckets, settings, policies, users, keys
+
+
+def test_the_administrator_reads_no_data_and_cannot_run_the_server(applied, connect):
+    s3, mc = connect("platform-admin", applied.users["platform-admin"])
+    assert denied(lambda: s3.get_object(Bucket="logs", Key="app/2026-11-25.log"))
+    assert denied(lambda: s3.put_object(Bucket="logs", Key="planted", Body=b"x"))
+    assert denied(lambda: s3.delete_object(Bucket="logs", Key="app/2026-11-25.log"))
+    for command in (("admin", "info", "target"), ("admin", "config", "get", "target", "api")):
+        assert mc_refused(mc, *command), command
+
+
+def test_the_auditor_reads_settings_and_writes_only_its_probe_prefix(applied, connect):
+    s3, mc = connect("platform-auditor", applied.users["platform-auditor"])
+    s3.head_bucket(Bucket="logs")
+    assert s3.get_bucket_versioning(Bucket="application-files")["Status"] == "Enabled"
+    assert s3.get_bucket_encryption(Bucket="logs")["ServerSideEncryptionConfiguration"]["Rules"]
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} >= {"logs", "application-files"}
+    assert mc.json("admin", "info", "target")[0]["info"]["servers"]
+    # No object data: not read, not listed, not written or deleted outside .platform-verify/.
+    assert denied(lambda: s3.get_object(Bucket="logs", Key="app/2026-11-25.log"))
+    assert denied(lambda: s3.list_objects_v2(Bucket="logs"))
+    assert denied(lambda: s3.list_object_versions(Bucket="application-files", Prefix="report"))
+    assert denied(lambda: s3.put_object(Bucket="logs", Key="planted", Body=b"x"))
+    assert denied(lambda: s3.delete_object(Bucket="logs", Key="app/2026-11-25.log"))
+    assert mc_refused(mc, "admin", "config", "get", "target", "audit_webhook")
+    # Its probe prefix: written, listed with every version, and removed again.
+    put = s3.put_object(Bucket="application-files", Key=".platform-verify/probe", Body=b"probe")
+    listed = s3.list_object_versions(Bucket="application-files", Prefix=".platform-verify/")["Versions"]
+    assert [v["VersionId"] for v in listed] == [put["VersionId"]]
+    s3.delete_object(Bucket="application-files", Key=".platform-verify/probe", VersionId=put["VersionId"])
+    assert "Versions" not in s3.list_object_versions(Bucket="application-files", Prefix=".platform-verify/")

@@ -25,11 +25,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bench.memory import PeakRss
-from components.identities import METRICS_USER
+from components.identities import AUDITOR_USER, METRICS_USER
 from components.monitoring import metrics_token, token_expiry
 from components.settings import DEFAULT_METRICS_TOKEN_DAYS
 from day2 import backups
 from day2.backups import pending_key
+from day2.errors import ExitCode
 from tests.graph import plain
 from tests.integration.conftest import s3_client
 from tests.servers import Postgres, free_port
@@ -98,7 +99,9 @@ def outputs(dev, applied, gateway, node_environment, issuer, tmp_path_factory) -
         service_account_access_keys={n: keys[0] for n, keys in applied.service_accounts.items()},
         service_account_secret_keys={n: keys[1] for n, keys in applied.service_accounts.items()},
         metrics_bearer_token=metrics_token(METRICS_USER, applied.users[METRICS_USER], EXPIRES),
+        minio_auditor_password=applied.users[AUDITOR_USER],
     )
+    assert values["minio_auditor_user"] == AUDITOR_USER
     path = tmp_path_factory.mktemp("outputs") / "outputs.json"
     path.write_text(json.dumps(values))
     path.chmod(0o600)
@@ -490,9 +493,11 @@ def test_compliance_reports_each_bucket_and_the_audit_target(outputs):
         "logs": 90,
     }
     assert all(b["versioning"] == "off" and b["encryption"] == "none" for b in buckets.values())
+    # Read as platform-auditor from server info: the target and its state (online once it has
+    # delivered, as the answering node saw it), not its endpoint, which only config readers see.
     (target,) = report["audit_targets"]
-    assert (target["kind"], target["name"], target["enabled"]) == ("webhook", "alloy", True)
-    assert target["endpoint"].endswith("/loki/api/v1/raw")
+    assert (target["kind"], target["name"]) == ("webhook", "alloy")
+    assert target["status"] in ("online", "offline")
     table = day2("compliance", "--outputs", str(outputs))
     assert "webhook:alloy" in table.stdout and "backups-postgresql" in table.stdout
 
@@ -600,6 +605,24 @@ def test_verify_names_a_service_account_whose_policy_is_wrong(outputs, applied, 
         root_mc.run(*edit, str(tmp_path / "policy.json"))
         root_mc.run("admin", "policy", "detach", "target", "planted-logs-read", "--user", "backup-service")
         root_mc.run("admin", "policy", "rm", "target", "planted-logs-read")
+
+
+def test_verify_and_compliance_fail_cleanly_naming_the_auditor_when_it_is_removed(outputs, applied, root_mc):
+    """Root removes platform-auditor (an operator would, by mistake); both tools stop at once with
+    exit 3 naming it, touching nothing. Root puts it back as the program made it."""
+    root_mc.run("admin", "user", "remove", "target", AUDITOR_USER)
+    try:
+        for command in ("verify", "compliance"):
+            done = day2(command, "--outputs", str(outputs))
+            assert done.returncode == ExitCode.STORAGE, done.stdout + done.stderr
+            assert f"the cluster refused the credentials of {AUDITOR_USER}" in done.stderr, done.stderr
+            assert "Traceback" not in done.stderr
+            assert applied.users[AUDITOR_USER] not in done.stdout + done.stderr
+    finally:
+        root_mc.run("admin", "user", "add", "target", AUDITOR_USER, applied.users[AUDITOR_USER])
+        root_mc.run("admin", "policy", "attach", "target", f"{AUDITOR_USER}-policy", "--user", AUDITOR_USER)
+    done = day2("verify", "--outputs", str(outputs))
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_verify_names_a_node_that_is_down(outputs, cluster):
