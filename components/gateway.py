@@ -30,7 +30,15 @@ from components.conventions import (
     wget_http_probe,
 )
 from components.internode_tls import SHARED_NAME
-from components.nginx_tree import Directive, build, comment, directive, main_context, temp_paths
+from components.nginx_tree import (
+    SCRATCH,
+    Directive,
+    build,
+    comment,
+    directive,
+    main_context,
+    temp_paths,
+)
 from components.settings import GatewaySettings, ResourceSettings, TlsMode
 from components.signin_bridge import BRIDGE_LISTEN, SIGNIN_PATH, SIGNIN_PORT
 
@@ -47,7 +55,7 @@ NGINX_HARDENING = Hardening(
     # The uploads (nginx.conf, the TLS files, the nodes' CA) land beside the image's mime.types.
     seeded=("/etc/nginx",),
     # GatewayConfig.temp_dir: the pid file and the temp files.
-    scratch=("/tmp",),  # noqa: S108 (a private tmpfs)
+    scratch=(SCRATCH,),
 )
 """How the gateway (and the log gate, the same image) runs."""
 TLS_DIR = "tls"
@@ -114,7 +122,7 @@ class NginxConfig:
     http_listen: str = str(HTTP_LISTEN)
     s3_listen: str = str(S3_LISTEN)
     https_listen: str = str(HTTPS_LISTEN)
-    temp_dir: str = "/tmp"  # noqa: S108 (exists and is writable in the image and on a test host)
+    temp_dir: str = SCRATCH
     """Where nginx keeps its pid file and (rarely used: buffering is off) temp files."""
     upstream_read_timeout: int = UPSTREAM_READ_TIMEOUT_SECONDS
     """Seconds between two reads from a node (and from the end of the request to the answer)."""

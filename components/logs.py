@@ -35,7 +35,7 @@ from components.conventions import (
     wget_http_probe,
 )
 from components.gateway import NGINX_HARDENING
-from components.nginx_tree import build, comment, directive, main_context, temp_paths
+from components.nginx_tree import SCRATCH, build, comment, directive, main_context, temp_paths
 from components.settings import (
     DEFAULT_LOG_QUEUE_SIZE,
     DEFAULT_NGINX_IMAGE,
@@ -312,7 +312,7 @@ class GateConfig:
     """By stream: what the gate listens on (a port, or ``address:port``), and Alloy's ``host:port``
     behind it."""
     token_file: str = GATE_TOKEN_FILE
-    temp_dir: str = "/tmp"  # noqa: S108 (exists and is writable in the image and on a test host)
+    temp_dir: str = SCRATCH
 
     @classmethod
     def in_front_of(cls, alloy: str) -> GateConfig:

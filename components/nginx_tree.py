@@ -14,6 +14,9 @@ import crossplane
 
 Directive = dict[str, Any]
 """One nginx directive in crossplane's payload shape; ``block`` only on block directives."""
+SCRATCH = "/tmp"  # noqa: S108 (a private tmpfs in the containers; exists and is writable on a test host)
+"""Where an nginx of this project writes (its pid file and temp files): the containers' tmpfs
+(``Hardening.scratch``) and the configurations' ``temp_dir`` default, one value."""
 
 
 def directive(name: str, *args: object, block: Sequence[Directive] | None = None) -> Directive:
