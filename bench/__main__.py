@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from bench import backup, deploy, gateway, synth
+from bench import backup, deploy, gateway, python_clients, synth
 from bench.report import Row, machine, write
 from synth.run import synthesize
 from synth.stackfile import read_stack_file
@@ -138,9 +138,8 @@ def _against_a_cluster(sections, rounds, quick, notes, progress) -> list[Row]:
         gateway.wait_writable(cluster, access_key, secret_key)
         if "gateway" in sections:
             progress(f"gateway: {rounds} rounds of each workload, three contenders")
-            gateway_rows, share, large_gets = gateway.run(
-                gateway.Load(s3load, access_key, secret_key), contenders, rounds, quick
-            )
+            load = gateway.Load(s3load, access_key, secret_key)
+            gateway_rows, share, large_gets = gateway.run(load, contenders, rounds, quick)
             rows += gateway_rows
             notes.append(
                 f"Load generator (tools/s3load, Go on minio-go): at most {share:.0%} of the machine's CPU "
@@ -149,11 +148,34 @@ def _against_a_cluster(sections, rounds, quick, notes, progress) -> list[Row]:
             notes.append(
                 "Where the CPU went during large GETs (medians): "
                 + "; ".join(
-                    f"{name}: machine {statistics.median(seen['busy']):.0%} busy, proxy "
+                    f"{name} c{concurrency}: machine {statistics.median(seen['busy']):.0%} busy, proxy "
                     f"{statistics.median(seen['proxy_cpu_per_gib']):.2f} CPU-s per GiB"
-                    for name, seen in large_gets.items()
+                    for name, by_concurrency in large_gets.items()
+                    for concurrency, seen in sorted(by_concurrency.items())
                 )
                 + ". A proxy on the same cores as the cluster takes its CPU from MinIO's."
+            )
+            progress(f"gateway: {rounds} rounds of boto3 small PUTs, straight and through the gateway")
+
+            def cleanup(endpoint: str, prefix: str, requests: int) -> None:
+                load(endpoint, "delete", prefix, gateway.Workload(4096, "4 KiB", 16, requests))
+
+            boto3_rows, headers = python_clients.run(
+                {"direct": contenders.direct, "gateway": contenders.gateway},
+                access_key,
+                secret_key,
+                cleanup,
+                rounds,
+                quick,
+            )
+            rows += boto3_rows
+            notes.append(
+                "boto3 rows: the headers of its PUTs, "
+                + "; ".join(
+                    f"{name}: " + (", ".join(f"{k}: {v}" for k, v in sorted(sent.items())) or "none of note")
+                    for name, sent in headers.items()
+                )
+                + ". Through NGINX, NGINX answers `Expect: 100-continue` itself: MinIO gets the body at once."
             )
         if "backup" in sections:
             progress(f"backup: a PostgreSQL database, {rounds} rounds of backup then of restore")

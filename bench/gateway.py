@@ -38,6 +38,8 @@ def workloads(quick: bool) -> list[Workload]:
     label = "8 MiB" if quick else "64 MiB"
     small = 100 if quick else 600
     return [
+        # One download at a time: what a restore, a dataset read or an `mc cp` of one object sees.
+        Workload(large, label, 1, 8),
         Workload(large, label, 4, 8),
         Workload(large, label, 16, 16),
         Workload(4096, "4 KiB", 16, small),
@@ -117,18 +119,19 @@ class Load:
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU seconds (user and system) of a process and its children (NGINX's master and workers)."""
+    """CPU seconds of a process and its children (NGINX's master and workers), every thread's time
+    on a CPU in nanoseconds (``/proc/<pid>/task/<tid>/schedstat``): a GET that costs NGINX a few
+    milliseconds still reads above zero, where clock ticks (10 ms) would not."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
             for task in Path(f"/proc/{current}/task").iterdir():
+                total += int((task / "schedstat").read_text().split()[0])
                 pending += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue
-    return total / os.sysconf("SC_CLK_TCK")
+    return total / 1e9
 
 
 def machine_busy() -> tuple[int, int]:
@@ -207,10 +210,10 @@ def start(cluster: LocalMinioCluster, workdir: Path) -> tuple[Nginx, Contenders]
 
 def run(load: Load, contenders: Contenders, rounds: int, quick: bool) -> tuple[list[Row], float, dict]:
     """The table's gateway rows, the generator's highest CPU share in any run, and where the CPU went
-    during large GETs (machine busy share, proxy CPU seconds per GiB) by contender."""
+    during large GETs (machine busy share, proxy CPU seconds per GiB) by contender and concurrency."""
     rows: list[Row] = []
     shares: list[float] = []
-    large_gets: dict[str, dict[str, list[float]]] = {}
+    large_gets: dict[str, dict[int, dict[str, list[float]]]] = {}
 
     for workload in workloads(quick):
 
@@ -224,7 +227,9 @@ def run(load: Load, contenders: Contenders, rounds: int, quick: bool) -> tuple[l
                 busy_after = machine_busy()
                 if workload.size >= MIB:
                     gib = workload.size * workload.requests / 2**30
-                    seen = large_gets.setdefault(name, {"busy": [], "proxy_cpu_per_gib": []})
+                    seen = large_gets.setdefault(name, {}).setdefault(
+                        workload.concurrency, {"busy": [], "proxy_cpu_per_gib": []}
+                    )
                     seen["busy"].append((busy_after[0] - busy[0]) / max(1, busy_after[1] - busy[1]))
                     seen["proxy_cpu_per_gib"].append(((tree_cpu(proxy) - cpu) if proxy else 0.0) / gib)
                 load(endpoint, "delete", prefix, workload)
@@ -245,6 +250,8 @@ def run(load: Load, contenders: Contenders, rounds: int, quick: bool) -> tuple[l
         small = workload.size < MIB
         measured = interleaved(rounds, {name: one(name, ep) for name, ep in contenders.items(small).items()})
         rows += _rows(workload, measured)
+        if not small:
+            rows.append(_proxy_cpu_row(workload, large_gets))
 
     # MinIO's own small-PUT stall (docs/performance.md): one PUT at a time shows it in p99.
     sequential = Workload(4096, "4 KiB", 1, 50 if quick else 200)
@@ -273,6 +280,24 @@ def run(load: Load, contenders: Contenders, rounds: int, quick: bool) -> tuple[l
         )
     )
     return rows, max(shares, default=0.0), large_gets
+
+
+def _proxy_cpu_row(workload: Workload, large_gets: dict[str, dict[int, dict[str, list[float]]]]) -> Row:
+    """What the gateway's NGINX spent per GiB served, against the sample's, for this workload's GETs."""
+
+    def cpu(name: str) -> Figure:
+        return Figure(large_gets[name][workload.concurrency]["proxy_cpu_per_gib"], "CPU-s/GiB")
+
+    return Row(
+        "gateway",
+        f"{workload.label} GET c{workload.concurrency}, proxy CPU per GiB",
+        cpu("gateway"),
+        cpu("sample"),
+        "MinIO's sample nginx.conf",
+        f"{workload.label} objects, concurrency {workload.concurrency}, {workload.requests} requests; "
+        "NGINX's master and workers, user and system time",
+        higher_is_better=False,
+    )
 
 
 def _rows(workload: Workload, measured: dict[str, dict[str, list[float]]]) -> list[Row]:

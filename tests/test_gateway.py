@@ -196,6 +196,10 @@ def test_dev_listeners_and_s3_directives(synth, tmp_path):
     assert args_of(s3, "client_max_body_size") == [["5g"]]
     assert args_of(s3, "proxy_request_buffering") == [["off"]]
     assert args_of(s3, "proxy_buffering") == [["off"]]
+    # Unbuffered, NGINX reads a response at most this much at a time: not its 4 KiB page default,
+    # which tripled its CPU per GiB and capped one download at two thirds of a direct one.
+    assert args_of(s3, "proxy_buffer_size") == [["64k"]]
+    assert not any(args_of(b["block"], "proxy_buffer_size") for b in blocks(s3, "location"))
     root = location(s3, "/")
     assert args_of(root, "proxy_pass") == [["http://$s3_upstream"]]
     assert ["Host", "$http_host"] in args_of(root, "proxy_set_header")

@@ -16,9 +16,10 @@ from tests.conftest import ROOT, require_binary
 
 EXPECTED = {
     "synth": 3,
-    # large: 2 workloads x PUT/GET x 2 alternatives; small: the same x (3 req/s, p50, p99), the third
-    # req/s row the gateway less its rate limits; one at a time
-    "gateway": 4 * 2 + 4 * 5 + 1,
+    # large: 3 workloads x PUT/GET x 2 alternatives, and the proxy's CPU per GiB of each; small: 2
+    # workloads x PUT/GET x (3 req/s, p50, p99), the third req/s row the gateway less its rate
+    # limits; one at a time; boto3: 2 batches x (req/s, p99)
+    "gateway": 3 * 2 * 2 + 3 + 2 * 2 * 5 + 1 + 2 * 2,
     "backup": 4,
     "deploy": 1,
 }
@@ -60,4 +61,5 @@ def test_quick_bench_fills_every_row(tmp_path, minio_binary, mc_binary):
     table = (tmp_path / "report.md").read_text()
     assert table.count("\n| ") == len(report["rows"]) + 1  # the header and one line per row
     assert "Load generator (tools/s3load" in table and "CPU-s per GiB" in table
+    assert "boto3 rows: the headers of its PUTs" in table
     assert report["machine"]["cores"] == str(os.cpu_count())
