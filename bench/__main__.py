@@ -132,10 +132,8 @@ def _against_a_cluster(sections, rounds, quick, notes, progress) -> list[Row]:
             region_name="us-east-1",
             config=Config(s3={"addressing_style": "path"}),
         )
+        # start_all returned once every node took a write (LocalMinioCluster.wait_writable).
         s3.create_bucket(Bucket=gateway.BUCKET)
-        # Every node healthy is not every node writable: a cluster seconds old has answered a write
-        # with SlowDownWrite. Measure once each node takes one.
-        gateway.wait_writable(cluster, access_key, secret_key)
         if "gateway" in sections:
             progress(f"gateway: {rounds} rounds of each workload, three contenders")
             load = gateway.Load(s3load, access_key, secret_key)

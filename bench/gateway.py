@@ -11,10 +11,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 from bench.report import Figure, Row, interleaved
 from components.gateway import render_nginx_conf
 from tests.servers import LocalMinioCluster, Nginx, free_port, loopback_gateway
@@ -154,27 +150,6 @@ class Contenders:
         """The contenders of a workload: the unlimited gateway runs beside the small-object ones."""
         base = {"direct": self.direct, "gateway": self.gateway, "sample": self.sample}
         return {**base, "unlimited": self.unlimited} if small else base
-
-
-def wait_writable(cluster: LocalMinioCluster, access_key: str, secret_key: str, seconds: float = 60) -> None:
-    """Until a PUT and a DELETE through every node pass (MinIO answers SlowDownWrite meanwhile)."""
-
-    def writable(port: int) -> bool:
-        client = boto3.client(
-            "s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key, region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )  # fmt: skip
-        try:
-            client.put_object(Bucket=BUCKET, Key="writable-probe", Body=b"probe")
-            client.delete_object(Bucket=BUCKET, Key="writable-probe")
-        except ClientError:
-            return False
-        return True
-
-    cluster.wait_until(
-        lambda: all(writable(node.port) for node in cluster.nodes), seconds, "every node to write"
-    )
 
 
 def without_rate_limits(rendered: str) -> str:
