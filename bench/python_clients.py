@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import boto3
 
+from bench.gateway import BUCKET
 from bench.report import Figure, Row, interleaved
 
 SIZE = 4096
-BUCKET = "bench"
 SHOWN_HEADERS = ("Expect", "Content-Encoding", "Transfer-Encoding", "X-Amz-Content-SHA256")
 """The request headers that decide how a PUT's body travels, as the report names them."""
 
