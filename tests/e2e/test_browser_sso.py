@@ -442,9 +442,10 @@ def policy_mapper_off(keycloak: KeycloakAdmin) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def bridge_with_issuer(discovery_url: str) -> Iterator[None]:
+def bridge_with_issuer(outputs: dict[str, Any], discovery_url: str) -> Iterator[None]:
     """The stack's bridge stopped and a copy in its place (its address, networks, secret files),
-    reading another issuer's discovery document; the stack's own started again after."""
+    reading another issuer's discovery document, answering through the gateway before the test
+    goes on; the stack's own started again after."""
     config = json.loads(docker("inspect", "signin"))[0]
     networks = config["NetworkSettings"]["Networks"]
     secrets_dir = BUILD / "planted-signin-secrets"
@@ -462,12 +463,30 @@ def bridge_with_issuer(discovery_url: str) -> Iterator[None]:
         )  # fmt: skip
         for other in (n for n in networks if n != storage):
             docker("network", "connect", other, "signin-planted")
+        # Without the stack's healthcheck (Pulumi sets it, not the image) nothing waits for the
+        # copy to listen: a browser that came first met the gateway's 502 and stayed on it (CI).
+        bridge_answering(origin(outputs) + "/sso/health")
         yield
     finally:
         subprocess.run(["docker", "rm", "-f", "signin-planted"], capture_output=True, check=False)
         shutil.rmtree(secrets_dir, ignore_errors=True)
         docker("start", "signin")
         assert wait_healthy(["signin"]) == {"signin": "running/healthy"}
+
+
+def bridge_answering(health_url: str, seconds: float = 60) -> None:
+    """Until the bridge answers its health path through the gateway with 200."""
+    deadline, last = time.monotonic() + seconds, "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(health_url, timeout=5) as answer:  # noqa: S310 (the stack's loopback)
+                if answer.status == 200:
+                    return
+                last = f"HTTP {answer.status}"
+        except (urllib.error.URLError, OSError) as err:
+            last = repr(err)
+        time.sleep(0.5)
+    raise AssertionError(f"the planted bridge did not answer {health_url} within {seconds:.0f} s: {last}")
 
 
 def test_planted_a_changed_redirect_uri_fails_the_journey(sso):
@@ -494,7 +513,7 @@ def test_planted_no_policy_claim_fails_the_journey(sso):
 def test_planted_a_bridge_pointed_at_another_issuer_fails_the_journey(sso):
     # The master realm's issuer: a real Keycloak issuer, not the realm MinIO trusts.
     other = "http://keycloak:8080/realms/master/.well-known/openid-configuration"
-    with bridge_with_issuer(other), pytest.raises(AssertionError, match="realms/master"):
+    with bridge_with_issuer(sso["outputs"], other), pytest.raises(AssertionError, match="realms/master"):
         admin_journey(sso, "9-planted-issuer")
     admin_journey(sso, "9-planted-issuer-restored")
 
