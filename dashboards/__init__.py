@@ -1,0 +1,1 @@
+"""The stack's Grafana dashboards: each written as code, its JSON generated beside it."""
