@@ -41,16 +41,21 @@ MINIO_IMAGE      := minio-platform/minio:$(subst v0.0.0-,source-,$(MINIO_VERSION
 NGINX_IMAGE      := minio-platform/nginx:1.22-bookworm
 KEYCLOAK_IMAGE   := minio-platform/keycloak:$(KEYCLOAK_VERSION)
 SIGNIN_IMAGE     := minio-platform/signin:1
+# Prometheus and Alertmanager from Debian bookworm's packages (observability.mode metrics in e2e).
+PROMETHEUS_IMAGE   := minio-platform/prometheus:2.42-bookworm
+ALERTMANAGER_IMAGE := minio-platform/alertmanager:0.25-bookworm
 export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
 export MINIO_PLATFORM_SIGNIN_IMAGE   := $(SIGNIN_IMAGE)
+export MINIO_PLATFORM_PROMETHEUS_IMAGE   := $(PROMETHEUS_IMAGE)
+export MINIO_PLATFORM_ALERTMANAGER_IMAGE := $(ALERTMANAGER_IMAGE)
 # Keycloak's distribution (Maven Central): the Keycloak image's content, and the integration tier's
 # Keycloak on loopback (the sign-in bridge's tests).
 KEYCLOAK_ZIP     := $(IMAGES_CACHE)/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).zip
 export MINIO_PLATFORM_KEYCLOAK_DIST := $(KEYCLOAK_ZIP)
 
-.PHONY: dev up python-provider info render docs test bench lint tools images signin-image keycloak-dist clean host-down own-volumes
+.PHONY: dev up python-provider info render docs dashboards test bench lint tools images signin-image keycloak-dist clean host-down own-volumes
 
 # The policy pack runs in a virtualenv of its own (policies/pack/PulumiPolicy.yaml).
 PACK_VENV := policies/pack/venv
@@ -149,6 +154,10 @@ render: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(PY) -m synth.reference --write
 
+# The Grafana dashboard's JSON, generated from dashboards/overview.py (a test fails when stale).
+dashboards: $(VENV)/.installed
+	$(PY) -m dashboards.overview --write
+
 tools: $(MINIO_BIN) $(MC_BIN) $(ACTIONLINT_BIN) $(ALLOYCHECK_BIN) $(S3LOAD_BIN)
 
 $(MINIO_BIN):
@@ -175,6 +184,7 @@ $(KEYCLOAK_ZIP):
 images: $(MINIO_BIN) $(MC_BIN) $(VENV)/.installed
 	PIP="$(PY) -m pip" MINIO_BIN=$(MINIO_BIN) MC_BIN=$(MC_BIN) MINIO_VERSION=$(MINIO_VERSION) MC_VERSION=$(MC_VERSION) \
 	MINIO_IMAGE=$(MINIO_IMAGE) NGINX_IMAGE=$(NGINX_IMAGE) KEYCLOAK_IMAGE=$(KEYCLOAK_IMAGE) SIGNIN_IMAGE=$(SIGNIN_IMAGE) \
+	PROMETHEUS_IMAGE=$(PROMETHEUS_IMAGE) ALERTMANAGER_IMAGE=$(ALERTMANAGER_IMAGE) \
 	KEYCLOAK_VERSION=$(KEYCLOAK_VERSION) BASE_IMAGE=$(BASE_IMAGE) IMAGES_CACHE=$(IMAGES_CACHE) \
 	images/build.sh $(IMAGES)
 

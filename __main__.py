@@ -28,7 +28,7 @@ if platform.signin is not None:
     pulumi.export("console_break_glass_url", f"{platform.gateway.console_url}/login?{BREAK_GLASS_ARGUMENT}=1")
 if platform.sso.demo_users:
     pulumi.export("sso_demo_users", pulumi.Output.secret(platform.sso.demo_users))
-if platform.monitoring:
+if platform.monitoring and platform.monitoring.dashboard_url is not None:
     pulumi.export("grafana_dashboard_url", platform.monitoring.dashboard_url)
     pulumi.export("grafana_url", platform.monitoring.grafana_url)
     if platform.monitoring.grafana_admin_password is not None:
@@ -65,6 +65,10 @@ pulumi.export(
         for b in settings.buckets
     },
 )
+if platform.alerting is not None:
+    # Where the stack runs Prometheus and Alertmanager: their pages, on this machine only.
+    pulumi.export("prometheus_url", f"http://127.0.0.1:{settings.observability.prometheus_port}")
+    pulumi.export("alertmanager_url", f"http://127.0.0.1:{settings.observability.alertmanager_port}")
 if platform.monitoring:
     pulumi.export("metrics_bearer_token", platform.monitoring.token)
     pulumi.export("metrics_token_expires", platform.monitoring.token_expires)

@@ -28,8 +28,10 @@ def published_ports(
         ports["gateway.httpsPort"] = gateway.https_port
     if identity.deployed:
         ports["identity.port"] = identity.port
-    if observability.mode is ObservabilityMode.DEPLOY:
+    if observability.runs_prometheus:
         ports["observability.prometheusPort"] = observability.prometheus_port
+        ports["observability.alertmanagerPort"] = observability.alertmanager_port
+    if observability.mode is ObservabilityMode.DEPLOY:
         ports["observability.grafanaPort"] = observability.grafana_port
     return ports
 
@@ -46,11 +48,13 @@ def deployed_images(
         images["identity.image"] = identity.image
     if identity.bridge:
         images["identity.signinImage"] = identity.signin_image
-    if observability.mode is ObservabilityMode.DEPLOY:
+    if observability.runs_prometheus:
         images["observability.prometheusImage"] = observability.prometheus_image
+        images["observability.alertmanagerImage"] = observability.alertmanager_image
+    if observability.mode is ObservabilityMode.DEPLOY:
         images["observability.lokiImage"] = observability.loki_image
         images["observability.grafanaImage"] = observability.grafana_image
-    # The log agent runs on the Docker host whenever there is monitoring: it ships MinIO's logs.
-    if observability.enabled:
+    # The log agent runs on the Docker host wherever MinIO's logs are shipped (deploy, external).
+    if observability.ships_logs:
         images["observability.alloyImage"] = observability.alloy_image
     return images

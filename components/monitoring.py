@@ -102,8 +102,11 @@ class ScrapeTargets:
     """Nodes serve HTTPS with the internode CA (several hosts): the name their certificates share."""
 
 
-def render_scrape_config(targets: ScrapeTargets, scrape_interval: str = "30s") -> str:
-    """``prometheus.yml``: the three MinIO jobs, authenticated with the bearer token file."""
+def render_scrape_config(
+    targets: ScrapeTargets, scrape_interval: str = "30s", alertmanager: str | None = None
+) -> str:
+    """``prometheus.yml``: the three MinIO jobs, authenticated with the bearer token file, and the
+    Alertmanager (``host:port``) that firing alerts go to."""
     authorization = {"type": "Bearer", "credentials_file": TOKEN_FILE}
 
     def job(name: str, hosts: Sequence[str]) -> dict:
@@ -120,7 +123,7 @@ def render_scrape_config(targets: ScrapeTargets, scrape_interval: str = "30s") -
         nodes["scheme"] = "https"
         nodes["tls_config"] = {"ca_file": NODE_CA_FILE, "server_name": targets.node_tls_name}
 
-    config = {
+    config: dict = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [RULES_FILE],
         "scrape_configs": [
@@ -129,6 +132,8 @@ def render_scrape_config(targets: ScrapeTargets, scrape_interval: str = "30s") -
             job("minio-buckets", [targets.cluster]),
         ],
     }
+    if alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
         config, sort_keys=False
     )
@@ -157,16 +162,24 @@ class TokenLifetime:
         return cls(token_expiry(days), days)
 
 
+LOG_ALERTS = ("MinIOLogDeliveryFailing", "MinIOLogQueueFull")
+"""The alerts about the log pipeline, which read the nodes' log webhook counters."""
 QUEUE_FULL_SHARE = 0.9
 """MinIOLogQueueFull fires when a node's in-memory log buffer is this full (a batch in flight keeps
 it just under its capacity while it drops)."""
 
 
 def alert_rules(
-    pools: Sequence[PoolLayout], token: TokenLifetime, log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE
+    pools: Sequence[PoolLayout],
+    token: TokenLifetime,
+    log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE,
+    alert_for: Mapping[str, str] | None = None,
+    logs: bool = True,
 ) -> list[dict]:
     """The note's three alerts, plus drives offline, quorum at risk, the log pipeline away, log
-    events being dropped, a silent scrape and a metrics token nobody reissued.
+    events being dropped, a silent scrape and a metrics token nobody reissued. ``alert_for``
+    replaces a rule's ``for`` by its name (observability.alertFor); without ``logs`` (the nodes
+    post no log webhooks: observability.mode metrics) the two log-pipeline alerts are left out.
 
     With several pools the quorum alert takes the least tolerant pool and counts offline nodes
     cluster-wide: it fires when one more loss could stop writes in some pool (early rather than late,
@@ -180,7 +193,7 @@ def alert_rules(
     # MinIO exposes minio_s3_requests_errors_total per node on the node endpoint only (its cluster
     # endpoint carries the 4xx/5xx split instead), so the error rate sums the nodes.
     nodes_job = '{job="minio-nodes"}'
-    return [
+    rules = [
         _rule(
             "MinIONodeDown",
             f"max(minio_cluster_nodes_online_total{cluster}) < {nodes}",
@@ -268,12 +281,22 @@ def alert_rules(
             "the token has expired every scrape is refused (MinIOMetricsDown).",
         ),
     ]
+    if not logs:
+        rules = [rule for rule in rules if rule["alert"] not in LOG_ALERTS]
+    for rule in rules:
+        rule["for"] = (alert_for or {}).get(rule["alert"], rule["for"])
+    return rules
 
 
 def render_alert_rules(
-    pools: Sequence[PoolLayout], token: TokenLifetime, log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE
+    pools: Sequence[PoolLayout],
+    token: TokenLifetime,
+    log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE,
+    alert_for: Mapping[str, str] | None = None,
+    logs: bool = True,
 ) -> str:
-    document = {"groups": [{"name": "minio", "rules": alert_rules(pools, token, log_queue_size)}]}
+    rules = alert_rules(pools, token, log_queue_size, alert_for, logs)
+    document = {"groups": [{"name": "minio", "rules": rules}]}
     return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
         document, sort_keys=False
     )
@@ -328,10 +351,13 @@ class MonitoringArgs:
     """Several hosts: the internode CA the nodes' HTTPS certificates are signed by."""
     resources: ResourceSettings = field(default_factory=ResourceSettings)
     """Every service's CPU and memory limits."""
+    alertmanager: str | None = None
+    """The stack's Alertmanager (``host:port`` on monitoring-net), where Prometheus sends alerts."""
 
 
 class Monitoring(pulumi.ComponentResource):
-    """Prometheus's scrape configuration and alert rules; dev also runs Prometheus on monitoring-net."""
+    """Prometheus's scrape configuration and alert rules; modes deploy and metrics also run
+    Prometheus on monitoring-net, and Grafana (deployed or existing) gets the dashboard."""
 
     scrape_config: str
     alert_rules: str
@@ -341,7 +367,8 @@ class Monitoring(pulumi.ComponentResource):
     """When the token expires (ISO 8601, UTC); any pulumi up after its issuing period reissues it."""
     prometheus: docker.Container | None
     grafana: docker.Container | None
-    dashboard_url: pulumi.Output[str]
+    dashboard_url: pulumi.Output[str] | None
+    """None without Grafana (observability.mode metrics)."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("minio-platform:monitoring:Monitoring", name, None, opts)
@@ -353,23 +380,31 @@ class Monitoring(pulumi.ComponentResource):
             nodes=[f"{n}:{S3_PORT}" for n in args.node_names],
             node_tls_name=None if args.node_ca is None else SHARED_NAME,
         )
-        self.scrape_config = render_scrape_config(targets)
+        self.scrape_config = render_scrape_config(targets, args.settings.scrape_interval, args.alertmanager)
         lifetime = TokenLifetime.from_today(args.settings.metrics_token_days)
         self.token_expires = datetime.fromtimestamp(lifetime.expires, UTC).isoformat().replace("+00:00", "Z")
-        self.alert_rules = render_alert_rules(args.pools, lifetime, args.settings.log_queue_size)
+        self.alert_rules = render_alert_rules(
+            args.pools,
+            lifetime,
+            args.settings.log_queue_size,
+            args.settings.alert_for,
+            logs=args.settings.ships_logs,
+        )
         self.token = pulumi.Output.secret(
             pulumi.Output.from_input(args.metrics_secret_key).apply(
                 lambda secret: metrics_token(args.metrics_access_key, secret, lifetime.expires)
             )
         )
-        deployed = args.settings.mode is ObservabilityMode.DEPLOY
-        self.prometheus = self._prometheus(args) if deployed else None
+        self.prometheus = self._prometheus(args) if args.settings.runs_prometheus else None
         self.grafana_url: str | None = args.settings.grafana_url
         """Where people open Grafana: the existing one's URL, or the deployed one on loopback."""
         self.grafana_admin_password: pulumi.Output[str] | None = None
         """Generated for a deployed Grafana (secret); an existing Grafana keeps its own."""
-        self.grafana, provider = self._grafana(args)
-        self.dashboard_url = self._dashboard(args, provider)
+        self.grafana: docker.Container | None = None
+        self.dashboard_url: pulumi.Output[str] | None = None
+        if args.settings.mode is not ObservabilityMode.METRICS:
+            self.grafana, provider = self._grafana(args)
+            self.dashboard_url = self._dashboard(args, provider)
         self.register_outputs({"dashboard_url": self.dashboard_url})
 
     def _grafana(self, args: MonitoringArgs) -> tuple[docker.Container | None, GrafanaProvider]:
@@ -430,9 +465,7 @@ class Monitoring(pulumi.ComponentResource):
         settings = args.settings
         via_grafana = pulumi.ResourceOptions(parent=self, provider=provider)
         prometheus_url = (
-            f"http://prometheus:{PROMETHEUS_PORT}"
-            if settings.mode is ObservabilityMode.DEPLOY
-            else settings.prometheus_url
+            f"http://prometheus:{PROMETHEUS_PORT}" if settings.runs_prometheus else settings.prometheus_url
         )
         datasource = grafana.DataSource(
             f"{self._name}-prometheus-datasource",

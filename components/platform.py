@@ -10,6 +10,8 @@ import pulumi_minio as minio
 from pydantic import SecretStr
 
 from components.addressing import plan_host_addresses, plan_storage_addresses
+from components.alerting import CONFIG_FILE as ALERTMANAGER_CONFIG_FILE
+from components.alerting import Alerting, AlertingArgs
 from components.buckets import Buckets, BucketsArgs
 from components.cluster import MinioCluster, MinioClusterArgs, MultiHost, NodeSite
 from components.conventions import stack_labels
@@ -80,7 +82,7 @@ class Platform(pulumi.ComponentResource):
     """Several hosts: the CA and node certificates that make node traffic TLS."""
     networks: PlatformNetworks
     logs: LogPipeline | None
-    """None with ``observability.mode: none``."""
+    """None with ``observability.mode: none`` or ``metrics``."""
     cluster: MinioCluster
     sso: SingleSignOn
     signin: SigninBridge | None
@@ -94,6 +96,8 @@ class Platform(pulumi.ComponentResource):
     identities: Identities | None
     monitoring: Monitoring | None
     """None with ``observability.mode: none``."""
+    alerting: Alerting | None
+    """Alertmanager: where the stack runs Prometheus (observability.mode deploy or metrics)."""
     generated_files: dict[str, pulumi.Input[str]]
     """Configuration files the platform renders, by file name (the offline synth writes them out)."""
 
@@ -167,7 +171,7 @@ class Platform(pulumi.ComponentResource):
                 settings=settings.networks,
                 storage_dynamic_range=str(addresses.dynamic_range),
                 labels=labels,
-                with_logs=settings.observability.enabled,
+                with_logs=settings.observability.ships_logs,
             ),
             opts=self._child(),
         )
@@ -175,7 +179,7 @@ class Platform(pulumi.ComponentResource):
         # Before the nodes: MinIO sends its logs and audit events to Alloy from its first request.
         self.logs = None
         log_environment: dict[str, str] = {}
-        if settings.observability.enabled:
+        if settings.observability.ships_logs:
             self.logs = LogPipeline(
                 f"{name}-logs",
                 LogPipelineArgs(
@@ -292,9 +296,12 @@ class Platform(pulumi.ComponentResource):
         )
         self.generated_files["nginx.conf"] = self.gateway.nginx_conf
 
-        self.minio = self.administrator = self.buckets = self.identities = self.monitoring = None
+        self.minio = self.administrator = self.buckets = self.identities = None
         if settings.manages_minio_objects:
-            self._inside_minio(name, settings, labels, multi_host)
+            self._inside_minio(name, settings, labels)
+        self.alerting = self.monitoring = None
+        if settings.observability.enabled:
+            self._monitoring(name, settings, labels, multi_host)
 
         self.register_outputs(
             {
@@ -332,7 +339,7 @@ class Platform(pulumi.ComponentResource):
         services = [
             *(["keycloak"] if settings.identity.deployed else []),
             # The nodes' webhooks post to the log gate (its ports published on the first host).
-            *([GATE_HOST] if settings.observability.enabled else []),
+            *([GATE_HOST] if settings.observability.ships_logs else []),
         ]
         return MultiHost(
             hosts_of={node_name(n): host for n, host in sorted(placement.items())},
@@ -346,14 +353,8 @@ class Platform(pulumi.ComponentResource):
             tls=self.internode_tls,
         )
 
-    def _inside_minio(
-        self,
-        name: str,
-        settings: PlatformSettings,
-        labels: dict[str, str],
-        multi_host: MultiHost | None,
-    ) -> None:
-        """Buckets, IAM and monitoring: everything that talks to MinIO through the minio provider."""
+    def _inside_minio(self, name: str, settings: PlatformSettings, labels: dict[str, str]) -> None:
+        """Buckets and IAM: everything that talks to MinIO through the minio provider."""
         # Both minio providers talk to the cluster through the gateway's S3 listener, and only once
         # the gateway and every node are healthy. Root creates the program's administrator and
         # nothing else; the provider that does the work signs in as that administrator. It keeps
@@ -399,24 +400,50 @@ class Platform(pulumi.ComponentResource):
                 service_accounts=settings.service_accounts,
                 buckets=list(self.buckets.buckets.values()),
                 group_policies=group_policy_documents(settings),
-                metrics_identity=settings.observability.enabled,
+                metrics_identity=settings.observability.creates_metrics_identity,
                 metrics_secret_generation=settings.observability.metrics_secret_generation,
             ),
             opts=through_minio,
         )
         for policy_name, document in self.identities.documents.items():
             self.generated_files[f"policy-{policy_name}.json"] = pretty(document)
-        if not settings.observability.enabled:
-            return
-        # Created with monitoring: the log pipeline above and the metrics identity here.
-        metrics_access_key, metrics_secret_key = (
-            self.identities.metrics_access_key,
-            self.identities.metrics_secret_key,
-        )
-        if self.logs is None or not metrics_access_key or metrics_secret_key is None:
-            raise ValueError(
-                "monitoring needs the log pipeline and the metrics identity: observability is off"
+
+    def _monitoring(
+        self, name: str, settings: PlatformSettings, labels: dict[str, str], multi_host: MultiHost | None
+    ) -> None:
+        """Prometheus's files (and Prometheus, Alertmanager and Grafana where the stack runs them),
+        scraping as the metrics identity: the program's own or an existing one."""
+        observability = settings.observability
+        if observability.metrics_access_key is not None and settings.secrets.metrics_secret_key is not None:
+            metrics_access_key: str | None = observability.metrics_access_key
+            metrics_secret_key = _secret(settings.secrets.metrics_secret_key)
+        elif self.identities is not None:
+            metrics_access_key = self.identities.metrics_access_key
+            metrics_secret_key = self.identities.metrics_secret_key
+        else:
+            metrics_access_key = metrics_secret_key = None
+        if not metrics_access_key or metrics_secret_key is None:
+            raise ValueError("monitoring needs the metrics identity: observability is off")
+        if observability.ships_logs and self.logs is None:
+            raise ValueError("monitoring with logs needs the log pipeline: observability is off")
+        if observability.runs_prometheus:
+            secrets = settings.secrets
+            self.alerting = Alerting(
+                f"{name}-alerting",
+                AlertingArgs(
+                    settings=observability.alerting,
+                    image=observability.alertmanager_image,
+                    published_port=observability.alertmanager_port,
+                    monitoring_network=self.networks.monitoring,
+                    limits=settings.resources.alertmanager,
+                    smtp_password=_secret(secrets.alert_smtp_password),
+                    webhook_token=_secret(secrets.alert_webhook_token),
+                    slack_url=_secret(secrets.alert_slack_url),
+                    labels=labels,
+                ),
+                opts=self._child(),
             )
+            self.generated_files[ALERTMANAGER_CONFIG_FILE] = self.alerting.config
         self.monitoring = Monitoring(
             f"{name}-monitoring",
             MonitoringArgs(
@@ -427,7 +454,7 @@ class Platform(pulumi.ComponentResource):
                 metrics_access_key=metrics_access_key,
                 metrics_secret_key=metrics_secret_key,
                 grafana_auth=_secret(settings.secrets.grafana_auth),
-                loki_url=self.logs.loki_url,
+                loki_url=None if self.logs is None else self.logs.loki_url,
                 labels=labels,
                 node_hosts={}
                 if multi_host is None
@@ -438,6 +465,7 @@ class Platform(pulumi.ComponentResource):
                 },
                 node_ca=None if self.internode_tls is None else self.internode_tls.ca_certificate,
                 resources=settings.resources,
+                alertmanager=None if self.alerting is None else self.alerting.url,
             ),
             opts=self._child(),
         )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the platform's local images without a registry (`make images` calls this).
 #
-#   images/build.sh [minio] [nginx] [keycloak] [signin]      (default: all four)
+#   images/build.sh [minio] [nginx] [keycloak] [signin] [prometheus] [alertmanager]   (default: all)
 #
 # Every image is built FROM $BASE_IMAGE. The default base, minio-platform/debian:bookworm, is made
 # here with debootstrap from the Debian mirror this machine's apt uses, when Docker has no such
@@ -10,7 +10,8 @@
 # rebuilds it, and FORCE=1 rebuilds it anyway. Names are this project's
 # own (minio-platform/...), never a registry's. Inputs, all from the Makefile:
 #   MINIO_BIN, MC_BIN                 static binaries built from source (make tools)
-#   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, SIGNIN_IMAGE, BASE_IMAGE   image names to produce
+#   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, SIGNIN_IMAGE, PROMETHEUS_IMAGE, ALERTMANAGER_IMAGE,
+#   BASE_IMAGE                        image names to produce
 #   MINIO_VERSION, MC_VERSION, KEYCLOAK_VERSION            recorded as labels / fetched
 #   IMAGES_CACHE                      build contexts and downloads (outside the repository)
 #   PIP                               the pip that fetches the bridge's wheels (the project's venv)
@@ -115,8 +116,18 @@ signin() {
   rm -rf "$context"
 }
 
+prometheus() {
+  exists "$PROMETHEUS_IMAGE" prometheus && return
+  build "$PROMETHEUS_IMAGE" prometheus "$HERE/prometheus"
+}
+
+alertmanager() {
+  exists "$ALERTMANAGER_IMAGE" alertmanager && return
+  build "$ALERTMANAGER_IMAGE" alertmanager "$HERE/alertmanager"
+}
+
 mkdir -p "$IMAGES_CACHE"
 base
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(minio nginx keycloak signin)
+[ ${#targets[@]} -gt 0 ] || targets=(minio nginx keycloak signin prometheus alertmanager)
 for target in "${targets[@]}"; do "$target"; done

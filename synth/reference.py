@@ -57,6 +57,8 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(_type_name(a) for a in args)
     if origin is typing.Annotated:
         return _type_name(args[0])
+    if origin is dict:
+        return f"map of {_type_name(args[0])} to {_type_name(args[1])}"
     if origin is tuple:
         inner = args[0] if args else Any
         model = _model_of(inner)

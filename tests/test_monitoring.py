@@ -26,6 +26,7 @@ from components.monitoring import (
 )
 from components.pools import PoolShape, plan_pools
 from components.settings import DEFAULT_LOG_QUEUE_SIZE
+from components.settings.observability import ALERT_NAMES
 from tests.conftest import require_binary
 
 PROMTOOL_HINT = "apt-get install prometheus (Debian ships promtool with it)"
@@ -93,17 +94,8 @@ def test_scrape_config_jobs_paths_and_auth():
 
 def test_rules_carry_for_severity_summary_and_runbook():
     rules = alert_rules(plan_pools([PoolShape(4, 1)]), LIFETIME)
-    assert [r["alert"] for r in rules] == [
-        "MinIONodeDown",
-        "MinIOHighStorageUsage",
-        "MinIOHighErrorRate",
-        "MinIODrivesOffline",
-        "MinIOWriteQuorumAtRisk",
-        "MinIOLogDeliveryFailing",
-        "MinIOLogQueueFull",
-        "MinIOMetricsDown",
-        "MinIOMetricsTokenExpiring",
-    ]
+    # The settings know every rule by name (observability.alertFor).
+    assert [r["alert"] for r in rules] == list(ALERT_NAMES)
     for rule in rules:
         assert rule["for"] and rule["labels"]["severity"] in ("warning", "critical")
         assert rule["annotations"]["summary"] and rule["annotations"]["runbook"]
@@ -349,6 +341,15 @@ def test_prod_renders_the_files_but_runs_no_prometheus(synth):
 DASHBOARD = "grafana:oss/dashboard:Dashboard"
 DATASOURCE = "grafana:oss/dataSource:DataSource"
 FOLDER = "grafana:oss/folder:Folder"
+
+
+def test_the_dashboard_json_is_generated_from_its_code():
+    """dashboards/overview.py is the source; the JSON Grafana gets is its output, never edited."""
+    from components.monitoring import DASHBOARD_FILE
+    from dashboards.overview import panels, render
+
+    assert DASHBOARD_FILE.read_text() == render(), "stale: run `make dashboards`"
+    assert len(panels()) == 13
 
 
 def test_dashboard_has_a_fixed_uid_and_every_required_panel():

@@ -257,6 +257,7 @@ PROD_IMAGE_KEYS = {
     ("gateway", "image"): NGINX_DIGEST,
     ("identity", "signinImage"): SIGNIN_DIGEST,
     ("observability", "prometheusImage"): "prom/prometheus:v3.7.3@sha256:" + "e" * 64,
+    ("observability", "alertmanagerImage"): "prom/alertmanager:v0.28.1@sha256:" + "9" * 64,
     ("observability", "lokiImage"): "grafana/loki:3.5.8@sha256:" + "f" * 64,
     ("observability", "grafanaImage"): "grafana/grafana:12.2.1@sha256:" + "0" * 64,
     ("observability", "alloyImage"): ALLOY_DIGEST,

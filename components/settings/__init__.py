@@ -12,9 +12,11 @@ they are held as :class:`pydantic.SecretStr` so they never print.
 # One module per area: base (errors, enums, value types), cluster, network, gateway, identity,
 # buckets, observability, resources, secrets; platform (the whole, and the rules between sections); loading.
 
+from components.settings.alerting import AlertingSettings, ReceiverSettings
 from components.settings.base import (
     ADMIN_USER,
     AUDITOR_USER,
+    DEFAULT_ALERTMANAGER_IMAGE,
     DEFAULT_ALLOY_IMAGE,
     DEFAULT_GRAFANA_IMAGE,
     DEFAULT_KEYCLOAK_IMAGE,
@@ -51,6 +53,7 @@ __all__ = [
     "ADMIN_USER",
     "AUDITOR_USER",
     "BUILTIN_POLICIES",
+    "DEFAULT_ALERTMANAGER_IMAGE",
     "DEFAULT_ALLOY_IMAGE",
     "DEFAULT_GRAFANA_IMAGE",
     "DEFAULT_KEYCLOAK_IMAGE",
@@ -66,6 +69,7 @@ __all__ = [
     "PROJECT",
     "SCALAR_KEYS",
     "SECRET_KEYS",
+    "AlertingSettings",
     "BucketSettings",
     "ClusterSettings",
     "ConsoleSignIn",
@@ -80,6 +84,7 @@ __all__ = [
     "ObservabilityMode",
     "ObservabilitySettings",
     "PlatformSettings",
+    "ReceiverSettings",
     "ResourceSettings",
     "Secrets",
     "ServiceAccountSettings",

@@ -10,7 +10,7 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from components.addressing import AddressPlanError, plan_host_addresses, plan_storage_addresses
 from components.footprint import deployed_images, published_ports
@@ -416,6 +416,33 @@ class PlatformSettings(Section):
                 "remove it with `pulumi config rm grafanaAuth`",
             )
         yield from self._check_loki_credentials(external)
+        yield from self._check_alerting_secrets()
+
+    def _check_alerting_secrets(self) -> Iterator[Invalid]:
+        """The metrics identity's key and secret together; each receiver secret exactly where a
+        receiver uses it."""
+        observability, secrets = self.observability, self.secrets
+        if observability.metrics_access_key is not None and secrets.metrics_secret_key is None:
+            yield Invalid("metricsSecretKey", None, "required with observability.metricsAccessKey")
+        if observability.metrics_access_key is None and secrets.metrics_secret_key is not None:
+            yield Invalid(
+                "metricsSecretKey",
+                "[secret]",
+                "only used with observability.metricsAccessKey (the program makes its own metrics identity)",
+            )
+        alerting = observability.alerting
+        for key, used, why in (
+            ("alertSmtpPassword", alerting.needs_smtp_password, "an e-mail receiver with a username"),
+            ("alertWebhookToken", alerting.uses_webhooks, "a receiver with webhookUrl"),
+            ("alertSlackUrl", alerting.uses_slack, "a receiver with slackChannel"),
+        ):
+            given = getattr(secrets, to_snake(key)) is not None
+            if given and not used:
+                yield Invalid(key, "[secret]", f"only used by {why} in observability.alerting.receivers")
+        if alerting.needs_smtp_password and secrets.alert_smtp_password is None:
+            yield Invalid("alertSmtpPassword", None, "required by the e-mail receivers with a username")
+        if alerting.uses_slack and secrets.alert_slack_url is None:
+            yield Invalid("alertSlackUrl", None, "required by the receivers with slackChannel")
 
     def _check_loki_credentials(self, external: bool) -> Iterator[Invalid]:
         user, password = self.observability.loki_username, self.secrets.loki_password
@@ -448,14 +475,14 @@ class PlatformSettings(Section):
         """Whether the stack creates buckets, policies or identities inside MinIO (the minio provider).
 
         False only when there are no buckets, no service accounts, SSO groups on MinIO's built-in
-        policies alone, and no monitoring (whose metrics identity is a MinIO user): such a stack
-        registers no minio provider at all.
+        policies alone, and no metrics identity to create (no monitoring, or an existing identity
+        in observability.metricsAccessKey): such a stack registers no minio provider at all.
         """
         return bool(
             self.buckets
             or self.service_accounts
             or any(group.uses_template for group in self.identity.groups)
-            or self.observability.enabled
+            or self.observability.creates_metrics_identity
         )
 
     def _check_tls(self) -> Iterator[Invalid]:

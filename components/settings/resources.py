@@ -26,6 +26,7 @@ DEFAULT_LIMITS: dict[str, ServiceLimits] = {
     "keycloak": ServiceLimits(cpus=2, memory_mb=1536),
     "signin": ServiceLimits(cpus=0.5, memory_mb=128),
     "prometheus": ServiceLimits(cpus=1, memory_mb=1024),
+    "alertmanager": ServiceLimits(cpus=0.5, memory_mb=128),
     "grafana": ServiceLimits(cpus=1, memory_mb=512),
     "loki": ServiceLimits(cpus=1, memory_mb=1024),
     "alloy": ServiceLimits(cpus=1, memory_mb=512),
@@ -43,7 +44,10 @@ class ResourceSettings(Section):
     gateway: ServiceLimits = _limits("gateway", "The NGINX gateway")
     keycloak: ServiceLimits = _limits("keycloak", "Keycloak (identity.mode deploy)")
     signin: ServiceLimits = _limits("signin", "The console's sign-in bridge")
-    prometheus: ServiceLimits = _limits("prometheus", "Prometheus (observability.mode deploy)")
+    prometheus: ServiceLimits = _limits("prometheus", "Prometheus (observability.mode deploy or metrics)")
+    alertmanager: ServiceLimits = _limits(
+        "alertmanager", "Alertmanager (observability.mode deploy or metrics)"
+    )
     grafana: ServiceLimits = _limits("grafana", "Grafana (observability.mode deploy)")
     loki: ServiceLimits = _limits("loki", "Loki (observability.mode deploy)")
     alloy: ServiceLimits = _limits("alloy", "Alloy, the log agent")

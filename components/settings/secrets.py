@@ -51,6 +51,18 @@ class Secrets(Section):
     loki_bearer_token: SecretStr | None = Field(
         None, description="Bearer token of the existing Loki (instead of basic auth)"
     )
+    metrics_secret_key: SecretStr | None = Field(
+        None, description="Secret key of observability.metricsAccessKey: it signs Prometheus's bearer token"
+    )
+    alert_smtp_password: SecretStr | None = Field(
+        None, description="Password of the SMTP account of the e-mail receivers (observability.alerting)"
+    )
+    alert_webhook_token: SecretStr | None = Field(
+        None, description="Bearer token Alertmanager sends to the webhook receivers, if they want one"
+    )
+    alert_slack_url: SecretStr | None = Field(
+        None, description="Slack incoming-webhook URL of the Slack receivers (observability.alerting)"
+    )
 
     @field_validator("root_password")
     @classmethod
