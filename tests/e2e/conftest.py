@@ -89,7 +89,9 @@ def remove_leftovers() -> None:
     for kind in ("container", "network", "volume"):
         names = owned(kind)
         if names:
-            subprocess.run(["docker", kind, "rm", "-f", *names], capture_output=True, check=False)
+            # -v: a container's anonymous volumes (a files container's seeded folders) go with it.
+            volumes = ["-v"] if kind == "container" else []
+            subprocess.run(["docker", kind, "rm", "-f", *volumes, *names], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -180,6 +182,32 @@ def wait_healthy(names: list[str], seconds: float = 240) -> dict[str, str]:
         if all(s == "running/healthy" for s in states.values()) or time.monotonic() > deadline:
             return states
         time.sleep(2)
+
+
+def assert_hardened(name: str) -> None:
+    """The container runs as a non-root user, read-only, with every capability dropped and a memory
+    limit: as Docker was told (``docker inspect``) and as the kernel applies it to its main process
+    (its uids and effective capabilities in /proc/1/status, a write to / refused)."""
+    user = inspect(name, "{{.Config.User}}")
+    assert user.partition(":")[0] not in ("", "0", "root"), f"{name} runs as {user!r}"
+    assert inspect(name, "{{.HostConfig.ReadonlyRootfs}}") == "true", name
+    assert json.loads(inspect(name, "{{json .HostConfig.CapDrop}}")) == ["ALL"], name
+    assert json.loads(inspect(name, "{{json .HostConfig.CapAdd}}")) in (None, []), name
+    assert int(inspect(name, "{{.HostConfig.Memory}}")) > 0, name
+    status = dict(
+        line.split(":", 1)
+        for line in docker("exec", name, "cat", "/proc/1/status").splitlines()
+        if ":" in line
+    )
+    assert "0" not in status["Uid"].split(), f"{name}: uids {status['Uid'].split()}"
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, f"{name}: {status['CapEff']}"
+    refused = subprocess.run(
+        ["docker", "exec", name, "sh", "-c", "echo x > /probe"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0 and "Read-only file system" in refused.stderr, f"{name}: {refused}"
 
 
 def wait_takes_writes(client, bucket: str, nodes: int, seconds: float = 120, settle: float = 10) -> float:

@@ -56,7 +56,7 @@ def e2e_images() -> dict[str, str]:
     """The local images `make images` builds, by role (names exported by the Makefile)."""
     return {
         role: os.environ.get(f"MINIO_PLATFORM_{role.upper()}_IMAGE", "")
-        for role in ("minio", "nginx", "keycloak", "signin")
+        for role in ("minio", "nginx", "keycloak", "signin", "prometheus", "alertmanager")
     }
 
 
@@ -194,13 +194,21 @@ class Engine:
             # clean, even when `up` failed: a stale salt makes the next run's passphrase "incorrect".
             (ROOT / f"Pulumi.{STACK}.yaml").unlink(missing_ok=True)
 
-    def _run(self, command: list[str], check: bool, timeout: float, log_output: bool = True) -> Result:
+    def _run(
+        self,
+        command: list[str],
+        check: bool,
+        timeout: float,
+        log_output: bool = True,
+        stdin: str | None = None,
+    ) -> Result:
         shown = " ".join([Path(command[0]).name, *command[1:]])
         started = time.monotonic()
         done = subprocess.run(
             [*self.prefix, *command],
             cwd=ROOT,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -220,16 +228,34 @@ class Engine:
         return ["--stack", STACK, "--non-interactive", "--config-file", str(self.config_file)]
 
     def write_config(self, config: dict[str, Any]) -> None:
-        """The stack file, as a user would write it (plain values only: secrets are generated).
+        """The stack file, as a user would write it: plain values from ``config``, and the secrets
+        set before with :meth:`set_secret` kept as they are (encrypted).
 
         Keeps the passphrase's salt Pulumi wrote into it on the first `up`."""
+        secrets: dict[str, Any] = {}
         if self.config_file.exists():
-            self.salt = (yaml.safe_load(self.config_file.read_text()) or {}).get("encryptionsalt", self.salt)
+            current = yaml.safe_load(self.config_file.read_text()) or {}
+            self.salt = current.get("encryptionsalt", self.salt)
+            secrets = {
+                key: value
+                for key, value in (current.get("config") or {}).items()
+                if isinstance(value, dict) and set(value) == {"secure"}
+            }
         document = {
             **({"encryptionsalt": self.salt} if self.salt else {}),
-            "config": {f"{PROJECT}:{key}": value for key, value in config.items()},
+            "config": {**secrets, **{f"{PROJECT}:{key}": value for key, value in config.items()}},
         }
         self.config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def set_secret(self, key: str, value: str) -> None:
+        """``pulumi config set --secret`` (the value through standard input, never on a command line)."""
+        self._run(
+            [self.pulumi, "config", "set", "--secret", f"{PROJECT}:{key}", *self.stack_args()],
+            check=True,
+            timeout=120,
+            log_output=False,
+            stdin=value,
+        )
 
     def up(self, *extra: str, check: bool = True) -> Result:
         return self.run("up", "--yes", *self.stack_args(), *extra, check=check)

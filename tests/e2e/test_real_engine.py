@@ -27,6 +27,7 @@ from boto3.s3.transfer import TransferConfig
 from components.settings.identity import AUTOMATION_CLIENT_ID
 from tests.e2e.conftest import (
     Deployment,
+    assert_hardened,
     docker,
     inspect,
     network_endpoints,
@@ -448,28 +449,7 @@ def test_every_container_is_hardened(deployment: Deployment):
     and a memory limit: as Docker was told (``docker inspect``) and as the kernel applies it to the
     main process (its uids and effective capabilities in /proc/1/status, a write to / refused)."""
     for name in SERVICES:
-        user = inspect(name, "{{.Config.User}}")
-        assert user.partition(":")[0] not in ("", "0", "root"), f"{name} runs as {user!r}"
-        assert inspect(name, "{{.HostConfig.ReadonlyRootfs}}") == "true", name
-        assert json.loads(inspect(name, "{{json .HostConfig.CapDrop}}")) == ["ALL"], name
-        assert json.loads(inspect(name, "{{json .HostConfig.CapAdd}}")) in (None, []), name
-        assert int(inspect(name, "{{.HostConfig.Memory}}")) > 0, name
-        status = dict(
-            line.split(":", 1)
-            for line in docker("exec", name, "cat", "/proc/1/status").splitlines()
-            if ":" in line
-        )
-        assert "0" not in status["Uid"].split(), f"{name}: uids {status['Uid'].split()}"
-        assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, (
-            f"{name}: {status['CapEff']}"
-        )
-        refused = subprocess.run(
-            ["docker", "exec", name, "sh", "-c", "echo x > /probe"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert refused.returncode != 0 and "Read-only file system" in refused.stderr, f"{name}: {refused}"
+        assert_hardened(name)
 
 
 # --- 6. data survives the engine's own operations ---------------------------------------------------
