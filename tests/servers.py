@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -320,14 +320,16 @@ class LocalMinioCluster:
                 return status
         return None
 
-    def wait_until(self, condition, seconds: float, what: str) -> None:
+    def wait_until(self, condition, seconds: float, what: str | Callable[[], str]) -> None:
+        """Until ``condition()``; fails naming ``what`` (called then, when it says how far it got)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if condition():
                 return
             time.sleep(0.5)
         logs = "\n".join(n.log.read_text()[-1500:] for n in self.nodes if n.log.exists())
-        pytest.fail(f"timed out after {seconds} s waiting for {what}\n{logs}")
+        described = what() if callable(what) else what
+        pytest.fail(f"timed out after {seconds} s waiting for {described}\n{logs}")
 
     def close(self) -> None:
         for node in self.nodes:

@@ -325,13 +325,18 @@ def test_a_full_queue_keeps_minio_serving_and_drops_what_neither_queue_holds(
                 stop(prometheus)
 
             receivers["AUDIT"].start()  # the pipeline is back: the folder, then the memory buffer
+            # Up to 4 minutes: alone it drains in well under one, but a full run once needed more
+            # than two (locally, 2026-12-07); the message says how far it got.
             cluster.wait_until(
                 lambda: (
                     head_events(receivers["AUDIT"]) >= 2 * SMALLEST_QUEUE - 10
                     and queued_files(first.data.parent) == 0
                 ),
-                120,
-                "both queues to drain",
+                240,
+                lambda: (
+                    f"both queues to drain ({head_events(receivers['AUDIT'])} events delivered of at least "
+                    f"{2 * SMALLEST_QUEUE - 10}, {queued_files(first.data.parent)} files still queued)"
+                ),
             )
             delivered = head_events(receivers["AUDIT"])
             print(f"\nqueues of {SMALLEST_QUEUE}: {served} requests served, {delivered} events delivered")
