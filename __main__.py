@@ -5,8 +5,8 @@ import json
 import pulumi
 
 from components.gateway import BREAK_GLASS_ARGUMENT
+from components.grafana import GRAFANA_ADMIN_USER
 from components.hosts import node_placement
-from components.monitoring import GRAFANA_ADMIN_USER
 from components.platform import REGION, Platform, PlatformArgs
 from components.pools import node_name
 from components.settings import load_settings

@@ -331,3 +331,49 @@ def service_container(
         opts=opts,
         **container,
     )
+
+
+def loopback_service(
+    parent: pulumi.Resource,
+    prefix: str,
+    role: str,
+    image_ref: str,
+    network: docker.Network,
+    labels: Mapping[str, str],
+    *,
+    port: int,
+    published_port: int,
+    data_path: str,
+    health_path: str,
+    retries: int,
+    start_period: str,
+    wait_timeout: int,
+    hardening: Hardening,
+    limits: Limits,
+    **container: Any,
+) -> docker.Container:
+    """A service on ``network`` published on 127.0.0.1, its data in a retained volume
+    (:func:`data_volume`), healthy once ``GET <health_path>`` answers 2xx (Prometheus, Grafana)."""
+    data = data_volume(parent, prefix, role, labels)
+    return service_container(
+        parent,
+        prefix,
+        role,
+        image_ref,
+        network,
+        labels,
+        pulumi.ResourceOptions(parent=parent, replace_on_changes=["healthcheck"]),
+        hardening=hardening,
+        volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=data_path)],
+        ports=[docker.ContainerPortArgs(internal=port, external=published_port, ip="127.0.0.1")],
+        **healthy_service(
+            wget_http_probe(port, health_path),
+            interval="5s",
+            timeout="3s",
+            retries=retries,
+            start_period=start_period,
+            wait_timeout=wait_timeout,
+            limits=limits,
+        ),
+        **container,
+    )

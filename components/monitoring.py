@@ -1,4 +1,5 @@
-"""Prometheus for the cluster: the scrape configuration, its bearer token, and the alert rules.
+"""Prometheus for the cluster: the scrape configuration, its bearer token, the alert rules, and the
+Prometheus container (Grafana's part: components/grafana.py; Alertmanager's: components/alerting.py).
 
 Pure renderers. Both files reference their companions by paths relative to the configuration's
 folder (``minio.token``, ``minio-alerts.yml``), so the very same text works in the Prometheus
@@ -11,33 +12,19 @@ deployed Prometheus (dev) and an existing one (prod).
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import jwt
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 import yaml
-from pulumiverse_grafana import Provider as GrafanaProvider
-from pulumiverse_grafana import oss as grafana
 
 from components.cluster import S3_PORT
-from components.conventions import (
-    SECRET_FILE_MODE,
-    SECRETS_DIR,
-    Hardening,
-    Limits,
-    data_volume,
-    healthy_service,
-    secret_file,
-    service_container,
-    wget_http_probe,
-)
+from components.conventions import SECRET_FILE_MODE, Hardening, loopback_service
+from components.grafana import GrafanaArgs, StackGrafana
 from components.internode_tls import SHARED_NAME
 from components.pools import PoolLayout
 from components.settings import (
@@ -47,10 +34,7 @@ from components.settings import (
     ResourceSettings,
 )
 
-GRAFANA_ADMIN_USER = "admin"
-"""The deployed Grafana's admin (its password is generated: stack output grafana_admin_password)."""
 TOKEN_FILE = "minio.token"  # noqa: S105 (a file name)
-GRAFANA_PASSWORD_FILE = "grafana-admin-password"  # noqa: S105 (a file name)
 RULES_FILE = "minio-alerts.yml"
 NODE_CA_FILE = "internode-ca.crt"
 """The internode CA beside prometheus.yml, with several hosts (nodes serve HTTPS)."""
@@ -312,22 +296,6 @@ PROMETHEUS_HARDENING = Hardening(
     user="65534:0",
     seeded=(PROMETHEUS_CONFIG_DIR,),
 )
-GRAFANA_HARDENING = Hardening(
-    # Grafana's image runs as uid 472 in group 0 (which reads the secret files) and owns
-    # /var/lib/grafana (the named volume).
-    user="472:0",
-    seeded=(SECRETS_DIR,),
-    scratch=("/tmp", "/var/log/grafana"),  # noqa: S108 (private tmpfs)
-)
-GRAFANA_PORT = 3000
-DASHBOARD_FILE = Path(__file__).resolve().parent.parent / "dashboards" / "minio-overview.json"
-PROMETHEUS_DATASOURCE_UID = "prometheus"
-"""The dashboard's panels name their data sources by these uids."""
-LOKI_DATASOURCE_UID = "loki"
-
-
-def load_dashboard() -> dict:
-    return json.loads(DASHBOARD_FILE.read_text())
 
 
 @dataclass(frozen=True)
@@ -396,155 +364,47 @@ class Monitoring(pulumi.ComponentResource):
             )
         )
         self.prometheus = self._prometheus(args) if args.settings.runs_prometheus else None
-        self.grafana_url: str | None = args.settings.grafana_url
+        self.grafana_url: str | None = None
         """Where people open Grafana: the existing one's URL, or the deployed one on loopback."""
         self.grafana_admin_password: pulumi.Output[str] | None = None
         """Generated for a deployed Grafana (secret); an existing Grafana keeps its own."""
         self.grafana: docker.Container | None = None
         self.dashboard_url: pulumi.Output[str] | None = None
         if args.settings.mode is not ObservabilityMode.METRICS:
-            self.grafana, provider = self._grafana(args)
-            self.dashboard_url = self._dashboard(args, provider)
+            # Grafana's resources are this component's children (their URNs unchanged since they
+            # were written here); components/grafana.py holds them.
+            stack_grafana = StackGrafana(
+                self,
+                self._name,
+                GrafanaArgs(
+                    settings=args.settings,
+                    monitoring_network=args.monitoring_network,
+                    limits=args.resources.grafana,
+                    prometheus_url=(
+                        f"http://prometheus:{PROMETHEUS_PORT}"
+                        if args.settings.runs_prometheus
+                        else args.settings.prometheus_url
+                    ),
+                    grafana_auth=args.grafana_auth,
+                    loki_url=args.loki_url,
+                    labels=args.labels,
+                ),
+            )
+            self.grafana = stack_grafana.container
+            self.grafana_url = stack_grafana.url
+            self.grafana_admin_password = stack_grafana.admin_password
+            self.dashboard_url = stack_grafana.dashboard_url
         self.register_outputs({"dashboard_url": self.dashboard_url})
-
-    def _grafana(self, args: MonitoringArgs) -> tuple[docker.Container | None, GrafanaProvider]:
-        settings = args.settings
-        if settings.mode is ObservabilityMode.EXTERNAL:
-            if args.grafana_auth is None:
-                raise ValueError("an existing Grafana needs the grafanaAuth secret")
-            provider = GrafanaProvider(
-                f"{self._name}-grafana",
-                url=settings.grafana_url,
-                auth=pulumi.Output.secret(args.grafana_auth),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            return None, provider
-        password = pulumi.Output.secret(
-            random.RandomPassword(
-                f"{self._name}-grafana-admin-password",
-                length=32,
-                special=False,
-                opts=pulumi.ResourceOptions(parent=self),
-            ).result
-        )
-        public_url = f"http://localhost:{settings.grafana_port}"
-        self.grafana_url, self.grafana_admin_password = public_url, password
-        container = self._loopback_service(
-            args,
-            "grafana",
-            settings.grafana_image,
-            port=GRAFANA_PORT,
-            published_port=settings.grafana_port,
-            data_path="/var/lib/grafana",
-            health_path="/api/health",
-            retries=12,
-            start_period="20s",
-            wait_timeout=180,
-            hardening=GRAFANA_HARDENING,
-            limits=args.resources.grafana,
-            uploads=[secret_file(GRAFANA_PASSWORD_FILE, password)],
-            envs=[
-                f"GF_SECURITY_ADMIN_USER={GRAFANA_ADMIN_USER}",
-                # Grafana reads any setting's value from the file a ``__FILE`` variable names.
-                f"GF_SECURITY_ADMIN_PASSWORD__FILE={SECRETS_DIR}/{GRAFANA_PASSWORD_FILE}",
-                f"GF_SERVER_ROOT_URL={public_url}",
-                "GF_USERS_ALLOW_SIGN_UP=false",
-                "GF_AUTH_ANONYMOUS_ENABLED=false",
-                "GF_ANALYTICS_REPORTING_ENABLED=false",
-            ],
-        )
-        provider = GrafanaProvider(
-            f"{self._name}-grafana",
-            url=public_url,
-            auth=pulumi.Output.secret(pulumi.Output.concat(f"{GRAFANA_ADMIN_USER}:", password)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
-        )
-        return container, provider
-
-    def _dashboard(self, args: MonitoringArgs, provider: GrafanaProvider) -> pulumi.Output[str]:
-        settings = args.settings
-        via_grafana = pulumi.ResourceOptions(parent=self, provider=provider)
-        prometheus_url = (
-            f"http://prometheus:{PROMETHEUS_PORT}" if settings.runs_prometheus else settings.prometheus_url
-        )
-        datasource = grafana.DataSource(
-            f"{self._name}-prometheus-datasource",
-            type="prometheus",
-            name="Prometheus (MinIO)",
-            uid=PROMETHEUS_DATASOURCE_UID,
-            url=prometheus_url,
-            access_mode="proxy",
-            is_default=True,
-            opts=via_grafana,
-        )
-        if args.loki_url is not None:
-            grafana.DataSource(
-                f"{self._name}-loki-datasource",
-                type="loki",
-                name="Loki (MinIO logs)",
-                uid=LOKI_DATASOURCE_UID,
-                url=args.loki_url,
-                access_mode="proxy",
-                opts=via_grafana,
-            )
-        folder = grafana.Folder(f"{self._name}-folder", title="MinIO", uid="minio", opts=via_grafana)
-        dashboard = grafana.Dashboard(
-            f"{self._name}-overview",
-            config_json=json.dumps(load_dashboard(), sort_keys=True),
-            folder=folder.uid,
-            overwrite=True,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[datasource]),
-        )
-        return dashboard.url
-
-    def _loopback_service(
-        self,
-        args: MonitoringArgs,
-        role: str,
-        image_ref: str,
-        *,
-        port: int,
-        published_port: int,
-        data_path: str,
-        health_path: str,
-        retries: int,
-        start_period: str,
-        wait_timeout: int,
-        hardening: Hardening,
-        limits: Limits,
-        **container: object,
-    ) -> docker.Container:
-        """A dev service on monitoring-net: published on 127.0.0.1, data in a retained volume, HTTP health."""
-        data = data_volume(self, self._name, role, args.labels)
-        return service_container(
-            self,
-            self._name,
-            role,
-            image_ref,
-            args.monitoring_network,
-            args.labels,
-            pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
-            hardening=hardening,
-            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=data_path)],
-            ports=[docker.ContainerPortArgs(internal=port, external=published_port, ip="127.0.0.1")],
-            **healthy_service(
-                wget_http_probe(port, health_path),
-                interval="5s",
-                timeout="3s",
-                retries=retries,
-                start_period=start_period,
-                wait_timeout=wait_timeout,
-                limits=limits,
-            ),
-            **container,
-        )
 
     def _prometheus(self, args: MonitoringArgs) -> docker.Container:
         settings = args.settings
-        return self._loopback_service(
-            args,
+        return loopback_service(
+            self,
+            self._name,
             "prometheus",
             settings.prometheus_image,
+            args.monitoring_network,
+            args.labels,
             port=PROMETHEUS_PORT,
             published_port=settings.prometheus_port,
             data_path="/prometheus",

@@ -19,7 +19,7 @@ from grafana_foundation_sdk.builders import bargauge, dashboard, prometheus, sta
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 
-from components.monitoring import DASHBOARD_FILE, PROMETHEUS_DATASOURCE_UID
+from components.grafana import DASHBOARD_FILE, PROMETHEUS_DATASOURCE_UID
 
 UID = "minio-overview"
 RATE = "$__rate_interval"

@@ -345,7 +345,7 @@ FOLDER = "grafana:oss/folder:Folder"
 
 def test_the_dashboard_json_is_generated_from_its_code():
     """dashboards/overview.py is the source; the JSON Grafana gets is its output, never edited."""
-    from components.monitoring import DASHBOARD_FILE
+    from components.grafana import DASHBOARD_FILE
     from dashboards.overview import panels, render
 
     assert DASHBOARD_FILE.read_text() == render(), "stale: run `make dashboards`"
@@ -353,7 +353,7 @@ def test_the_dashboard_json_is_generated_from_its_code():
 
 
 def test_dashboard_has_a_fixed_uid_and_every_required_panel():
-    from components.monitoring import PROMETHEUS_DATASOURCE_UID, load_dashboard
+    from components.grafana import PROMETHEUS_DATASOURCE_UID, load_dashboard
 
     dashboard = load_dashboard()
     assert dashboard["uid"] == "minio-overview"
@@ -411,7 +411,7 @@ def test_dev_grafana_gets_datasource_folder_and_dashboard(synth):
     assert (sources["loki"].inputs["url"], sources["loki"].inputs["uid"]) == ("http://loki:3100", "loki")
     assert all(d.inputs["accessMode"] == "proxy" for d in sources.values())
     (dashboard,) = synthesis.of_type(DASHBOARD)
-    from components.monitoring import load_dashboard
+    from components.grafana import load_dashboard
 
     assert json.loads(dashboard.inputs["configJson"]) == load_dashboard()
     (folder,) = synthesis.of_type(FOLDER)

@@ -154,7 +154,7 @@ def test_every_metric_the_rules_use_exists_in_minio_under_their_job(
 def test_every_metric_the_dashboard_uses_exists_in_minio_under_its_job(
     cluster, gateway, root_s3, metrics_secret
 ):
-    from components.monitoring import load_dashboard
+    from components.grafana import load_dashboard
 
     # Counters appear with their first event: a 4xx (a missing object) and a 5xx (MinIO answers
     # 501 NotImplemented to a public ACL) on every node.
