@@ -34,7 +34,8 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from components.monitoring import TOKEN_FILE, load_dashboard, metrics_token, token_expiry
+from components.grafana import load_dashboard
+from components.monitoring import TOKEN_FILE, metrics_token, token_expiry
 from components.policies import render_policy
 from components.settings import DEFAULT_METRICS_TOKEN_DAYS
 from tests.e2e.conftest import Deployment, assert_hardened, docker, owned, wait_healthy, wait_takes_writes
@@ -412,3 +413,58 @@ def test_a_stopped_node_reaches_the_receiver_and_so_does_its_return(monitored: M
         )
         + "\n"
     )
+
+
+def post_alert(alertmanager: str, name: str) -> None:
+    """One alert firing for the next minute, as Prometheus posts it, straight to an Alertmanager's API."""
+    ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    labels = {"alertname": name, "severity": "warning"}
+    alert = [{"labels": labels, "annotations": {"summary": name}, "endsAt": ends}]
+    request = urllib.request.Request(  # noqa: S310 (the stack's loopback)
+        f"{alertmanager}/api/v2/alerts",
+        data=json.dumps(alert).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        assert answer.status == 200
+
+
+def test_planted_a_broken_receiver_url_fails_the_delivery_check(monitored: Monitored, images: dict[str, str]):
+    """A copy of the stack's Alertmanager whose receiver URL names a port nobody listens on: an alert
+    posted to it never reaches the receiver, and the check that passes for the stack's fails."""
+    folder = BUILD / "planted-alertmanager"
+    shutil.rmtree(folder, ignore_errors=True)
+    docker("cp", "alertmanager:/etc/alertmanager", str(folder))
+    config = (folder / "alertmanager.yml").read_text()
+    assert f"http://{SINK}:{SINK_PORT}/hook" in config
+    (folder / "alertmanager.yml").write_text(config.replace(f":{SINK_PORT}/hook", f":{SINK_PORT + 1}/hook"))
+    for path in folder.iterdir():
+        path.chmod(0o444)
+    subprocess.run(["docker", "rm", "-f", "alertmanager-planted"], capture_output=True, check=False)
+    try:
+        docker(
+            "run", "-d", "--name", "alertmanager-planted", "--network", "monitoring-net",
+            "-p", f"127.0.0.1:{PLANTED_PORT + 1}:9093", "-v", f"{folder}:/etc/alertmanager:ro",
+            images["alertmanager"], "--config.file=/etc/alertmanager/alertmanager.yml",
+            "--storage.path=/alertmanager", "--cluster.listen-address=",
+        )  # fmt: skip
+        planted = f"http://127.0.0.1:{PLANTED_PORT + 1}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{planted}/-/ready", timeout=5):  # noqa: S310 (loopback)
+                    break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        post_alert(planted, "MinIOPlantedDelivery")
+        with pytest.raises(AssertionError, match="not told MinIOPlantedDelivery firing"):
+            wait_told("MinIOPlantedDelivery", "firing", seconds=20)
+        # The same alert through the stack's own Alertmanager is told: only the URL differs.
+        post_alert(monitored.alertmanager, "MinIOPlantedDelivery")
+        wait_told("MinIOPlantedDelivery", "firing", seconds=30)
+    finally:
+        subprocess.run(["docker", "rm", "-f", "alertmanager-planted"], capture_output=True, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
