@@ -16,16 +16,7 @@ import pulumi
 import pulumi_docker as docker
 import yaml
 
-from components.conventions import (
-    SECRETS_DIR,
-    Hardening,
-    Limits,
-    data_volume,
-    healthy_service,
-    secret_file,
-    service_container,
-    wget_http_probe,
-)
+from components.conventions import SECRETS_DIR, Hardening, Limits, loopback_service, secret_file
 from components.settings import AlertingSettings, ReceiverSettings
 
 ALERTMANAGER_PORT = 9093
@@ -164,22 +155,22 @@ class Alerting(pulumi.ComponentResource):
             )
             if value is not None
         ]
-        data = data_volume(self, name, ALERTMANAGER_HOST, args.labels)
-        self.container = service_container(
+        self.container = loopback_service(
             self,
             name,
             ALERTMANAGER_HOST,
             args.image,
             args.monitoring_network,
             args.labels,
-            pulumi.ResourceOptions(parent=self, replace_on_changes=["healthcheck"]),
+            port=ALERTMANAGER_PORT,
+            published_port=args.published_port,
+            data_path=DATA_DIR,
+            health_path="/-/ready",
+            retries=6,
+            start_period="10s",
+            wait_timeout=120,
             hardening=HARDENING,
-            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path=DATA_DIR)],
-            ports=[
-                docker.ContainerPortArgs(
-                    internal=ALERTMANAGER_PORT, external=args.published_port, ip="127.0.0.1"
-                )
-            ],
+            limits=args.limits,
             command=[
                 f"--config.file={CONFIG_DIR}/{CONFIG_FILE}",
                 f"--storage.path={DATA_DIR}",
@@ -193,14 +184,5 @@ class Alerting(pulumi.ComponentResource):
                 ),
                 *secrets,
             ],
-            **healthy_service(
-                wget_http_probe(ALERTMANAGER_PORT, "/-/ready"),
-                interval="5s",
-                timeout="3s",
-                retries=6,
-                start_period="10s",
-                wait_timeout=120,
-                limits=args.limits,
-            ),
         )
         self.register_outputs({"url": self.url})
