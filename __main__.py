@@ -58,13 +58,18 @@ pulumi.export(
     {
         b.name: {
             "retention_days": b.retention_days,
-            "versioning": b.versioning,
-            "noncurrent_retention_days": b.noncurrent_retention_days if b.versioning else None,
+            "versioning": b.versioned,
+            "noncurrent_retention_days": b.noncurrent_retention_days if b.versioned else None,
             "encryption": b.encryption,
+            "object_lock": {"mode": b.lock.mode.value, "days": b.lock.days} if b.lock else None,
+            "backups": b.backups,
         }
         for b in settings.buckets
     },
 )
+if platform.buckets is not None and platform.buckets.seal_key is not None:
+    # The day-2 backup tool seals each backup with it, and restore checks the seal (docs/day2.md).
+    pulumi.export("backup_seal_key", platform.buckets.seal_key)
 if platform.alerting is not None:
     # Where the stack runs Prometheus and Alertmanager: their pages, on this machine only.
     pulumi.export("prometheus_url", f"http://127.0.0.1:{settings.observability.prometheus_port}")

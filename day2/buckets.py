@@ -1,4 +1,5 @@
-"""A bucket's lifecycle and default encryption as the live cluster reports them (absent is not an error)."""
+"""A bucket's lifecycle, default encryption and object lock as the live cluster reports them (absent
+is not an error)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from botocore.exceptions import ClientError
 
 NO_LIFECYCLE = {"NoSuchLifecycleConfiguration"}
 NO_ENCRYPTION = {"ServerSideEncryptionConfigurationNotFoundError", "NoSuchEncryptionConfiguration"}
+NO_OBJECT_LOCK = {"ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"}
 
 
 def enabled_lifecycle_rules(s3, bucket: str) -> list[dict[str, Any]]:
@@ -21,7 +23,7 @@ def enabled_lifecycle_rules(s3, bucket: str) -> list[dict[str, Any]]:
 
 
 def _whole_bucket(rule: dict[str, Any]) -> bool:
-    """A rule for every object: no prefix, no tag (the backups bucket's pending/ rule is not)."""
+    """A rule for every object: no prefix, no tag."""
     scope = rule.get("Filter", {})
     return not (scope.get("Prefix") or rule.get("Prefix") or "Tag" in scope or "And" in scope)
 
@@ -50,3 +52,18 @@ def default_encryption(s3, bucket: str) -> dict[str, Any] | None:
             return None
         raise
     return rules[0]["ApplyServerSideEncryptionByDefault"] if rules else None
+
+
+def object_lock_configuration(s3, bucket: str) -> dict[str, Any] | None:
+    """The bucket's ``ObjectLockConfiguration``, or None when object lock is off."""
+    try:
+        return s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    except ClientError as err:
+        if err.response["Error"]["Code"] in NO_OBJECT_LOCK:
+            return None
+        raise
+
+
+def object_lock_enabled(s3, bucket: str) -> bool:
+    config = object_lock_configuration(s3, bucket)
+    return config is not None and config.get("ObjectLockEnabled") == "Enabled"

@@ -2,7 +2,7 @@
 
 Exit codes (scripts may rely on them): 0 success; 1 a verify or compliance check failed; 2 bad
 usage or input; 3 the endpoint is unreachable or refused the credentials; 4 no such backup;
-5 PostgreSQL failed or the restore target is not empty; 6 a backup failed its SHA-256 check;
+5 PostgreSQL failed or the restore target is not empty; 6 a backup failed its seal or SHA-256 check;
 130 interrupted (SIGINT or SIGTERM), after cleaning up.
 """
 
@@ -23,8 +23,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from day2 import backups
+from day2.buckets import object_lock_enabled
 from day2.compliance import compliance_report
 from day2.connection import AUDITOR, ROOT, connection_for, read_outputs, refusals_named, storage_error
+from day2.drill import drill
 from day2.errors import Day2Error, ExitCode, Interrupted, UsageError
 from day2.summary import render_summary
 from day2.verify import verify
@@ -77,44 +79,83 @@ def _outputs(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _connection(args: argparse.Namespace, default_account: str):
-    return connection_for(args.account or default_account, _outputs(args), args.endpoint, args.region)
+    return _connection_with(args, _outputs(args), default_account)
+
+
+def _connection_with(args: argparse.Namespace, outputs: dict[str, Any] | None, default_account: str):
+    return connection_for(args.account or default_account, outputs, args.endpoint, args.region)
+
+
+def _seal_key(args: argparse.Namespace, outputs: dict[str, Any] | None) -> bytes | None:
+    """The stack's backup seal key: from --seal-key-file, else the outputs' backup_seal_key."""
+    if args.seal_key_file is not None:
+        try:
+            return backups.check_seal_key(args.seal_key_file.read_bytes())
+        except OSError as err:
+            raise UsageError(f"cannot read the seal key file {args.seal_key_file}: {err.strerror}") from err
+    key = (outputs or {}).get("backup_seal_key")
+    return backups.check_seal_key(key) if key else None
+
+
+def _lock(args: argparse.Namespace, outputs: dict[str, Any] | None, s3) -> backups.Lock | None:
+    """The lock each backup gets: --lock-mode and --lock-days, else the outputs' for the bucket.
+    A locked bucket with neither is refused: a backup there would not be locked."""
+    if args.lock_days is not None:
+        return backups.Lock(args.lock_mode, args.lock_days)
+    configured = (outputs or {}).get("bucket_configuration", {}).get(args.bucket, {}).get("object_lock")
+    locked = object_lock_enabled(s3, args.bucket)
+    if configured and not locked:
+        raise UsageError(
+            f"the stack locks s3://{args.bucket}, but the bucket has no object lock: it was made before "
+            "the stack locked backups, and S3 adds a lock only to a new bucket (docs/day2.md, "
+            "'A backups bucket made before locks')"
+        )
+    if configured:
+        return backups.Lock(configured["mode"], int(configured["days"]))
+    if locked:
+        raise UsageError(
+            f"s3://{args.bucket} has object lock on: give --outputs (bucket_configuration) or --lock-days "
+            "and --lock-mode, so the backup is locked like the others"
+        )
+    return None
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    s3 = _connection(args, BACKUP_ACCOUNT).s3()
+    outputs = _outputs(args)
+    s3 = _connection_with(args, outputs, BACKUP_ACCOUNT).s3()
+    seal_key = _seal_key(args, outputs)
+    if seal_key is None:
+        raise UsageError("backup seals what it writes: give --outputs (backup_seal_key) or --seal-key-file")
+    lock = _lock(args, outputs, s3)
     with _progress(f"backup {args.database}") as progress:
         result = backups.backup_postgres(
             s3,
             args.bucket,
             args.database,
+            seal_key=seal_key,
+            lock=lock,
             part_size=args.part_size * backups.MIB,
+            concurrency=args.concurrency,
             progress=progress,
             compress=args.compress,
             started=lambda key: print(
-                f"backup: streaming {args.database} to s3://{args.bucket}/{key} "
-                f"(under {backups.PENDING_PREFIX} until it is complete)",
-                file=sys.stderr,
-                flush=True,
+                f"backup: streaming {args.database} to s3://{args.bucket}/{key}", file=sys.stderr, flush=True
             ),
-        )
-    if result.leftover:
-        print(
-            f"backup: could not delete s3://{result.bucket}/{result.leftover} after the copy; "
-            "the bucket's lifecycle expires it",
-            file=sys.stderr,
         )
     if args.json:
         print(json.dumps(dataclasses.asdict(result)))
     else:
-        print(f"backed up {args.database} to s3://{result.bucket}/{result.key}")
-        print(f"{_size(result.size)}, sha256 {result.sha256}, {result.pg_dump_version}")
+        print(f"backed up {args.database} to s3://{result.bucket}/{result.key} (sealed)")
+        locked = f", locked until {result.locked_until}" if result.locked_until else ""
+        print(f"{_size(result.size)}, sha256 {result.sha256}, {result.pg_dump_version}{locked}")
     return ExitCode.OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    s3 = _connection(args, BACKUP_ACCOUNT).s3()
-    found = backups.list_backups(s3, args.bucket, args.database)
-    left = backups.leftovers(s3, args.bucket, args.database)
+    outputs = _outputs(args)
+    s3 = _connection_with(args, outputs, BACKUP_ACCOUNT).s3()
+    found = backups.list_backups(s3, args.bucket, args.database, _seal_key(args, outputs))
+    left = backups.leftovers(s3, args.bucket, args.database, found)
     now = datetime.now(UTC)
     soon = now + timedelta(days=args.expiring_within)
     if args.json:
@@ -135,28 +176,29 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"no backups in s3://{args.bucket}/{backups.PREFIX}/"
             + (f"{args.database}/" if args.database else "")
         )
-        _print_leftovers(left, args.bucket)
+        _print_leftovers(left)
         return ExitCode.OK
     rows = [
         [
             b.key,
             _size(b.size),
             _age(b.age(now)),
-            b.sha256[:16] if b.sha256 else "MISSING (unverifiable)",
+            b.seal,
+            b.sha256[:16] if b.sha256 else "-",
             (f"{b.expires:%Y-%m-%d}" + (" (soon)" if b.expires <= soon else "")) if b.expires else "never",
         ]
         for b in found
     ]
-    print(_table(["BACKUP", "SIZE", "AGE", "SHA-256", "EXPIRES"], rows))
-    _print_leftovers(left, args.bucket)
+    print(_table(["BACKUP", "SIZE", "AGE", "SEAL", "SHA-256", "EXPIRES"], rows))
+    _print_leftovers(left)
     return ExitCode.OK
 
 
-def _print_leftovers(left: backups.Leftovers, bucket: str) -> None:
-    if left.pending_objects:
+def _print_leftovers(left: backups.Leftovers) -> None:
+    if left.unsealed:
         print(
-            f"{left.pending_objects} pending object(s) under s3://{bucket}/{backups.PENDING_PREFIX}: "
-            "backups interrupted before their final key (the bucket's lifecycle expires them after a day)"
+            f"{left.unsealed} backup(s) without a seal: interrupted after the upload, or made before seals; "
+            "restore refuses them (--unsealed trusts their metadata), the bucket's lifecycle expires them"
         )
     if left.unfinished_uploads:
         print(
@@ -166,20 +208,66 @@ def _print_leftovers(left: backups.Leftovers, bucket: str) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    s3 = _connection(args, BACKUP_ACCOUNT).s3()
+    outputs = _outputs(args)
+    s3 = _connection_with(args, outputs, BACKUP_ACCOUNT).s3()
     with _progress(f"restore {args.database}") as progress:
         backup = backups.restore_postgres(
             s3,
             args.bucket,
             args.database,
+            seal_key=_seal_key(args, outputs),
             key=args.backup,
             source_database=args.from_database,
             force=args.force,
             create=args.create,
+            unsealed=args.unsealed,
             workdir=args.workdir,
             progress=progress,
+            concurrency=args.concurrency,
         )
-    print(f"restored s3://{args.bucket}/{backup.key} into {args.database} (sha256 {backup.sha256} verified)")
+    how = (
+        "seal and sha256"
+        if backup.seal == backups.SealState.VERIFIED
+        else "sha256 from its metadata, unsealed"
+    )
+    print(f"restored s3://{args.bucket}/{backup.key} into {args.database} ({how} {backup.sha256} verified)")
+    return ExitCode.OK
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    outputs = _outputs(args)
+    s3 = _connection_with(args, outputs, BACKUP_ACCOUNT).s3()
+    result = drill(s3, args.bucket, args.database, seal_key=_seal_key(args, outputs), workdir=args.workdir)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "database": result.database,
+                    "backup": result.backup,
+                    "seconds_to_restore": round(result.seconds_to_restore, 3),
+                    "ok": result.ok,
+                    "tables": [dataclasses.asdict(t) for t in result.tables],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"drill: restored s3://{args.bucket}/{result.backup} in {result.seconds_to_restore:.1f} s")
+        rows = [
+            [t.table, t.source, "missing" if t.restored is None else t.restored, "FAIL" if t.fails else "ok"]
+            for t in result.tables
+        ]
+        print(_table(["TABLE", "SOURCE ROWS", "RESTORED ROWS", ""], rows))
+        if result.differences and result.ok:
+            print("rows differ where the source changed after the backup; no table is missing or emptied")
+    if not result.ok:
+        print(
+            f"drill: the restore of {args.database} is missing tables or rows"
+            if result.tables
+            else f"drill: {args.database} has no table to compare",
+            file=sys.stderr,
+        )
+        return ExitCode.CHECKS_FAILED
     return ExitCode.OK
 
 
@@ -246,6 +334,13 @@ def _part_size(text: str) -> int:
     return value
 
 
+def _concurrency(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1 to 16")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m day2",
@@ -275,12 +370,26 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub
 
-    def bucket(sub: argparse.ArgumentParser) -> None:
+    def bucket(sub: argparse.ArgumentParser, concurrency: bool = True) -> None:
         sub.add_argument(
             "--bucket", default=backups.DEFAULT_BUCKET, help="backup bucket (default: %(default)s)"
         )
+        sub.add_argument(
+            "--seal-key-file",
+            type=Path,
+            metavar="FILE",
+            help="the stack's backup seal key (default: the outputs' backup_seal_key)",
+        )
+        if concurrency:
+            sub.add_argument(
+                "--concurrency",
+                type=_concurrency,
+                default=backups.DEFAULT_CONCURRENCY,
+                metavar="N",
+                help="parts in flight at once, 1 to 16 (default: %(default)s); memory use follows it",
+            )
 
-    sub = command("backup", cmd_backup, "Stream pg_dump (custom format) into the cluster, with its SHA-256.")
+    sub = command("backup", cmd_backup, "Stream pg_dump (custom format) into the cluster and seal it.")
     sub.add_argument(
         "--database", required=True, help="database to dump (PGHOST, PGPORT, PGUSER, PGPASSWORD apply)"
     )
@@ -298,17 +407,28 @@ def parser() -> argparse.ArgumentParser:
         metavar="0-9",
         help="pg_dump's compression level (its default)",
     )
+    sub.add_argument(
+        "--lock-days",
+        type=int,
+        metavar="DAYS",
+        help="lock the backup this long (default: the bucket's objectLock from --outputs)",
+    )
+    sub.add_argument(
+        "--lock-mode", choices=("GOVERNANCE", "COMPLIANCE"), default="COMPLIANCE", help="with --lock-days"
+    )
     bucket(sub)
 
-    sub = command("list", cmd_list, "List backups, newest first, with size, age, checksum and expiry.")
+    sub = command("list", cmd_list, "List backups, newest first, with size, age, seal, checksum and expiry.")
     sub.add_argument("--database", help="only this database's backups")
     sub.add_argument(
         "--expiring-within", type=int, default=7, metavar="DAYS", help="flag expiries this close"
     )
-    bucket(sub)
+    bucket(sub, concurrency=False)
 
     sub = command(
-        "restore", cmd_restore, "Restore a backup after checking its SHA-256; refuses a non-empty target."
+        "restore",
+        cmd_restore,
+        "Restore a backup after checking its seal and SHA-256; refuses a non-empty target.",
     )
     sub.add_argument("--database", required=True, help="target database")
     sub.add_argument("--backup", metavar="KEY", help="object key of the backup (default: the newest)")
@@ -316,7 +436,21 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--force", action="store_true", help="replace the objects of a non-empty target")
     sub.add_argument("--create", action="store_true", help="create the target database if it does not exist")
     sub.add_argument("--workdir", type=Path, help="where the downloaded dump is kept while it is checked")
+    sub.add_argument(
+        "--unsealed",
+        action="store_true",
+        help="restore a backup without a seal (made before seals) against the SHA-256 in its metadata",
+    )
     bucket(sub)
+
+    sub = command(
+        "drill",
+        cmd_drill,
+        "Restore the newest backup into a scratch database, compare it with the source, drop it, time it.",
+    )
+    sub.add_argument("--database", required=True, help="whose newest backup to restore (and compare with)")
+    sub.add_argument("--workdir", type=Path, help="where the downloaded dump is kept while it is checked")
+    bucket(sub, concurrency=False)
 
     command(
         "verify", cmd_verify, "Check a live deployment against its stack outputs; non-zero on any failure."

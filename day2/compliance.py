@@ -12,9 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from day2.buckets import default_encryption, expiration_days
+from day2.buckets import default_encryption, expiration_days, object_lock_configuration
 from day2.connection import Connection
 from day2.verify import admin_client
 
@@ -48,15 +46,9 @@ def _encryption(s3, bucket: str) -> str:
 
 
 def _object_lock(s3, bucket: str) -> str:
-    try:
-        config = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
-    except ClientError as err:
-        if err.response["Error"]["Code"] in {
-            "ObjectLockConfigurationNotFoundError",
-            "NoSuchObjectLockConfiguration",
-        }:
-            return "off"
-        raise
+    config = object_lock_configuration(s3, bucket)
+    if config is None:
+        return "off"
     retention = config.get("Rule", {}).get("DefaultRetention")
     if not retention:
         return "on, no default retention"

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from minio.credentials import StaticProvider
 from minio.minioadmin import MinioAdmin
 
-from day2.buckets import default_encryption, expiration_days
+from day2.buckets import default_encryption, expiration_days, object_lock_enabled
 from day2.connection import AUDITOR, Connection, connection_for, refusals_named
 
 PROBE_PREFIX = ".platform-verify/"
@@ -123,10 +123,14 @@ def check_buckets(s3, outputs: dict[str, Any]) -> Iterator[Check]:
         encrypted = default_encryption(s3, name) is not None
         if encrypted != expected["encryption"]:
             problems.append(f"encryption {_on(encrypted)}, expected {_on(expected['encryption'])}")
+        if "object_lock" in expected:  # outputs of a stack made before object lock had no such key
+            locked, wanted = object_lock_enabled(s3, name), expected["object_lock"] is not None
+            if locked != wanted:
+                problems.append(f"object lock {_on(locked)}, expected {_on(wanted)}")
         yield Check(
             f"bucket {name}",
             not problems,
-            "; ".join(problems) or "lifecycle, versioning, encryption as configured",
+            "; ".join(problems) or "lifecycle, versioning, lock, encryption as configured",
         )
 
 

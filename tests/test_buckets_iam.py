@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
 
 import pytest
 
 from components.cluster import KMS_KEY_ID
 from components.policies import policy_json, render_policy
+from components.settings import SettingsError, settings_from_config
 from synth.mocks import is_secret
 from tests.graph import (
     ATTACHMENT,
@@ -42,28 +43,55 @@ def test_every_bucket_has_exactly_one_lifecycle_policy_with_its_days(synth, stac
         mine = [p for p in lifecycles if p.inputs["bucket"] == name]
         assert len(mine) == 1, f"{name} has {len(mine)} lifecycle policies"
         rules = mine[0].inputs["rules"]
-        assert [(r["expiration"], r.get("filter")) for r in rules] == [(f"{days}d", None)] + (
-            [("1d", "pending/")] if name == "backups-postgresql" else []
-        )
+        assert [(r["expiration"], r.get("filter")) for r in rules] == [(f"{days}d", None)]
         assert buckets[name].urn in mine[0].dependencies
 
 
-def test_the_pending_prefix_is_the_one_the_backup_tool_uploads_under():
-    from components.buckets import PENDING_BACKUPS_PREFIX
-    from day2.backups import PENDING_PREFIX, backup_key, pending_key
-
-    assert PENDING_PREFIX == PENDING_BACKUPS_PREFIX
-    key = backup_key("app", datetime(2026, 11, 30, 12, tzinfo=UTC))
-    assert pending_key(key) == f"pending/{key}" and not key.startswith(PENDING_PREFIX)
-
-
-def test_backups_and_versioning_expire_pending_noncurrent_versions_too(synth):
-    dumps = {"name": "backups-postgresql", "retentionDays": 7, "backups": True, "versioning": True}
+def test_a_backups_bucket_is_created_locked_and_versioned_and_its_versions_expire(synth):
+    """Issue #32: object lock is set when a bucket is created (S3 cannot add it later), and needs
+    versioning; a locked version's noncurrent expiry follows the bucket's."""
+    dumps = {"name": "backups-postgresql", "retentionDays": 7, "backups": True}
     overrides = {"buckets": [dumps, {"name": "logs", "retentionDays": 9}]}
-    lifecycles = {p.inputs["bucket"]: p.inputs["rules"] for p in synth("dev", overrides).of_type(LIFECYCLE)}
-    assert [r.get("filter") for r in lifecycles["logs"]] == [None]
-    pending = next(r for r in lifecycles["backups-postgresql"] if r.get("filter") == "pending/")
-    assert pending["expiration"] == "1d" and pending["noncurrentVersionExpirationDays"] == 1
+    synthesis = synth("dev", overrides)
+    buckets = {b.inputs["bucket"]: b for b in synthesis.of_type(BUCKET)}
+    assert buckets["backups-postgresql"].inputs["objectLocking"] is True
+    assert buckets["logs"].inputs["objectLocking"] is False
+    versioned = {v.inputs["bucket"] for v in synthesis.of_type(VERSIONING)}
+    assert versioned == {"backups-postgresql"}
+    lifecycles = {p.inputs["bucket"]: p.inputs["rules"] for p in synthesis.of_type(LIFECYCLE)}
+    assert lifecycles["backups-postgresql"] == [
+        {"id": "expire-after-7-days", "expiration": "7d", "noncurrentVersionExpirationDays": 7}
+    ]
+    configuration = plain(synthesis.outputs)["bucket_configuration"]
+    assert configuration["backups-postgresql"]["object_lock"] == {"mode": "COMPLIANCE", "days": 7}
+    assert configuration["backups-postgresql"]["versioning"] is True
+    assert configuration["logs"]["object_lock"] is None
+
+
+def test_the_backup_seal_key_is_generated_once_and_only_a_secret_output(synth):
+    synthesis = synth("dev")
+    (key,) = [p for p in synthesis.of_type(RANDOM_PASSWORD) if "seal" in p.name]
+    assert key.inputs["length"] >= 64 and key.inputs["special"] is False
+    assert is_secret(synthesis.outputs["backup_seal_key"])
+    without = synth("dev", {"buckets": [{"name": "backups-postgresql", "retentionDays": 9}]})
+    assert "backup_seal_key" not in without.outputs
+    assert not [p for p in without.of_type(RANDOM_PASSWORD) if "seal" in p.name]
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key"),
+    [
+        ({"name": "worm", "retentionDays": 9, "objectLock": {"days": 9}}, "buckets[0].versioning"),
+        ({"name": "worm", "retentionDays": 9, "versioning": True, "objectLock": {"days": 0}}, "days"),
+        (
+            {"name": "worm", "retentionDays": 9, "versioning": True, "objectLock": {"mode": "x", "days": 9}},
+            "mode",
+        ),
+    ],
+)
+def test_an_invalid_object_lock_is_refused_naming_the_key(bucket, key):
+    with pytest.raises(SettingsError, match=re.escape(key)):
+        settings_from_config({"buckets": [bucket]})
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -74,16 +102,16 @@ def test_buckets_are_private_and_never_force_destroyed(synth, stack):
         assert bucket.options["protect"] is (stack == "prod")
 
 
-def test_versioning_only_where_configured_with_noncurrent_expiry(synth):
-    assert not synth("dev").of_type(VERSIONING)
+def test_versioning_only_where_configured_or_locked_with_noncurrent_expiry(synth):
+    assert [v.inputs["bucket"] for v in synth("dev").of_type(VERSIONING)] == ["backups-postgresql"]
     prod = synth("prod")
-    (versioning,) = prod.of_type(VERSIONING)
-    assert versioning.inputs["bucket"] == "application-files"
-    assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
-    lifecycle = next(p for p in prod.of_type(LIFECYCLE) if p.inputs["bucket"] == "application-files")
-    assert lifecycle.inputs["rules"][0]["noncurrentVersionExpirationDays"] == 30
-    for other in (p for p in prod.of_type(LIFECYCLE) if p.inputs["bucket"] != "application-files"):
-        assert "noncurrentVersionExpirationDays" not in other.inputs["rules"][0]
+    versioning = {v.inputs["bucket"]: v.inputs for v in prod.of_type(VERSIONING)}
+    assert set(versioning) == {"application-files", "backups-postgresql"}
+    assert versioning["application-files"]["versioningConfiguration"] == {"status": "Enabled"}
+    rules = {p.inputs["bucket"]: p.inputs["rules"][0] for p in prod.of_type(LIFECYCLE)}
+    assert rules["application-files"]["noncurrentVersionExpirationDays"] == 30
+    assert rules["backups-postgresql"]["noncurrentVersionExpirationDays"] == 7  # the setting's default
+    assert "noncurrentVersionExpirationDays" not in rules["logs"]
 
 
 def test_encryption_as_configured_with_the_clusters_key(synth):

@@ -15,21 +15,23 @@ import pytest
 from botocore.exceptions import ClientError
 from minio.error import MinioAdminException
 
-from day2.backups import backup_key, check_database_name, expiry
+from day2.backups import Lock, Seal, backup_key, check_database_name, check_seal_key, expiry, open_seal
 from day2.buckets import expiration_days
 from day2.cli import main
 from day2.compliance import AuditTarget, audit_targets
 from day2.connection import Connection, connection_for, read_outputs, refusals_named
-from day2.errors import ExitCode, StorageError, UsageError
+from day2.errors import CorruptBackup, ExitCode, StorageError, UsageError
 from day2.verify import allows
 from tests.graph import plain
 
 
-def test_backup_keys_sort_by_time_and_name_the_database():
-    when = datetime(2026, 11, 25, 17, 5, 9, tzinfo=UTC)
-    assert backup_key("app", when) == "postgresql/app/app-20261125T170509Z.dump"
-    later = backup_key("app", datetime(2026, 11, 25, 17, 5, 10, tzinfo=UTC))
+def test_backup_keys_sort_by_time_name_the_database_and_never_repeat():
+    when = datetime(2026, 11, 25, 17, 5, 9, 250, tzinfo=UTC)
+    assert backup_key("app", when, "00c0ffee") == "postgresql/app/app-20261125T170509.000250Z-00c0ffee.dump"
+    later = backup_key("app", datetime(2026, 11, 25, 17, 5, 9, 251, tzinfo=UTC))
     assert later > backup_key("app", when)
+    # Issue #32: two backups started in the same microsecond still get two keys.
+    assert len({backup_key("app", when) for _ in range(100)}) == 100
 
 
 @pytest.mark.parametrize("name", ["app", "app_2026", "Sales-EU", "_x"])
@@ -201,6 +203,68 @@ def test_usage_errors_exit_2_with_the_reason(capsys, monkeypatch):
         main(["backup", "--database", "app", "--part-size", "4"])
     assert exited.value.code == 2
     assert "outside S3's part sizes" in capsys.readouterr().err
+
+
+SEAL_KEY = b"k" * 64
+SEALED = Seal(
+    bucket="backups-postgresql",
+    key="postgresql/app/app-20261125T170509.000250Z-00c0ffee.dump",
+    version_id="5f6c0d1e-0000-4000-8000-000000000001",
+    size=1234,
+    sha256="ab" * 32,
+    pg_dump_version="pg_dump (PostgreSQL) 15.14",
+    database="app",
+    created="2026-11-25T17:05:09.000250+00:00",
+)
+
+
+def test_a_seal_opens_with_the_key_it_was_made_with():
+    assert open_seal(SEALED.signed(SEAL_KEY), SEAL_KEY, SEALED.bucket, SEALED.key) == SEALED
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: {**d, "sha256": "cd" * 32}, "HMAC mismatch"),  # a new checksum, the old HMAC
+        (lambda d: {**d, "version_id": "another-version"}, "HMAC mismatch"),
+        (lambda d: {**d, "hmac": "00" * 32}, "HMAC mismatch"),
+        (lambda d: {k: v for k, v in d.items() if k != "hmac"}, "not a seal this tool wrote"),
+        (lambda d: {**d, "format": 2}, "seal format"),
+    ],
+)
+def test_a_changed_seal_is_refused(change, reason):
+    document = change(json.loads(SEALED.signed(SEAL_KEY)))
+    with pytest.raises(CorruptBackup, match=reason):
+        open_seal(json.dumps(document).encode(), SEAL_KEY, SEALED.bucket, SEALED.key)
+
+
+def test_a_seal_made_with_another_key_or_moved_to_another_backup_is_refused():
+    with pytest.raises(CorruptBackup, match="HMAC mismatch"):
+        open_seal(SEALED.signed(b"x" * 64), SEAL_KEY, SEALED.bucket, SEALED.key)
+    with pytest.raises(CorruptBackup, match="not this backup"):
+        open_seal(SEALED.signed(SEAL_KEY), SEAL_KEY, SEALED.bucket, SEALED.key.replace("app-", "app-0"))
+    with pytest.raises(CorruptBackup, match="not a seal"):
+        open_seal(b"not json", SEAL_KEY, SEALED.bucket, SEALED.key)
+
+
+def test_a_short_seal_key_and_a_bad_lock_are_usage_errors():
+    with pytest.raises(UsageError, match="at least 32"):
+        check_seal_key("too-short")
+    assert check_seal_key("s" * 40 + "\n") == b"s" * 40  # a key file's newline is not part of the key
+    with pytest.raises(UsageError, match="GOVERNANCE or COMPLIANCE"):
+        Lock("LEGAL", 5)
+    lock = Lock("COMPLIANCE", 30).arguments(datetime(2026, 1, 1, tzinfo=UTC))
+    assert lock == {
+        "ObjectLockMode": "COMPLIANCE",
+        "ObjectLockRetainUntilDate": datetime(2026, 1, 31, tzinfo=UTC),
+    }
+
+
+def test_backup_without_a_seal_key_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.setenv("MINIO_ACCESS_KEY", "someone")
+    monkeypatch.setenv("MINIO_SECRET_KEY", "some-secret-key")
+    assert main(["backup", "--database", "app", "--endpoint", "http://127.0.0.1:9"]) == ExitCode.USAGE
+    assert "--seal-key-file" in capsys.readouterr().err
 
 
 def test_help_names_every_command_and_the_exit_codes():

@@ -37,7 +37,7 @@ from components.settings.base import (
     TlsMode,
     image_is_digest_pinned,
 )
-from components.settings.buckets import BucketSettings, ServiceAccountSettings
+from components.settings.buckets import BucketSettings, LockMode, ObjectLockSettings, ServiceAccountSettings
 from components.settings.cluster import ClusterSettings
 from components.settings.gateway import GatewaySettings
 from components.settings.hosts import HostSettings
@@ -79,8 +79,10 @@ __all__ = [
     "HostSettings",
     "IdentitySettings",
     "Invalid",
+    "LockMode",
     "Mode",
     "NetworkSettings",
+    "ObjectLockSettings",
     "ObservabilityMode",
     "ObservabilitySettings",
     "PlatformSettings",
