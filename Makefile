@@ -41,6 +41,8 @@ MINIO_IMAGE      := minio-platform/minio:$(subst v0.0.0-,source-,$(MINIO_VERSION
 NGINX_IMAGE      := minio-platform/nginx:1.22-bookworm
 KEYCLOAK_IMAGE   := minio-platform/keycloak:$(KEYCLOAK_VERSION)
 SIGNIN_IMAGE     := minio-platform/signin:1
+# The backup service (day2/, `python -m day2 serve`), when the stack has backup schedules.
+BACKUP_IMAGE     := minio-platform/backup:1
 # Prometheus and Alertmanager from Debian bookworm's packages (observability.mode metrics in e2e).
 PROMETHEUS_IMAGE   := minio-platform/prometheus:2.42-bookworm
 ALERTMANAGER_IMAGE := minio-platform/alertmanager:0.25-bookworm
@@ -48,6 +50,8 @@ export MINIO_PLATFORM_MINIO_IMAGE    := $(MINIO_IMAGE)
 export MINIO_PLATFORM_NGINX_IMAGE    := $(NGINX_IMAGE)
 export MINIO_PLATFORM_KEYCLOAK_IMAGE := $(KEYCLOAK_IMAGE)
 export MINIO_PLATFORM_SIGNIN_IMAGE   := $(SIGNIN_IMAGE)
+export MINIO_PLATFORM_BACKUP_IMAGE   := $(BACKUP_IMAGE)
+export MINIO_PLATFORM_BASE_IMAGE     := $(BASE_IMAGE)
 export MINIO_PLATFORM_PROMETHEUS_IMAGE   := $(PROMETHEUS_IMAGE)
 export MINIO_PLATFORM_ALERTMANAGER_IMAGE := $(ALERTMANAGER_IMAGE)
 # Keycloak's distribution (Maven Central): the Keycloak image's content, and the integration tier's
@@ -64,7 +68,7 @@ $(PACK_VENV)/.installed: policies/pack/requirements.txt
 	$(PACK_VENV)/bin/python -m pip install --quiet -r policies/pack/requirements.txt
 	touch $@
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt signin/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt signin/requirements.txt day2/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -184,7 +188,7 @@ $(KEYCLOAK_ZIP):
 images: $(MINIO_BIN) $(MC_BIN) $(VENV)/.installed
 	PIP="$(PY) -m pip" MINIO_BIN=$(MINIO_BIN) MC_BIN=$(MC_BIN) MINIO_VERSION=$(MINIO_VERSION) MC_VERSION=$(MC_VERSION) \
 	MINIO_IMAGE=$(MINIO_IMAGE) NGINX_IMAGE=$(NGINX_IMAGE) KEYCLOAK_IMAGE=$(KEYCLOAK_IMAGE) SIGNIN_IMAGE=$(SIGNIN_IMAGE) \
-	PROMETHEUS_IMAGE=$(PROMETHEUS_IMAGE) ALERTMANAGER_IMAGE=$(ALERTMANAGER_IMAGE) \
+	BACKUP_IMAGE=$(BACKUP_IMAGE) PROMETHEUS_IMAGE=$(PROMETHEUS_IMAGE) ALERTMANAGER_IMAGE=$(ALERTMANAGER_IMAGE) \
 	KEYCLOAK_VERSION=$(KEYCLOAK_VERSION) BASE_IMAGE=$(BASE_IMAGE) IMAGES_CACHE=$(IMAGES_CACHE) \
 	images/build.sh $(IMAGES)
 

@@ -67,9 +67,9 @@ pulumi.export(
         for b in settings.buckets
     },
 )
-if platform.buckets is not None and platform.buckets.seal_key is not None:
+if platform.seal_key is not None:
     # The day-2 backup tool seals each backup with it, and restore checks the seal (docs/day2.md).
-    pulumi.export("backup_seal_key", platform.buckets.seal_key)
+    pulumi.export("backup_seal_key", platform.seal_key)
 if platform.alerting is not None:
     # Where the stack runs Prometheus and Alertmanager: their pages, on this machine only.
     pulumi.export("prometheus_url", f"http://127.0.0.1:{settings.observability.prometheus_port}")

@@ -39,6 +39,8 @@ class BucketsArgs:
     """The cluster's KMS key, for buckets with encryption on."""
     protect: bool = False
     """Refuse to delete buckets (prod)."""
+    generate_seal_key: bool = True
+    """Make the backups' seal key (with a backups bucket), unless the stack gives one (backupSealKey)."""
 
 
 SEAL_KEY_LENGTH = 64
@@ -98,7 +100,7 @@ class Buckets(pulumi.ComponentResource):
                     opts=child,
                 )
         self.seal_key = None
-        if any(settings.backups for settings in args.buckets):
+        if args.generate_seal_key and any(settings.backups for settings in args.buckets):
             key = random.RandomPassword(
                 f"{name}-backup-seal-key",
                 length=SEAL_KEY_LENGTH,

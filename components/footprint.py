@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from components.settings.base import ObservabilityMode, TlsMode
 
 if TYPE_CHECKING:
+    from components.settings.backup_service import BackupServiceSettings
     from components.settings.cluster import ClusterSettings
     from components.settings.gateway import GatewaySettings
     from components.settings.identity import IdentitySettings
@@ -41,9 +42,12 @@ def deployed_images(
     gateway: GatewaySettings,
     identity: IdentitySettings,
     observability: ObservabilitySettings,
+    backups: BackupServiceSettings | None = None,
 ) -> dict[str, str]:
     """Every image the stack runs, by the config key that sets it."""
     images = {"cluster.image": cluster.image, "gateway.image": gateway.image}
+    if backups is not None and backups.enabled:
+        images["backups.image"] = backups.image
     if identity.deployed:
         images["identity.image"] = identity.image
     if identity.bridge:

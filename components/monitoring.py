@@ -87,10 +87,14 @@ class ScrapeTargets:
 
 
 def render_scrape_config(
-    targets: ScrapeTargets, scrape_interval: str = "30s", alertmanager: str | None = None
+    targets: ScrapeTargets,
+    scrape_interval: str = "30s",
+    alertmanager: str | None = None,
+    backups: str | None = None,
 ) -> str:
-    """``prometheus.yml``: the three MinIO jobs, authenticated with the bearer token file, and the
-    Alertmanager (``host:port``) that firing alerts go to."""
+    """``prometheus.yml``: the three MinIO jobs, authenticated with the bearer token file, the
+    backup service's (``host:port``, plain HTTP on the private network) when the stack runs it, and
+    the Alertmanager (``host:port``) that firing alerts go to."""
     authorization = {"type": "Bearer", "credentials_file": TOKEN_FILE}
 
     def job(name: str, hosts: Sequence[str]) -> dict:
@@ -116,6 +120,8 @@ def render_scrape_config(
             job("minio-buckets", [targets.cluster]),
         ],
     }
+    if backups is not None:
+        config["scrape_configs"].append({"job_name": BACKUP_JOB, "static_configs": [{"targets": [backups]}]})
     if alertmanager is not None:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
@@ -146,6 +152,10 @@ class TokenLifetime:
         return cls(token_expiry(days), days)
 
 
+BACKUP_JOB = "minio-backups"
+"""The backup service's scrape job (its name matches MinIOMetricsDown's ``minio-.*``)."""
+BACKUP_ALERTS = ("MinIOBackupOverdue", "MinIOBackupFailed", "MinIORestoreDrillFailed")
+"""The alerts about the backup service's schedules, rendered only when it runs."""
 LOG_ALERTS = ("MinIOLogDeliveryFailing", "MinIOLogQueueFull")
 """The alerts about the log pipeline, which read the nodes' log webhook counters."""
 QUEUE_FULL_SHARE = 0.9
@@ -159,11 +169,15 @@ def alert_rules(
     log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE,
     alert_for: Mapping[str, str] | None = None,
     logs: bool = True,
+    backup_overdue_seconds: float | None = None,
 ) -> list[dict]:
     """The note's three alerts, plus drives offline, quorum at risk, the log pipeline away, log
     events being dropped, a silent scrape and a metrics token nobody reissued. ``alert_for``
     replaces a rule's ``for`` by its name (observability.alertFor); without ``logs`` (the nodes
     post no log webhooks: observability.mode metrics) the two log-pipeline alerts are left out.
+    With ``backup_overdue_seconds`` (the stack runs the backup service: backups.overdueAfter) the
+    three backup alerts are in: a backup overdue by that long, the last backup failed, the last
+    restore drill failed.
 
     With several pools the quorum alert takes the least tolerant pool and counts offline nodes
     cluster-wide: it fires when one more loss could stop writes in some pool (early rather than late,
@@ -265,6 +279,41 @@ def alert_rules(
             "the token has expired every scrape is refused (MinIOMetricsDown).",
         ),
     ]
+    backups = f'{{job="{BACKUP_JOB}"}}'
+    overdue = f"{backup_overdue_seconds or 0:g}"
+    rules += [
+        _rule(
+            "MinIOBackupOverdue",
+            f"time() - minio_platform_backup_due_timestamp_seconds{backups} > {overdue} "
+            f"and minio_platform_backup_due_timestamp_seconds{backups} > 0",
+            "0m",
+            "critical",
+            "A backup of {{ $labels.database }} was due {{ $value | humanizeDuration }} ago and none "
+            "has succeeded since",
+            "Read the backup service's log (docker logs backup: one JSON line per run) and run the backup by "
+            "hand (python -m day2 backup); check the database's server, its pgpass line and the bucket.",
+        ),
+        _rule(
+            "MinIOBackupFailed",
+            f"minio_platform_backup_last_failed{backups} == 1",
+            "0m",
+            "warning",
+            "The last scheduled backup of {{ $labels.database }} failed",
+            "docker logs backup names the error of its last run; the next run retries, and "
+            "MinIOBackupOverdue fires if none succeeds in time.",
+        ),
+        _rule(
+            "MinIORestoreDrillFailed",
+            f"minio_platform_drill_last_failed{backups} == 1",
+            "0m",
+            "warning",
+            "The last restore drill of {{ $labels.database }} failed: its newest backup may not restore",
+            "docker logs backup names the failure; run python -m day2 drill --database <name> by hand and "
+            "read its table (a missing table, an empty one, or a restore error).",
+        ),
+    ]
+    if backup_overdue_seconds is None:
+        rules = [rule for rule in rules if rule["alert"] not in BACKUP_ALERTS]
     if not logs:
         rules = [rule for rule in rules if rule["alert"] not in LOG_ALERTS]
     for rule in rules:
@@ -278,8 +327,9 @@ def render_alert_rules(
     log_queue_size: int = DEFAULT_LOG_QUEUE_SIZE,
     alert_for: Mapping[str, str] | None = None,
     logs: bool = True,
+    backup_overdue_seconds: float | None = None,
 ) -> str:
-    rules = alert_rules(pools, token, log_queue_size, alert_for, logs)
+    rules = alert_rules(pools, token, log_queue_size, alert_for, logs, backup_overdue_seconds)
     document = {"groups": [{"name": "minio", "rules": rules}]}
     return "# Rendered by minio-platform (components/monitoring.py).\n" + yaml.safe_dump(
         document, sort_keys=False
@@ -321,6 +371,10 @@ class MonitoringArgs:
     """Every service's CPU and memory limits."""
     alertmanager: str | None = None
     """The stack's Alertmanager (``host:port`` on monitoring-net), where Prometheus sends alerts."""
+    backups: str | None = None
+    """The stack's backup service (``host:port`` on monitoring-net), scraped, with its alerts."""
+    backup_overdue_seconds: float | None = None
+    """How long past due a backup may be before MinIOBackupOverdue (backups.overdueAfter)."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -348,7 +402,9 @@ class Monitoring(pulumi.ComponentResource):
             nodes=[f"{n}:{S3_PORT}" for n in args.node_names],
             node_tls_name=None if args.node_ca is None else SHARED_NAME,
         )
-        self.scrape_config = render_scrape_config(targets, args.settings.scrape_interval, args.alertmanager)
+        self.scrape_config = render_scrape_config(
+            targets, args.settings.scrape_interval, args.alertmanager, args.backups
+        )
         lifetime = TokenLifetime.from_today(args.settings.metrics_token_days)
         self.token_expires = datetime.fromtimestamp(lifetime.expires, UTC).isoformat().replace("+00:00", "Z")
         self.alert_rules = render_alert_rules(
@@ -357,6 +413,7 @@ class Monitoring(pulumi.ComponentResource):
             args.settings.log_queue_size,
             args.settings.alert_for,
             logs=args.settings.ships_logs,
+            backup_overdue_seconds=args.backup_overdue_seconds if args.backups else None,
         )
         self.token = pulumi.Output.secret(
             pulumi.Output.from_input(args.metrics_secret_key).apply(

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from components.addressing import plan_host_addresses, plan_storage_addresses
 from components.alerting import CONFIG_FILE as ALERTMANAGER_CONFIG_FILE
 from components.alerting import Alerting, AlertingArgs
+from components.backup_service import BACKUP_HOST, BackupService, BackupServiceArgs
 from components.buckets import Buckets, BucketsArgs
 from components.cluster import MinioCluster, MinioClusterArgs, MultiHost, NodeSite
 from components.conventions import stack_labels
@@ -51,8 +52,10 @@ from components.settings import (
     PlatformSettings,
     TlsMode,
 )
+from components.settings.alerting import duration_seconds
 from components.signin_bridge import SigninBridge, SigninBridgeArgs
 from components.sso import CLIENT_ID, SSO_SESSION_MAX_SECONDS, SingleSignOn, SingleSignOnArgs
+from day2.schedules import METRICS_PORT
 
 REGION = "us-east-1"
 """MinIO's default region: what SDKs must sign for."""
@@ -98,6 +101,10 @@ class Platform(pulumi.ComponentResource):
     """None with ``observability.mode: none``."""
     alerting: Alerting | None
     """Alertmanager: where the stack runs Prometheus (observability.mode deploy or metrics)."""
+    backup_service: BackupService | None
+    """The scheduled backups (backups.schedules); None without schedules."""
+    seal_key: pulumi.Output[str] | None
+    """The key backups are sealed with (secret): backupSealKey, or generated with a backups bucket."""
     generated_files: dict[str, pulumi.Input[str]]
     """Configuration files the platform renders, by file name (the offline synth writes them out)."""
 
@@ -299,6 +306,13 @@ class Platform(pulumi.ComponentResource):
         self.minio = self.administrator = self.buckets = self.identities = None
         if settings.manages_minio_objects:
             self._inside_minio(name, settings, labels)
+        # Backups are sealed with the key given, or the one the stack made with its backups bucket.
+        self.seal_key = _secret(settings.secrets.backup_seal_key) or (
+            self.buckets.seal_key if self.buckets is not None else None
+        )
+        self.backup_service = None
+        if settings.backups.enabled:
+            self._backup_service(name, settings, labels)
         self.alerting = self.monitoring = None
         if settings.observability.enabled:
             self._monitoring(name, settings, labels, multi_host)
@@ -391,6 +405,7 @@ class Platform(pulumi.ComponentResource):
                 buckets=settings.buckets,
                 kms_key_id=self.cluster.kms_key_id,
                 protect=settings.environment is Environment.PROD,
+                generate_seal_key=settings.secrets.backup_seal_key is None,
             ),
             opts=through_minio,
         )
@@ -407,6 +422,50 @@ class Platform(pulumi.ComponentResource):
         )
         for policy_name, document in self.identities.documents.items():
             self.generated_files[f"policy-{policy_name}.json"] = pretty(document)
+
+    def _backup_service(self, name: str, settings: PlatformSettings, labels: dict[str, str]) -> None:
+        """The backup service on database-net (and monitoring-net where Prometheus runs), signed in
+        as the backup account or the identity given; the settings checked the bucket, who signs in,
+        the seal key and the passwords."""
+        backups, secrets = settings.backups, settings.secrets
+        if backups.access_key is not None:
+            access_key: pulumi.Input[str] = backups.access_key
+            secret_key = _secret(secrets.backup_secret_key)
+        elif self.identities is not None:
+            access_key = self.identities.access_keys[backups.account]
+            secret_key = self.identities.secret_keys[backups.account]
+        else:
+            raise ValueError("backups.schedules need the backup service account or backups.accessKey")
+        bucket = settings.backups_bucket_name
+        pgpass = _secret(secrets.backup_pgpass)
+        if secret_key is None or self.seal_key is None or pgpass is None or bucket is None:
+            raise ValueError("backups.schedules need a bucket, a secret key, the seal key and backupPgpass")
+        self.backup_service = BackupService(
+            f"{name}-backups",
+            BackupServiceArgs(
+                settings=backups,
+                bucket=bucket,
+                lock=settings.backups_lock,
+                endpoint=self.gateway.database_s3_endpoint,
+                region=REGION,
+                access_key=access_key,
+                secret_key=secret_key,
+                seal_key=self.seal_key,
+                pgpass=pgpass,
+                database_network=self.networks.database,
+                monitoring_network=self.networks.monitoring
+                if settings.observability.runs_prometheus
+                else None,
+                labels=labels,
+                depends_on=[
+                    self.gateway.container,
+                    *(self.buckets.buckets.values() if self.buckets is not None else ()),
+                ],
+                resources=settings.resources,
+            ),
+            opts=self._child(),
+        )
+        self.generated_files["backup-service.json"] = self.backup_service.config
 
     def _monitoring(
         self, name: str, settings: PlatformSettings, labels: dict[str, str], multi_host: MultiHost | None
@@ -466,6 +525,8 @@ class Platform(pulumi.ComponentResource):
                 node_ca=None if self.internode_tls is None else self.internode_tls.ca_certificate,
                 resources=settings.resources,
                 alertmanager=None if self.alerting is None else self.alerting.url,
+                backups=None if self.backup_service is None else f"{BACKUP_HOST}:{METRICS_PORT}",
+                backup_overdue_seconds=duration_seconds(settings.backups.overdue_after),
             ),
             opts=self._child(),
         )

@@ -271,6 +271,13 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from day2.service import serve  # the scheduler and metrics libraries: only the service needs them
+
+    serve(args.config)
+    return ExitCode.OK
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     print(render_summary(read_outputs(args.outputs, require_secrets=False), args.stack), end="")
     return ExitCode.OK
@@ -456,6 +463,11 @@ def parser() -> argparse.ArgumentParser:
         "verify", cmd_verify, "Check a live deployment against its stack outputs; non-zero on any failure."
     )
     command("compliance", cmd_compliance, "Per-bucket retention, versioning, encryption, and audit targets.")
+
+    help_ = "Run the stack's backup service: its schedules' backups and drills, and their metrics."
+    sub = commands.add_parser("serve", help=help_, description=help_)
+    sub.set_defaults(run=cmd_serve)
+    sub.add_argument("--config", type=Path, required=True, metavar="FILE", help="the service's JSON config")
 
     help_ = "What the stack gave you: URLs and how to sign in (never prints a password)."
     sub = commands.add_parser("summary", help=help_, description=help_)

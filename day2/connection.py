@@ -2,7 +2,8 @@
 
 Stack outputs are what ``pulumi stack output --json --show-secrets`` prints, from a file or stdin.
 Without them, ``--endpoint`` and ``MINIO_ACCESS_KEY`` / ``MINIO_SECRET_KEY`` (the variables the
-original shell scripts used) name the cluster and the identity.
+original shell scripts used; ``MINIO_SECRET_KEY_FILE`` names a file holding the secret key instead,
+as the stack's backup service gives it) name the cluster and the identity.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import boto3
@@ -90,10 +92,16 @@ def connection_for(
     environment's keys."""
     if outputs is None:
         access_key, secret_key = os.environ.get("MINIO_ACCESS_KEY"), os.environ.get("MINIO_SECRET_KEY")
+        secret_file = os.environ.get("MINIO_SECRET_KEY_FILE")
+        if not secret_key and secret_file:
+            try:
+                secret_key = Path(secret_file).read_text().strip()
+            except OSError as err:
+                raise UsageError(f"cannot read MINIO_SECRET_KEY_FILE {secret_file}: {err.strerror}") from err
         if not endpoint or not access_key or not secret_key:
             raise UsageError(
                 "no credentials: pass --outputs (stack outputs), or --endpoint with MINIO_ACCESS_KEY and "
-                "MINIO_SECRET_KEY in the environment"
+                "MINIO_SECRET_KEY (or MINIO_SECRET_KEY_FILE, a file holding it) in the environment"
             )
         return Connection(endpoint, access_key, secret_key, region or "us-east-1")
     endpoint = endpoint or outputs["s3_endpoint"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the platform's local images without a registry (`make images` calls this).
 #
-#   images/build.sh [minio] [nginx] [keycloak] [signin] [prometheus] [alertmanager]   (default: all)
+#   images/build.sh [minio] [nginx] [keycloak] [signin] [backup] [prometheus] [alertmanager]   (default: all)
 #
 # Every image is built FROM $BASE_IMAGE. The default base, minio-platform/debian:bookworm, is made
 # here with debootstrap from the Debian mirror this machine's apt uses, when Docker has no such
@@ -10,7 +10,7 @@
 # rebuilds it, and FORCE=1 rebuilds it anyway. Names are this project's
 # own (minio-platform/...), never a registry's. Inputs, all from the Makefile:
 #   MINIO_BIN, MC_BIN                 static binaries built from source (make tools)
-#   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, SIGNIN_IMAGE, PROMETHEUS_IMAGE, ALERTMANAGER_IMAGE,
+#   MINIO_IMAGE, NGINX_IMAGE, KEYCLOAK_IMAGE, SIGNIN_IMAGE, BACKUP_IMAGE, PROMETHEUS_IMAGE, ALERTMANAGER_IMAGE,
 #   BASE_IMAGE                        image names to produce
 #   MINIO_VERSION, MC_VERSION, KEYCLOAK_VERSION            recorded as labels / fetched
 #   IMAGES_CACHE                      build contexts and downloads (outside the repository)
@@ -30,6 +30,7 @@ present() { docker image inspect "$1" >/dev/null 2>&1; }
 recipe() {
   local dirs=("$HERE/$1")
   [ "$1" = signin ] && dirs+=("$HERE/../signin")
+  [ "$1" = backup ] && dirs+=("$HERE/../day2")
   (for dir in "${dirs[@]}"; do (cd "$dir" && find . -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum); done) |
     sha256sum | cut -c1-16
 }
@@ -100,21 +101,29 @@ keycloak() {
   rm -rf "$context"
 }
 
-signin() {
-  exists "$SIGNIN_IMAGE" signin && return
-  local context=$IMAGES_CACHE/signin-context
-  rm -rf "$context"; mkdir -p "$context/signin" "$context/wheels"
-  cp "$HERE/signin/Dockerfile" "$HERE/../signin/requirements.txt" "$context/"
-  cp "$HERE"/../signin/*.py "$context/signin/"
-  # The wheels come from PyPI through this machine's pip (its index and trust settings); the
-  # build installs them offline. CPython 3.11 on x86_64 glibc: Debian bookworm's python3.
-  say "fetching the bridge's wheels (signin/requirements.txt)"
+# Python wheels of a requirements file, for CPython 3.11 on x86_64 glibc (Debian bookworm's python3),
+# from PyPI through this machine's pip (its index and trust settings); the builds install them offline.
+wheels() { # requirements-file destination
   ${PIP:-python3 -m pip} download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
-    --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform any \
-    -r "$context/requirements.txt" -d "$context/wheels"
-  build "$SIGNIN_IMAGE" signin "$context"
+    --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform any -r "$1" -d "$2"
+}
+
+# A Python service of this project: its package's modules and the wheels of its requirements.txt.
+python_service() { # image recipe-name package what
+  local image=$1 name=$2 package=$3 what=$4
+  exists "$image" "$name" && return
+  local context=$IMAGES_CACHE/$name-context
+  rm -rf "$context"; mkdir -p "$context/$package" "$context/wheels"
+  cp "$HERE/$name/Dockerfile" "$HERE/../$package/requirements.txt" "$context/"
+  cp "$HERE/../$package"/*.py "$context/$package/"
+  say "fetching the $what's wheels ($package/requirements.txt)"
+  wheels "$context/requirements.txt" "$context/wheels"
+  build "$image" "$name" "$context"
   rm -rf "$context"
 }
+
+signin() { python_service "$SIGNIN_IMAGE" signin signin "sign-in bridge"; }
+backup() { python_service "$BACKUP_IMAGE" backup day2 "backup service"; }
 
 prometheus() {
   exists "$PROMETHEUS_IMAGE" prometheus && return
@@ -129,5 +138,5 @@ alertmanager() {
 mkdir -p "$IMAGES_CACHE"
 base
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(minio nginx keycloak signin prometheus alertmanager)
+[ ${#targets[@]} -gt 0 ] || targets=(minio nginx keycloak signin backup prometheus alertmanager)
 for target in "${targets[@]}"; do "$target"; done

@@ -20,7 +20,10 @@ from components.settings import PROJECT
 
 
 def placeholder_for(key: str) -> str:
-    """The stand-in for a ``secure:`` value the synth cannot decrypt (long enough to pass length checks)."""
+    """The stand-in for a ``secure:`` value the synth cannot decrypt (long enough to pass length
+    checks, and in the format a secret with one has: a pgpass line for every database)."""
+    if key == "backupPgpass":
+        return f"*:*:*:*:offline-synth-placeholder-for-{key}"
     return f"offline-synth-placeholder-for-{key}"
 
 

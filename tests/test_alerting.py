@@ -250,7 +250,9 @@ def test_mode_metrics_runs_prometheus_and_alertmanager_and_nothing_of_logs_or_gr
     assert synthesis.outputs["alertmanager_url"] == "http://127.0.0.1:9093"
     # No log webhooks, so no alerts about them.
     rules = [r["alert"] for r in yaml.safe_load(synthesis.files[RULES_FILE])["groups"][0]["rules"]]
-    assert rules == [name for name in ALERT_NAMES if "Log" not in name]
+    assert rules == [
+        name for name in ALERT_NAMES if "Log" not in name and "Backup" not in name and "Drill" not in name
+    ]
 
 
 def test_an_existing_metrics_identity_needs_no_minio_provider(synth):

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from components.monitoring import (
+    BACKUP_ALERTS,
     DAY_SECONDS,
     RULES_FILE,
     TOKEN_FILE,
@@ -93,9 +94,11 @@ def test_scrape_config_jobs_paths_and_auth():
 
 
 def test_rules_carry_for_severity_summary_and_runbook():
-    rules = alert_rules(plan_pools([PoolShape(4, 1)]), LIFETIME)
+    rules = alert_rules(plan_pools([PoolShape(4, 1)]), LIFETIME, backup_overdue_seconds=3600)
     # The settings know every rule by name (observability.alertFor).
     assert [r["alert"] for r in rules] == list(ALERT_NAMES)
+    without = alert_rules(plan_pools([PoolShape(4, 1)]), LIFETIME)
+    assert [r["alert"] for r in without] == [name for name in ALERT_NAMES if name not in BACKUP_ALERTS]
     for rule in rules:
         assert rule["for"] and rule["labels"]["severity"] in ("warning", "critical")
         assert rule["annotations"]["summary"] and rule["annotations"]["runbook"]

@@ -13,6 +13,11 @@ they are held as :class:`pydantic.SecretStr` so they never print.
 # buckets, observability, resources, secrets; platform (the whole, and the rules between sections); loading.
 
 from components.settings.alerting import AlertingSettings, ReceiverSettings
+from components.settings.backup_service import (
+    DEFAULT_BACKUP_IMAGE,
+    BackupScheduleSettings,
+    BackupServiceSettings,
+)
 from components.settings.base import (
     ADMIN_USER,
     AUDITOR_USER,
@@ -55,6 +60,7 @@ __all__ = [
     "BUILTIN_POLICIES",
     "DEFAULT_ALERTMANAGER_IMAGE",
     "DEFAULT_ALLOY_IMAGE",
+    "DEFAULT_BACKUP_IMAGE",
     "DEFAULT_GRAFANA_IMAGE",
     "DEFAULT_KEYCLOAK_IMAGE",
     "DEFAULT_LOG_QUEUE_SIZE",
@@ -70,6 +76,8 @@ __all__ = [
     "SCALAR_KEYS",
     "SECRET_KEYS",
     "AlertingSettings",
+    "BackupScheduleSettings",
+    "BackupServiceSettings",
     "BucketSettings",
     "ClusterSettings",
     "ConsoleSignIn",

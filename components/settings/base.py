@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from fractions import Fraction
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pulumi
 from pydantic import (
@@ -187,3 +188,17 @@ def _check_cpus(value: float | None) -> float | None:
 
 Cpus = Annotated[float, AfterValidator(_check_cpus)]
 """A CPU limit (Docker ``--cpus``) the provider reads back unchanged."""
+
+
+T = TypeVar("T")
+
+
+def repeated(values: Iterable[T]) -> Iterator[tuple[int, T]]:
+    """``(index, value)`` of every value that an earlier one already had: each uniqueness rule's
+    offenders, named at their own index."""
+    seen: list[T] = []
+    for i, value in enumerate(values):
+        if value in seen:
+            yield i, value
+        else:
+            seen.append(value)

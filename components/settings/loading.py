@@ -33,6 +33,7 @@ OBJECT_KEYS = (
     "buckets",
     "serviceAccounts",
     "observability",
+    "backups",
     "resources",
 )
 SCALAR_KEYS = ("environment", "dockerHost")

@@ -39,6 +39,9 @@ ALERT_NAMES = (
     "MinIOLogQueueFull",
     "MinIOMetricsDown",
     "MinIOMetricsTokenExpiring",
+    "MinIOBackupOverdue",
+    "MinIOBackupFailed",
+    "MinIORestoreDrillFailed",
 )
 """Every alert rule the program renders (components/monitoring.py, a test keeps the two equal)."""
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Self, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Self
 
 from pydantic import (
     Field,
@@ -16,6 +16,7 @@ from components.addressing import AddressPlanError, plan_host_addresses, plan_st
 from components.footprint import deployed_images, published_ports
 from components.hosts import HostLoss, PlacementError, host_losses, node_placement
 from components.policies import takes_buckets, template_names
+from components.settings.backup_service import BackupServiceSettings, pgpass_covers, pgpass_entries
 from components.settings.base import (
     ADMIN_USER,
     AUDITOR_USER,
@@ -28,9 +29,11 @@ from components.settings.base import (
     TlsMode,
     image_is_digest_pinned,
     raise_all,
+    repeated,
 )
 from components.settings.buckets import (
     BucketSettings,
+    ObjectLockSettings,
     ServiceAccountSettings,
     _default_buckets,
     _default_service_accounts,
@@ -43,19 +46,6 @@ from components.settings.network import NetworkSettings, is_rfc1918
 from components.settings.observability import ObservabilitySettings
 from components.settings.resources import ResourceSettings
 from components.settings.secrets import Secrets
-
-T = TypeVar("T")
-
-
-def repeated(values: Iterable[T]) -> Iterator[tuple[int, T]]:
-    """``(index, value)`` of every value that an earlier one already had: each uniqueness rule's
-    offenders, named at their own index."""
-    seen: list[T] = []
-    for i, value in enumerate(values):
-        if value in seen:
-            yield i, value
-        else:
-            seen.append(value)
 
 
 class PlatformSettings(Section):
@@ -90,6 +80,11 @@ class PlatformSettings(Section):
         description="Applications' identities: a MinIO user and service account holding a rendered template",
     )
     observability: ObservabilitySettings = ObservabilitySettings()
+    backups: BackupServiceSettings = Field(
+        default_factory=BackupServiceSettings,
+        description="The backup service: scheduled PostgreSQL backups and restore drills "
+        '(docs/day2.md "The backup service")',
+    )
     resources: ResourceSettings = Field(
         default_factory=ResourceSettings,
         description="CPU and memory limits of the services beside the nodes, each {cpus, memoryMb}",
@@ -121,8 +116,9 @@ class PlatformSettings(Section):
             (frozenset({"gateway", "secrets", "environment"}), self._check_tls),
             (frozenset({"identity", "secrets", "environment"}), self._check_identity_secrets),
             (frozenset({"observability", "secrets"}), self._check_observability_secrets),
+            (frozenset({"backups", "buckets", "service_accounts", "secrets"}), self._check_backup_service),
             (
-                frozenset({"environment", "cluster", "gateway", "identity", "observability"}),
+                frozenset({"environment", "cluster", "gateway", "identity", "observability", "backups"}),
                 self._check_prod_images,
             ),
         ]
@@ -397,6 +393,119 @@ class PlatformSettings(Section):
                 "to an existing Keycloak one way",
             )
 
+    @property
+    def backups_bucket_name(self) -> str | None:
+        """Where the backup service writes: ``backups.bucket``, or the one bucket with backups: true."""
+        if self.backups.bucket is not None:
+            return self.backups.bucket
+        marked = [b.name for b in self.buckets if b.backups]
+        return marked[0] if len(marked) == 1 else None
+
+    @property
+    def backups_bucket(self) -> BucketSettings | None:
+        """The backup service's bucket, when the stack configures it."""
+        return next((b for b in self.buckets if b.name == self.backups_bucket_name), None)
+
+    @property
+    def backups_lock(self) -> ObjectLockSettings | None:
+        """The lock the backup service gives each backup: its bucket's, or backups.objectLock."""
+        bucket = self.backups_bucket
+        return bucket.lock if bucket is not None else self.backups.object_lock
+
+    def _check_backup_service(self) -> Iterator[Invalid]:
+        """Schedules: a bucket (a configured one with backups: true, or, with an identity made
+        outside the stack, any); who signs in (the backup-service account on that bucket, or
+        backups.accessKey with backupSecretKey); the seal key (generated with a backups bucket, or
+        backupSealKey); backupPgpass with a password for each schedule (any database, for a drill)."""
+        backups, secrets = self.backups, self.secrets
+        if not backups.enabled:
+            for key, value in (
+                ("backupPgpass", secrets.backup_pgpass),
+                ("backupSecretKey", secrets.backup_secret_key),
+                ("backups.accessKey", backups.access_key),
+            ):
+                if value is not None:
+                    yield Invalid(
+                        key,
+                        "[secret]" if key.startswith("backup") else value,
+                        "only used with backups.schedules",
+                    )
+            return
+        name, bucket = self.backups_bucket_name, self.backups_bucket
+        marked = [b.name for b in self.buckets if b.backups]
+        if name is None:
+            yield Invalid(
+                "backups.bucket",
+                None,
+                f"name the bucket: one of {marked}" if marked else "name the bucket the backups go to",
+            )
+        elif bucket is not None and not bucket.backups:
+            yield Invalid("backups.bucket", name, f"a bucket with backups: true (those: {marked})")
+        elif bucket is None and backups.access_key is None:
+            yield Invalid(
+                "backups.bucket",
+                name,
+                f"a bucket configured in buckets with backups: true (those: {marked}), or give "
+                "backups.accessKey for a bucket and identity made outside the stack",
+            )
+        if bucket is not None and backups.object_lock is not None:
+            yield Invalid(
+                "backups.objectLock", "{...}", f"the bucket's own objectLock applies: set it on {name}"
+            )
+        if backups.access_key is not None:
+            if secrets.backup_secret_key is None:
+                yield Invalid(
+                    "backupSecretKey", None, "backups.accessKey needs its secret key as this secret"
+                )
+        else:
+            account = next((a for a in self.service_accounts if a.name == backups.account), None)
+            if (
+                account is None
+                or account.policy != "backup-service"
+                or (name and name not in account.buckets)
+            ):
+                yield Invalid(
+                    "backups.account",
+                    backups.account,
+                    "a service account of serviceAccounts with policy backup-service on the backups bucket",
+                )
+        if secrets.backup_seal_key is None and not marked:
+            yield Invalid(
+                "backupSealKey",
+                None,
+                "the stack makes a seal key only with a bucket of backups: true: give one as this secret",
+            )
+        if secrets.backup_seal_key is not None and len(secrets.backup_seal_key.get_secret_value()) < 32:
+            yield Invalid("backupSealKey", "[secret]", "at least 32 characters")
+        if secrets.backup_pgpass is None:
+            yield Invalid(
+                "backupPgpass",
+                None,
+                "backups.schedules need the databases' passwords: a secret in pgpass format "
+                '(pulumi config set --secret backupPgpass "$(cat pgpass)")',
+            )
+            return
+        try:
+            entries = pgpass_entries(secrets.backup_pgpass.get_secret_value())
+        except ValueError as err:
+            yield Invalid("backupPgpass", "[secret]", f"libpq's pgpass format: {err}")
+            return
+        for i, schedule in enumerate(backups.schedules):
+            where = f"{schedule.user}@{schedule.host}:{schedule.port}"
+            if not pgpass_covers(entries, schedule):
+                yield Invalid(
+                    f"backups.schedules[{i}]",
+                    schedule.database,
+                    f"backupPgpass has no line for {where}/{schedule.database}",
+                )
+            elif schedule.drill and not pgpass_covers(entries, schedule, "*"):
+                yield Invalid(
+                    f"backups.schedules[{i}].drill",
+                    schedule.drill,
+                    f"a drill connects to a scratch database: backupPgpass needs a line for {where} with "
+                    "database *",
+                )
+
     def _check_observability_secrets(self) -> Iterator[Invalid]:
         """observability.mode external needs grafanaAuth, and no other mode takes it; Loki's
         credentials (lokiUsername with lokiPassword, or lokiBearerToken) only with mode external,
@@ -508,7 +617,7 @@ class PlatformSettings(Section):
         if self.environment is not Environment.PROD:
             return
         for key, ref in deployed_images(
-            self.cluster, self.gateway, self.identity, self.observability
+            self.cluster, self.gateway, self.identity, self.observability, self.backups
         ).items():
             if not image_is_digest_pinned(ref):
                 yield Invalid(key, ref, "prod pins every image by digest: repository:tag@sha256:<64 hex>")

@@ -25,6 +25,8 @@ DEFAULT_LIMITS: dict[str, ServiceLimits] = {
     # start, which one core makes about twice as slow.
     "keycloak": ServiceLimits(cpus=2, memory_mb=1536),
     "signin": ServiceLimits(cpus=0.5, memory_mb=128),
+    # pg_dump and the tool's parts in flight (4 of 16 MiB), or a drill's download on its tmpfs.
+    "backup": ServiceLimits(cpus=1, memory_mb=512),
     "prometheus": ServiceLimits(cpus=1, memory_mb=1024),
     "alertmanager": ServiceLimits(cpus=0.5, memory_mb=128),
     "grafana": ServiceLimits(cpus=1, memory_mb=512),
@@ -44,6 +46,7 @@ class ResourceSettings(Section):
     gateway: ServiceLimits = _limits("gateway", "The NGINX gateway")
     keycloak: ServiceLimits = _limits("keycloak", "Keycloak (identity.mode deploy)")
     signin: ServiceLimits = _limits("signin", "The console's sign-in bridge")
+    backup: ServiceLimits = _limits("backup", "The backup service (backups.schedules)")
     prometheus: ServiceLimits = _limits("prometheus", "Prometheus (observability.mode deploy or metrics)")
     alertmanager: ServiceLimits = _limits(
         "alertmanager", "Alertmanager (observability.mode deploy or metrics)"

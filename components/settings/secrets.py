@@ -63,6 +63,19 @@ class Secrets(Section):
     alert_slack_url: SecretStr | None = Field(
         None, description="Slack incoming-webhook URL of the Slack receivers (observability.alerting)"
     )
+    backup_secret_key: SecretStr | None = Field(
+        None, description="Secret key of backups.accessKey, an identity made outside the stack"
+    )
+    backup_seal_key: SecretStr | None = Field(
+        None,
+        description="The HMAC key backups are sealed with, at least 32 characters: generated when the "
+        "stack has a bucket with backups: true; give the same key to every tool that restores",
+    )
+    backup_pgpass: SecretStr | None = Field(
+        None,
+        description="The backup service's database passwords, in libpq's pgpass format "
+        "(host:port:database:user:password per line; database * for a schedule with a drill)",
+    )
 
     @field_validator("root_password")
     @classmethod

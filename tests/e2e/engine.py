@@ -56,7 +56,7 @@ def e2e_images() -> dict[str, str]:
     """The local images `make images` builds, by role (names exported by the Makefile)."""
     return {
         role: os.environ.get(f"MINIO_PLATFORM_{role.upper()}_IMAGE", "")
-        for role in ("minio", "nginx", "keycloak", "signin", "prometheus", "alertmanager")
+        for role in ("minio", "nginx", "keycloak", "signin", "backup", "prometheus", "alertmanager")
     }
 
 

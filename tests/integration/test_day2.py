@@ -13,13 +13,14 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -351,22 +352,23 @@ def test_a_forged_seal_or_a_missing_one_is_refused(postgres, seeded, outputs, ro
     remove_backups(root_s3, unsealed)
 
 
+LOCKED = ("AccessDenied", "InvalidRequest")
+"""How MinIO refuses a change a lock forbids: AccessDenied, or InvalidRequest ("Object is WORM
+protected and cannot be overwritten")."""
+
+
 def test_the_backup_account_cannot_erase_or_replace_a_backup(postgres, seeded, outputs, root_s3):
-    """Issue #32: backup-service may write, not delete; a sealed version is locked; a completion or
-    seal over an existing key is refused; a plain write makes a new version restore refuses."""
+    """Issue #32: backup-service may write, not delete; a completion or seal over an existing key
+    is refused; a plain write makes a new version, the sealed one stays and restore refuses."""
     done = day2("backup", "--outputs", str(outputs), "--database", "app", "--json", env=postgres.env)
     result = json.loads(done.stdout)
     key, version = result["key"], result["version_id"]
     s3 = backup_service_s3(outputs)
     assert error_code(lambda: s3.delete_object(Bucket=BUCKET, Key=key)) == "AccessDenied"
     assert error_code(lambda: s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version)) == "AccessDenied"
-    sooner = datetime.now(UTC) + timedelta(days=1)
-    shorten = {"Mode": "GOVERNANCE", "RetainUntilDate": sooner}
-    assert (
-        error_code(
-            lambda: s3.put_object_retention(Bucket=BUCKET, Key=key, VersionId=version, Retention=shorten)
-        )
-        == "AccessDenied"
+    bypass = {"BypassGovernanceRetention": True}
+    assert error_code(lambda: s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version, **bypass)) == (
+        "AccessDenied"
     )
     # The tool's own writes refuse to replace a key.
     upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
@@ -394,31 +396,59 @@ def test_the_backup_account_cannot_erase_or_replace_a_backup(postgres, seeded, o
     assert done.returncode == 6 and "written again" in done.stderr, done.stderr
 
 
-def test_root_cannot_shorten_or_delete_a_compliance_lock(root_s3):
-    """Prod's mode: even root cannot shorten a COMPLIANCE retention or delete the version."""
-    key = f"postgresql/compliance/probe-{uuid.uuid4().hex}.dump"
-    until = datetime.now(UTC) + timedelta(days=1)
-    version = root_s3.put_object(
-        Bucket=BUCKET, Key=key, Body=b"locked", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until
-    )["VersionId"]
-    sooner = {"Mode": "COMPLIANCE", "RetainUntilDate": until - timedelta(hours=12)}
-    assert (
-        error_code(
-            lambda: root_s3.put_object_retention(
-                Bucket=BUCKET, Key=key, VersionId=version, Retention=sooner, BypassGovernanceRetention=True
-            )
-        )
-        == "AccessDenied"
+def test_in_governance_mode_the_writer_can_shorten_a_lock_but_still_not_delete(
+    postgres, seeded, outputs, root_s3
+):
+    """What this MinIO does (docs/day2.md "Backups no writer can erase"): in GOVERNANCE mode an
+    identity allowed s3:PutObjectRetention, which the writer needs to lock what it writes, may
+    shorten a lock by sending the bypass header (cmd/auth-handler.go, isPutRetentionAllowed grants
+    either permission), without s3:BypassGovernanceRetention. It still cannot delete the version.
+    Without the header the shortening is refused. COMPLIANCE mode refuses it to everyone (next)."""
+    done = day2("backup", "--outputs", str(outputs), "--database", "app", "--json", env=postgres.env)
+    key, version = json.loads(done.stdout)["key"], json.loads(done.stdout)["version_id"]
+    s3 = backup_service_s3(outputs)
+    shorten = {"Mode": "GOVERNANCE", "RetainUntilDate": datetime.now(UTC) + timedelta(days=1)}
+    arguments = {"Bucket": BUCKET, "Key": key, "VersionId": version, "Retention": shorten}
+    assert error_code(lambda: s3.put_object_retention(**arguments)) in LOCKED
+    s3.put_object_retention(**arguments, BypassGovernanceRetention=True)  # the finding: allowed
+    retention = root_s3.get_object_retention(Bucket=BUCKET, Key=key, VersionId=version)["Retention"]
+    assert abs((retention["RetainUntilDate"] - shorten["RetainUntilDate"]).total_seconds()) < 2
+    bypass = {"BypassGovernanceRetention": True}
+    assert error_code(lambda: s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version, **bypass)) == (
+        "AccessDenied"
     )
+    assert root_s3.head_object(Bucket=BUCKET, Key=key, VersionId=version)["ContentLength"] > 0
+
+
+def test_nobody_shortens_or_deletes_a_compliance_lock(postgres, seeded, outputs, root_s3):
+    """Prod's mode (a backups bucket's default): neither the writer nor root can shorten a
+    COMPLIANCE lock, bypass header or not, or delete the version."""
+    done = day2("backup", "--outputs", str(outputs), "--database", "app", "--json", "--lock-days", "1",
+                "--lock-mode", "COMPLIANCE", env=postgres.env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    key, version = json.loads(done.stdout)["key"], json.loads(done.stdout)["version_id"]
+    locked = root_s3.get_object_retention(Bucket=BUCKET, Key=key, VersionId=version)["Retention"]
+    assert locked["Mode"] == "COMPLIANCE"
+    sooner = {"Mode": "COMPLIANCE", "RetainUntilDate": locked["RetainUntilDate"] - timedelta(hours=12)}
+    weaker = {"Mode": "GOVERNANCE", "RetainUntilDate": locked["RetainUntilDate"]}
+    for who, client in (("the writer", backup_service_s3(outputs)), ("root", root_s3)):
+        for retention in (sooner, weaker):
+            for bypass in ({}, {"BypassGovernanceRetention": True}):
+                code = error_code(
+                    lambda client=client, retention=retention, bypass=bypass: client.put_object_retention(
+                        Bucket=BUCKET, Key=key, VersionId=version, Retention=retention, **bypass
+                    )
+                )
+                assert code in LOCKED, f"{who}: {retention['Mode']} {bypass}: {code}"
     assert (
         error_code(
             lambda: root_s3.delete_object(
                 Bucket=BUCKET, Key=key, VersionId=version, BypassGovernanceRetention=True
             )
         )
-        == "AccessDenied"
+        in LOCKED
     )
-    assert root_s3.get_object(Bucket=BUCKET, Key=key, VersionId=version)["Body"].read() == b"locked"
+    assert root_s3.get_object_retention(Bucket=BUCKET, Key=key, VersionId=version)["Retention"] == locked
 
 
 def test_a_failing_restore_commits_nothing_and_drops_the_database_it_created(postgres, outputs, root_s3):
@@ -487,6 +517,92 @@ def test_a_drill_fails_naming_a_table_its_backup_lacks(postgres, seeded, outputs
         assert _scratch_databases(postgres) == "0"
     finally:
         postgres.psql("app", "DROP TABLE added_after")
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The service's metrics for database app, by name."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        name: float(value)
+        for name, value in re.findall(r'^(minio_platform_\w+)\{database="app"\} (\S+)$', text, re.MULTILINE)
+    }
+
+
+def test_the_backup_service_runs_its_schedule_and_counts_a_failure(postgres, seeded, outputs, tmp_path):
+    """`python -m day2 serve` as the stack runs it (secrets in files, no secret in its environment),
+    with a schedule every minute: a sealed backup lands and its metrics say so; then the database
+    is pointed at a port nothing listens on, and the next run's failure shows in the metrics."""
+    given = json.loads(outputs.read_text())
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "s3-secret-key").write_text(given["service_account_secret_keys"]["backup-service"])
+    (files / "seal-key").write_text(given["backup_seal_key"])
+    port = free_port()
+
+    def service(db_port: int) -> subprocess.Popen:
+        (files / "pgpass").write_text(f"127.0.0.1:{db_port}:*:{postgres.env['PGUSER']}:{postgres.password}\n")
+        config = {
+            "bucket": BUCKET, "endpoint": given["s3_endpoint"], "region": "us-east-1",
+            "access_key": given["service_account_access_keys"]["backup-service"],
+            "secret_key_file": str(files / "s3-secret-key"), "seal_key_file": str(files / "seal-key"),
+            "pgpass_file": str(files / "pgpass"), "lock": {"mode": "GOVERNANCE", "days": 30},
+            "metrics_port": port, "work_dir": str(tmp_path), "scratch_dir": str(tmp_path),
+            "schedules": [{"database": "app", "host": "127.0.0.1", "port": db_port,
+                           "user": postgres.env["PGUSER"], "schedule": "* * * * *", "drill": None}],
+        }  # fmt: skip
+        (tmp_path / "service.json").write_text(json.dumps(config))
+        environment = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8"}
+        return subprocess.Popen(
+            [sys.executable, "-m", "day2", "serve", "--config", str(tmp_path / "service.json")],
+            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def until(process: subprocess.Popen, done, what: str, seconds: float = 150) -> dict[str, float]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read()
+            try:
+                metrics = scrape(port)
+            except OSError:
+                metrics = {}
+            if metrics and done(metrics):
+                return metrics
+            time.sleep(1)
+        pytest.fail(f"{what} within {seconds} s; metrics: {metrics}")
+
+    started = time.time()
+    process = service(int(postgres.env["PGPORT"]))
+    try:
+        succeeded = "minio_platform_backup_last_success_timestamp_seconds"
+        metrics = until(process, lambda m: m.get(succeeded, 0) > started, "no scheduled backup succeeded")
+        assert metrics["minio_platform_backup_last_failed"] == 0
+        assert metrics["minio_platform_backup_last_size_bytes"] > 0
+        assert metrics["minio_platform_backup_due_timestamp_seconds"] > started
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=60)
+    events = [json.loads(line) for line in out.splitlines()]
+    (run,) = [e for e in events if e.get("event") == "backup"][:1]
+    assert run["outcome"] == "success" and run["key"].startswith("postgresql/app/")
+    listed = {b["key"]: b for b in json.loads(day2("list", "--outputs", str(outputs), "--database", "app",
+                                                   "--json").stdout)["backups"]}  # fmt: skip
+    assert listed[run["key"]]["seal"] == "verified"
+
+    # Restarted with the database gone: at start the newest backup counts as the last success (a
+    # restart forgets nothing), then the scheduled run fails and the failure metrics rise.
+    process = service(free_port())
+    try:
+        metrics = until(process, lambda m: m.get("minio_platform_backup_failures_total", 0) >= 1,
+                        "no failure counted")  # fmt: skip
+        assert metrics["minio_platform_backup_last_failed"] == 1
+        assert metrics["minio_platform_backup_last_success_timestamp_seconds"] >= int(started)
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=60)
+    failure = next(json.loads(line) for line in out.splitlines() if '"failure"' in line)
+    assert failure["event"] == "backup" and "pg_dump of app failed" in failure["error"]
+    assert postgres.password not in out
 
 
 def test_clear_errors_for_a_missing_backup_bad_credentials_and_no_endpoint(postgres, outputs, gateway):
@@ -682,8 +798,9 @@ def test_a_dump_of_many_parts_goes_up_in_parallel_with_a_checksum_per_part(
 
 
 def test_a_1_gb_dump_backs_up_in_bounded_memory(postgres, big, outputs, root_s3):
-    """Peak memory stays flat with dump size: 1 GB against 100 MB, side by side, same settings."""
-    small = filler(postgres, "small", 100_000)
+    """Peak memory stays flat with dump size: 1 GB against 300 MB, side by side, same settings (both
+    long enough for the default 4 parts to be in flight at once)."""
+    small = filler(postgres, "small", 300_000)
     peaks = {}
     for database in (small, big):
         tool = _backup_process(outputs, postgres, database, "--compress", "0", "--json")
@@ -700,7 +817,7 @@ def test_a_1_gb_dump_backs_up_in_bounded_memory(postgres, big, outputs, root_s3)
     )
     assert peaks["big bytes"] >= 1_000_000_000
     assert big_peak < 250 * 1024 * 1024
-    assert peaks["small bytes"] >= 100_000_000
+    assert peaks["small bytes"] >= 300_000_000
     # A few 16 MiB parts in flight (--concurrency, default 4), whatever the dump's size.
     assert big_peak / small_peak < 1.25
     for database in (small, big):
@@ -717,7 +834,13 @@ def test_compliance_reports_each_bucket_and_the_audit_target(outputs):
         "backups-postgresql": 30,
         "logs": 90,
     }
-    assert all(b["versioning"] == "off" and b["encryption"] == "none" for b in buckets.values())
+    assert all(b["encryption"] == "none" for b in buckets.values())
+    # The backups bucket is locked (each backup by its writer: no default retention) and versioned.
+    assert {n: (b["versioning"], b["object_lock"]) for n, b in buckets.items()} == {
+        "application-files": ("off", "off"),
+        "backups-postgresql": ("enabled", "on, no default retention"),
+        "logs": ("off", "off"),
+    }
     # Read as platform-auditor from server info: the target and its state (online once it has
     # delivered, as the answering node saw it), not its endpoint, which only config readers see.
     (target,) = report["audit_targets"]

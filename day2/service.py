@@ -1,0 +1,315 @@
+"""``python -m day2 serve --config FILE``: the stack's backup service.
+
+It runs each schedule's backup (and restore drill) at the times its cron expression names, with
+APScheduler's cron trigger, each run as ``python -m day2 backup`` (``drill``) in a process of its
+own with that schedule's database in libpq's variables and its password in a pgpass file. The
+config (rendered by components/backup_service.py) names the bucket, the gateway, the identity
+and the secret files; no secret is in it, in the environment or in the arguments.
+
+Prometheus metrics on ``metrics_port`` (``/metrics``), per database:
+
+- ``minio_platform_backup_last_success_timestamp_seconds``: the last backup that succeeded here, or
+  at start the newest sealed backup in the bucket (0: none yet);
+- ``minio_platform_backup_due_timestamp_seconds``: when the next backup after that one was due; the
+  ``MinIOPlatformBackupOverdue`` alert fires once it is past by the stack's grace;
+- ``minio_platform_backup_last_duration_seconds``, ``..._last_size_bytes``, ``..._runs_total``,
+  ``..._failures_total``;
+- ``minio_platform_drill_last_success_timestamp_seconds``, ``..._drill_last_restore_seconds`` (the
+  time to restore, the RTO measured), ``..._drill_failures_total``.
+
+Each run's outcome is one JSON line on stdout (the container's log).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from day2 import backups
+from day2.connection import Connection
+from day2.errors import UsageError
+from day2.schedules import METRICS_PORT, cron_trigger
+
+RUN_TIMEOUT_SECONDS = 24 * 3600
+"""A backup or drill taking longer is stopped and counted as failed."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    database: str
+    host: str
+    port: int
+    user: str
+    schedule: str
+    drill: str | None = None
+
+    def environment(self, pgpass: str) -> dict[str, str]:
+        return {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGPASSFILE": pgpass,
+            "PGCONNECT_TIMEOUT": "10",
+        }
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    bucket: str
+    endpoint: str
+    region: str
+    access_key: str
+    secret_key_file: str
+    seal_key_file: str
+    pgpass_file: str
+    schedules: tuple[Schedule, ...]
+    lock: backups.Lock | None = None
+    metrics_port: int = METRICS_PORT
+    work_dir: str = "/var/lib/backup"
+    """Where a drill keeps the dump it downloads (a volume: a dump can be larger than memory)."""
+    scratch_dir: str = "/tmp"  # noqa: S108 (the container's private tmpfs)
+    """Where the service keeps its private copy of the pgpass file (memory, never a disk)."""
+
+    @classmethod
+    def load(cls, path: Path) -> ServiceConfig:
+        try:
+            document: dict[str, Any] = json.loads(path.read_text())
+            lock = document.pop("lock", None)
+            schedules = tuple(Schedule(**entry) for entry in document.pop("schedules"))
+            config = cls(**document, schedules=schedules, lock=backups.Lock(**lock) if lock else None)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise UsageError(f"cannot read the service's config {path}: {err}") from err
+        for schedule in config.schedules:
+            backups.check_database_name(schedule.database)
+            for expression in (schedule.schedule, schedule.drill):
+                if expression:
+                    cron_trigger(expression)
+        return config
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["database"]
+        prefix = "minio_platform_backup"
+        self.last_success = Gauge(
+            f"{prefix}_last_success_timestamp_seconds",
+            "When the database's last backup succeeded (Unix time; 0: none)",
+            labels,
+            registry=registry,
+        )
+        self.due = Gauge(
+            f"{prefix}_due_timestamp_seconds",
+            "When the backup after the last successful one was due (Unix time)",
+            labels,
+            registry=registry,
+        )
+        self.duration = Gauge(
+            f"{prefix}_last_duration_seconds", "How long the last backup ran", labels, registry=registry
+        )
+        self.size = Gauge(f"{prefix}_last_size_bytes", "Size of the last backup", labels, registry=registry)
+        self.runs = Counter(f"{prefix}_runs", "Backups started", labels, registry=registry)
+        self.failures = Counter(f"{prefix}_failures", "Backups that failed", labels, registry=registry)
+        self.drill_success = Gauge(
+            "minio_platform_drill_last_success_timestamp_seconds",
+            "When the database's last restore drill succeeded (Unix time; 0: none)",
+            labels,
+            registry=registry,
+        )
+        self.drill_seconds = Gauge(
+            "minio_platform_drill_last_restore_seconds",
+            "How long the last successful drill's restore took (the restore time measured)",
+            labels,
+            registry=registry,
+        )
+        self.drill_failures = Counter(
+            "minio_platform_drill_failures", "Restore drills that failed", labels, registry=registry
+        )
+        self.last_failed = Gauge(
+            f"{prefix}_last_failed", "1: the last backup failed; 0: it succeeded, or none ran", labels,
+            registry=registry,
+        )  # fmt: skip
+        self.drill_last_failed = Gauge(
+            "minio_platform_drill_last_failed",
+            "1: the last restore drill failed; 0: it succeeded, or none ran",
+            labels,
+            registry=registry,
+        )
+
+
+Runner = Callable[[Sequence[str], Mapping[str, str]], subprocess.CompletedProcess]
+
+
+def run_tool(arguments: Sequence[str], environment: Mapping[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "day2", *arguments],
+        env=dict(environment),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def _log(**event: Any) -> None:
+    print(json.dumps({"time": datetime.now(UTC).isoformat(timespec="seconds"), **event}), flush=True)
+
+
+class BackupService:
+    """The schedules, their runs and their metrics (the scheduler calls :meth:`backup`, :meth:`drill`)."""
+
+    def __init__(self, config: ServiceConfig, registry: CollectorRegistry, run: Runner = run_tool) -> None:
+        self.config = config
+        self.metrics = Metrics(registry)
+        self.run = run
+        self.triggers = {s.database: cron_trigger(s.schedule) for s in config.schedules}
+
+    def _environment(self, schedule: Schedule) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": self.config.work_dir,
+            "LC_ALL": "C.UTF-8",
+            "MINIO_ACCESS_KEY": self.config.access_key,
+            "MINIO_SECRET_KEY_FILE": self.config.secret_key_file,
+            **schedule.environment(self.config.pgpass_file),
+        }
+
+    def _common(self) -> list[str]:
+        return [
+            "--endpoint", self.config.endpoint, "--region", self.config.region,
+            "--bucket", self.config.bucket, "--seal-key-file", self.config.seal_key_file, "--json",
+        ]  # fmt: skip
+
+    def _set_due(self, schedule: Schedule, after: datetime) -> None:
+        due = self.triggers[schedule.database].get_next_fire_time(None, after)
+        self.metrics.due.labels(schedule.database).set(due.timestamp() if due else 0)
+
+    def start(self, s3) -> None:
+        """The metrics before any run: the newest sealed backup in the bucket counts as the last
+        success (a restarted service does not forget), and the next backup is due after it."""
+        now = datetime.now(UTC)
+        for schedule in self.config.schedules:
+            try:
+                found = [
+                    b
+                    for b in backups.list_backups(s3, self.config.bucket, schedule.database)
+                    if b.seal != backups.SealState.MISSING
+                ]
+            except (BotoCoreError, ClientError) as err:  # the first run will tell again
+                _log(event="started", database=schedule.database, warning=f"cannot list its backups: {err}")
+                found = []
+            last = found[0].last_modified if found else None
+            self.metrics.last_success.labels(schedule.database).set(last.timestamp() if last else 0)
+            self.metrics.runs.labels(schedule.database)
+            self.metrics.failures.labels(schedule.database)
+            self.metrics.drill_failures.labels(schedule.database)
+            self.metrics.last_failed.labels(schedule.database).set(0)
+            self.metrics.drill_last_failed.labels(schedule.database).set(0)
+            self._set_due(schedule, last or now)
+
+    def backup(self, schedule: Schedule) -> bool:
+        lock = (
+            ["--lock-days", str(self.config.lock.days), "--lock-mode", self.config.lock.mode]
+            if self.config.lock
+            else []
+        )
+        arguments = ["backup", *self._common(), *lock, "--database", schedule.database]
+        self.metrics.runs.labels(schedule.database).inc()
+        began = time.monotonic()
+        done = self._attempt(arguments, schedule)
+        seconds = time.monotonic() - began
+        self.metrics.duration.labels(schedule.database).set(seconds)
+        if done is not None and done.returncode == 0:
+            result = json.loads(done.stdout)
+            finished = datetime.now(UTC)
+            self.metrics.last_success.labels(schedule.database).set(finished.timestamp())
+            self.metrics.size.labels(schedule.database).set(result["size"])
+            self.metrics.last_failed.labels(schedule.database).set(0)
+            self._set_due(schedule, finished)
+            _log(event="backup", database=schedule.database, outcome="success", key=result["key"],
+                 size=result["size"], sha256=result["sha256"], seconds=round(seconds, 3))  # fmt: skip
+            return True
+        self.metrics.failures.labels(schedule.database).inc()
+        self.metrics.last_failed.labels(schedule.database).set(1)
+        _log(event="backup", database=schedule.database, outcome="failure", seconds=round(seconds, 3),
+             exit_code=None if done is None else done.returncode, error=_reason(done))  # fmt: skip
+        return False
+
+    def drill(self, schedule: Schedule) -> bool:
+        arguments = [
+            "drill",
+            *self._common(),
+            "--database",
+            schedule.database,
+            "--workdir",
+            self.config.work_dir,
+        ]
+        done = self._attempt(arguments, schedule)
+        if done is not None and done.returncode == 0:
+            result = json.loads(done.stdout)
+            self.metrics.drill_success.labels(schedule.database).set(time.time())
+            self.metrics.drill_seconds.labels(schedule.database).set(result["seconds_to_restore"])
+            self.metrics.drill_last_failed.labels(schedule.database).set(0)
+            _log(event="drill", database=schedule.database, outcome="success", backup=result["backup"],
+                 seconds_to_restore=result["seconds_to_restore"])  # fmt: skip
+            return True
+        self.metrics.drill_failures.labels(schedule.database).inc()
+        self.metrics.drill_last_failed.labels(schedule.database).set(1)
+        _log(event="drill", database=schedule.database, outcome="failure",
+             exit_code=None if done is None else done.returncode, error=_reason(done))  # fmt: skip
+        return False
+
+    def _attempt(self, arguments: list[str], schedule: Schedule) -> subprocess.CompletedProcess | None:
+        try:
+            return self.run(arguments, self._environment(schedule))
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def _reason(done: subprocess.CompletedProcess | None) -> str:
+    if done is None:
+        return f"stopped after {RUN_TIMEOUT_SECONDS} s"
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return lines[-1][-500:] if lines else f"exit status {done.returncode}"
+
+
+def private_pgpass(config: ServiceConfig) -> ServiceConfig:
+    """libpq ignores a pgpass file that its group may read ("permissions should be u=rw (0600) or
+    less"), and the stack's secret files are 0440 (components/conventions.py, SECRET_FILE_MODE):
+    the service's own copy, 0600, on its private tmpfs."""
+    copy = Path(config.scratch_dir) / "pgpass"
+    copy.touch(mode=0o600)
+    copy.chmod(0o600)
+    copy.write_text(Path(config.pgpass_file).read_text())
+    return dataclasses.replace(config, pgpass_file=str(copy))
+
+
+def serve(config_path: Path) -> None:
+    """Run until stopped: the metrics endpoint and every schedule (SIGTERM ends it)."""
+    config = private_pgpass(ServiceConfig.load(config_path))
+    secret_key = Path(config.secret_key_file).read_text().strip()
+    s3 = Connection(config.endpoint, config.access_key, secret_key, config.region).s3()
+    registry = CollectorRegistry()
+    service = BackupService(config, registry)
+    start_http_server(config.metrics_port, registry=registry)
+    service.start(s3)
+    scheduler = BlockingScheduler(timezone=UTC)
+    for schedule in config.schedules:
+        options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
+        scheduler.add_job(service.backup, cron_trigger(schedule.schedule), args=[schedule], **options)
+        if schedule.drill:
+            scheduler.add_job(service.drill, cron_trigger(schedule.drill), args=[schedule], **options)
+    _log(event="started", schedules=[s.database for s in config.schedules], bucket=config.bucket)
+    scheduler.start()
