@@ -193,13 +193,13 @@ def run(
     return [
         Row("backup", "backup throughput", Figure(backups["ours"]["mbs"], "MB/s"),
             Figure(backups["theirs"]["mbs"], "MB/s"), "pg_dump -Fc | mc pipe",
-            conditions + "; the tool: parts of 16 MiB, 4 in flight, each with its SHA-256, straight to the "
+            conditions + "; the tool: parts of 16 MiB, 2 in flight, each with its SHA-256, straight to the "
             "final key (completed if none is there), then its seal; both locked (versioned bucket)"),
         Row("backup", "backup peak RSS (the tool's own)", Figure(backups["ours"]["rss"], "MB"),
             Figure(backups["theirs"]["rss"], "MB"), "mc pipe", conditions, higher_is_better=False),
         Row("backup", "restore throughput", Figure(restores["ours"]["mbs"], "MB/s"),
             Figure(restores["theirs"]["mbs"], "MB/s"), "mc cat | pg_restore",
-            conditions + "; the tool checks the seal, downloads 4 ranges at a time and checks the SHA-256 "
+            conditions + "; the tool checks the seal, downloads 2 ranges at a time and checks the SHA-256 "
             f"before pg_restore starts (that part alone: {statistics.median(checks):.1f} s)"),
         Row("backup", "restore peak RSS (the tool's own)", Figure(restores["ours"]["rss"], "MB"),
             Figure(restores["theirs"]["rss"], "MB"), "mc cat", conditions, higher_is_better=False),

@@ -50,8 +50,9 @@ DUMP_SUFFIX = ".dump"
 DEFAULT_BUCKET = "backups-postgresql"
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MIB
-DEFAULT_CONCURRENCY = 4
-"""Parts uploaded (or ranges downloaded) at once: memory use is about this many parts, plus one."""
+DEFAULT_CONCURRENCY = 2
+"""Parts uploaded (or ranges downloaded) at once: memory use is about this many parts, plus one.
+Two keep the upload ahead of pg_dump, whose compression sets a backup's pace, in flat memory."""
 MAX_PARTS = 10_000
 META_PG_DUMP = "pg-dump-version"
 META_DATABASE = "database"

@@ -184,7 +184,8 @@ def test_the_backup_service_runs_hardened_with_its_secrets_in_files(backed: Back
         assert not leaked, f"docker inspect {name} shows the {leaked}"
     variables = [entry.split("=", 1)[0] for entry in json.loads(inspect("backup", "{{json .Config.Env}}"))]
     assert not [key for key in variables if secret_looking(key)], variables
-    assert not json.loads(inspect("backup", "{{json .NetworkSettings.Ports}}") or "{}")
+    ports = json.loads(inspect("backup", "{{json .NetworkSettings.Ports}}") or "{}")
+    assert not [port for port, bound in ports.items() if bound], f"published on the host: {ports}"
     networks = set(json.loads(inspect("backup", "{{json .NetworkSettings.Networks}}")))
     assert networks == {"database-net", "monitoring-net"}
 

@@ -799,7 +799,7 @@ def test_a_dump_of_many_parts_goes_up_in_parallel_with_a_checksum_per_part(
 
 def test_a_1_gb_dump_backs_up_in_bounded_memory(postgres, big, outputs, root_s3):
     """Peak memory stays flat with dump size: 1 GB against 300 MB, side by side, same settings (both
-    long enough for the default 4 parts to be in flight at once)."""
+    long enough for the default 2 parts to be in flight at once)."""
     small = filler(postgres, "small", 300_000)
     peaks = {}
     for database in (small, big):
@@ -818,7 +818,7 @@ def test_a_1_gb_dump_backs_up_in_bounded_memory(postgres, big, outputs, root_s3)
     assert peaks["big bytes"] >= 1_000_000_000
     assert big_peak < 250 * 1024 * 1024
     assert peaks["small bytes"] >= 300_000_000
-    # A few 16 MiB parts in flight (--concurrency, default 4), whatever the dump's size.
+    # A few 16 MiB parts in flight (--concurrency, default 2), whatever the dump's size.
     assert big_peak / small_peak < 1.25
     for database in (small, big):
         remove_backups(root_s3, f"postgresql/{database}/")
