@@ -55,8 +55,8 @@ def run(
     # here, so the bench can remove its rounds as root).
     if DEFAULT_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket=DEFAULT_BUCKET, ObjectLockEnabledForBucket=True)
-    scratch = tempfile.TemporaryDirectory(prefix="bench-seal-")
-    seal_file = Path(scratch.name) / "seal.key"
+    seal_dir = tempfile.TemporaryDirectory(prefix="bench-seal-")
+    seal_file = Path(seal_dir.name) / "seal.key"
     seal_file.write_text(secrets.token_hex(32))
     tool_env = {**postgres.env, "MINIO_ACCESS_KEY": access_key, "MINIO_SECRET_KEY": secret_key}
     mc_env = {**postgres.env, "MC_HOST_bench": endpoint.replace("://", f"://{access_key}:{secret_key}@", 1)}
@@ -183,7 +183,7 @@ def run(
         fresh(database)
     for side in list(keys):
         replace_key(side, "")
-    scratch.cleanup()
+    seal_dir.cleanup()
 
     dump_mb = backups["ours"]["bytes"][-1] / MB
     conditions = (
@@ -199,8 +199,8 @@ def run(
             Figure(backups["theirs"]["rss"], "MB"), "mc pipe", conditions, higher_is_better=False),
         Row("backup", "restore throughput", Figure(restores["ours"]["mbs"], "MB/s"),
             Figure(restores["theirs"]["mbs"], "MB/s"), "mc cat | pg_restore",
-            conditions + "; the tool checks the seal, downloads 2 ranges at a time and checks the SHA-256 "
-            f"before pg_restore starts (that part alone: {statistics.median(checks):.1f} s)"),
+            conditions + "; the tool checks the seal, downloads the sealed version in one stream, checks "
+            f"the SHA-256, then pg_restore starts (that part alone: {statistics.median(checks):.1f} s)"),
         Row("backup", "restore peak RSS (the tool's own)", Figure(restores["ours"]["rss"], "MB"),
             Figure(restores["theirs"]["rss"], "MB"), "mc cat", conditions, higher_is_better=False),
     ]  # fmt: skip

@@ -51,8 +51,12 @@ DEFAULT_BUCKET = "backups-postgresql"
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MIB
 DEFAULT_CONCURRENCY = 2
-"""Parts uploaded (or ranges downloaded) at once: memory use is about this many parts, plus one.
-Two keep the upload ahead of pg_dump, whose compression sets a backup's pace, in flat memory."""
+"""Parts a backup uploads at once: memory use is about this many parts, plus one. Two keep the
+upload ahead of pg_dump, whose compression sets a backup's pace, in flat memory."""
+RESTORE_CONCURRENCY = 1
+"""Ranges a restore downloads at once; 1: one streaming GET. Measured with make bench (2 cores, a
+dump of 589 MB, docs/performance.md): two ranges of 16 MiB downloaded and checked it in 2.4 s with
+127 MB of peak RSS, one stream in 1.6 s with 60 MB."""
 MAX_PARTS = 10_000
 META_PG_DUMP = "pg-dump-version"
 META_DATABASE = "database"
@@ -597,10 +601,11 @@ def download_verified(
     progress: Progress,
     *,
     part_size: int = DEFAULT_PART_SIZE,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int = RESTORE_CONCURRENCY,
 ) -> Path:
-    """The backup's sealed version in a file under ``directory``: ranges fetched ``concurrency`` at
-    once, written and hashed in order; its size and SHA-256 checked, the file deleted on mismatch."""
+    """The backup's sealed version in a file under ``directory``: one stream, or ranges fetched
+    ``concurrency`` at once, written and hashed in order; its size and SHA-256 checked, the file
+    deleted on mismatch."""
     if not backup.sha256:
         raise CorruptBackup(f"s3://{bucket}/{backup.key} records no SHA-256: it cannot be verified")
     version = {"VersionId": backup.version_id} if backup.version_id else {}
@@ -612,21 +617,31 @@ def download_verified(
         answer = s3.get_object(Bucket=bucket, Key=backup.key, Range=f"bytes={first}-{last}", **version)
         return answer["Body"].read()
 
+    def ranges(pool: ThreadPoolExecutor) -> Iterator[bytes]:
+        """``part_size`` ranges, ``concurrency`` in flight, in order."""
+        running: deque[Future[bytes]] = deque()
+        starts = iter(range(0, backup.size, part_size))
+        for first in starts:
+            running.append(pool.submit(fetch, first))
+            if len(running) >= concurrency:
+                break
+        while running:
+            chunk = running.popleft().result()
+            following = next(starts, None)
+            if following is not None:
+                running.append(pool.submit(fetch, following))
+            yield chunk
+
     try:
         digest = hashlib.sha256()
         written = 0
         with open(handle, "wb") as out, ThreadPoolExecutor(concurrency, thread_name_prefix="range") as pool:
-            running: deque[Future[bytes]] = deque()
-            starts = iter(range(0, backup.size, part_size))
-            for first in starts:
-                running.append(pool.submit(fetch, first))
-                if len(running) >= concurrency:
-                    break
-            while running:
-                chunk = running.popleft().result()
-                following = next(starts, None)
-                if following is not None:
-                    running.append(pool.submit(fetch, following))
+            chunks = (
+                s3.get_object(Bucket=bucket, Key=backup.key, **version)["Body"].iter_chunks(MIB)
+                if concurrency == 1
+                else ranges(pool)
+            )
+            for chunk in chunks:
                 digest.update(chunk)
                 out.write(chunk)
                 written += len(chunk)
@@ -655,7 +670,7 @@ def restore_postgres(
     unsealed: bool = False,
     workdir: Path | None = None,
     progress: Progress = lambda n: None,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int = RESTORE_CONCURRENCY,
 ) -> Backup:
     """Restore a backup (``key``, or the newest sealed one of ``source_database``) into ``database``.
 

@@ -377,7 +377,7 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub
 
-    def bucket(sub: argparse.ArgumentParser, concurrency: bool = True) -> None:
+    def bucket(sub: argparse.ArgumentParser, concurrency: int | None = None) -> None:
         sub.add_argument(
             "--bucket", default=backups.DEFAULT_BUCKET, help="backup bucket (default: %(default)s)"
         )
@@ -387,13 +387,13 @@ def parser() -> argparse.ArgumentParser:
             metavar="FILE",
             help="the stack's backup seal key (default: the outputs' backup_seal_key)",
         )
-        if concurrency:
+        if concurrency is not None:
             sub.add_argument(
                 "--concurrency",
                 type=_concurrency,
-                default=backups.DEFAULT_CONCURRENCY,
+                default=concurrency,
                 metavar="N",
-                help="parts in flight at once, 1 to 16 (default: %(default)s); memory use follows it",
+                help="parts (ranges) in flight, 1 to 16 (default: %(default)s); memory use follows it",
             )
 
     sub = command("backup", cmd_backup, "Stream pg_dump (custom format) into the cluster and seal it.")
@@ -423,14 +423,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--lock-mode", choices=("GOVERNANCE", "COMPLIANCE"), default="COMPLIANCE", help="with --lock-days"
     )
-    bucket(sub)
+    bucket(sub, concurrency=backups.DEFAULT_CONCURRENCY)
 
     sub = command("list", cmd_list, "List backups, newest first, with size, age, seal, checksum and expiry.")
     sub.add_argument("--database", help="only this database's backups")
     sub.add_argument(
         "--expiring-within", type=int, default=7, metavar="DAYS", help="flag expiries this close"
     )
-    bucket(sub, concurrency=False)
+    bucket(sub)
 
     sub = command(
         "restore",
@@ -448,7 +448,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="restore a backup without a seal (made before seals) against the SHA-256 in its metadata",
     )
-    bucket(sub)
+    bucket(sub, concurrency=backups.RESTORE_CONCURRENCY)
 
     sub = command(
         "drill",
@@ -457,7 +457,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--database", required=True, help="whose newest backup to restore (and compare with)")
     sub.add_argument("--workdir", type=Path, help="where the downloaded dump is kept while it is checked")
-    bucket(sub, concurrency=False)
+    bucket(sub)
 
     command(
         "verify", cmd_verify, "Check a live deployment against its stack outputs; non-zero on any failure."
