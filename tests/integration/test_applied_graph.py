@@ -88,7 +88,7 @@ def test_encryption_with_the_cluster_key_applies_to_new_objects(applied, root_s3
 # --- policies enforced -------------------------------------------------------------------------------
 
 
-def test_backup_service_reads_and_writes_its_bucket(applied, gateway):
+def test_backup_service_reads_and_writes_its_bucket_and_deletes_nothing(applied, gateway, root_s3):
     backup = client_for(applied, gateway, "backup-service")
     backup.put_object(Bucket="backups-postgresql", Key="app_db/dump.pgcustom", Body=b"dump")
     assert (
@@ -97,7 +97,11 @@ def test_backup_service_reads_and_writes_its_bucket(applied, gateway):
     assert [o["Key"] for o in backup.list_objects_v2(Bucket="backups-postgresql")["Contents"]] == [
         "app_db/dump.pgcustom"
     ]
-    backup.delete_object(Bucket="backups-postgresql", Key="app_db/dump.pgcustom")
+    # Issue #32: the backup account writes, never deletes (this variant's bucket is a plain one; the
+    # locked and versioned backups bucket: tests/integration/test_day2.py).
+    assert denied(lambda: backup.delete_object(Bucket="backups-postgresql", Key="app_db/dump.pgcustom"))
+    assert backup.head_object(Bucket="backups-postgresql", Key="app_db/dump.pgcustom")["ContentLength"] == 4
+    root_s3.delete_object(Bucket="backups-postgresql", Key="app_db/dump.pgcustom")
     # Its bucket's name alone: the policy lists no other bucket (nor does a backup operator's console).
     assert {b["Name"] for b in backup.list_buckets()["Buckets"]} == {"backups-postgresql"}
 

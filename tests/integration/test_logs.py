@@ -45,7 +45,9 @@ def traffic(applied, gateway, root_s3, node_environment):
     backup = s3_client(gateway.s3_endpoint, access_key, secret_key, attempts=1)
     backup.put_object(Bucket="backups-postgresql", Key="db/app.dump", Body=b"dump")
     backup.get_object(Bucket="backups-postgresql", Key="db/app.dump")["Body"].read()
-    backup.delete_object(Bucket="backups-postgresql", Key="db/app.dump")
+    with pytest.raises(ClientError, match="AccessDenied"):  # the backup account deletes nothing (#32)
+        backup.delete_object(Bucket="backups-postgresql", Key="db/app.dump")
+    root_s3.delete_object(Bucket="backups-postgresql", Key="db/app.dump")  # unlocked: root may
     with pytest.raises(ClientError, match="AccessDenied"):
         backup.list_objects_v2(Bucket="logs")
 
@@ -114,6 +116,7 @@ TRAFFIC_EVENTS = [
     ("AddServiceAccount", 200, "", ""),
     ("PutObject", 200, "backups-postgresql", "db/app.dump"),
     ("GetObject", 200, "backups-postgresql", "db/app.dump"),
+    ("DeleteObject", 403, "backups-postgresql", "db/app.dump"),
     ("DeleteObject", 204, "backups-postgresql", "db/app.dump"),
     ("ListObjectsV2", 403, "logs", ""),
     ("PutObject", 200, "logs", "shared.txt"),
