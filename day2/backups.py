@@ -511,7 +511,7 @@ def find_backup(s3, bucket: str, key: str | None, database: str, seal_key: bytes
         raise
 
 
-def _psql(database: str, sql: str, *, maintenance: bool = False) -> subprocess.CompletedProcess:
+def psql(database: str, sql: str, *, maintenance: bool = False) -> subprocess.CompletedProcess:
     target = "postgres" if maintenance else database
     return subprocess.run(
         [
@@ -534,12 +534,12 @@ def _psql(database: str, sql: str, *, maintenance: bool = False) -> subprocess.C
 def database_state(database: str) -> int | None:
     """How many user relations ``database`` holds; None if it does not exist."""
     # ``database`` passed check_database_name: no quote can reach the statement.
-    exists = _psql(database, f"SELECT 1 FROM pg_database WHERE datname = '{database}'", maintenance=True)  # noqa: S608
+    exists = psql(database, f"SELECT 1 FROM pg_database WHERE datname = '{database}'", maintenance=True)  # noqa: S608
     if exists.returncode != 0:
         raise DatabaseError(f"cannot reach PostgreSQL: {exists.stderr.strip()}")
     if exists.stdout.strip() != "1":
         return None
-    count = _psql(
+    count = psql(
         database,
         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
@@ -694,7 +694,7 @@ def restore_postgres(
                 f"database {database} is not empty ({state} relations): pass --force to replace its objects"
             )
         if state is None:
-            created = _psql(database, f'CREATE DATABASE "{database}"', maintenance=True)
+            created = psql(database, f'CREATE DATABASE "{database}"', maintenance=True)
             if created.returncode != 0:
                 raise DatabaseError(f"cannot create {database}: {created.stderr.strip()}")
         command = [
@@ -712,7 +712,7 @@ def restore_postgres(
         if done.returncode != 0:
             dropped = ""
             if state is None:
-                gone = _psql(database, f'DROP DATABASE IF EXISTS "{database}"', maintenance=True)
+                gone = psql(database, f'DROP DATABASE IF EXISTS "{database}"', maintenance=True)
                 dropped = (
                     " and the database it created was dropped"
                     if gone.returncode == 0

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from day2.backups import _psql, check_database_name, restore_postgres
+from day2.backups import check_database_name, psql, restore_postgres
 from day2.errors import DatabaseError
 
 _COUNTS = """
@@ -34,7 +34,7 @@ ORDER BY 1
 
 def table_counts(database: str) -> dict[str, int]:
     """Each user table of ``database`` (``schema.table``) and how many rows it holds now."""
-    done = _psql(check_database_name(database), _COUNTS)
+    done = psql(check_database_name(database), _COUNTS)
     if done.returncode != 0:
         raise DatabaseError(f"cannot count the rows of {database}: {done.stderr.strip()}")
     rows = (line.rsplit("|", 1) for line in done.stdout.splitlines() if line)
@@ -90,7 +90,7 @@ def drill(
         seconds = time.monotonic() - began
         restored = table_counts(scratch)
     finally:
-        dropped = _psql(scratch, f'DROP DATABASE IF EXISTS "{scratch}"', maintenance=True)
+        dropped = psql(scratch, f'DROP DATABASE IF EXISTS "{scratch}"', maintenance=True)
     if dropped.returncode != 0:
         raise DatabaseError(
             f"the drill could not drop its scratch database {scratch}: {dropped.stderr.strip()}"

@@ -370,3 +370,10 @@ def test_outside_the_stack_every_piece_is_named_when_missing(change, key):
 
 def test_a_configured_bucket_keeps_its_own_lock():
     refused({"schedules": [SCHEDULE], "objectLock": {"days": 3}}, "backups.objectLock")
+
+
+def test_the_settings_and_the_tool_agree_on_the_seal_keys_length():
+    from components.settings.secrets import SEAL_KEY_MIN
+    from day2.backups import SEAL_KEY_MINIMUM
+
+    assert SEAL_KEY_MIN == SEAL_KEY_MINIMUM

@@ -45,7 +45,7 @@ from components.settings.identity import BUILTIN_POLICIES, GroupSettings, Identi
 from components.settings.network import NetworkSettings, is_rfc1918
 from components.settings.observability import ObservabilitySettings
 from components.settings.resources import ResourceSettings
-from components.settings.secrets import Secrets
+from components.settings.secrets import SEAL_KEY_MIN, Secrets
 
 
 class PlatformSettings(Section):
@@ -475,8 +475,11 @@ class PlatformSettings(Section):
                 None,
                 "the stack makes a seal key only with a bucket of backups: true: give one as this secret",
             )
-        if secrets.backup_seal_key is not None and len(secrets.backup_seal_key.get_secret_value()) < 32:
-            yield Invalid("backupSealKey", "[secret]", "at least 32 characters")
+        if (
+            secrets.backup_seal_key is not None
+            and len(secrets.backup_seal_key.get_secret_value()) < SEAL_KEY_MIN
+        ):
+            yield Invalid("backupSealKey", "[secret]", f"at least {SEAL_KEY_MIN} characters")
         if secrets.backup_pgpass is None:
             yield Invalid(
                 "backupPgpass",

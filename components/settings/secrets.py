@@ -15,6 +15,8 @@ from components.settings.base import (
 
 ROOT_PASSWORD_MIN = 16
 CLIENT_SECRET_MIN = 32
+SEAL_KEY_MIN = 32
+"""What day2/backups.py accepts as a seal key (SEAL_KEY_MINIMUM; a test keeps the two equal)."""
 
 
 class Secrets(Section):
