@@ -9,7 +9,10 @@ Nothing of it is published on the host.
 
 It signs in as the backup service account (``backups.account``, template backup-service: it may
 write and lock, never delete). Its secrets are files, never its environment: that account's secret
-key, the stack's backup seal key, and ``backupPgpass`` (libpq's pgpass file).
+key, the stack's backup seal key, and ``backupPgpass`` (libpq's pgpass file). With
+``backups.configExport`` it also exports the cluster's configuration on its schedule, signed in as
+the config-export account (template config-export: reads IAM and bucket settings, writes
+``config/`` of the backups bucket), whose secret key is one more file.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ CONFIG_FILE = f"{CONFIG_DIR}/service.json"
 SECRET_KEY_FILE = f"{SECRETS_DIR}/s3-secret-key"
 SEAL_KEY_FILE = f"{SECRETS_DIR}/backup-seal-key"
 PGPASS_FILE = f"{SECRETS_DIR}/pgpass"
+CONFIG_EXPORT_KEY_FILE = f"{SECRETS_DIR}/config-export-secret-key"
+"""The config-export account's secret key (with backups.configExport)."""
 HEALTH_PROBE = [
     "CMD",
     "/opt/backup/venv/bin/python",
@@ -64,6 +69,7 @@ def service_config(
     endpoint: str,
     region: str,
     access_key: str,
+    config_export_access_key: str | None = None,
 ) -> dict:
     """What ``python -m day2 serve`` reads (day2/service.py ``ServiceConfig``): no secret, only
     the paths of the secret files."""
@@ -89,6 +95,13 @@ def service_config(
             }
             for s in settings.schedules
         ],
+        "config_export": {
+            "schedule": settings.config_export.schedule,
+            "access_key": config_export_access_key,
+            "secret_key_file": CONFIG_EXPORT_KEY_FILE,
+        }
+        if settings.config_export is not None
+        else None,
     }
 
 
@@ -108,6 +121,8 @@ class BackupServiceArgs:
     """Secret: the stack's backup seal key."""
     pgpass: pulumi.Input[str]
     """Secret: the backupPgpass stack secret."""
+    config_export_keys: tuple[pulumi.Input[str], pulumi.Input[str]] | None
+    """The config-export account's access key and secret key (secret), with backups.configExport."""
     database_network: docker.Network
     monitoring_network: docker.Network | None
     """Where Prometheus scrapes it (None: the stack runs no Prometheus)."""
@@ -127,15 +142,19 @@ class BackupService(pulumi.ComponentResource):
         self, name: str, args: BackupServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("minio-platform:backups:BackupService", name, None, opts)
-        self.config = pulumi.Output.from_input(args.access_key).apply(
-            lambda access_key: json.dumps(
+        export_keys = args.config_export_keys
+        self.config = pulumi.Output.all(
+            args.access_key, export_keys[0] if export_keys is not None else None
+        ).apply(
+            lambda keys: json.dumps(
                 service_config(
                     args.settings,
                     args.bucket,
                     args.lock,
                     endpoint=args.endpoint,
                     region=args.region,
-                    access_key=access_key,
+                    access_key=keys[0],
+                    config_export_access_key=keys[1],
                 ),
                 indent=2,
             )
@@ -169,6 +188,11 @@ class BackupService(pulumi.ComponentResource):
                 secret_file("s3-secret-key", args.secret_key),
                 secret_file("backup-seal-key", args.seal_key),
                 secret_file("pgpass", args.pgpass),
+                *(
+                    [secret_file("config-export-secret-key", export_keys[1])]
+                    if export_keys is not None
+                    else []
+                ),
             ],
             **healthy_service(
                 HEALTH_PROBE,

@@ -154,7 +154,12 @@ class TokenLifetime:
 
 BACKUP_JOB = "minio-backups"
 """The backup service's scrape job (its name matches MinIOMetricsDown's ``minio-.*``)."""
-BACKUP_ALERTS = ("MinIOBackupOverdue", "MinIOBackupFailed", "MinIORestoreDrillFailed")
+BACKUP_ALERTS = (
+    "MinIOBackupOverdue",
+    "MinIOBackupFailed",
+    "MinIORestoreDrillFailed",
+    "MinIOConfigExportFailed",
+)
 """The alerts about the backup service's schedules, rendered only when it runs."""
 LOG_ALERTS = ("MinIOLogDeliveryFailing", "MinIOLogQueueFull")
 """The alerts about the log pipeline, which read the nodes' log webhook counters."""
@@ -310,6 +315,15 @@ def alert_rules(
             "The last restore drill of {{ $labels.database }} failed: its newest backup may not restore",
             "docker logs backup names the failure; run python -m day2 drill --database <name> by hand and "
             "read its table (a missing table, an empty one, or a restore error).",
+        ),
+        _rule(
+            "MinIOConfigExportFailed",
+            f"minio_platform_config_export_last_failed{backups} == 1",
+            "0m",
+            "warning",
+            "The last scheduled export of the cluster's configuration failed",
+            "docker logs backup names the error (event config-export); run python -m day2 export-config by "
+            "hand as the config-export account; the newest export in config/ of the backups bucket is older.",
         ),
     ]
     if backup_overdue_seconds is None:

@@ -436,6 +436,12 @@ class Platform(pulumi.ComponentResource):
             secret_key = self.identities.secret_keys[backups.account]
         else:
             raise ValueError("backups.schedules need the backup service account or backups.accessKey")
+        export_keys = None
+        if backups.config_export is not None:
+            if self.identities is None:
+                raise ValueError("backups.configExport needs the stack's config-export service account")
+            account = backups.config_export.account
+            export_keys = (self.identities.access_keys[account], self.identities.secret_keys[account])
         bucket = settings.backups_bucket_name
         pgpass = _secret(secrets.backup_pgpass)
         if secret_key is None or self.seal_key is None or pgpass is None or bucket is None:
@@ -452,6 +458,7 @@ class Platform(pulumi.ComponentResource):
                 secret_key=secret_key,
                 seal_key=self.seal_key,
                 pgpass=pgpass,
+                config_export_keys=export_keys,
                 database_network=self.networks.database,
                 monitoring_network=self.networks.monitoring
                 if settings.observability.runs_prometheus

@@ -20,9 +20,10 @@ PLACEHOLDER = "${bucket}"
 POLICY_VERSION = "2012-10-17"
 WILDCARD_TEMPLATES = frozenset({"admin"})
 """The only templates allowed to grant ``s3:*``, ``admin:*`` or every bucket's objects."""
-EVERY_BUCKET_TEMPLATES = frozenset({"platform-admin", "auditor"})
+EVERY_BUCKET_TEMPLATES = frozenset({"platform-admin", "auditor", "config-export"})
 """Templates naming every bucket (``arn:aws:s3:::*``) with listed actions, never a wildcard action:
-the program's administrator manages every bucket's settings, the auditor reads them all."""
+the program's administrator manages every bucket's settings, the auditor and the configuration
+export read them all."""
 
 _ACTION_RE = re.compile(r"^(s3|admin|kms|sts):[A-Za-z*]+$")
 _RESOURCE_RE = re.compile(r"^arn:aws:s3:::[a-z0-9.\-*]+(/.*)?$")
@@ -129,7 +130,7 @@ def validate_policy(
                 if "*" in bucket and not (allow_wildcards or allow_every_bucket or listing_only):
                     raise PolicyTemplateError(
                         f"{where}.Resource {resource!r} spans every bucket; only the admin, "
-                        "platform-admin and auditor templates may"
+                        f"{', '.join(sorted(EVERY_BUCKET_TEMPLATES))} templates may"
                     )
         elif resources:
             raise PolicyTemplateError(f"{where}: {sorted(services)[0]}: actions take no Resource in MinIO")

@@ -22,16 +22,17 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
-from day2 import backups
+from day2 import backups, cluster_config
 from day2.buckets import object_lock_enabled
 from day2.compliance import compliance_report
 from day2.connection import AUDITOR, ROOT, connection_for, read_outputs, refusals_named, storage_error
 from day2.drill import drill
 from day2.errors import Day2Error, ExitCode, Interrupted, UsageError
 from day2.summary import render_summary
-from day2.verify import verify
+from day2.verify import admin_client, verify
 
 BACKUP_ACCOUNT = "backup-service"
+CONFIG_ACCOUNT = "config-export"
 
 
 def _raise_interrupted(signum: int, _frame: object) -> None:
@@ -271,6 +272,77 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _read_configuration(connection) -> dict[str, Any]:
+    with refusals_named(connection):
+        return cluster_config.read_configuration(admin_client(connection), connection.s3())
+
+
+def cmd_export_config(args: argparse.Namespace) -> int:
+    outputs = _outputs(args)
+    connection = _connection_with(args, outputs, CONFIG_ACCOUNT)
+    document = _read_configuration(connection)
+    if args.to is not None:
+        text = json.dumps(document, indent=2)
+        try:
+            args.to.write_text(text + "\n")
+        except OSError as err:
+            raise UsageError(f"cannot write {args.to}: {err.strerror}") from err
+        counts = {section: len(document[section]) for section in cluster_config.SECTIONS}
+        print(json.dumps({"file": str(args.to), "counts": counts}) if args.json else f"exported to {args.to}")
+        return ExitCode.OK
+    s3 = connection.s3()
+    with refusals_named(connection):
+        export = cluster_config.write_export(s3, args.bucket, document, _lock(args, outputs, s3))
+    if args.json:
+        print(json.dumps(dataclasses.asdict(export)))
+    else:
+        counts = ", ".join(f"{n} {section.replace('_', ' ')}" for section, n in export.counts.items())
+        locked = f", locked until {export.locked_until}" if export.locked_until else ""
+        print(f"exported the configuration to s3://{export.bucket}/{export.key} ({counts}{locked})")
+    return ExitCode.OK
+
+
+def cmd_import_config(args: argparse.Namespace) -> int:
+    if not args.dry_run:
+        raise UsageError(
+            "import-config compares only (--dry-run): what the stack configures is applied by `pulumi up`, "
+            "and an export holds no secret key to recreate a user or service account with; apply the rest "
+            "of what the dry run lists with mc admin"
+        )
+    outputs = _outputs(args)
+    connection = _connection_with(args, outputs, CONFIG_ACCOUNT)
+    if args.source is not None:
+        try:
+            text = Path(args.source).read_text()
+        except OSError as err:
+            raise UsageError(f"cannot read {args.source}: {err.strerror}") from err
+        where, exported = args.source, cluster_config.parse_export(text, args.source)
+    else:
+        with refusals_named(connection):
+            key, exported = cluster_config.read_export(connection.s3(), args.bucket, args.key)
+        where = f"s3://{args.bucket}/{key}"
+    found = cluster_config.differences(exported, _read_configuration(connection))
+    if args.json:
+        print(json.dumps({"export": where, "differences": [
+            {"action": d.action, "kind": d.kind, "name": d.name, "fields": list(d.fields)} for d in found
+        ]}, indent=2))  # fmt: skip
+        return ExitCode.OK
+    if not found:
+        print(f"import-config: the cluster matches {where}; nothing would change")
+        return ExitCode.OK
+    print(f"import-config --dry-run: applying {where} would")
+    what = {"add": "add", "change": "change", "extra": "leave (on the cluster only)"}
+    print(_table(
+        ["", "KIND", "NAME", "DETAIL"],
+        [[{"add": "+", "change": "~", "extra": "="}[d.action], d.kind, d.name,
+          ", ".join(d.fields) if d.fields else what[d.action]] for d in found],
+    ))  # fmt: skip
+    secretless = [d.name for d in found if d.action == "add" and d.section in ("users", "service_accounts")]
+    if secretless:
+        print(f"an export holds no secret: {', '.join(secretless)} would need a new secret key")
+    return ExitCode.OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from day2.service import serve  # the scheduler and metrics libraries: only the service needs them
 
@@ -371,16 +443,19 @@ def parser() -> argparse.ArgumentParser:
         source.add_argument(
             "--account",
             help=f"service account from the outputs, {AUDITOR!r} (platform-auditor) or {ROOT!r} (emergencies "
-            f"only); default: {BACKUP_ACCOUNT} for backups, {AUDITOR} for verify and compliance; without "
+            f"only); default: {BACKUP_ACCOUNT} for backups, {CONFIG_ACCOUNT} for export-config and "
+            f"import-config, {AUDITOR} for verify and compliance; without "
             "--outputs, MINIO_ACCESS_KEY and MINIO_SECRET_KEY are used",
         )
         sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub
 
-    def bucket(sub: argparse.ArgumentParser, concurrency: int | None = None) -> None:
+    def bucket(sub: argparse.ArgumentParser, concurrency: int | None = None, sealed: bool = True) -> None:
         sub.add_argument(
             "--bucket", default=backups.DEFAULT_BUCKET, help="backup bucket (default: %(default)s)"
         )
+        if not sealed:
+            return
         sub.add_argument(
             "--seal-key-file",
             type=Path,
@@ -463,6 +538,31 @@ def parser() -> argparse.ArgumentParser:
         "verify", cmd_verify, "Check a live deployment against its stack outputs; non-zero on any failure."
     )
     command("compliance", cmd_compliance, "Per-bucket retention, versioning, encryption, and audit targets.")
+
+    sub = command(
+        "export-config",
+        cmd_export_config,
+        "Export policies, users, groups, service accounts (no secrets) and bucket settings to the bucket.",
+    )
+    sub.add_argument("--to", type=Path, metavar="FILE", help="write the export to this file instead")
+    sub.add_argument("--lock-days", type=int, metavar="DAYS", help="lock the export this long (as backup)")
+    sub.add_argument(
+        "--lock-mode", choices=("GOVERNANCE", "COMPLIANCE"), default="COMPLIANCE", help="with --lock-days"
+    )
+    bucket(sub, sealed=False)
+
+    sub = command(
+        "import-config",
+        cmd_import_config,
+        "Compare a configuration export with the cluster: what applying it would add and change.",
+    )
+    sub.add_argument("--dry-run", action="store_true", help="show the differences (the only mode)")
+    chosen = sub.add_mutually_exclusive_group()
+    chosen.add_argument("--key", help="the export's key in the bucket (default: the newest)")
+    chosen.add_argument(
+        "--from", dest="source", metavar="FILE", help="an export in a file (export-config --to)"
+    )
+    bucket(sub, sealed=False)
 
     help_ = "Run the stack's backup service: its schedules' backups and drills, and their metrics."
     sub = commands.add_parser("serve", help=help_, description=help_)

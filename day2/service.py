@@ -15,7 +15,10 @@ Prometheus metrics on ``metrics_port`` (``/metrics``), per database:
 - ``minio_platform_backup_last_duration_seconds``, ``..._last_size_bytes``, ``..._runs_total``,
   ``..._failures_total``;
 - ``minio_platform_drill_last_success_timestamp_seconds``, ``..._drill_last_restore_seconds`` (the
-  time to restore, the RTO measured), ``..._drill_failures_total``.
+  time to restore, the RTO measured), ``..._drill_failures_total``;
+- with a configuration export (``config_export``), without a label:
+  ``minio_platform_config_export_last_success_timestamp_seconds``, ``..._last_failed``,
+  ``..._failures_total``.
 
 Each run's outcome is one JSON line on stdout (the container's log).
 """
@@ -67,6 +70,15 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class ConfigExportJob:
+    """``python -m day2 export-config`` on a schedule, signed in as the config-export account."""
+
+    schedule: str
+    access_key: str
+    secret_key_file: str
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     bucket: str
     endpoint: str
@@ -77,6 +89,7 @@ class ServiceConfig:
     pgpass_file: str
     schedules: tuple[Schedule, ...]
     lock: backups.Lock | None = None
+    config_export: ConfigExportJob | None = None
     metrics_port: int = METRICS_PORT
     work_dir: str = "/var/lib/backup"
     """Where a drill keeps the dump it downloads (a volume: a dump can be larger than memory)."""
@@ -88,8 +101,14 @@ class ServiceConfig:
         try:
             document: dict[str, Any] = json.loads(path.read_text())
             lock = document.pop("lock", None)
+            export = document.pop("config_export", None)
             schedules = tuple(Schedule(**entry) for entry in document.pop("schedules"))
-            config = cls(**document, schedules=schedules, lock=backups.Lock(**lock) if lock else None)
+            config = cls(
+                **document,
+                schedules=schedules,
+                lock=backups.Lock(**lock) if lock else None,
+                config_export=ConfigExportJob(**export) if export else None,
+            )
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise UsageError(f"cannot read the service's config {path}: {err}") from err
         for schedule in config.schedules:
@@ -97,6 +116,8 @@ class ServiceConfig:
             for expression in (schedule.schedule, schedule.drill):
                 if expression:
                     cron_trigger(expression)
+        if config.config_export is not None:
+            cron_trigger(config.config_export.schedule)
         return config
 
 
@@ -147,6 +168,19 @@ class Metrics:
             labels,
             registry=registry,
         )
+        self.export_success = Gauge(
+            "minio_platform_config_export_last_success_timestamp_seconds",
+            "When the last configuration export succeeded (Unix time; 0: none since the service started)",
+            registry=registry,
+        )
+        self.export_failures = Counter(
+            "minio_platform_config_export_failures", "Configuration exports that failed", registry=registry
+        )
+        self.export_last_failed = Gauge(
+            "minio_platform_config_export_last_failed",
+            "1: the last configuration export failed; 0: it succeeded, or none ran",
+            registry=registry,
+        )
 
 
 Runner = Callable[[Sequence[str], Mapping[str, str]], subprocess.CompletedProcess]
@@ -178,19 +212,31 @@ class BackupService:
 
     def _environment(self, schedule: Schedule) -> dict[str, str]:
         return {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": self.config.work_dir,
-            "LC_ALL": "C.UTF-8",
-            "MINIO_ACCESS_KEY": self.config.access_key,
-            "MINIO_SECRET_KEY_FILE": self.config.secret_key_file,
+            **self._signed_in(self.config.access_key, self.config.secret_key_file),
             **schedule.environment(self.config.pgpass_file),
         }
 
-    def _common(self) -> list[str]:
+    def _signed_in(self, access_key: str, secret_key_file: str) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": self.config.work_dir,
+            "LC_ALL": "C.UTF-8",
+            "MINIO_ACCESS_KEY": access_key,
+            "MINIO_SECRET_KEY_FILE": secret_key_file,
+        }
+
+    def _where(self) -> list[str]:
         return [
             "--endpoint", self.config.endpoint, "--region", self.config.region,
-            "--bucket", self.config.bucket, "--seal-key-file", self.config.seal_key_file, "--json",
+            "--bucket", self.config.bucket, "--json",
         ]  # fmt: skip
+
+    def _lock_arguments(self) -> list[str]:
+        lock = self.config.lock
+        return ["--lock-days", str(lock.days), "--lock-mode", lock.mode] if lock else []
+
+    def _common(self) -> list[str]:
+        return [*self._where(), "--seal-key-file", self.config.seal_key_file]
 
     def _set_due(self, schedule: Schedule, after: datetime) -> None:
         due = self.triggers[schedule.database].get_next_fire_time(None, after)
@@ -220,12 +266,7 @@ class BackupService:
             self._set_due(schedule, last or now)
 
     def backup(self, schedule: Schedule) -> bool:
-        lock = (
-            ["--lock-days", str(self.config.lock.days), "--lock-mode", self.config.lock.mode]
-            if self.config.lock
-            else []
-        )
-        arguments = ["backup", *self._common(), *lock, "--database", schedule.database]
+        arguments = ["backup", *self._common(), *self._lock_arguments(), "--database", schedule.database]
         self.metrics.runs.labels(schedule.database).inc()
         began = time.monotonic()
         done = self._attempt(arguments, schedule)
@@ -271,6 +312,33 @@ class BackupService:
              exit_code=None if done is None else done.returncode, error=_reason(done))  # fmt: skip
         return False
 
+    def export_config(self) -> bool:
+        """``export-config`` into the bucket as the config-export account, locked like a backup."""
+        job = self.config.config_export
+        if job is None:
+            raise UsageError("the service's config has no config_export")
+        began = time.monotonic()
+        try:
+            done = self.run(
+                ["export-config", *self._where(), *self._lock_arguments()],
+                self._signed_in(job.access_key, job.secret_key_file),
+            )
+        except subprocess.TimeoutExpired:
+            done = None
+        seconds = round(time.monotonic() - began, 3)
+        if done is not None and done.returncode == 0:
+            result = json.loads(done.stdout)
+            self.metrics.export_success.set(time.time())
+            self.metrics.export_last_failed.set(0)
+            _log(event="config-export", outcome="success", key=result["key"], counts=result["counts"],
+                 seconds=seconds)  # fmt: skip
+            return True
+        self.metrics.export_failures.inc()
+        self.metrics.export_last_failed.set(1)
+        _log(event="config-export", outcome="failure", seconds=seconds,
+             exit_code=None if done is None else done.returncode, error=_reason(done))  # fmt: skip
+        return False
+
     def _attempt(self, arguments: list[str], schedule: Schedule) -> subprocess.CompletedProcess | None:
         try:
             return self.run(arguments, self._environment(schedule))
@@ -306,10 +374,12 @@ def serve(config_path: Path) -> None:
     start_http_server(config.metrics_port, registry=registry)
     service.start(s3)
     scheduler = BlockingScheduler(timezone=UTC)
+    options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
     for schedule in config.schedules:
-        options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
         scheduler.add_job(service.backup, cron_trigger(schedule.schedule), args=[schedule], **options)
         if schedule.drill:
             scheduler.add_job(service.drill, cron_trigger(schedule.drill), args=[schedule], **options)
+    if config.config_export is not None:
+        scheduler.add_job(service.export_config, cron_trigger(config.config_export.schedule), **options)
     _log(event="started", schedules=[s.database for s in config.schedules], bucket=config.bucket)
     scheduler.start()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components.alerting import CONFIG_FILE, INHIBITIONS, NOBODY, render_alertmanager_config
-from components.monitoring import RULES_FILE
+from components.monitoring import BACKUP_ALERTS, RULES_FILE
 from components.settings import AlertingSettings
 from components.settings.observability import ALERT_NAMES
 from tests.conftest import require_binary
@@ -250,9 +250,7 @@ def test_mode_metrics_runs_prometheus_and_alertmanager_and_nothing_of_logs_or_gr
     assert synthesis.outputs["alertmanager_url"] == "http://127.0.0.1:9093"
     # No log webhooks, so no alerts about them.
     rules = [r["alert"] for r in yaml.safe_load(synthesis.files[RULES_FILE])["groups"][0]["rules"]]
-    assert rules == [
-        name for name in ALERT_NAMES if "Log" not in name and "Backup" not in name and "Drill" not in name
-    ]
+    assert rules == [name for name in ALERT_NAMES if "Log" not in name and name not in BACKUP_ALERTS]
 
 
 def test_an_existing_metrics_identity_needs_no_minio_provider(synth):

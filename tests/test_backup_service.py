@@ -15,7 +15,13 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from components.backup_service import CONFIG_FILE, PGPASS_FILE, SEAL_KEY_FILE, SECRET_KEY_FILE
+from components.backup_service import (
+    CONFIG_EXPORT_KEY_FILE,
+    CONFIG_FILE,
+    PGPASS_FILE,
+    SEAL_KEY_FILE,
+    SECRET_KEY_FILE,
+)
 from components.monitoring import BACKUP_ALERTS, BACKUP_JOB, RULES_FILE
 from components.settings import SettingsError, settings_from_config
 from day2.schedules import cron_trigger
@@ -166,6 +172,12 @@ BACKUP_CASES = {
         ([backup_series("minio_platform_drill_last_failed", "0x3 1x3")], "5m",
          "The last restore drill of app failed: its newest backup may not restore"),
         ([backup_series("minio_platform_drill_last_failed", "0x6")], "5m", None),
+    ],
+    # No database label: one export per cluster (BACKUP_LABELS' database rides along in the case).
+    "MinIOConfigExportFailed": [
+        ([backup_series("minio_platform_config_export_last_failed", "0x3 1x3")], "5m",
+         "The last scheduled export of the cluster's configuration failed"),
+        ([backup_series("minio_platform_config_export_last_failed", "1x3 0x3")], "5m", None),
     ],
 }  # fmt: skip
 
@@ -377,3 +389,93 @@ def test_the_settings_and_the_tool_agree_on_the_seal_keys_length():
     from day2.backups import SEAL_KEY_MINIMUM
 
     assert SEAL_KEY_MIN == SEAL_KEY_MINIMUM
+
+
+# --- the configuration export (#32 item 4) ----------------------------------------------------------
+
+EXPORT_ACCOUNT = {"name": "config-export", "policy": "config-export", "buckets": ["backups-postgresql"]}
+WITH_EXPORT = {
+    **WITH_BACKUPS,
+    "backups": {"schedules": [SCHEDULE], "configExport": {"schedule": "30 3 * * *"}},
+    "serviceAccounts": [
+        {"name": "backup-service", "policy": "backup-service", "buckets": ["backups-postgresql"]},
+        EXPORT_ACCOUNT,
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        # Its own account is not there (the defaults have backup-service alone).
+        ({"backups": {"schedules": [SCHEDULE], "configExport": {"schedule": "30 3 * * *"}}},
+         "backups.configExport.account"),
+        # An account with another template.
+        ({"backups": {"schedules": [SCHEDULE], "configExport": {"schedule": "30 3 * * *",
+                                                                "account": "backup-service"}}},
+         "backups.configExport.account"),
+        ({"backups": {"schedules": [SCHEDULE], "configExport": {"schedule": "0 3 * * 0"}},
+          "serviceAccounts": WITH_EXPORT["serviceAccounts"]}, "backups.configExport.schedule"),
+        # It runs in the backup service: not without schedules.
+        ({"backups": {"configExport": {"schedule": "30 3 * * *"}},
+          "serviceAccounts": WITH_EXPORT["serviceAccounts"]}, "backups.configExport"),
+    ],
+)  # fmt: skip
+def test_an_invalid_config_export_is_refused_naming_the_key(values, key):
+    pgpass = PGPASS if values["backups"].get("schedules") else None
+    refused(values["backups"], key, pgpass, **{k: v for k, v in values.items() if k != "backups"})
+
+
+def service_files(synthesis) -> dict[str, dict]:
+    files = next(c for c in synthesis.of_type(CONTAINER) if c.inputs["name"] == "backup-files")
+    return {u["file"]: u for u in plain(files.inputs["uploads"])}
+
+
+def test_the_export_runs_in_the_service_as_its_own_account_with_its_key_in_a_file(synth):
+    synthesis = synth("dev", WITH_EXPORT)
+    uploads = service_files(synthesis)
+    assert uploads[CONFIG_EXPORT_KEY_FILE]["permissions"] == "0440"
+    config = json.loads(uploads[CONFIG_FILE]["content"])
+    keys = plain(synthesis.outputs["service_account_access_keys"])
+    secrets_ = plain(synthesis.outputs["service_account_secret_keys"])
+    assert config["config_export"] == {
+        "schedule": "30 3 * * *",
+        "access_key": keys["config-export"],
+        "secret_key_file": CONFIG_EXPORT_KEY_FILE,
+    }
+    assert config["access_key"] == keys["backup-service"] != keys["config-export"]
+    assert uploads[CONFIG_EXPORT_KEY_FILE]["content"] == secrets_["config-export"]
+    for value in synthesis.secret_values:
+        assert value not in json.dumps(config), "a secret in the service's config"
+    without = service_files(synth("dev", WITH_BACKUPS))
+    assert CONFIG_EXPORT_KEY_FILE not in without
+    assert json.loads(without[CONFIG_FILE]["content"])["config_export"] is None
+
+
+def test_an_export_run_signs_in_as_the_export_account_and_updates_its_metrics(tmp_path, capsys):
+    registry = CollectorRegistry()
+    export = {"schedule": "30 3 * * *", "access_key": "export-key", "secret_key_file": str(tmp_path / "ek")}
+    runs = Runs(
+        answer(0, {"key": "config/cluster-config-x.json", "counts": {"policies": 7}}),
+        answer(3, stderr="export-config: the cluster refused the credentials of export-key (AccessDenied)\n"),
+    )
+    service = BackupService(config(tmp_path, config_export=export), registry, run=runs)
+    assert service.export_config() is True
+    arguments, environment = runs.calls[0]
+    assert arguments[0] == "export-config" and "--lock-days" in arguments
+    assert "--seal-key-file" not in arguments and "--database" not in arguments
+    assert environment["MINIO_ACCESS_KEY"] == "export-key"
+    assert environment["MINIO_SECRET_KEY_FILE"] == str(tmp_path / "ek")
+    assert not {"PGHOST", "PGPASSFILE"} & set(environment), "the export has no business with a database"
+    text = generate_latest(registry).decode()
+    assert re.search(r"^minio_platform_config_export_last_success_timestamp_seconds [1-9]", text, re.M)
+    assert service.export_config() is False
+    text = generate_latest(registry).decode()
+    assert re.search(r"^minio_platform_config_export_last_failed 1\.0$", text, re.M)
+    assert re.search(r"^minio_platform_config_export_failures_total 1\.0$", text, re.M)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["event"], e["outcome"]) for e in lines] == [
+        ("config-export", "success"),
+        ("config-export", "failure"),
+    ]
+    assert "AccessDenied" in lines[1]["error"]

@@ -25,6 +25,7 @@ RENDERINGS = [
     ("backup-service", ["backups-postgresql"]),
     ("platform-admin", []),
     ("auditor", []),
+    ("config-export", ["backups-postgresql"]),
 ]
 
 
@@ -34,6 +35,7 @@ def test_the_templates_are_the_notes_three_metrics_and_the_programs_own_identiti
         "auditor",
         "backup-service",
         "bucket-readonly",
+        "config-export",
         "metrics",
         "platform-admin",
     ]
@@ -106,6 +108,24 @@ def test_the_auditor_reads_settings_and_writes_only_verify_probes():
     assert listing["Condition"] == {"StringEquals": {"s3:prefix": [".platform-verify/"]}}
     reads = {a for s in statements for a in s["Action"]}
     assert not {"s3:GetObject", "s3:ListBucket", "s3:GetObjectVersion"} & reads
+
+
+def test_the_config_export_reads_settings_and_writes_only_its_prefix_never_deletes():
+    """Issue #32: it reads what an export holds (no secret: MinIO answers none) and writes under
+    config/ of the backups bucket; it may not change IAM, delete, or read any object elsewhere."""
+    statements = render_policy("config-export", ["backups-postgresql"])["Statement"]
+    actions = {a for s in statements for a in s["Action"]}
+    admin = {a for a in actions if a.startswith("admin:")}
+    assert admin == {
+        "admin:ListUserPolicies", "admin:ListUsers", "admin:ListGroups", "admin:GetGroup",
+        "admin:ListServiceAccounts", "admin:GetBucketQuota",
+    }  # fmt: skip
+    assert not {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"} & actions
+    objects = [s for s in statements if {"s3:PutObject", "s3:GetObject"} & set(s["Action"])]
+    assert [s["Resource"] for s in objects] == [["arn:aws:s3:::backups-postgresql/config/*"]]
+    listing = next(s for s in statements if "s3:ListBucket" in s["Action"])
+    assert listing["Resource"] == ["arn:aws:s3:::backups-postgresql"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["config/*"]}}
 
 
 def test_only_the_programs_identities_and_admin_may_span_every_bucket():

@@ -184,8 +184,8 @@ def test_service_account_with_unknown_template():
     message = the_problem({"serviceAccounts": [{"name": "app", "policy": "superuser"}]})
     assert message == (
         f"{PROJECT}:serviceAccounts[0].policy = 'superuser': "
-        "one of the templates ['admin', 'auditor', 'backup-service', 'bucket-readonly', 'metrics', "
-        "'platform-admin']"
+        "one of the templates ['admin', 'auditor', 'backup-service', 'bucket-readonly', 'config-export', "
+        "'metrics', 'platform-admin']"
     )
 
 

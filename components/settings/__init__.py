@@ -17,6 +17,7 @@ from components.settings.backup_service import (
     DEFAULT_BACKUP_IMAGE,
     BackupScheduleSettings,
     BackupServiceSettings,
+    ConfigExportSettings,
 )
 from components.settings.base import (
     ADMIN_USER,
@@ -80,6 +81,7 @@ __all__ = [
     "BackupServiceSettings",
     "BucketSettings",
     "ClusterSettings",
+    "ConfigExportSettings",
     "ConsoleSignIn",
     "Environment",
     "GatewaySettings",

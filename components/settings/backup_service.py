@@ -63,6 +63,19 @@ class BackupScheduleSettings(Section):
     )
 
 
+class ConfigExportSettings(Section):
+    """The cluster's configuration exported on a schedule (``day2 export-config``)."""
+
+    schedule: Cron = Field(
+        description="When to export policies, users, groups, service accounts and bucket settings"
+    )
+    account: Identifier = Field(
+        "config-export",
+        description="The service account of serviceAccounts it signs in as (template config-export: reads "
+        "IAM and bucket settings, writes config/ of the backups bucket, never deletes)",
+    )
+
+
 class BackupServiceSettings(Section):
     """Scheduled backups as part of the stack (docs/day2.md "The backup service")."""
 
@@ -87,6 +100,11 @@ class BackupServiceSettings(Section):
         None,
         description="With a bucket the stack does not configure: the lock each backup gets ({mode, days}); "
         "a configured bucket's own objectLock otherwise",
+    )
+    config_export: ConfigExportSettings | None = Field(
+        None,
+        description="{schedule, account}: the service also exports the cluster's configuration (IAM without "
+        "secrets, bucket settings) to config/ of the backups bucket; none: no export",
     )
     image: str = Field(DEFAULT_BACKUP_IMAGE, description="The backup service's image (images/backup)")
     overdue_after: Duration = Field(

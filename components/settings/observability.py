@@ -42,6 +42,7 @@ ALERT_NAMES = (
     "MinIOBackupOverdue",
     "MinIOBackupFailed",
     "MinIORestoreDrillFailed",
+    "MinIOConfigExportFailed",
 )
 """Every alert rule the program renders (components/monitoring.py, a test keeps the two equal)."""
 

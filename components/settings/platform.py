@@ -415,7 +415,8 @@ class PlatformSettings(Section):
     def _check_backup_service(self) -> Iterator[Invalid]:
         """Schedules: a bucket (a configured one with backups: true, or, with an identity made
         outside the stack, any); who signs in (the backup-service account on that bucket, or
-        backups.accessKey with backupSecretKey); the seal key (generated with a backups bucket, or
+        backups.accessKey with backupSecretKey; for configExport, a config-export account on that
+        bucket); the seal key (generated with a backups bucket, or
         backupSealKey); backupPgpass with a password for each schedule (any database, for a drill)."""
         backups, secrets = self.backups, self.secrets
         if not backups.enabled:
@@ -430,6 +431,10 @@ class PlatformSettings(Section):
                         "[secret]" if key.startswith("backup") else value,
                         "only used with backups.schedules",
                     )
+            if backups.config_export is not None:
+                yield Invalid(
+                    "backups.configExport", "{...}", "runs in the backup service: only with backups.schedules"
+                )
             return
         name, bucket = self.backups_bucket_name, self.backups_bucket
         marked = [b.name for b in self.buckets if b.backups]
@@ -468,6 +473,15 @@ class PlatformSettings(Section):
                     "backups.account",
                     backups.account,
                     "a service account of serviceAccounts with policy backup-service on the backups bucket",
+                )
+        export = backups.config_export
+        if export is not None:
+            account = next((a for a in self.service_accounts if a.name == export.account), None)
+            if account is None or account.policy != "config-export" or (name and name not in account.buckets):
+                yield Invalid(
+                    "backups.configExport.account",
+                    export.account,
+                    "a service account of serviceAccounts with policy config-export on the backups bucket",
                 )
         if secrets.backup_seal_key is None and not marked:
             yield Invalid(

@@ -36,7 +36,7 @@ from day2 import backups
 from day2.errors import ExitCode
 from tests.graph import plain
 from tests.integration.conftest import s3_client
-from tests.servers import Postgres, free_port
+from tests.servers import Mc, Postgres, free_port
 
 EXPIRES = token_expiry(DEFAULT_METRICS_TOKEN_DAYS)
 """The expiry a dev stack deployed today gives its metrics token."""
@@ -822,6 +822,123 @@ def test_a_1_gb_dump_backs_up_in_bounded_memory(postgres, big, outputs, root_s3)
     assert big_peak / small_peak < 1.25
     for database in (small, big):
         remove_backups(root_s3, f"postgresql/{database}/")
+
+
+# --- the configuration export (#32 item 4) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exporter(root_mc, gateway, tmp_path_factory) -> dict[str, str]:
+    """An identity holding the rendered config-export template on the backups bucket, made as the
+    stack makes one (a user, the policy attached, a service account of it); the environment the
+    day-2 tool signs in with."""
+    from components.policies import policy_json, render_policy
+
+    workdir = tmp_path_factory.mktemp("exporter")
+    (workdir / "policy.json").write_text(policy_json(render_policy("config-export", [BUCKET])))
+    password = secrets.token_hex(16)
+    root_mc.run("admin", "policy", "create", "target", "config-export-test", str(workdir / "policy.json"))
+    root_mc.run("admin", "user", "add", "target", "config-exporter", password)
+    root_mc.run("admin", "policy", "attach", "target", "config-export-test", "--user", "config-exporter")
+    created = root_mc.json("admin", "user", "svcacct", "add", "target", "config-exporter")[0]
+    return {
+        **os.environ,
+        "MINIO_ACCESS_KEY": created["accessKey"],
+        "MINIO_SECRET_KEY": created["secretKey"],
+        "PARENT_PASSWORD": password,
+    }
+
+
+def export_config(exporter: dict[str, str], gateway, *more: str) -> subprocess.CompletedProcess:
+    where = ("--endpoint", gateway.s3_endpoint, "--bucket", BUCKET)
+    return day2("export-config", *where, "--lock-days", "1", "--lock-mode", "GOVERNANCE", *more, env=exporter)
+
+
+def import_dry_run(exporter: dict[str, str], gateway, *more: str) -> subprocess.CompletedProcess:
+    return day2("import-config", "--dry-run", "--endpoint", gateway.s3_endpoint, "--bucket", BUCKET, *more,
+                env=exporter)  # fmt: skip
+
+
+def test_the_configuration_export_holds_iam_and_buckets_without_a_secret(exporter, gateway, applied, root_s3):
+    done = export_config(exporter, gateway, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = json.loads(done.stdout)
+    assert written["key"].startswith("config/cluster-config-") and written["version_id"]
+    stored = root_s3.get_object(Bucket=BUCKET, Key=written["key"])
+    body = stored["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == written["sha256"]
+    assert stored["ObjectLockMode"] == "GOVERNANCE", "locked like a backup"
+    document = json.loads(body)
+    assert {"backup-service", AUDITOR_USER, METRICS_USER, "config-exporter"} <= set(document["users"])
+    assert document["users"]["config-exporter"]["policies"] == ["config-export-test"]
+    backup_key = applied.service_accounts["backup-service"][0]
+    assert document["service_accounts"][backup_key]["parent"] == "backup-service"
+    assert document["buckets"][BUCKET]["versioning"] == "Enabled"
+    assert document["buckets"][BUCKET]["object_lock"]["ObjectLockEnabled"] == "Enabled"
+    assert [
+        r["Expiration"]["Days"] for r in document["buckets"]["logs"]["lifecycle"] if "Expiration" in r
+    ] == [90]
+    text = body.decode()
+    for secret in [*(keys[1] for keys in applied.service_accounts.values()), *applied.users.values(),
+                   exporter["MINIO_SECRET_KEY"], exporter["PARENT_PASSWORD"]]:  # fmt: skip
+        assert secret not in text, "a secret in the export"
+
+
+def test_a_dry_run_names_what_changed_since_the_export(exporter, gateway, root_s3, root_mc, tmp_path):
+    done = export_config(exporter, gateway, "--to", str(tmp_path / "before.json"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert export_config(exporter, gateway).returncode == 0
+    done = import_dry_run(exporter, gateway)
+    assert done.returncode == 0 and "nothing would change" in done.stdout, done.stdout + done.stderr
+    # Drift, as root: tags on a bucket, a policy of its own, a user taken out of its group of none.
+    root_s3.put_bucket_tagging(Bucket="logs", Tagging={"TagSet": [{"Key": "team", "Value": "ops"}]})
+    (tmp_path / "drift.json").write_text(json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"],
+                                                 "Resource": ["arn:aws:s3:::logs/*"]}]}))  # fmt: skip
+    root_mc.run("admin", "policy", "create", "target", "drift-policy", str(tmp_path / "drift.json"))
+    try:
+        for source in ((), ("--from", str(tmp_path / "before.json"))):
+            done = import_dry_run(exporter, gateway, "--json", *source)
+            assert done.returncode == 0, done.stdout + done.stderr
+            found = {
+                (d["action"], d["kind"], d["name"]): d["fields"]
+                for d in json.loads(done.stdout)["differences"]
+            }
+            assert found == {("change", "bucket", "logs"): ["tags"], ("extra", "policy", "drift-policy"): []}
+        shown = import_dry_run(exporter, gateway)
+        assert re.search(r"^~\s+bucket\s+logs\s+tags$", shown.stdout, re.M), shown.stdout
+    finally:
+        root_s3.delete_bucket_tagging(Bucket="logs")
+        root_mc.run("admin", "policy", "rm", "target", "drift-policy")
+    assert "nothing would change" in import_dry_run(exporter, gateway).stdout
+
+
+def test_the_export_account_reads_and_writes_its_prefix_and_nothing_else(
+    exporter, gateway, root_s3, root_mc, tmp_path
+):
+    s3 = s3_client(
+        gateway.s3_endpoint, exporter["MINIO_ACCESS_KEY"], exporter["MINIO_SECRET_KEY"], attempts=1
+    )
+    done = export_config(exporter, gateway, "--json")
+    key = json.loads(done.stdout)["key"]
+    assert error_code(lambda: s3.delete_object(Bucket=BUCKET, Key=key)) == "AccessDenied"
+    assert (
+        error_code(lambda: s3.put_object(Bucket=BUCKET, Key="postgresql/app/x.dump", Body=b"x"))
+        == "AccessDenied"
+    )
+    assert error_code(lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix="postgresql/")) == "AccessDenied"
+    assert error_code(lambda: s3.get_object(Bucket="logs", Key="anything")) == "AccessDenied"
+    assert error_code(lambda: s3.put_bucket_tagging(
+        Bucket="logs", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})) == "AccessDenied"  # fmt: skip
+    mc = Mc(
+        root_mc.binary, tmp_path, gateway.s3_port, exporter["MINIO_ACCESS_KEY"], exporter["MINIO_SECRET_KEY"]
+    )
+    refused = mc.run("admin", "user", "add", "target", "intruder", "intruder-password", check=False)
+    assert refused.returncode != 0 and "Access Denied" in refused.stdout + refused.stderr
+    # Written again by root: refused, the export is written once.
+    root_s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"format": "x"}')
+    done = import_dry_run(exporter, gateway, "--key", key)
+    assert done.returncode == ExitCode.CORRUPT and "written 2 times" in done.stderr, done.stdout + done.stderr
 
 
 def test_compliance_reports_each_bucket_and_the_audit_target(outputs):
