@@ -243,10 +243,16 @@ class Platform(pulumi.ComponentResource):
                     "MINIO_BROWSER_REDIRECT_URL": console_url,
                     **self.sso.minio_environment,
                     **log_environment,
+                    # The operator's own (cluster.extraEnvironment): the settings refused the names above.
+                    **settings.cluster.extra_environment,
                 },
                 secret_environment={
                     **self.sso.minio_secret_environment,
                     **(self.logs.minio_secret_environment if self.logs else {}),
+                    **{
+                        name: pulumi.Output.secret(value)
+                        for name, value in settings.cluster_secret_environment.items()
+                    },
                 },
                 log_queue_path=LOG_QUEUE_PATH if self.logs else None,
                 # MinIO's IAM, console and cluster health wait for the OIDC discovery document;

@@ -18,12 +18,18 @@ import yaml
 
 from components.settings import PROJECT
 
+SYNTH_SECRET_VARIABLE = "MINIO_OFFLINE_SYNTH_PLACEHOLDER"  # noqa: S105 (a name, not a secret)
+"""The one variable the offline synth gives the nodes for clusterSecretEnvironment (MinIO ignores it)."""
+
 
 def placeholder_for(key: str) -> str:
     """The stand-in for a ``secure:`` value the synth cannot decrypt (long enough to pass length
-    checks, and in the format a secret with one has: a pgpass line for every database)."""
+    checks, and in the format a secret with one has: a pgpass line for every database; for the
+    nodes' secret variables, whose names are in the secret too, one variable named for what it is)."""
     if key == "backupPgpass":
         return f"*:*:*:*:offline-synth-placeholder-for-{key}"
+    if key == "clusterSecretEnvironment":
+        return f"{SYNTH_SECRET_VARIABLE}=offline-synth-placeholder-for-{key}"
     return f"offline-synth-placeholder-for-{key}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Self
 
 from pydantic import (
@@ -19,6 +20,54 @@ from components.settings.base import (
     Section,
     raise_all,
 )
+
+MANAGED_VARIABLES = frozenset(
+    {
+        "MINIO_ROOT_USER",
+        "MINIO_ROOT_PASSWORD",
+        "MINIO_STORAGE_CLASS_STANDARD",
+        "MINIO_PROMETHEUS_AUTH_TYPE",
+        "MINIO_BROWSER_REDIRECT_URL",
+        "MINIO_CONFIG_ENV_FILE",
+        "MINIO_KMS_SECRET_KEY",
+        "MINIO_VOLUMES",
+        "MINIO_OPTS",
+        "MINIO_CERTS_DIR",
+        "_MINIO_LOCK_RETRY_INTERVAL",
+        "_MINIO_SERVER_LOCAL",
+    }
+)
+"""The nodes' variables the program sets (components/cluster.py, sso.py, logs.py) or that would
+change what it sets (the drives, the certificates): cluster.extraEnvironment and
+clusterSecretEnvironment refuse them by name."""
+MANAGED_PREFIXES = ("MINIO_IDENTITY_OPENID_", "MINIO_LOGGER_WEBHOOK_", "MINIO_AUDIT_WEBHOOK_", "MINIO_KMS_")
+"""Whole families the program owns: the console's sign-in, the log and audit webhooks, the KMS."""
+VARIABLE_RE = re.compile(r"_?MINIO_[A-Z0-9_]+")
+SECRET_NAME_RE = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|(^|_)KEY(_|$)")
+"""A variable whose name says it holds a secret: only clusterSecretEnvironment may carry it."""
+
+
+def environment_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an extra variable of the nodes, or None."""
+    if not VARIABLE_RE.fullmatch(name):
+        return "a MinIO variable: MINIO_ or _MINIO_ and capitals, digits, underscores"
+    if name in MANAGED_VARIABLES or name.startswith(MANAGED_PREFIXES):
+        return "set by the program (docs/cluster.md, 'Extra server settings'): use its own setting"
+    return None
+
+
+def secret_environment_lines(text: str) -> list[tuple[str, str]]:
+    """``NAME=value`` per line (blank lines and ``#`` comments skipped) as (name, value), in order.
+    Raises ValueError naming the line, never its value."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.strip() or not value:
+            raise ValueError(f"line {number} is not NAME=value")
+        found.append((name.strip(), value))
+    return found
 
 
 class PoolSettings(Section):
@@ -86,6 +135,29 @@ class ClusterSettings(Section):
         "internal _MINIO_LOCK_RETRY_INTERVAL; null leaves MinIO's 250). 50 cuts the stall a share of "
         "small PUTs takes (docs/performance.md)",
     )
+    extra_environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="More MinIO server settings for every node, {MINIO_NAME: value} (docs/cluster.md, 'Extra "
+        "server settings'); the program's own variables and names of secrets are refused (secrets: the "
+        "clusterSecretEnvironment secret)",
+    )
+
+    @model_validator(mode="after")
+    def _extra_environment(self) -> Self:
+        """Each extra variable by its key; a value is shown only when its name is not a secret's."""
+        found = []
+        for name, value in self.extra_environment.items():
+            key = f"extraEnvironment.{name}"
+            problem = environment_problem(name)
+            if problem is None and SECRET_NAME_RE.search(name):
+                found.append(Invalid(key, "[not shown]", "its name says it holds a secret: give it in the "
+                                     "clusterSecretEnvironment secret"))  # fmt: skip
+            elif problem is None and ("\n" in value or "\r" in value):
+                found.append(Invalid(key, value, "one line (MinIO reads its variables line by line)"))
+            elif problem is not None:
+                found.append(Invalid(key, "[not shown]" if SECRET_NAME_RE.search(name) else value, problem))
+        raise_all(found)
+        return self
 
     @model_validator(mode="after")
     def _erasure_layout(self) -> Self:

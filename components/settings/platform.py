@@ -38,7 +38,7 @@ from components.settings.buckets import (
     _default_buckets,
     _default_service_accounts,
 )
-from components.settings.cluster import ClusterSettings
+from components.settings.cluster import ClusterSettings, environment_problem, secret_environment_lines
 from components.settings.gateway import GatewaySettings
 from components.settings.hosts import DOCKER_HOST_PATTERN, HostSettings
 from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
@@ -117,11 +117,38 @@ class PlatformSettings(Section):
             (frozenset({"identity", "secrets", "environment"}), self._check_identity_secrets),
             (frozenset({"observability", "secrets"}), self._check_observability_secrets),
             (frozenset({"backups", "buckets", "service_accounts", "secrets"}), self._check_backup_service),
+            (frozenset({"cluster", "secrets"}), self._check_cluster_secret_environment),
             (
                 frozenset({"environment", "cluster", "gateway", "identity", "observability", "backups"}),
                 self._check_prod_images,
             ),
         ]
+
+    @property
+    def cluster_secret_environment(self) -> dict[str, str]:
+        """clusterSecretEnvironment as {name: value} (checked by the settings: valid when they load)."""
+        secret = self.secrets.cluster_secret_environment
+        return dict(secret_environment_lines(secret.get_secret_value())) if secret is not None else {}
+
+    def _check_cluster_secret_environment(self) -> Iterator[Invalid]:
+        """Each line MINIO_NAME=value, a name the program does not set and the plain map does not
+        repeat; never a value in the message."""
+        secret = self.secrets.cluster_secret_environment
+        if secret is None:
+            return
+        try:
+            lines = secret_environment_lines(secret.get_secret_value())
+        except ValueError as err:
+            yield Invalid("clusterSecretEnvironment", "[secret]", str(err))
+            return
+        for number, (name, _) in enumerate(lines, start=1):
+            problem = environment_problem(name)
+            if problem is None and name in self.cluster.extra_environment:
+                problem = "also in cluster.extraEnvironment: give it once"
+            if problem is None and name in (n for n, _ in lines[: number - 1]):
+                problem = "given again"
+            if problem is not None:
+                yield Invalid("clusterSecretEnvironment", "[secret]", f"variable {number}, {name}: {problem}")
 
     def _check_storage_addresses(self) -> Iterator[Invalid]:
         """The storage subnet holds the gateway and every node at fixed addresses in its lower half."""

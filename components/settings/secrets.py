@@ -78,6 +78,11 @@ class Secrets(Section):
         description="The backup service's database passwords, in libpq's pgpass format "
         "(host:port:database:user:password per line; database * for a schedule with a drill)",
     )
+    cluster_secret_environment: SecretStr | None = Field(
+        None,
+        description="Secret MinIO server settings for every node, one MINIO_NAME=value per line (for "
+        "example a notification target's token); they reach the nodes in their secrets file",
+    )
 
     @field_validator("root_password")
     @classmethod
