@@ -1,4 +1,5 @@
-"""Buckets from settings: private, with retention, optional versioning, object lock and encryption.
+"""Buckets from settings: private, with retention, optional versioning, object lock, encryption,
+quota and more lifecycle rules.
 
 Each bucket gets exactly one lifecycle policy: the provider's IlmPolicy replaces a bucket's whole
 lifecycle configuration, so two of them on one bucket would overwrite each other on every update.
@@ -6,6 +7,7 @@ lifecycle configuration, so two of them on one bucket would overwrite each other
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,15 +15,18 @@ import pulumi
 import pulumi_minio as minio
 import pulumi_random as random
 
-from components.settings import BucketSettings
+from components.settings import AnonymousAccess, BucketSettings, LifecycleRuleSettings
 
 
 def lifecycle_rules(bucket: BucketSettings) -> list[dict]:
-    """The bucket's one lifecycle rule set: expire objects after ``retention_days``.
+    """The bucket's one lifecycle rule set: expire objects after ``retention_days``, then the
+    bucket's own rules (``lifecycle``) in their order.
 
     With versioning, expiring the current version leaves a delete marker and a noncurrent
     version, which then expires after ``noncurrent_retention_days``; MinIO expires a locked
-    version only once its lock has ended.
+    version only once its lock has ended. The provider (pulumi-minio 0.17.1) reads ``expiration``
+    as ``<N>d``, a date or ``DeleteMarker``, and a rule with ``tags`` as an ``And`` filter of the
+    prefix and every tag.
     """
     rule: dict = {
         "id": f"expire-after-{bucket.retention_days}-days",
@@ -29,7 +34,62 @@ def lifecycle_rules(bucket: BucketSettings) -> list[dict]:
     }
     if bucket.versioned:
         rule["noncurrent_version_expiration_days"] = bucket.noncurrent_retention_days
-    return [rule]
+    return [rule, *(_rule(r, f"rule-{i + 1}") for i, r in enumerate(bucket.lifecycle))]
+
+
+def _rule(rule: LifecycleRuleSettings, default_id: str) -> dict:
+    converted: dict = {"id": rule.id or default_id}
+    if rule.prefix:
+        converted["filter"] = rule.prefix
+    if rule.tags:
+        converted["tags"] = dict(rule.tags)
+    if rule.expire_days is not None:
+        converted["expiration"] = f"{rule.expire_days}d"
+    elif rule.expire_on is not None:
+        converted["expiration"] = rule.expire_on.isoformat()
+    elif rule.expire_delete_markers:
+        converted["expiration"] = "DeleteMarker"
+    if rule.noncurrent_days is not None:
+        converted["noncurrent_version_expiration_days"] = rule.noncurrent_days
+    return converted
+
+
+MIB = 1024 * 1024
+ON_PURPOSE_SID = "PublicOnPurpose"
+"""How an anonymous statement of a bucket marked publicOnPurpose begins its Sid: the mark the
+policy pack looks for in prod (policies/pack/rules.py, prod-buckets-not-anonymous)."""
+_ANONYMOUS_ACTIONS = {
+    # MinIO's own `mc anonymous` levels (minio-go pkg/policy: bucket and object actions per level).
+    AnonymousAccess.DOWNLOAD: (("s3:GetBucketLocation", "s3:ListBucket"), ("s3:GetObject",)),
+    AnonymousAccess.UPLOAD: (
+        ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads"),
+        ("s3:AbortMultipartUpload", "s3:DeleteObject", "s3:ListMultipartUploadParts", "s3:PutObject"),
+    ),
+}
+
+
+def anonymous_policy(bucket: BucketSettings) -> dict | None:
+    """The bucket policy that lets anyone do what ``bucket.anonymous`` names (None: nobody)."""
+    if bucket.anonymous is AnonymousAccess.NONE:
+        return None
+    levels = (
+        [AnonymousAccess.DOWNLOAD, AnonymousAccess.UPLOAD]
+        if bucket.anonymous is AnonymousAccess.PUBLIC
+        else [bucket.anonymous]
+    )
+    on_bucket = sorted({a for level in levels for a in _ANONYMOUS_ACTIONS[level][0]})
+    on_objects = sorted({a for level in levels for a in _ANONYMOUS_ACTIONS[level][1]})
+    sid = ON_PURPOSE_SID if bucket.public_on_purpose else "Anonymous"
+    arn = f"arn:aws:s3:::{bucket.name}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": f"{sid}Bucket", "Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": on_bucket,
+             "Resource": [arn]},
+            {"Sid": f"{sid}Objects", "Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": on_objects,
+             "Resource": [f"{arn}/*"]},
+        ],
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,6 +133,8 @@ class Buckets(pulumi.ComponentResource):
                 # pulumi-minio 0.17.1 has no resource for a default retention: whoever writes sets
                 # each version's (the day-2 backup tool: the stack's bucket_configuration output).
                 object_locking=settings.lock is not None,
+                # A hard quota, in bytes (the provider's unit): MinIO refuses a write past it.
+                quota=settings.quota_mb * MIB if settings.quota_mb is not None else None,
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
             self.buckets[settings.name] = bucket
@@ -82,6 +144,15 @@ class Buckets(pulumi.ComponentResource):
                 rules=lifecycle_rules(settings),
                 opts=child,
             )
+            anonymous = anonymous_policy(settings)
+            if anonymous is not None:
+                # Written as its own bucket policy (the provider's acl would write a shape of its own).
+                minio.S3BucketPolicy(
+                    f"{name}-{settings.name}-anonymous",
+                    bucket=bucket.bucket,
+                    policy=json.dumps(anonymous, sort_keys=True),
+                    opts=child,
+                )
             # Versioning stays off unless asked for: with it, a delete keeps the data (the note's
             # right-to-deletion default is immediate deletion).
             if settings.versioned:

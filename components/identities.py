@@ -28,6 +28,7 @@ from components.settings import (
     ADMIN_USER,
     AUDITOR_USER,
     METRICS_USER,
+    IamSettings,
     PlatformSettings,
     ServiceAccountSettings,
 )
@@ -58,6 +59,10 @@ class IdentitiesArgs:
     """Bumped, the metrics identity's secret is replaced and every token it signed stops working."""
     auditor_identity: bool = True
     """Create ``platform-auditor``, the read-only identity of the day-2 verify and compliance."""
+    iam: IamSettings = field(default_factory=IamSettings)
+    """Custom policies, MinIO users and groups of the stack (``iam``)."""
+    iam_passwords: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Each iam user's password (secret), by name."""
 
 
 class Identities(pulumi.ComponentResource):
@@ -104,6 +109,8 @@ class Identities(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.buckets)),
             )
 
+        self._custom_iam(args)
+
         self.metrics_access_key = self.metrics_secret_key = None
         if args.metrics_identity:
             self._metrics_identity(args)
@@ -115,6 +122,65 @@ class Identities(pulumi.ComponentResource):
                 AUDITOR_USER, policy_json(render_policy("auditor")), args, secret=self.auditor_secret_key
             )
         self.register_outputs({"access_keys": self.access_keys, "secret_keys": self.secret_keys})
+
+    def _custom_iam(self, args: IdentitiesArgs) -> None:
+        """iam: each custom policy, each group with its policies, each user with its password, its
+        policies and its groups (one membership resource per group)."""
+        name, iam = self._name, args.iam
+        policies: dict[str, minio.IamPolicy] = {}
+        for custom in iam.policies:
+            document = policy_json(custom.document())
+            self.documents[custom.name] = document
+            policies[custom.name] = minio.IamPolicy(
+                f"{name}-custom-{custom.name}",
+                name=custom.name,
+                policy=document,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.buckets)),
+            )
+
+        def attached(policy: str) -> pulumi.ResourceOptions:
+            """A custom policy is created first; a built-in one is always there."""
+            return pulumi.ResourceOptions(
+                parent=self, depends_on=[policies[policy]] if policy in policies else []
+            )
+
+        users: dict[str, minio.IamUser] = {}
+        for user in iam.users:
+            users[user.name] = minio.IamUser(
+                f"{name}-user-{user.name}",
+                name=user.name,
+                secret=pulumi.Output.secret(args.iam_passwords[user.name]),
+                force_destroy=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for policy in user.policies:
+                minio.IamUserPolicyAttachment(
+                    f"{name}-user-{user.name}-{policy}",
+                    user_name=users[user.name].name,
+                    policy_name=policy,
+                    opts=attached(policy),
+                )
+        for group in iam.groups:
+            created = minio.IamGroup(
+                f"{name}-group-{group.name}", name=group.name, opts=pulumi.ResourceOptions(parent=self)
+            )
+            # By name, after the group: the provider's group_name output is the name it was given.
+            for policy in group.policies:
+                options = attached(policy)
+                minio.IamGroupPolicyAttachment(
+                    f"{name}-group-{group.name}-{policy}",
+                    group_name=group.name,
+                    policy_name=policy,
+                    opts=pulumi.ResourceOptions.merge(options, pulumi.ResourceOptions(depends_on=[created])),
+                )
+            members = iam.members(group.name)
+            if members:
+                minio.IamGroupMembership(
+                    f"{name}-group-{group.name}-members",
+                    group=group.name,
+                    users=[users[m].name for m in members],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[created]),
+                )
 
     def _metrics_identity(self, args: IdentitiesArgs) -> None:
         name = self._name

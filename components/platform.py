@@ -423,6 +423,8 @@ class Platform(pulumi.ComponentResource):
                 group_policies=group_policy_documents(settings),
                 metrics_identity=settings.observability.creates_metrics_identity,
                 metrics_secret_generation=settings.observability.metrics_secret_generation,
+                iam=settings.iam,
+                iam_passwords=settings.iam_user_passwords,
             ),
             opts=through_minio,
         )

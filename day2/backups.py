@@ -391,12 +391,16 @@ class Backup:
 
 
 def _expiration_days(s3, bucket: str) -> list[tuple[str, int]]:
-    """(prefix, days) of the bucket's enabled expiration rules."""
-    return [
-        (rule.get("Filter", {}).get("Prefix", rule.get("Prefix", "")) or "", int(rule["Expiration"]["Days"]))
-        for rule in enabled_lifecycle_rules(s3, bucket)
-        if rule.get("Expiration", {}).get("Days")
-    ]
+    """(prefix, days) of the bucket's enabled expiration rules that can take a backup: a rule for
+    tagged objects takes none (backups carry no tag)."""
+    found = []
+    for rule in enabled_lifecycle_rules(s3, bucket):
+        scope = rule.get("Filter", {})
+        if not rule.get("Expiration", {}).get("Days") or "Tag" in scope or scope.get("And", {}).get("Tags"):
+            continue
+        prefix = scope.get("Prefix", scope.get("And", {}).get("Prefix", rule.get("Prefix", "")))
+        found.append((prefix or "", int(rule["Expiration"]["Days"])))
+    return found
 
 
 def expiry(last_modified: datetime, days: int) -> datetime:

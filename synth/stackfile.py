@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,21 @@ SYNTH_SECRET_VARIABLE = "MINIO_OFFLINE_SYNTH_PLACEHOLDER"  # noqa: S105 (a name,
 """The one variable the offline synth gives the nodes for clusterSecretEnvironment (MinIO ignores it)."""
 
 
-def placeholder_for(key: str) -> str:
+def _iam_user_names(raw: Mapping[str, Any]) -> list[str]:
+    iam = raw.get(f"{PROJECT}:iam")
+    users = iam.get("users") if isinstance(iam, dict) else None
+    return [u["name"] for u in users or [] if isinstance(u, dict) and isinstance(u.get("name"), str)]
+
+
+def placeholder_for(key: str, users: Sequence[str] = ()) -> str:
     """The stand-in for a ``secure:`` value the synth cannot decrypt (long enough to pass length
     checks, and in the format a secret with one has: a pgpass line for every database; for the
-    nodes' secret variables, whose names are in the secret too, one variable named for what it is)."""
+    nodes' secret variables, whose names are in the secret too, one variable named for what it is;
+    for iam users' passwords, one line per user of ``users``)."""
     if key == "backupPgpass":
         return f"*:*:*:*:offline-synth-placeholder-for-{key}"
+    if key == "iamUserPasswords":
+        return "".join(f"{user}=offline-synth-placeholder-for-{key}\n" for user in users)
     if key == "clusterSecretEnvironment":
         return f"{SYNTH_SECRET_VARIABLE}=offline-synth-placeholder-for-{key}"
     return f"offline-synth-placeholder-for-{key}"
@@ -84,7 +93,7 @@ def read_stack_file(path: Path, stack: str, overrides: Mapping[str, Any] | None 
     placeholders: list[str] = []
     for full_key, value in raw.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
-            values[full_key] = placeholder_for(full_key.split(":", 1)[-1])
+            values[full_key] = placeholder_for(full_key.split(":", 1)[-1], _iam_user_names(raw))
             secret_keys.append(full_key)
             placeholders.append(full_key)
         else:

@@ -14,6 +14,7 @@ from synth.mocks import is_secret
 from tests.graph import (
     ATTACHMENT,
     BUCKET,
+    BUCKET_POLICY,
     CONTAINER,
     ENCRYPTION,
     LIFECYCLE,
@@ -295,3 +296,198 @@ def test_application_outputs(synth):
 def test_no_application_identity_is_root(synth):
     for account in synth("dev").of_type(SERVICE_ACCOUNT):
         assert account.inputs["targetUser"] != "minio-root"
+
+
+# --- quotas and more lifecycle rules (#33 item 3) -----------------------------------------------------
+
+PROVISIONED = {
+    "name": "logs",
+    "retentionDays": 90,
+    "versioning": True,
+    "quotaMb": 512,
+    "lifecycle": [
+        {"id": "scratch", "prefix": "tmp/", "expireDays": 1},
+        {"prefix": "drafts/", "tags": {"class": "draft", "team": "a"}, "expireOn": "2027-01-01"},
+        {"expireDeleteMarkers": True, "noncurrentDays": 2},
+    ],
+}
+
+
+def test_a_quota_and_more_rules_map_to_the_providers_bucket_and_ilm_policy(synth):
+    synthesis = synth("dev", {"buckets": [{"name": "backups-postgresql", "retentionDays": 30}, PROVISIONED]})
+    buckets = {b.inputs["bucket"]: b for b in synthesis.of_type(BUCKET)}
+    assert buckets["logs"].inputs["quota"] == 512 * 1024 * 1024  # bytes, the provider's unit
+    assert "quota" not in buckets["backups-postgresql"].inputs
+    (policy,) = [p for p in synthesis.of_type(LIFECYCLE) if p.inputs["bucket"] == "logs"]
+    assert policy.inputs["rules"] == [
+        {"id": "expire-after-90-days", "expiration": "90d", "noncurrentVersionExpirationDays": 7},
+        {"id": "scratch", "filter": "tmp/", "expiration": "1d"},
+        {
+            "id": "rule-2",
+            "filter": "drafts/",
+            "tags": {"class": "draft", "team": "a"},
+            "expiration": "2027-01-01",
+        },
+        {"id": "rule-3", "expiration": "DeleteMarker", "noncurrentVersionExpirationDays": 2},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"quotaMb": -1}, "buckets[0].quotaMb"),
+        ({"quotaMb": 0}, "buckets[0].quotaMb"),
+        ({"lifecycle": [{"prefix": "tmp/"}]}, "buckets[0].lifecycle[0].expireDays"),  # no action
+        ({"lifecycle": [{"prefix": "a/", "expireDays": 1, "expireOn": "2027-01-01"}]},
+         "buckets[0].lifecycle[0].expireOn"),
+        ({"lifecycle": [{"prefix": "a/", "expireOn": "tomorrow"}]}, "buckets[0].lifecycle[0].expireOn"),
+        ({"lifecycle": [{"expireDays": 3}]}, "buckets[0].lifecycle[0].expireDays"),  # that is retentionDays
+        ({"lifecycle": [{"prefix": "a/", "noncurrentDays": 2}]}, "buckets[0].lifecycle[0].noncurrentDays"),
+        ({"lifecycle": [{"expireDeleteMarkers": True}]}, "buckets[0].lifecycle[0].expireDeleteMarkers"),
+        ({"lifecycle": [{"id": "expire-after-90-days", "prefix": "a/", "expireDays": 1}]},
+         "buckets[0].lifecycle[0].id"),
+        ({"lifecycle": [{"id": "x", "prefix": "a/", "expireDays": 1},
+                        {"id": "x", "prefix": "b/", "expireDays": 1}]}, "buckets[0].lifecycle[1].id"),
+        ({"lifecycle": [{"tags": {"class": ""}, "expireDays": 1}]}, "buckets[0].lifecycle[0].tags"),
+    ],
+)  # fmt: skip
+def test_an_invalid_quota_or_rule_is_refused_naming_its_key(change, key):
+    bucket = {"name": "logs", "retentionDays": 90, **change}
+    values = {"buckets": [bucket], "serviceAccounts": [], "identity": {"groups": []}}
+    with pytest.raises(SettingsError) as raised:
+        settings_from_config(values)
+    assert f"minio-platform:{key} = " in str(raised.value), raised.value
+
+
+@pytest.mark.parametrize(
+    ("level", "on_bucket", "on_objects"),
+    [
+        ("download", ["s3:GetBucketLocation", "s3:ListBucket"], ["s3:GetObject"]),
+        ("upload", ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+         ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:ListMultipartUploadParts", "s3:PutObject"]),
+        ("public", ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+         ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts",
+          "s3:PutObject"]),
+    ],
+)  # fmt: skip
+def test_anonymous_access_is_mc_anonymous_levels_as_the_buckets_policy(synth, level, on_bucket, on_objects):
+    buckets = [{"name": "backups-postgresql", "retentionDays": 30}, {"name": "share", "retentionDays": 9,
+                                                                      "anonymous": level}]  # fmt: skip
+    synthesis = synth("dev", {"buckets": buckets})
+    (policy,) = synthesis.of_type(BUCKET_POLICY)
+    assert policy.inputs["bucket"] == "share"
+    bucket_statement, object_statement = json.loads(policy.inputs["policy"])["Statement"]
+    assert bucket_statement["Principal"] == {"AWS": ["*"]} and bucket_statement["Action"] == on_bucket
+    assert bucket_statement["Resource"] == ["arn:aws:s3:::share"]
+    assert object_statement["Action"] == on_objects and object_statement["Resource"] == [
+        "arn:aws:s3:::share/*"
+    ]
+    assert {b.inputs["acl"] for b in synthesis.of_type(BUCKET)} == {"private"}
+
+
+def test_no_bucket_policy_without_anonymous_access_and_the_mark_only_with_it(synth):
+    assert synth("dev").of_type(BUCKET_POLICY) == []
+    with pytest.raises(SettingsError, match=r"publicOnPurpose = True: only with anonymous"):
+        settings_from_config({"buckets": [{"name": "logs", "retentionDays": 9, "publicOnPurpose": True}],
+                              "serviceAccounts": [], "identity": {"groups": []}})  # fmt: skip
+
+
+# --- IAM in the stack (#33 item 4) --------------------------------------------------------------------
+
+READER = {
+    "name": "reports-reader",
+    "statements": [
+        {"actions": ["s3:ListBucket"], "resources": ["arn:aws:s3:::logs"],
+         "conditions": {"StringLike": {"s3:prefix": ["reports/*"]}}},
+        {"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::logs/reports/*"]},
+    ],
+}  # fmt: skip
+IAM = {
+    "iam": {
+        "policies": [READER],
+        "groups": [{"name": "analysts", "policies": ["reports-reader", "diagnostics"]}],
+        "users": [{"name": "etl-robot", "groups": ["analysts"], "policies": ["readonly"]}],
+    },
+    "iamUserPasswords": {"secure": "x"},
+}
+
+
+def test_inline_policies_users_and_groups_map_to_the_providers_resources(synth):
+    from tests.graph import GROUP, GROUP_ATTACHMENT, GROUP_MEMBERSHIP
+
+    synthesis = synth("dev", IAM)
+    (custom,) = [p for p in synthesis.of_type(POLICY) if p.inputs["name"] == "reports-reader"]
+    document = json.loads(custom.inputs["policy"])
+    assert document["Statement"][0]["Condition"] == {"StringLike": {"s3:prefix": ["reports/*"]}}
+    (user,) = [u for u in synthesis.of_type(USER) if u.inputs["name"] == "etl-robot"]
+    assert is_secret(user.inputs["secret"]), "the password travels as a secret"
+    attachments = {(a.inputs["userName"], a.inputs["policyName"]) for a in synthesis.of_type(ATTACHMENT)}
+    assert ("etl-robot", "readonly") in attachments
+    (group,) = synthesis.of_type(GROUP)
+    assert group.inputs["name"] == "analysts"
+    group_policies = {
+        (a.inputs["groupName"], a.inputs["policyName"]): a for a in synthesis.of_type(GROUP_ATTACHMENT)
+    }
+    assert set(group_policies) == {("analysts", "reports-reader"), ("analysts", "diagnostics")}
+    assert custom.urn in group_policies[("analysts", "reports-reader")].dependencies
+    (membership,) = synthesis.of_type(GROUP_MEMBERSHIP)
+    assert membership.inputs["group"] == "analysts" and membership.inputs["users"] == ["etl-robot"]
+    assert "offline-synth-placeholder-for-iamUserPasswords" not in json.dumps(plain(synthesis.files))
+
+
+def iam_problem(iam: dict, passwords: str | None = "etl-robot=long-enough-pw") -> str:
+    values: dict = {"iam": iam}
+    if passwords is not None:
+        values["iamUserPasswords"] = passwords
+    with pytest.raises(SettingsError) as raised:
+        settings_from_config(values, frozenset({"iamUserPasswords"} if passwords is not None else ()))
+    return str(raised.value)
+
+
+WIDE = {"actions": ["s3:*"], "resources": ["arn:aws:s3:::*"]}
+ONE_READ = {"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::a/*"]}
+
+
+@pytest.mark.parametrize(
+    ("iam", "says"),
+    [
+        ({"policies": [{"name": "wide", "statements": [WIDE]}]},
+         """iam.policies[0].statements[0].actions = ["s3:*"]: a wildcard action on every bucket"""),
+        ({"policies": [{"name": "server", "statements": [{"actions": ["admin:*"]}]}]},
+         "only a policy with admin: true"),
+        ({"policies": [{"name": "odd", "statements": [{**ONE_READ, "resources": ["logs"]}]}]},
+         "is not an arn:aws:s3::: ARN"),
+        ({"policies": [{"name": "readonly", "statements": [WIDE]}]},
+         "a built-in policy's or a template's name"),
+        ({"policies": [{"name": "mine-policy", "statements": [ONE_READ]}]}, "are the program's"),
+        ({"users": [{"name": "etl-robot", "policies": ["nope"]}]}, "iam.users[0].policies[0] = 'nope'"),
+        ({"users": [{"name": "etl-robot", "groups": ["ghosts"]}]}, "iam.users[0].groups[0] = 'ghosts'"),
+        ({"users": [{"name": "backup-service"}]}, "iam.users[0].name = 'backup-service': the program's own"),
+        ({"groups": [{"name": "a", "policies": []}, {"name": "a"}]}, "iam.groups[1].name"),
+    ],
+)  # fmt: skip
+def test_iam_mistakes_are_refused_naming_the_key(iam, says):
+    message = iam_problem(iam, "etl-robot=long-enough-pw" if "users" in iam else None)
+    assert says in message, message
+
+
+def test_a_wildcard_on_every_bucket_passes_when_marked_admin():
+    wide = {"name": "wide", "statements": [WIDE], "admin": True}
+    settings = settings_from_config({"iam": {"policies": [wide]}})
+    assert settings.iam.policies[0].document()["Statement"][0]["Action"] == ["s3:*"]
+
+
+@pytest.mark.parametrize(
+    ("passwords", "says"),
+    [
+        (None, "iam.users[0] = 'etl-robot': its password"),
+        ("someone-else=long-enough-pw", "iam.users[0] = 'etl-robot': its password"),
+        ("etl-robot=short", "etl-robot's password: at least 8 characters"),
+        ("etl-robot=long-enough-pw\nghost=long-enough-pw", "a password for ghost, who is not in iam.users"),
+        ("no equals here", "line 1 is not user=password"),
+    ],
+)
+def test_every_user_has_a_password_and_none_is_shown(passwords, says):
+    message = iam_problem({"users": [{"name": "etl-robot"}]}, passwords)
+    assert says in message and "long-enough-pw" not in message
+    assert "=short" not in message

@@ -83,6 +83,22 @@ def test_retention_counts_only_rules_for_the_whole_bucket():
     assert expiration_days(LifecycleOnly([noncurrent, {**pending, "Filter": {}}]), "b") == (1, 7)
 
 
+def test_a_backups_expiry_follows_its_prefix_and_never_a_tag_rule():
+    """#33: rules by tag (And filter, as the provider writes them) take no backup: backups carry no tag."""
+    from day2.backups import _expiration_days
+
+    rules = [
+        {"ID": "all", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 30}},
+        {"ID": "pg", "Status": "Enabled", "Filter": {"And": {"Prefix": "postgresql/", "Tags": []}},
+         "Expiration": {"Days": 20}},
+        {"ID": "tagged", "Status": "Enabled", "Expiration": {"Days": 1},
+         "Filter": {"And": {"Prefix": "", "Tags": [{"Key": "class", "Value": "draft"}]}}},
+        {"ID": "markers", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "Expiration": {"ExpiredObjectDeleteMarker": True}},
+    ]  # fmt: skip
+    assert _expiration_days(LifecycleOnly(rules), "b") == [("", 30), ("postgresql/", 20)]
+
+
 def test_the_iam_evaluator_on_the_backup_template(synth):
     policy = plain(synth("dev").outputs)["service_account_policies"]["backup-service"]
     assert allows(policy, "s3:PutObject", "arn:aws:s3:::backups-postgresql/db/x.dump")

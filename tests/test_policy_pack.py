@@ -329,6 +329,7 @@ def test_rule_levels_match_the_issue():
         "gateway-shields-known-flaws",
         "prod-minio-image-has-the-2025-fix",
         "prod-keycloak-not-in-dev-mode",
+        "prod-buckets-not-anonymous",
         "no-host-access",
         "only-the-gateway-is-public",
     }
@@ -444,6 +445,43 @@ def test_prod_with_a_deployed_keycloak_is_refused_and_dev_is_not(synth, tmp_path
     assert refused.mandatory and "minio-sso-keycloak-container" in refused.message
     dev = findings_of(synth("dev"), "dev", tmp_path)
     assert not [f for f in dev if f.rule == "prod-keycloak-not-in-dev-mode"]
+
+
+ANONYMOUS = [
+    {"name": "backups-postgresql", "retentionDays": 90},
+    {"name": "downloads", "retentionDays": 30, "anonymous": "download"},
+]
+
+
+def test_an_anonymous_bucket_in_prod_needs_its_mark_in_the_settings_and_in_the_pack(synth, tmp_path):
+    """#33: the settings refuse it without publicOnPurpose before anything registers; the pack
+    refuses the bucket policy the program writes without the mark (dev's graph judged as prod's),
+    and passes it with the mark."""
+    from components.buckets import ON_PURPOSE_SID
+
+    assert rules.ON_PURPOSE_SID == ON_PURPOSE_SID
+    with pytest.raises(
+        SettingsError, match=r"buckets\[1\]\.anonymous = 'download': anonymous access in prod"
+    ):
+        synth("prod", {"buckets": ANONYMOUS})
+    unmarked = findings_of(synth("dev", {"buckets": ANONYMOUS}), "prod", tmp_path)
+    (refused,) = [f for f in unmarked if f.rule == "prod-buckets-not-anonymous"]
+    assert refused.mandatory and "s3:GetObject" in refused.message and "downloads" in refused.message
+    assert not [f for f in findings_of(synth("dev", {"buckets": ANONYMOUS}), "dev", tmp_path)
+                if f.rule == "prod-buckets-not-anonymous"]  # fmt: skip
+    marked = [ANONYMOUS[0], {**ANONYMOUS[1], "publicOnPurpose": True}]
+    prod = synth("prod", {"buckets": marked, "cluster": {"image": FIXED_BUILD}})
+    assert not [f for f in findings_of(prod, "prod", tmp_path) if f.rule == "prod-buckets-not-anonymous"]
+    anyone = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": ["s3:GetObject"],
+        "Resource": ["arn:aws:s3:::x/*"],
+    }
+    planted = Resource(rules.BUCKET_POLICY, "p", {"policy": json.dumps({"Statement": [anyone]})})
+    assert rules.prod_buckets_not_anonymous(planted)
+    assert rules.prod_buckets_not_anonymous(Resource(rules.BUCKET, "b", {"acl": "public-read"}))
+    assert rules.prod_buckets_not_anonymous(Resource(rules.BUCKET, "b", {"acl": "private"})) == []
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -43,10 +43,18 @@ from components.settings.base import (
     TlsMode,
     image_is_digest_pinned,
 )
-from components.settings.buckets import BucketSettings, LockMode, ObjectLockSettings, ServiceAccountSettings
+from components.settings.buckets import (
+    AnonymousAccess,
+    BucketSettings,
+    LifecycleRuleSettings,
+    LockMode,
+    ObjectLockSettings,
+    ServiceAccountSettings,
+)
 from components.settings.cluster import ClusterSettings
 from components.settings.gateway import GatewaySettings
 from components.settings.hosts import HostSettings
+from components.settings.iam import CustomPolicySettings, IamGroupSettings, IamSettings, IamUserSettings
 from components.settings.identity import BUILTIN_POLICIES, ConsoleSignIn, GroupSettings, IdentitySettings
 from components.settings.loading import OBJECT_KEYS, SCALAR_KEYS, load_settings, settings_from_config
 from components.settings.network import NetworkSettings
@@ -77,18 +85,24 @@ __all__ = [
     "SCALAR_KEYS",
     "SECRET_KEYS",
     "AlertingSettings",
+    "AnonymousAccess",
     "BackupScheduleSettings",
     "BackupServiceSettings",
     "BucketSettings",
     "ClusterSettings",
     "ConfigExportSettings",
     "ConsoleSignIn",
+    "CustomPolicySettings",
     "Environment",
     "GatewaySettings",
     "GroupSettings",
     "HostSettings",
+    "IamGroupSettings",
+    "IamSettings",
+    "IamUserSettings",
     "IdentitySettings",
     "Invalid",
+    "LifecycleRuleSettings",
     "LockMode",
     "Mode",
     "NetworkSettings",

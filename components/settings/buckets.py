@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Self
 
@@ -15,6 +16,8 @@ from components.settings.base import (
     Identifier,
     Invalid,
     Section,
+    raise_all,
+    repeated,
 )
 
 
@@ -28,6 +31,18 @@ class LockMode(StrEnum):
     """Nobody, root included, deletes a locked version or shortens its retention before it ends."""
 
 
+class AnonymousAccess(StrEnum):
+    """What anyone may do in a bucket without credentials (MinIO's `mc anonymous` levels)."""
+
+    NONE = "none"
+    DOWNLOAD = "download"
+    """List the bucket and read its objects."""
+    UPLOAD = "upload"
+    """Write objects (and abort uploads), never read or list them."""
+    PUBLIC = "public"
+    """Both."""
+
+
 class ObjectLockSettings(Section):
     """Write once, read many: each new object version is locked for ``days``."""
 
@@ -35,6 +50,51 @@ class ObjectLockSettings(Section):
         LockMode.COMPLIANCE, description="GOVERNANCE (root may undo) or COMPLIANCE (nobody may)"
     )
     days: int = Field(gt=0, le=36500, description="How long each new version stays locked, in days")
+
+
+class LifecycleRuleSettings(Section):
+    """One more lifecycle rule: which objects (a prefix, tags: all must match) and what happens to
+    them. retentionDays stays the whole bucket's rule; these add to it (docs/buckets-and-iam.md)."""
+
+    id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$",
+        description="The rule's ID in the bucket's lifecycle (default: rule-<position>)",
+    )
+    prefix: str = Field("", max_length=1024, description="Only keys starting with this ('' : every key)")
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Only objects carrying every one of these tags {key: value}"
+    )
+    expire_days: int | None = Field(None, gt=0, le=36500, description="Expire current versions after N days")
+    expire_on: date | None = Field(None, description="Expire current versions on this day (YYYY-MM-DD, UTC)")
+    expire_delete_markers: bool = Field(
+        False, description="Remove delete markers with no version left behind them (versioned buckets)"
+    )
+    noncurrent_days: int | None = Field(
+        None, gt=0, le=36500, description="Expire noncurrent versions N days after they became noncurrent"
+    )
+
+    @model_validator(mode="after")
+    def _one_expiration_and_an_action(self) -> Self:
+        """S3 gives a rule one kind of expiration; a rule that does nothing is a mistake."""
+        kinds = [k for k, on in (("expireDays", self.expire_days is not None),
+                                 ("expireOn", self.expire_on is not None),
+                                 ("expireDeleteMarkers", self.expire_delete_markers)) if on]  # fmt: skip
+        if len(kinds) > 1:
+            raise Invalid(kinds[1], "set", f"one expiration per rule: {' or '.join(kinds)}")
+        if not kinds and self.noncurrent_days is None:
+            raise Invalid(
+                "expireDays",
+                None,
+                "a rule without an action: expireDays, expireOn, expireDeleteMarkers or noncurrentDays",
+            )
+        if any(not k or not v for k, v in self.tags.items()):
+            raise Invalid("tags", self.tags, "each tag a key and a value")
+        return self
+
+    @property
+    def whole_bucket(self) -> bool:
+        return not self.prefix and not self.tags
 
 
 class BucketSettings(Section):
@@ -55,12 +115,62 @@ class BucketSettings(Section):
         description="{mode, days}: lock each new version (needs versioning, created with the bucket); a "
         "backups bucket without it is locked in COMPLIANCE mode for retentionDays",
     )
+    anonymous: AnonymousAccess = Field(
+        AnonymousAccess.NONE,
+        description="What anyone may do without credentials: none, download (list and read), upload (write, "
+        "never read), public (both); in prod only with publicOnPurpose",
+    )
+    public_on_purpose: bool = Field(
+        False,
+        description="This bucket is public by design: what prod requires for anonymous access (the policy "
+        "pack refuses an anonymous bucket policy without this mark)",
+    )
+    quota_mb: int | None = Field(
+        None,
+        gt=0,
+        description="Hard quota in MiB: a write taking the bucket past it is refused (none: no quota)",
+    )
+    lifecycle: tuple[LifecycleRuleSettings, ...] = Field(
+        (),
+        description="More lifecycle rules, each {id, prefix, tags, expireDays | expireOn | "
+        "expireDeleteMarkers, noncurrentDays}, besides retentionDays for the whole bucket",
+    )
 
     @model_validator(mode="after")
     def _lock_needs_versions(self) -> Self:
         """S3 locks versions: a locked bucket keeps them, and says so in its settings."""
         if self.object_lock is not None and not (self.versioning or self.backups):
             raise Invalid("versioning", self.versioning, "objectLock needs versioning: true")
+        return self
+
+    @model_validator(mode="after")
+    def _purpose_needs_access(self) -> Self:
+        """publicOnPurpose marks a bucket open to anyone: only with anonymous access."""
+        if self.public_on_purpose and self.anonymous == AnonymousAccess.NONE:
+            raise Invalid("publicOnPurpose", True, "only with anonymous: download, upload or public")
+        return self
+
+    @model_validator(mode="after")
+    def _lifecycle_rules(self) -> Self:
+        """IDs once each (the retention rule's too); versions and markers only where versioning
+        keeps them; the whole bucket's expiry is retentionDays."""
+        found = []
+        ids = [f"expire-after-{self.retention_days}-days", *(r.id or f"rule-{i + 1}" for i, r in
+                                                               enumerate(self.lifecycle))]  # fmt: skip
+        for i, rule_id in repeated(ids):
+            found.append(Invalid(f"lifecycle[{i - 1}].id", rule_id, "each rule's ID once in the bucket"))
+        for i, rule in enumerate(self.lifecycle):
+            where = f"lifecycle[{i}]"
+            if not self.versioned and rule.noncurrent_days is not None:
+                found.append(
+                    Invalid(f"{where}.noncurrentDays", rule.noncurrent_days, "only with versioning: true")
+                )
+            if not self.versioned and rule.expire_delete_markers:
+                found.append(Invalid(f"{where}.expireDeleteMarkers", True, "only with versioning: true"))
+            if rule.whole_bucket and rule.expire_days is not None:
+                whole = "the whole bucket's expiry is retentionDays: give this rule a prefix or tags"
+                found.append(Invalid(f"{where}.expireDays", rule.expire_days, whole))
+        raise_all(found)
         return self
 
     @property

@@ -33,6 +33,7 @@ OBJECT_KEYS = (
     "buckets",
     "serviceAccounts",
     "observability",
+    "iam",
     "backups",
     "resources",
 )

@@ -32,6 +32,7 @@ from components.settings.base import (
     repeated,
 )
 from components.settings.buckets import (
+    AnonymousAccess,
     BucketSettings,
     ObjectLockSettings,
     ServiceAccountSettings,
@@ -41,6 +42,7 @@ from components.settings.buckets import (
 from components.settings.cluster import ClusterSettings, environment_problem, secret_environment_lines
 from components.settings.gateway import GatewaySettings
 from components.settings.hosts import DOCKER_HOST_PATTERN, HostSettings
+from components.settings.iam import PASSWORD_MIN, IamSettings, password_lines
 from components.settings.identity import BUILTIN_POLICIES, GroupSettings, IdentitySettings
 from components.settings.network import NetworkSettings, is_rfc1918
 from components.settings.observability import ObservabilitySettings
@@ -80,6 +82,10 @@ class PlatformSettings(Section):
         description="Applications' identities: a MinIO user and service account holding a rendered template",
     )
     observability: ObservabilitySettings = ObservabilitySettings()
+    iam: IamSettings = Field(
+        default_factory=IamSettings,
+        description='Custom policies, MinIO users and groups (docs/buckets-and-iam.md "IAM in the stack")',
+    )
     backups: BackupServiceSettings = Field(
         default_factory=BackupServiceSettings,
         description="The backup service: scheduled PostgreSQL backups and restore drills "
@@ -109,7 +115,7 @@ class PlatformSettings(Section):
             (frozenset({"networks", "cluster"}), self._check_storage_addresses),
             (frozenset({"hosts", "docker_host", "networks", "cluster", "identity"}), self._check_hosts),
             (frozenset({"hosts", "cluster", "environment"}), self._check_host_losses),
-            (frozenset({"buckets"}), self._check_buckets),
+            (frozenset({"buckets", "environment"}), self._check_buckets),
             (frozenset({"service_accounts", "buckets", "cluster"}), self._check_service_accounts),
             (frozenset({"identity", "buckets"}), self._check_groups),
             (frozenset({"gateway", "identity", "observability"}), self._check_ports),
@@ -118,6 +124,7 @@ class PlatformSettings(Section):
             (frozenset({"observability", "secrets"}), self._check_observability_secrets),
             (frozenset({"backups", "buckets", "service_accounts", "secrets"}), self._check_backup_service),
             (frozenset({"cluster", "secrets"}), self._check_cluster_secret_environment),
+            (frozenset({"iam", "service_accounts", "identity", "observability", "secrets"}), self._check_iam),
             (
                 frozenset({"environment", "cluster", "gateway", "identity", "observability", "backups"}),
                 self._check_prod_images,
@@ -149,6 +156,55 @@ class PlatformSettings(Section):
                 problem = "given again"
             if problem is not None:
                 yield Invalid("clusterSecretEnvironment", "[secret]", f"variable {number}, {name}: {problem}")
+
+    @property
+    def iam_user_passwords(self) -> dict[str, str]:
+        """iamUserPasswords as {user: password} (checked by the settings: valid when they load)."""
+        secret = self.secrets.iam_user_passwords
+        return password_lines(secret.get_secret_value()) if secret is not None else {}
+
+    def _check_iam(self) -> Iterator[Invalid]:
+        """iam's users are not the program's own identities and its policies not the ones the program
+        writes; each user has a password of MinIO's length in iamUserPasswords, and no line names
+        another; never a password in the message."""
+        iam, secret = self.iam, self.secrets.iam_user_passwords
+        programs = {a.name for a in self.service_accounts} | {ADMIN_USER, AUDITOR_USER, METRICS_USER}
+        if self.observability.metrics_access_key:
+            programs.add(self.observability.metrics_access_key)
+        for i, user in enumerate(iam.users):
+            if user.name in programs:
+                yield Invalid(f"iam.users[{i}].name", user.name, "the program's own identity: choose another")
+        written = {g.minio_policy for g in self.identity.groups}
+        for i, policy in enumerate(iam.policies):
+            if policy.name in written:
+                yield Invalid(
+                    f"iam.policies[{i}].name", policy.name, "a policy the program writes: choose another"
+                )
+        if secret is None:
+            for i, user in enumerate(iam.users):
+                yield Invalid(
+                    f"iam.users[{i}]", user.name, "its password: a line name=password of iamUserPasswords"
+                )
+            return
+        try:
+            passwords = password_lines(secret.get_secret_value())
+        except ValueError as err:
+            yield Invalid("iamUserPasswords", "[secret]", str(err))
+            return
+        names = {u.name for u in iam.users}
+        for i, user in enumerate(iam.users):
+            if user.name not in passwords:
+                yield Invalid(
+                    f"iam.users[{i}]", user.name, "its password: a line name=password of iamUserPasswords"
+                )
+            elif len(passwords[user.name]) < PASSWORD_MIN:
+                yield Invalid(
+                    "iamUserPasswords",
+                    "[secret]",
+                    f"{user.name}'s password: at least {PASSWORD_MIN} characters",
+                )
+        for name in sorted(set(passwords) - names):
+            yield Invalid("iamUserPasswords", "[secret]", f"a password for {name}, who is not in iam.users")
 
     def _check_storage_addresses(self) -> Iterator[Invalid]:
         """The storage subnet holds the gateway and every node at fixed addresses in its lower half."""
@@ -281,9 +337,18 @@ class PlatformSettings(Section):
         return found + [loss.describe() for loss in self.host_losses() if loss.readable and not loss.writable]
 
     def _check_buckets(self) -> Iterator[Invalid]:
-        """Bucket names are unique."""
+        """Bucket names are unique; in prod, a bucket open to anyone says it is on purpose."""
         for i, name in repeated(bucket.name for bucket in self.buckets):
             yield Invalid(f"buckets[{i}].name", name, "bucket names must be unique")
+        if self.environment is not Environment.PROD:
+            return
+        for i, bucket in enumerate(self.buckets):
+            if bucket.anonymous is not AnonymousAccess.NONE and not bucket.public_on_purpose:
+                yield Invalid(
+                    f"buckets[{i}].anonymous",
+                    bucket.anonymous.value,
+                    "anonymous access in prod: give the bucket publicOnPurpose: true if that is intended",
+                )
 
     def _check_service_accounts(self) -> Iterator[Invalid]:
         """Service accounts: unique names other than the root user and the program's own identities
@@ -627,13 +692,15 @@ class PlatformSettings(Section):
     def manages_minio_objects(self) -> bool:
         """Whether the stack creates buckets, policies or identities inside MinIO (the minio provider).
 
-        False only when there are no buckets, no service accounts, SSO groups on MinIO's built-in
-        policies alone, and no metrics identity to create (no monitoring, or an existing identity
-        in observability.metricsAccessKey): such a stack registers no minio provider at all.
+        False only when there are no buckets, no service accounts, nothing in iam, SSO groups on
+        MinIO's built-in policies alone, and no metrics identity to create (no monitoring, or an
+        existing identity in observability.metricsAccessKey): such a stack registers no minio
+        provider at all.
         """
         return bool(
             self.buckets
             or self.service_accounts
+            or self.iam.used
             or any(group.uses_template for group in self.identity.groups)
             or self.observability.creates_metrics_identity
         )

@@ -78,6 +78,10 @@ class Secrets(Section):
         description="The backup service's database passwords, in libpq's pgpass format "
         "(host:port:database:user:password per line; database * for a schedule with a drill)",
     )
+    iam_user_passwords: SecretStr | None = Field(
+        None,
+        description="Passwords of iam.users, one name=password per line (at least 8 characters each)",
+    )
     cluster_secret_environment: SecretStr | None = Field(
         None,
         description="Secret MinIO server settings for every node, one MINIO_NAME=value per line (for "

@@ -30,6 +30,10 @@ NETWORK = "docker:index/network:Network"
 BUCKET = "minio:index/s3Bucket:S3Bucket"
 LIFECYCLE = "minio:index/ilmPolicy:IlmPolicy"
 ENCRYPTION = "minio:index/s3BucketServerSideEncryption:S3BucketServerSideEncryption"
+BUCKET_POLICY = "minio:index/s3BucketPolicy:S3BucketPolicy"
+ON_PURPOSE_SID = "PublicOnPurpose"
+"""The Sid prefix of a statement the program writes for a bucket marked publicOnPurpose
+(components/buckets.py; a test keeps the two equal)."""
 IAM_POLICY = "minio:index/iamPolicy:IamPolicy"
 SERVICE_ACCOUNT = "minio:index/iamServiceAccount:IamServiceAccount"
 IAM_USER = "minio:index/iamUser:IamUser"
@@ -551,6 +555,40 @@ def prod_keycloak_not_in_dev_mode(resource: Resource) -> list[str]:
     return []
 
 
+def _grants_anyone(statement: dict) -> bool:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    aws = principal.get("AWS") if isinstance(principal, dict) else None
+    return aws == "*" or (isinstance(aws, list) and "*" in aws)
+
+
+def prod_buckets_not_anonymous(resource: Resource) -> list[str]:
+    """A bucket policy or acl that lets anyone in, unless the bucket says it is public on purpose
+    (its statements' Sid, written by the program for publicOnPurpose: true)."""
+    if resource.type == BUCKET:
+        acl = resource.props.get("acl")
+        return [f"{resource.name} has acl {acl}: anyone may use it"] if acl not in (None, "private") else []
+    if resource.type != BUCKET_POLICY:
+        return []
+    text = resource.props.get("policy")
+    try:
+        document = json.loads(text) if isinstance(text, str) else {}
+    except json.JSONDecodeError:
+        return [f"{resource.name} has a policy that is not JSON"]
+    open_to_anyone = [
+        s for s in document.get("Statement") or [] if s.get("Effect") == "Allow" and _grants_anyone(s)
+    ]
+    unmarked = [s for s in open_to_anyone if not str(s.get("Sid", "")).startswith(ON_PURPOSE_SID)]
+    if unmarked:
+        actions = sorted({a for s in unmarked for a in s.get("Action") or []})
+        return [
+            f"{resource.name} lets anyone {', '.join(actions)} without being marked public on purpose "
+            "(publicOnPurpose: true on the bucket)"
+        ]
+    return []
+
+
 def prod_nodes_have_limits(resource: Resource) -> list[str]:
     if _is_minio_node(resource) and not (resource.props.get("cpus") and resource.props.get("memory")):
         return [f"MinIO node {resource.name} has no CPU and memory limits"]
@@ -599,6 +637,9 @@ RULES = [
          True, minio_image_has_the_2025_fix, "resource", prod_only=True),
     Rule("prod-keycloak-not-in-dev-mode", "Prod runs no Keycloak in development mode (start-dev)", True,
          prod_keycloak_not_in_dev_mode, "resource", prod_only=True),
+    Rule("prod-buckets-not-anonymous",
+         "No prod bucket lets anyone in unless it is marked public on purpose", True,
+         prod_buckets_not_anonymous, "resource", prod_only=True),
     Rule("no-host-access", "No container is privileged, on the host network or given the Docker socket",
          True, no_host_access, "resource"),
     Rule("only-the-gateway-is-public", "Only the gateway publishes ports beyond loopback", True,

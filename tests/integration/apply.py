@@ -15,14 +15,23 @@ import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
+
+from minio import MinioAdmin
+from minio.credentials import StaticProvider
 
 from synth.mocks import RecordedResource
 from synth.run import Synthesis
 from tests.graph import (
     ATTACHMENT,
     BUCKET,
+    BUCKET_POLICY,
     ENCRYPTION,
+    GROUP,
+    GROUP_ATTACHMENT,
+    GROUP_MEMBERSHIP,
     LIFECYCLE,
     POLICY,
     SERVICE_ACCOUNT,
@@ -50,13 +59,25 @@ class AppliedIdentities:
 
 
 def lifecycle_configuration(rules: list[dict]) -> dict:
-    """The S3 lifecycle document the provider builds from IlmPolicy rules."""
+    """The S3 lifecycle document the provider builds from IlmPolicy rules (terraform-provider-minio
+    v1.20.1, ``minioCreateILMPolicy``): ``expiration`` as ``<N>d``, a date or ``DeleteMarker``; with
+    tags, an ``And`` filter of the prefix and every tag, else the prefix alone."""
     converted = []
     for rule in rules:
-        entry: dict = {"ID": rule["id"], "Status": "Enabled", "Filter": {"Prefix": rule.get("filter", "")}}
+        prefix, tags = rule.get("filter", ""), rule.get("tags") or {}
+        scope = (
+            {"And": {"Prefix": prefix, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}}
+            if tags
+            else {"Prefix": prefix}
+        )
+        entry: dict = {"ID": rule["id"], "Status": "Enabled", "Filter": scope}
         expiration = rule.get("expiration", "")
-        if expiration.endswith("d"):
+        if expiration == "DeleteMarker":
+            entry["Expiration"] = {"ExpiredObjectDeleteMarker": True}
+        elif expiration.endswith("d"):
             entry["Expiration"] = {"Days": int(expiration[:-1])}
+        elif expiration:
+            entry["Expiration"] = {"Date": datetime.fromisoformat(expiration).replace(tzinfo=UTC)}
         if "noncurrentVersionExpirationDays" in rule:
             entry["NoncurrentVersionExpiration"] = {
                 "NoncurrentDays": int(rule["noncurrentVersionExpirationDays"])
@@ -71,7 +92,9 @@ def apply_graph(synthesis: Synthesis, connect: Connect, workdir: Path) -> Applie
     for provider, resources in _by_provider(synthesis):
         user, password = plain(provider.inputs["minioUser"]), plain(provider.inputs["minioPassword"])
         s3, mc = connect(user, password)
-        _apply(resources, s3, mc, workdir, applied)
+        endpoint = urlparse(s3.meta.endpoint_url)
+        admin = MinioAdmin(endpoint=endpoint.netloc, credentials=StaticProvider(user, password), secure=False)
+        _apply(resources, s3, mc, admin, workdir, applied)
         _read_back(resources, s3, mc, applied)
         applied.applied_as.update(dict.fromkeys((r.name for r in resources), user))
     return applied
@@ -93,7 +116,14 @@ def _by_provider(synthesis: Synthesis) -> list[tuple[RecordedResource, list[Reco
     return ordered
 
 
-def _apply(resources: list[RecordedResource], s3, mc: Mc, workdir: Path, applied: AppliedIdentities) -> None:
+def _apply(
+    resources: list[RecordedResource],
+    s3,
+    mc: Mc,
+    admin: MinioAdmin,
+    workdir: Path,
+    applied: AppliedIdentities,
+) -> None:
     def of_type(type_: str) -> list[RecordedResource]:
         return [r for r in resources if r.type == type_]
 
@@ -103,6 +133,10 @@ def _apply(resources: list[RecordedResource], s3, mc: Mc, workdir: Path, applied
         lock = {"ObjectLockEnabledForBucket": True} if bucket.inputs.get("objectLocking") else {}
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=bucket.inputs["bucket"], **lock)
+        if bucket.inputs.get("quota"):
+            # The provider: madmin SetBucketQuota, a hard quota of that many bytes.
+            quota = int(bucket.inputs["quota"])
+            mc.run("quota", "set", f"target/{bucket.inputs['bucket']}", "--size", str(quota))
     for versioning in of_type(VERSIONING):
         status = versioning.inputs["versioningConfiguration"]["status"]
         s3.put_bucket_versioning(
@@ -113,6 +147,8 @@ def _apply(resources: list[RecordedResource], s3, mc: Mc, workdir: Path, applied
             Bucket=lifecycle.inputs["bucket"],
             LifecycleConfiguration=lifecycle_configuration(lifecycle.inputs["rules"]),
         )
+    for policy in of_type(BUCKET_POLICY):
+        s3.put_bucket_policy(Bucket=policy.inputs["bucket"], Policy=policy.inputs["policy"])
     for encryption in of_type(ENCRYPTION):
         rule = {
             "ApplyServerSideEncryptionByDefault": {
@@ -143,6 +179,16 @@ def _apply(resources: list[RecordedResource], s3, mc: Mc, workdir: Path, applied
             "--user",
             attachment.inputs["userName"],
         )
+    for group in of_type(GROUP):
+        # The provider: madmin UpdateGroupMembers with no member, which creates the group (mc cannot).
+        admin.group_add(group.inputs["name"], [])
+    for attachment in of_type(GROUP_ATTACHMENT):
+        mc.run(
+            "admin", "policy", "attach", "target", attachment.inputs["policyName"],
+            "--group", attachment.inputs["groupName"],
+        )  # fmt: skip
+    for membership in of_type(GROUP_MEMBERSHIP):
+        mc.run("admin", "group", "add", "target", membership.inputs["group"], *membership.inputs["users"])
     for account in of_type(SERVICE_ACCOUNT):
         path = workdir / f"{account.inputs['targetUser']}-service-account.json"
         path.write_text(account.inputs["policy"])
@@ -162,14 +208,26 @@ def _read_back(resources: list[RecordedResource], s3, mc: Mc, applied: AppliedId
             s3.get_bucket_location(Bucket=inputs["bucket"])
             if inputs.get("objectLocking"):
                 s3.get_object_lock_configuration(Bucket=inputs["bucket"])
+            if inputs.get("quota"):
+                mc.run("quota", "info", f"target/{inputs['bucket']}")
         elif resource.type == VERSIONING:
             s3.get_bucket_versioning(Bucket=inputs["bucket"])
         elif resource.type == LIFECYCLE:
             s3.get_bucket_lifecycle_configuration(Bucket=inputs["bucket"])
         elif resource.type == ENCRYPTION:
             s3.get_bucket_encryption(Bucket=inputs["bucket"])
+        elif resource.type == BUCKET_POLICY:
+            s3.get_bucket_policy(Bucket=inputs["bucket"])
         elif resource.type == POLICY:
             mc.run("admin", "policy", "info", "target", inputs["name"])
+        elif resource.type in (GROUP, GROUP_ATTACHMENT, GROUP_MEMBERSHIP):
+            mc.run(
+                "admin",
+                "group",
+                "info",
+                "target",
+                inputs.get("name") or inputs.get("groupName") or inputs["group"],
+            )
         elif resource.type in (USER, ATTACHMENT):
             mc.run("admin", "user", "info", "target", inputs.get("name") or inputs["userName"])
         elif resource.type == SERVICE_ACCOUNT:

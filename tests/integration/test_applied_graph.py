@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -14,17 +15,59 @@ from tests.servers import Mc
 
 pytestmark = pytest.mark.integration
 
-# The dev stack plus what it does not exercise by default: a read-only account, versioning, SSE.
+SOON = date.today() + timedelta(days=3)
+"""A tagged rule's expiry date: sooner than the bucket's retention, so it is the one that applies."""
+PROVISIONED = {
+    "name": "provisioned",
+    "retentionDays": 30,
+    "versioning": True,
+    "quotaMb": 1,
+    "lifecycle": [
+        {"id": "scratch", "prefix": "tmp/", "expireDays": 1},
+        {"tags": {"class": "draft"}, "expireOn": SOON.isoformat()},
+        {"expireDeleteMarkers": True, "noncurrentDays": 2},
+    ],
+}
+"""Issue #33: a quota and lifecycle rules by prefix, by tag, on a date, for delete markers."""
+
+# The dev stack plus what it does not exercise by default: a read-only account, versioning, SSE,
+# a quota and more lifecycle rules.
 VARIANT = {
     "buckets": [
         {"name": "backups-postgresql", "retentionDays": 30},
         {"name": "logs", "retentionDays": 90, "encryption": True},
         {"name": "application-files", "retentionDays": 365, "versioning": True, "noncurrentRetentionDays": 7},
+        PROVISIONED,
+        {"name": "downloads", "retentionDays": 30, "anonymous": "download"},
+        {"name": "dropbox", "retentionDays": 30, "anonymous": "upload"},
     ],
     "serviceAccounts": [
         {"name": "backup-service", "policy": "backup-service", "buckets": ["backups-postgresql"]},
         {"name": "reporting", "policy": "bucket-readonly", "buckets": ["logs"]},
     ],
+    # Issue #33: a policy written in the stack with a condition, a group holding it, a user in the
+    # group, and a user holding a built-in policy (their passwords: the synth's placeholder lines).
+    "iam": {
+        "policies": [
+            {
+                "name": "reports-reader",
+                "statements": [
+                    {
+                        "actions": ["s3:ListBucket"],
+                        "resources": ["arn:aws:s3:::logs"],
+                        "conditions": {"StringLike": {"s3:prefix": ["reports/*"]}},
+                    },
+                    {"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::logs/reports/*"]},
+                ],
+            }
+        ],
+        "groups": [{"name": "analysts", "policies": ["reports-reader"]}],
+        "users": [
+            {"name": "etl-robot", "groups": ["analysts"]},
+            {"name": "reader-person", "policies": ["readonly"]},
+        ],
+    },
+    "iamUserPasswords": {"secure": "x"},
 }
 
 
@@ -64,6 +107,106 @@ def test_lifecycle_reads_back_with_the_configured_days(applied, root_s3):
         assert rule["Expiration"]["Days"] == days
     (versioned,) = root_s3.get_bucket_lifecycle_configuration(Bucket="application-files")["Rules"]
     assert versioned["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
+
+
+def test_more_lifecycle_rules_read_back_as_configured(applied, root_s3):
+    rules = {r["ID"]: r for r in root_s3.get_bucket_lifecycle_configuration(Bucket="provisioned")["Rules"]}
+    assert set(rules) == {"expire-after-30-days", "scratch", "rule-2", "rule-3"}
+    assert rules["scratch"]["Filter"] == {"Prefix": "tmp/"} and rules["scratch"]["Expiration"] == {"Days": 1}
+    assert rules["rule-2"]["Filter"]["And"]["Tags"] == [{"Key": "class", "Value": "draft"}]
+    assert rules["rule-2"]["Expiration"]["Date"] == datetime(SOON.year, SOON.month, SOON.day, tzinfo=UTC)
+    assert rules["rule-3"]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+    assert rules["rule-3"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 2
+
+
+def test_a_rule_applies_to_its_prefix_or_tag_only(applied, root_s3):
+    """MinIO names the rule that expires an object in the answer to a PUT or HEAD (x-amz-expiration):
+    the earliest of the rules that match it."""
+    root_s3.put_object(Bucket="provisioned", Key="tmp/a", Body=b"a")
+    root_s3.put_object(Bucket="provisioned", Key="keep/tmp/b", Body=b"b")
+    root_s3.put_object(Bucket="provisioned", Key="keep/c", Body=b"c", Tagging="class=draft")
+    root_s3.put_object(Bucket="provisioned", Key="keep/d", Body=b"d", Tagging="class=final")
+
+    def rule(key: str) -> str:
+        return (
+            root_s3.head_object(Bucket="provisioned", Key=key)["Expiration"].split('rule-id="')[1].rstrip('"')
+        )
+
+    assert rule("tmp/a") == "scratch"
+    assert rule("keep/tmp/b") == "expire-after-30-days", "the prefix is a prefix, not a substring"
+    assert rule("keep/c") == "rule-2"
+    assert rule("keep/d") == "expire-after-30-days"
+
+
+def test_an_upload_past_the_quota_is_refused(applied, root_s3):
+    root_s3.put_object(Bucket="provisioned", Key="small", Body=b"x" * 100_000)
+    with pytest.raises(ClientError) as raised:
+        root_s3.put_object(Bucket="provisioned", Key="large", Body=b"x" * 2_000_000)
+    assert raised.value.response["Error"]["Code"] == "XMinioAdminBucketQuotaExceeded"
+    assert "large" not in {
+        o["Key"] for o in root_s3.list_objects_v2(Bucket="provisioned").get("Contents", [])
+    }
+
+
+def anonymous_client(gateway):
+    """Anyone's: boto3 sending no credentials at all, through the gateway."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    unsigned = Config(
+        signature_version=UNSIGNED, s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}
+    )
+    return boto3.client("s3", endpoint_url=gateway.s3_endpoint, region_name="us-east-1", config=unsigned)
+
+
+def test_anyone_reads_a_download_bucket_and_cannot_write_it(applied, gateway, root_s3):
+    root_s3.put_object(Bucket="downloads", Key="public/readme.txt", Body=b"hello")
+    anyone = anonymous_client(gateway)
+    assert anyone.get_object(Bucket="downloads", Key="public/readme.txt")["Body"].read() == b"hello"
+    assert [o["Key"] for o in anyone.list_objects_v2(Bucket="downloads")["Contents"]] == ["public/readme.txt"]
+    assert denied(lambda: anyone.put_object(Bucket="downloads", Key="planted", Body=b"x"))
+    assert denied(lambda: anyone.delete_object(Bucket="downloads", Key="public/readme.txt"))
+    assert denied(lambda: anyone.get_object(Bucket="logs", Key="app/2026-11-25.log")), (
+        "other buckets stay private"
+    )
+
+
+def test_anyone_writes_an_upload_bucket_and_cannot_read_it(applied, gateway, root_s3):
+    anyone = anonymous_client(gateway)
+    anyone.put_object(Bucket="dropbox", Key="inbox/report.csv", Body=b"a,b")
+    assert root_s3.get_object(Bucket="dropbox", Key="inbox/report.csv")["Body"].read() == b"a,b"
+    assert denied(lambda: anyone.get_object(Bucket="dropbox", Key="inbox/report.csv"))
+    assert denied(lambda: anyone.list_objects_v2(Bucket="dropbox"))
+
+
+def iam_user_client(gateway, user: str):
+    """A user of iam, signed in with the password the synth gave it (its placeholder line)."""
+    return s3_client(gateway.s3_endpoint, user, "offline-synth-placeholder-for-iamUserPasswords", attempts=1)
+
+
+def test_a_group_gives_its_member_an_inline_policy_whose_condition_holds(applied, gateway, root_s3, root_mc):
+    root_s3.put_object(Bucket="logs", Key="reports/2026-12.csv", Body=b"totals")
+    robot = iam_user_client(gateway, "etl-robot")
+    listed = robot.list_objects_v2(Bucket="logs", Prefix="reports/")["Contents"]
+    assert [o["Key"] for o in listed] == ["reports/2026-12.csv"]
+    assert robot.get_object(Bucket="logs", Key="reports/2026-12.csv")["Body"].read() == b"totals"
+    # The condition: a listing of another prefix, or of the whole bucket, is refused.
+    assert denied(lambda: robot.list_objects_v2(Bucket="logs", Prefix="app/"))
+    assert denied(lambda: robot.list_objects_v2(Bucket="logs"))
+    assert denied(lambda: robot.get_object(Bucket="logs", Key="app/2026-11-25.log"))
+    assert denied(lambda: robot.put_object(Bucket="logs", Key="reports/planted.csv", Body=b"x"))
+    (group,) = root_mc.json("admin", "group", "info", "target", "analysts")
+    assert group["members"] == ["etl-robot"] and group["groupPolicy"] == "reports-reader"
+
+
+def test_a_user_holds_a_builtin_policy_directly(applied, gateway):
+    person = iam_user_client(gateway, "reader-person")
+    assert person.get_object(Bucket="logs", Key="app/2026-11-25.log")["Body"].read() == b"log line"
+    assert denied(lambda: person.put_object(Bucket="logs", Key="new.log", Body=b"x"))
+    assert denied(
+        lambda: iam_user_client(gateway, "etl-robot").get_object(Bucket="logs", Key="app/2026-11-25.log")
+    )
 
 
 def test_versioning_only_where_configured(applied, root_s3):
