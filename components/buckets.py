@@ -153,6 +153,21 @@ class Buckets(pulumi.ComponentResource):
                     policy=json.dumps(anonymous, sort_keys=True),
                     opts=child,
                 )
+            if settings.notifications:
+                minio.S3BucketNotification(
+                    f"{name}-{settings.name}-notifications",
+                    bucket=bucket.bucket,
+                    queues=[
+                        minio.S3BucketNotificationQueueArgs(
+                            queue_arn=n.queue_arn,
+                            events=list(n.events),
+                            filter_prefix=n.prefix or None,
+                            filter_suffix=n.suffix or None,
+                        )
+                        for n in settings.notifications
+                    ],
+                    opts=child,
+                )
             # Versioning stays off unless asked for: with it, a delete keeps the data (the note's
             # right-to-deletion default is immediate deletion).
             if settings.versioned:

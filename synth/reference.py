@@ -226,6 +226,10 @@ def render() -> str:
         f"pulumi config set --secret {PROJECT}:rootPassword          # secrets: never --path, never plain\n"
         f"pulumi config get --path '{PROJECT}:cluster.nodes'\n"
         "```\n",
+        "[`examples/everything.yaml`](../examples/everything.yaml) is a stack that uses every provisioning "
+        "setting at once (buckets with locks, quotas, lifecycle rules, notifications and anonymous access; "
+        "inline policies, users and groups; extra server settings; the backup service with its "
+        "configuration export); the tests render it with the offline synth.\n",
         "## Top-level keys\n",
         _table(top_rows),
     ]

@@ -491,3 +491,49 @@ def test_every_user_has_a_password_and_none_is_shown(passwords, says):
     message = iam_problem({"users": [{"name": "etl-robot"}]}, passwords)
     assert says in message and "long-enough-pw" not in message
     assert "=short" not in message
+
+
+HOOKED = {
+    "cluster": {"extraEnvironment": {"MINIO_NOTIFY_WEBHOOK_ENABLE_APP": "on",
+                                     "MINIO_NOTIFY_WEBHOOK_ENDPOINT_APP": "https://hooks.example.org/minio"}},
+    "buckets": [{"name": "backups-postgresql", "retentionDays": 30},
+                {"name": "logs", "retentionDays": 9, "notifications": [
+                    {"webhook": "APP", "events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:Delete"],
+                     "prefix": "in/", "suffix": ".csv"}]}],
+}  # fmt: skip
+
+
+def test_a_notification_maps_to_the_providers_queue_on_the_nodes_target(synth):
+    from tests.graph import NOTIFICATION
+
+    synthesis = synth("dev", HOOKED)
+    (notification,) = synthesis.of_type(NOTIFICATION)
+    assert notification.inputs["bucket"] == "logs"
+    assert notification.inputs["queues"] == [{
+        "queueArn": "arn:minio:sqs::APP:webhook", "events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:Delete"],
+        "filterPrefix": "in/", "filterSuffix": ".csv",
+    }]  # fmt: skip
+    for node in minio_nodes(synthesis.resources):
+        assert minio_settings_of(synthesis, node)["MINIO_NOTIFY_WEBHOOK_ENABLE_APP"] == "on"
+
+
+@pytest.mark.parametrize(
+    ("environment", "notification", "key"),
+    [
+        ({}, {"webhook": "APP"}, "buckets[1].notifications[0].webhook = 'APP'"),  # no such target
+        ({"MINIO_NOTIFY_WEBHOOK_ENABLE_APP": "off", "MINIO_NOTIFY_WEBHOOK_ENDPOINT_APP": "https://h"},
+         {"webhook": "APP"}, "buckets[1].notifications[0].webhook"),
+        (HOOKED["cluster"]["extraEnvironment"], {"webhook": "APP", "events": ["put"]},
+         "buckets[1].notifications[0].events"),
+        (HOOKED["cluster"]["extraEnvironment"], {"webhook": "app"}, "buckets[1].notifications[0].webhook"),
+    ],
+)  # fmt: skip
+def test_a_notification_to_a_target_the_nodes_lack_is_refused(environment, notification, key):
+    values = {
+        "cluster": {"extraEnvironment": environment},
+        "buckets": [{"name": "backups-postgresql", "retentionDays": 30},
+                    {"name": "logs", "retentionDays": 9, "notifications": [notification]}],
+    }  # fmt: skip
+    with pytest.raises(SettingsError) as raised:
+        settings_from_config(values)
+    assert f"minio-platform:{key}" in str(raised.value), raised.value

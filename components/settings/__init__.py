@@ -48,6 +48,7 @@ from components.settings.buckets import (
     BucketSettings,
     LifecycleRuleSettings,
     LockMode,
+    NotificationSettings,
     ObjectLockSettings,
     ServiceAccountSettings,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "LockMode",
     "Mode",
     "NetworkSettings",
+    "NotificationSettings",
     "ObjectLockSettings",
     "ObservabilityMode",
     "ObservabilitySettings",

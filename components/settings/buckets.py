@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import StrEnum
 from typing import Self
@@ -97,6 +98,36 @@ class LifecycleRuleSettings(Section):
         return not self.prefix and not self.tags
 
 
+class NotificationSettings(Section):
+    """Events of a bucket sent to a webhook target the nodes know (cluster.extraEnvironment)."""
+
+    webhook: str = Field(
+        pattern=r"^[A-Z0-9_]{1,64}$",
+        description="The target's ID: its MINIO_NOTIFY_WEBHOOK_ENABLE_<ID> and ..._ENDPOINT_<ID> variables",
+    )
+    events: tuple[str, ...] = Field(
+        ("s3:ObjectCreated:*",),
+        min_length=1,
+        description="S3 event names (s3:ObjectCreated:*, s3:ObjectRemoved:*, s3:ObjectAccessed:Get...)",
+    )
+    prefix: str = Field("", max_length=1024, description="Only keys starting with this")
+    suffix: str = Field("", max_length=1024, description="Only keys ending with this")
+
+    @model_validator(mode="after")
+    def _event_names(self) -> Self:
+        """S3's event names, as MinIO takes them."""
+        wrong = [e for e in self.events if not re.fullmatch(r"s3:[A-Za-z]+:(\*|[A-Za-z]+)", e)]
+        if wrong:
+            raise Invalid(
+                "events", wrong, "S3 event names, like s3:ObjectCreated:* or s3:ObjectRemoved:Delete"
+            )
+        return self
+
+    @property
+    def queue_arn(self) -> str:
+        return f"arn:minio:sqs::{self.webhook}:webhook"
+
+
 class BucketSettings(Section):
     name: BucketName = Field(description="Bucket name, unique in the stack")
     retention_days: int = Field(gt=0, description="Objects expire this many days after creation")
@@ -129,6 +160,11 @@ class BucketSettings(Section):
         None,
         gt=0,
         description="Hard quota in MiB: a write taking the bucket past it is refused (none: no quota)",
+    )
+    notifications: tuple[NotificationSettings, ...] = Field(
+        (),
+        description="Each {webhook, events, prefix, suffix}: the bucket's events sent to a webhook target "
+        "configured on the nodes",
     )
     lifecycle: tuple[LifecycleRuleSettings, ...] = Field(
         (),

@@ -124,6 +124,7 @@ class PlatformSettings(Section):
             (frozenset({"observability", "secrets"}), self._check_observability_secrets),
             (frozenset({"backups", "buckets", "service_accounts", "secrets"}), self._check_backup_service),
             (frozenset({"cluster", "secrets"}), self._check_cluster_secret_environment),
+            (frozenset({"buckets", "cluster", "secrets"}), self._check_notifications),
             (frozenset({"iam", "service_accounts", "identity", "observability", "secrets"}), self._check_iam),
             (
                 frozenset({"environment", "cluster", "gateway", "identity", "observability", "backups"}),
@@ -335,6 +336,27 @@ class PlatformSettings(Section):
         if self.environment is Environment.PROD:
             return found
         return found + [loss.describe() for loss in self.host_losses() if loss.readable and not loss.writable]
+
+    def _check_notifications(self) -> Iterator[Invalid]:
+        """A bucket notifies only a webhook target the nodes have: enabled in cluster.extraEnvironment,
+        its endpoint there or in clusterSecretEnvironment."""
+        plain = self.cluster.extra_environment
+        try:
+            secret = self.cluster_secret_environment
+        except ValueError:  # _check_cluster_secret_environment names the line
+            secret = {}
+        for i, bucket in enumerate(self.buckets):
+            for j, notification in enumerate(bucket.notifications):
+                target = notification.webhook
+                enabled = plain.get(f"MINIO_NOTIFY_WEBHOOK_ENABLE_{target}", "").lower() == "on"
+                endpoint = f"MINIO_NOTIFY_WEBHOOK_ENDPOINT_{target}"
+                if not enabled or not (endpoint in plain or endpoint in secret):
+                    yield Invalid(
+                        f"buckets[{i}].notifications[{j}].webhook",
+                        target,
+                        f"a target of the nodes: MINIO_NOTIFY_WEBHOOK_ENABLE_{target}: 'on' and {endpoint} "
+                        "in cluster.extraEnvironment (docs/buckets-and-iam.md, 'Notifications')",
+                    )
 
     def _check_buckets(self) -> Iterator[Invalid]:
         """Bucket names are unique; in prod, a bucket open to anyone says it is on purpose."""

@@ -33,6 +33,7 @@ from tests.graph import (
     GROUP_ATTACHMENT,
     GROUP_MEMBERSHIP,
     LIFECYCLE,
+    NOTIFICATION,
     POLICY,
     SERVICE_ACCOUNT,
     USER,
@@ -84,6 +85,20 @@ def lifecycle_configuration(rules: list[dict]) -> dict:
             }
         converted.append(entry)
     return {"Rules": converted}
+
+
+def queue_configuration(queue: dict) -> dict:
+    """A queue of S3BucketNotification as the provider sends it (minio-go's notification config: the
+    ARN, the events, a prefix and a suffix filter rule)."""
+    rules = [
+        {"Name": name, "Value": queue[key]}
+        for name, key in (("prefix", "filterPrefix"), ("suffix", "filterSuffix"))
+        if queue.get(key)
+    ]
+    configuration: dict = {"QueueArn": queue["queueArn"], "Events": list(queue["events"])}
+    if rules:
+        configuration["Filter"] = {"Key": {"FilterRules": rules}}
+    return configuration
 
 
 def apply_graph(synthesis: Synthesis, connect: Connect, workdir: Path) -> AppliedIdentities:
@@ -149,6 +164,13 @@ def _apply(
         )
     for policy in of_type(BUCKET_POLICY):
         s3.put_bucket_policy(Bucket=policy.inputs["bucket"], Policy=policy.inputs["policy"])
+    for notification in of_type(NOTIFICATION):
+        s3.put_bucket_notification_configuration(
+            Bucket=notification.inputs["bucket"],
+            NotificationConfiguration={
+                "QueueConfigurations": [queue_configuration(q) for q in notification.inputs["queues"]]
+            },
+        )
     for encryption in of_type(ENCRYPTION):
         rule = {
             "ApplyServerSideEncryptionByDefault": {
@@ -216,6 +238,8 @@ def _read_back(resources: list[RecordedResource], s3, mc: Mc, applied: AppliedId
             s3.get_bucket_lifecycle_configuration(Bucket=inputs["bucket"])
         elif resource.type == ENCRYPTION:
             s3.get_bucket_encryption(Bucket=inputs["bucket"])
+        elif resource.type == NOTIFICATION:
+            s3.get_bucket_notification_configuration(Bucket=inputs["bucket"])
         elif resource.type == BUCKET_POLICY:
             s3.get_bucket_policy(Bucket=inputs["bucket"])
         elif resource.type == POLICY:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import unquote
 
 import pytest
 from botocore.exceptions import ClientError
 
 from components.cluster import KMS_KEY_ID
+from tests.graph import minio_nodes, minio_settings_of
 from tests.integration.apply import apply_graph
-from tests.integration.conftest import s3_client
-from tests.servers import Mc
+from tests.integration.conftest import Receiver, s3_client
+from tests.servers import Mc, running_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +41,12 @@ VARIANT = {
         {"name": "logs", "retentionDays": 90, "encryption": True},
         {"name": "application-files", "retentionDays": 365, "versioning": True, "noncurrentRetentionDays": 7},
         PROVISIONED,
-        {"name": "downloads", "retentionDays": 30, "anonymous": "download"},
+        {
+            "name": "downloads",
+            "retentionDays": 30,
+            "anonymous": "download",
+            "notifications": [{"webhook": "TESTHOOK", "prefix": "incoming/", "suffix": ".csv"}],
+        },
         {"name": "dropbox", "retentionDays": 30, "anonymous": "upload"},
     ],
     "serviceAccounts": [
@@ -71,9 +79,39 @@ VARIANT = {
 }
 
 
+HOOK = "TESTHOOK"
+"""The webhook target the variant's nodes get through cluster.extraEnvironment (#33 items 3, 5)."""
+
+
 @pytest.fixture(scope="module")
-def variant(synth):
-    return synth("dev", VARIANT)
+def hook():
+    """The test's own webhook: records what MinIO posts."""
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture(scope="module")
+def variant(synth, hook):
+    environment = {
+        f"MINIO_NOTIFY_WEBHOOK_ENABLE_{HOOK}": "on",
+        f"MINIO_NOTIFY_WEBHOOK_ENDPOINT_{HOOK}": f"http://127.0.0.1:{hook.port}/minio-events",
+    }
+    return synth("dev", {**VARIANT, "cluster": {"extraEnvironment": environment}})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, minio_binary, node_environment, variant):
+    """The nodes with what the variant renders for them beyond the dev stack: its webhook target."""
+    rendered = minio_settings_of(variant, minio_nodes(variant.resources)[0])
+    extra = {k: v for k, v in rendered.items() if k.startswith("MINIO_NOTIFY_WEBHOOK_")}
+    assert set(extra) == {f"MINIO_NOTIFY_WEBHOOK_ENABLE_{HOOK}", f"MINIO_NOTIFY_WEBHOOK_ENDPOINT_{HOOK}"}
+    with running_cluster(
+        minio_binary, tmp_path_factory.mktemp("minio"), {**node_environment, **extra}
+    ) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +245,22 @@ def test_a_user_holds_a_builtin_policy_directly(applied, gateway):
     assert denied(
         lambda: iam_user_client(gateway, "etl-robot").get_object(Bucket="logs", Key="app/2026-11-25.log")
     )
+
+
+def test_a_bucket_notifies_the_webhook_of_matching_keys_only(applied, root_s3, hook):
+    for key in ("incoming/b.txt", "other/c.csv", "incoming/a.csv"):
+        root_s3.put_object(Bucket="downloads", Key=key, Body=b"x")
+
+    def keys() -> list[str]:
+        events = [json.loads(line) for line in list(hook.lines)]
+        return [unquote(r["s3"]["object"]["key"]) for e in events for r in e.get("Records", [])]
+
+    deadline = time.monotonic() + 30
+    while "incoming/a.csv" not in keys() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # what else was going to come has come
+    assert keys() == ["incoming/a.csv"]
+    assert hook.paths == {"/minio-events"}
 
 
 def test_versioning_only_where_configured(applied, root_s3):
