@@ -308,7 +308,7 @@ class MinioCluster(pulumi.ComponentResource):
                 site = None if multi is None else multi.sites.get(multi.hosts_of[node])
                 if multi is not None and site is None:
                     continue  # its host is down: nothing of it is registered until it is back
-                volumes = self._volumes(node, pool.drives_per_node, args, site)
+                volumes = self._volumes(node, pool, args, site)
                 self.volumes.extend(volumes)
                 mounts = [
                     docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path)
@@ -385,16 +385,20 @@ class MinioCluster(pulumi.ComponentResource):
         return pulumi.Output.secret(raw.result.apply(kms_secret_key))
 
     def _volumes(
-        self, node: str, drives_per_node: int, args: MinioClusterArgs, site: NodeSite | None
+        self, node: str, pool: PoolLayout, args: MinioClusterArgs, site: NodeSite | None
     ) -> list[docker.Volume]:
         volumes = []
-        for path in drive_paths(drives_per_node):
+        for drive, path in enumerate(drive_paths(pool.drives_per_node), start=1):
             volume_name = f"{node}-{path.strip('/')}"
+            # cluster.drives: a host folder (the local driver binds it) or the driver's own options
+            # (a block device); none: a volume in Docker's own folder.
+            options = args.settings.drive_options(pool.number, node, drive)
             volumes.append(
                 docker.Volume(
                     f"{self._name}-{volume_name}",
                     name=volume_name,
                     driver="local",
+                    driver_opts=options or None,
                     labels=docker_labels(docker.VolumeLabelArgs, args.labels),
                     opts=pulumi.ResourceOptions(
                         parent=self,

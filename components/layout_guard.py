@@ -47,15 +47,21 @@ HOSTS_GUIDE = 'docs/several-hosts.md, "Configuring"'
 
 
 def layout_record(
-    pools: Sequence[PoolLayout], one_pool_form: bool, placement: Mapping[int, str] | None = None
+    pools: Sequence[PoolLayout],
+    one_pool_form: bool,
+    placement: Mapping[int, str] | None = None,
+    drives: Mapping[int, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The guard's inputs: every pool's node range and drives, the parity, and the keys to name;
-    with several hosts, each node's host (``placement``, the first host first)."""
+    with several hosts, each node's host (``placement``, the first host first); with
+    cluster.drives, where each node's drives live (``drives``: ``volume``, ``bind <path>``...)."""
     hosts = (
         {} if placement is None else {"placement": {str(n): host for n, host in sorted(placement.items())}}
     )
+    where = {} if drives is None else {"drives": {str(n): list(d) for n, d in sorted(drives.items())}}
     return {
         **hosts,
+        **where,
         "parity": pools[0].erasure.parity,
         "parityKey": "cluster.parity",
         "pools": [
@@ -199,9 +205,40 @@ def placement_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
     ]
 
 
+DRIVES_GUIDE = 'docs/cluster.md, "Where drives live"'
+
+
+def drive_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """A node that holds data keeps its drives where they are: a moved drive starts empty, as a
+    moved node does. A record without ``drives`` had every drive in a Docker volume."""
+    recorded = [n for pool in old.get("pools") or [] for n in range(_span(pool)[0], _span(pool)[1] + 1)]
+    kept = {n for pool in new.get("pools") or [] for n in range(_span(pool)[0], _span(pool)[1] + 1)}
+
+    def sources(record: Mapping[str, Any], node: int) -> list[str]:
+        given = (record.get("drives") or {}).get(str(node))
+        if given is not None:
+            return list(given)
+        pool = next(p for p in record.get("pools") or [] if _span(p)[0] <= node <= _span(p)[1])
+        return ["volume"] * int(pool["drivesPerNode"])
+
+    moves = [
+        f"minio{n} ({', '.join(sources(old, n))} -> {', '.join(sources(new, n))})"
+        for n in recorded
+        if n in kept and sources(old, n) != sources(new, n)
+    ]
+    if not moves:
+        return []
+    return [
+        f"drives of nodes that hold data would move: {'; '.join(moves)}. A moved drive starts empty, as a "
+        f"moved node does: keep cluster.drives (or the pool's drives) as they are; to use other disks, "
+        f"append a pool with them (pools[].drives) and retire the old one ({DRIVES_GUIDE})"
+    ]
+
+
 def _record(props: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        key: props.get(key) for key in ("parity", "parityKey", "pools", "retired", "placement", "firstHost")
+        key: props.get(key)
+        for key in ("parity", "parityKey", "pools", "retired", "placement", "firstHost", "drives")
     }
 
 
@@ -218,6 +255,7 @@ class _LayoutProvider(ResourceProvider):
             layout_change_problems(_olds, news)
             + reuse_problems(_olds.get("retired") or [], news)
             + placement_problems(_olds, news)
+            + drive_problems(_olds, news)
         )
         return CheckResult({**news, "retired": retired}, [CheckFailure("", problem) for problem in problems])
 
@@ -249,9 +287,10 @@ class PoolLayoutGuard(Resource, module="storage", name="PoolLayout"):
         one_pool_form: bool,
         placement: Mapping[int, str] | None = None,
         first_host: str | None = None,
+        drives: Mapping[int, Sequence[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        record = layout_record(pools, one_pool_form, placement)
+        record = layout_record(pools, one_pool_form, placement, drives)
         if first_host is not None:
             record["firstHost"] = first_host
         super().__init__(_LayoutProvider(), name, record, opts)

@@ -53,6 +53,7 @@ from components.settings import (
     TlsMode,
 )
 from components.settings.alerting import duration_seconds
+from components.settings.cluster import ClusterSettings, drive_source
 from components.signin_bridge import SigninBridge, SigninBridgeArgs
 from components.sso import CLIENT_ID, SSO_SESSION_MAX_SECONDS, SingleSignOn, SingleSignOnArgs
 from day2.schedules import METRICS_PORT
@@ -67,6 +68,21 @@ class PlatformArgs:
     """The validated stack settings (components.settings.load_settings)."""
     stack: str
     """Stack name, recorded in a label on every Docker object."""
+
+
+def drive_sources(cluster: ClusterSettings) -> dict[int, list[str]] | None:
+    """Where each node's drives live, for the layout guard; None while every drive is a plain
+    volume (a stack's record then stays as it was before cluster.drives existed)."""
+    if cluster.drives is None and not any(p.drives for p in cluster.pools or ()):
+        return None
+    return {
+        number: [
+            drive_source(cluster.drive_options(pool.number, node, drive))
+            for drive in range(1, pool.drives_per_node + 1)
+        ]
+        for pool in cluster.layout
+        for number, node in zip(pool.node_numbers, pool.node_names, strict=True)
+    }
 
 
 class Platform(pulumi.ComponentResource):
@@ -129,6 +145,7 @@ class Platform(pulumi.ComponentResource):
             if settings.hosts is None
             else node_placement(settings.cluster.layout, settings.hosts),
             first_host=None if settings.hosts is None else settings.hosts[0].name,
+            drives=drive_sources(settings.cluster),
             opts=pulumi.ResourceOptions(parent=self),
         )
 

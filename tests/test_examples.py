@@ -21,6 +21,7 @@ from tests.graph import (
     NOTIFICATION,
     POLICY,
     USER,
+    VOLUME,
     minio_nodes,
     minio_settings_of,
     plain,
@@ -53,6 +54,8 @@ def test_the_example_uses_every_provisioning_setting(everything):
     assert {"etl-robot", "finance-reader"} <= {u.inputs["name"] for u in everything.of_type(USER)}
     assert [g.inputs["name"] for g in everything.of_type(GROUP)] == ["analysts"]
     assert everything.of_type(GROUP_MEMBERSHIP)[0].inputs["users"] == ["etl-robot"]
+    volumes = {v.inputs["name"]: v.inputs for v in everything.of_type(VOLUME)}
+    assert volumes["minio4-data2"]["driverOpts"]["device"] == "/srv/minio/minio4/data2"
     for node in minio_nodes(everything.resources):
         settings = minio_settings_of(everything, node)
         assert settings["MINIO_API_REQUESTS_MAX"] == "1600" and "MINIO_OFFLINE_SYNTH_PLACEHOLDER" in settings

@@ -70,11 +70,73 @@ def secret_environment_lines(text: str) -> list[tuple[str, str]]:
     return found
 
 
+DRIVE_OPTION_KEYS = ("type", "device", "o")
+"""What Docker's local volume driver takes (the options of mount(8))."""
+_PLACEHOLDER_RE = re.compile(r"\{([^}]*)\}")
+
+
+class DriveSettings(Section):
+    """Where a pool's drives live: Docker volumes (the default), a host folder per drive (bind
+    mounts), or volumes with the local driver's options (a block device)."""
+
+    host_path: str | None = Field(
+        None,
+        description="A host folder per drive, with {node} and {drive} in it (/srv/minio/{node}/data{drive}); "
+        "bind-mounted; the folders must exist, owned by uid 1001 (docs/cluster.md, 'Where drives live')",
+    )
+    driver_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="The local volume driver's options for every drive (type, device, o), {node} and {drive} "
+        "allowed in values: {type: xfs, device: /dev/disk/by-label/{node}-{drive}}",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        """A host folder or driver options, not both; an absolute path; the driver's option names;
+        no placeholder but {node} and {drive}."""
+        if self.host_path is not None and self.driver_options:
+            raise Invalid("driverOptions", self.driver_options, "give hostPath or driverOptions, not both")
+        if self.host_path is not None and (
+            not self.host_path.startswith("/") or "/../" in f"{self.host_path}/"
+        ):
+            raise Invalid("hostPath", self.host_path, "an absolute path without '..'")
+        unknown = sorted(set(self.driver_options) - set(DRIVE_OPTION_KEYS))
+        if unknown:
+            raise Invalid("driverOptions", unknown, f"the local driver takes {', '.join(DRIVE_OPTION_KEYS)}")
+        for key, text in [("hostPath", self.host_path or ""), *self.driver_options.items()]:
+            odd = sorted(set(_PLACEHOLDER_RE.findall(text)) - {"node", "drive"})
+            if odd:
+                raise Invalid(key, text, f"only {{node}} and {{drive}} are filled in, not {odd}")
+        return self
+
+    def options(self, node: str, drive: int) -> dict[str, str]:
+        """The driver options of ``node``'s drive number ``drive`` (1-based); empty: a plain volume."""
+        if self.host_path is not None:
+            return {"type": "none", "o": "bind", "device": _fill(self.host_path, node, drive)}
+        return {k: _fill(v, node, drive) for k, v in self.driver_options.items()}
+
+
+def _fill(text: str, node: str, drive: int) -> str:
+    return text.replace("{node}", node).replace("{drive}", str(drive))
+
+
+def drive_source(options: dict[str, str]) -> str:
+    """How the layout guard records one drive: ``volume``, ``bind <path>`` or the driver options."""
+    if not options:
+        return "volume"
+    if options.get("o") == "bind" and options.get("type") == "none":
+        return f"bind {options['device']}"
+    return "local " + ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+
+
 class PoolSettings(Section):
     """One server pool: ``nodes`` containers with ``drives_per_node`` volumes each."""
 
     nodes: int = Field(description="MinIO nodes (containers) in the pool; 4 to 32")
     drives_per_node: int = Field(1, ge=1, le=16, description="Docker volumes (drives) per node")
+    drives: DriveSettings | None = Field(
+        None, description="Where this pool's drives live (default: cluster.drives, else Docker volumes)"
+    )
     first_node: int | None = Field(
         None,
         ge=1,
@@ -135,6 +197,11 @@ class ClusterSettings(Section):
         "internal _MINIO_LOCK_RETRY_INTERVAL; null leaves MinIO's 250). 50 cuts the stall a share of "
         "small PUTs takes (docs/performance.md)",
     )
+    drives: DriveSettings | None = Field(
+        None,
+        description="Where the drives live: {hostPath} (a host folder per drive) or {driverOptions} (the "
+        "local volume driver's); default: Docker volumes. pools[].drives overrides it per pool",
+    )
     extra_environment: dict[str, str] = Field(
         default_factory=dict,
         description="More MinIO server settings for every node, {MINIO_NAME: value} (docs/cluster.md, 'Extra "
@@ -185,6 +252,55 @@ class ClusterSettings(Section):
         value = {"nodes": shape.nodes, "drivesPerNode": shape.drives_per_node, "firstNode": shape.first_node}
         key = problem.field if self.pools is None else f"pools[{problem.pool}].{problem.field}"
         return Invalid(key, value[problem.field], str(problem))
+
+    @model_validator(mode="after")
+    def _one_drive_per_path(self) -> Self:
+        """No two drives on one host folder or device, nor one folder inside another's."""
+        if self.drives is None and not any(p.drives for p in self.pools or ()):
+            return self
+        seen: dict[str, str] = {}
+        found = []
+        for pool in self.layout:
+            settings = self.drives_of(pool.number)
+            if settings is None:
+                continue
+            own = self.pools is not None and self.pools[pool.number - 1].drives is not None
+            key = (f"pools[{pool.number - 1}].drives" if own else "drives") + (
+                ".hostPath" if settings.host_path is not None else ".driverOptions.device")  # fmt: skip
+            for node in pool.node_names:
+                for drive in range(1, pool.drives_per_node + 1):
+                    where = settings.options(node, drive).get("device")
+                    if where is None:
+                        continue
+                    clash = seen.get(where) or next(
+                        (
+                            other
+                            for other in seen
+                            if where.startswith(f"{other}/") or other.startswith(f"{where}/")
+                        ),
+                        None,
+                    )
+                    if clash is not None:
+                        found.append(Invalid(key, where, f"one drive per path: {node} drive {drive} and "
+                                             f"{seen.get(clash, clash)} share it (or one holds the other): "
+                                             "put {node} and {drive} in it"))  # fmt: skip
+                        break
+                    seen[where] = f"{node} drive {drive}"
+                if found:
+                    break
+            if found:
+                break
+        raise_all(found)
+        return self
+
+    def drives_of(self, pool_number: int) -> DriveSettings | None:
+        """Pool ``pool_number``'s (1-based) drive settings: its own, else cluster.drives."""
+        own = self.pools[pool_number - 1].drives if self.pools is not None else None
+        return own if own is not None else self.drives
+
+    def drive_options(self, pool_number: int, node: str, drive: int) -> dict[str, str]:
+        settings = self.drives_of(pool_number)
+        return settings.options(node, drive) if settings is not None else {}
 
     @property
     def pool_shapes(self) -> tuple[PoolShape, ...]:

@@ -333,6 +333,14 @@ class PlatformSettings(Section):
             for i, host in enumerate(self.hosts or ())
             if host.down
         ]
+        placed = self.cluster.drives is not None or any(p.drives for p in self.cluster.pools or ())
+        if placed:
+            found.append(
+                "cluster.drives: the drives are host folders or devices whose sizes the program cannot "
+                "see. MinIO uses each erasure set's smallest drive as the size of every drive in it: give "
+                "the nodes equal disks, and no two drives of one node the same disk (docs/cluster.md, "
+                "'Where drives live')"
+            )
         if self.environment is Environment.PROD:
             return found
         return found + [loss.describe() for loss in self.host_losses() if loss.readable and not loss.writable]

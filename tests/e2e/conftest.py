@@ -140,6 +140,22 @@ def machine_report() -> str:
     return f"machine: load {' '.join(load)}; {available} MiB memory available; " + "; ".join(disks)
 
 
+DRIVES = BUILD / "drives"
+"""The host folders the session's stack keeps its drives in (cluster.drives.hostPath, #33 item 1)."""
+DRIVE_OWNER = (1001, 0)
+"""The nodes' user (images/minio): a bind-mounted folder is the host's, so the host gives it to them."""
+
+
+def host_drive_folders(nodes: int = 8) -> None:
+    """The folders of every node the tier's stack will have (its second pool's too), as an operator
+    makes them before `pulumi up`: the program cannot create folders on the host."""
+    for number in range(1, nodes + 1):
+        folder = DRIVES / f"minio{number}" / "data1"
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chown(folder, *DRIVE_OWNER)
+        folder.chmod(0o770)
+
+
 @pytest.fixture(scope="session")
 def deployment(pulumi_cli, images) -> Iterator[Deployment]:
     """`pulumi up` of a fresh stack on a fresh backend; destroyed (volumes too) at the end.
@@ -152,7 +168,8 @@ def deployment(pulumi_cli, images) -> Iterator[Deployment]:
     BUILD.mkdir(parents=True)
     remove_leftovers()
     engine = Engine(pulumi_cli, BUILD)
-    config = stack_config(images)
+    config = stack_config(images, cluster={"drives": {"hostPath": str(DRIVES / "{node}" / "data{drive}")}})
+    host_drive_folders()
     engine.write_config(config)
     try:
         first_up = engine.make_up(check=False)

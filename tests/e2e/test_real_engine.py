@@ -26,6 +26,7 @@ from boto3.s3.transfer import TransferConfig
 
 from components.settings.identity import AUTOMATION_CLIENT_ID
 from tests.e2e.conftest import (
+    DRIVES,
     Deployment,
     assert_hardened,
     docker,
@@ -562,6 +563,12 @@ def test_destroy_leaves_nothing_running_and_up_finds_the_data_again(deployment: 
     assert owned("container") == []
     assert owned("network") == []
     assert owned("volume") == [f"{n}-data" for n in NODES], "the data volumes must be retained"
+    # #33 item 1: the drives are host folders the tier chose (cluster.drives.hostPath); the objects
+    # are there on the host with no container left, as MinIO lays them out (<drive>/<bucket>/<key>/).
+    for node in NODES:
+        options = json.loads(docker("volume", "inspect", "--format", "{{json .Options}}", f"{node}-data"))
+        assert options == {"type": "none", "o": "bind", "device": str(DRIVES / node / "data1")}
+        assert (DRIVES / node / "data1" / BUCKET).is_dir(), f"no {BUCKET} in {node}'s host folder"
 
     up = deployment.engine.up(check=False)
     deployment.record("pulumi up onto retained volumes", up.seconds)
