@@ -193,6 +193,16 @@ Cpus = Annotated[float, AfterValidator(_check_cpus)]
 T = TypeVar("T")
 
 
+def assignment_lines(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """``(line number, name, value)`` of each ``name=value`` line of a secret, blank lines and ``#``
+    comments skipped; the value is None on a line without ``=`` (the caller says what it wanted)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        yield number, name.strip(), value if equals else None
+
+
 def repeated(values: Iterable[T]) -> Iterator[tuple[int, T]]:
     """``(index, value)`` of every value that an earlier one already had: each uniqueness rule's
     offenders, named at their own index."""

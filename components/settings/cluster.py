@@ -18,6 +18,7 @@ from components.settings.base import (
     ImageRef,
     Invalid,
     Section,
+    assignment_lines,
     raise_all,
 )
 
@@ -60,13 +61,10 @@ def secret_environment_lines(text: str) -> list[tuple[str, str]]:
     """``NAME=value`` per line (blank lines and ``#`` comments skipped) as (name, value), in order.
     Raises ValueError naming the line, never its value."""
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, equals, value = line.partition("=")
-        if not equals or not name.strip() or not value:
+    for number, name, value in assignment_lines(text):
+        if not name or not value:
             raise ValueError(f"line {number} is not NAME=value")
-        found.append((name.strip(), value))
+        found.append((name, value))
     return found
 
 

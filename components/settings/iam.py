@@ -14,7 +14,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from components.policies import POLICY_VERSION, PolicyTemplateError, template_names, validate_policy
-from components.settings.base import Invalid, Section, raise_all, repeated
+from components.settings.base import Invalid, Section, assignment_lines, raise_all, repeated
 from components.settings.identity import BUILTIN_POLICIES
 
 POLICY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{1,127}$"
@@ -154,13 +154,10 @@ def password_lines(text: str) -> dict[str, str]:
     """``name=password`` per line (blank lines and ``#`` comments skipped). Raises ValueError naming
     the line and never a password."""
     found: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, equals, password = line.partition("=")
-        if not equals or not re.fullmatch(USER_NAME, name.strip()):
+    for number, name, password in assignment_lines(text):
+        if password is None or not re.fullmatch(USER_NAME, name):
             raise ValueError(f"line {number} is not user=password")
-        if name.strip() in found:
-            raise ValueError(f"line {number}: {name.strip()} is given twice")
-        found[name.strip()] = password
+        if name in found:
+            raise ValueError(f"line {number}: {name} is given twice")
+        found[name] = password
     return found
