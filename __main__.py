@@ -102,6 +102,8 @@ pulumi.export(
                 "write_quorum": pool.erasure.write_quorum,
                 "node_losses_readable": pool.erasure.node_losses_readable,
                 "node_losses_writable": pool.erasure.node_losses_writable,
+                "drive_losses_readable": pool.erasure.drive_losses_readable,
+                "drive_losses_writable": pool.erasure.drive_losses_writable,
             }
             for pool in settings.cluster.layout
         ],

@@ -78,10 +78,12 @@ def minio_environment(
     """The ``MINIO_*`` environment every node carries (root password excluded: it is added as a secret)."""
     environment: dict[str, pulumi.Input[str]] = {
         "MINIO_ROOT_USER": settings.root_user,
-        "MINIO_STORAGE_CLASS_STANDARD": f"EC:{settings.effective_parity}",
         # Metrics need a bearer token signed by an identity allowed admin:Prometheus (never public).
         "MINIO_PROMETHEUS_AUTH_TYPE": "jwt",
     }
+    if settings.effective_parity:
+        # A single node's single drive has no parity to set: MinIO stores it without erasure coding.
+        environment["MINIO_STORAGE_CLASS_STANDARD"] = f"EC:{settings.effective_parity}"
     if settings.lock_retry_interval_ms is not None:
         # A PUT's write lock races the asynchronous release of its own read lock (docs/performance.md):
         # a refused attempt waits up to this plus 100 ms instead of up to 350 ms. Not a MINIO_*

@@ -64,6 +64,16 @@ class ErasurePlan:
         """Whole nodes that may be lost while writes still succeed."""
         return (self.set_size - self.write_quorum) // self.drives_per_node_in_set
 
+    @property
+    def drive_losses_readable(self) -> int:
+        """Drives of each set that may be lost while every object stays readable (the parity)."""
+        return self.set_size - self.read_quorum
+
+    @property
+    def drive_losses_writable(self) -> int:
+        """Drives of each set that may be lost while writes still succeed."""
+        return self.set_size - self.write_quorum
+
 
 def default_parity(set_size: int) -> int:
     """MinIO's default parity (EC:N) for a set of ``set_size`` drives."""
@@ -107,7 +117,19 @@ def erasure_set_size(nodes: int, drives_per_node: int) -> int:
 
 
 def plan_erasure(nodes: int, drives_per_node: int, parity: int | None = None) -> ErasurePlan:
-    """Lay out one pool; ``parity`` None means MinIO's default for the set size."""
+    """Lay out one pool; ``parity`` None means MinIO's default for the set size.
+
+    One node with one drive is MinIO's single-drive mode (``minio server /data``): one "set" of one
+    drive, no parity; it takes no parity setting. One node with several drives is erasure-coded
+    across them like any pool (``minio server /data{1...N}``).
+    """
+    if nodes == 1 and drives_per_node == 1:
+        if parity not in (None, 0):
+            raise ErasureLayoutError(
+                f"parity EC:{parity} is not possible with one drive: MinIO stores it without erasure "
+                "coding (leave parity unset, or give the node more drives)"
+            )
+        return ErasurePlan(nodes=1, drives_per_node=1, set_size=1, set_count=1, parity=0)
     set_size = erasure_set_size(nodes, drives_per_node)
     chosen = default_parity(set_size) if parity is None else parity
     max_parity = set_size // 2

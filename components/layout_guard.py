@@ -93,8 +93,8 @@ def _names(pool: Mapping[str, Any]) -> str:
 
 
 def _shape(pool: Mapping[str, Any]) -> str:
-    drives = int(pool["drivesPerNode"])
-    return f"{int(pool['nodes'])} nodes x {drives} drive{'s' if drives != 1 else ''}"
+    nodes, drives = int(pool["nodes"]), int(pool["drivesPerNode"])
+    return f"{nodes} node{'s' if nodes != 1 else ''} x {drives} drive{'s' if drives != 1 else ''}"
 
 
 def layout_change_problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

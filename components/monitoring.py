@@ -168,6 +168,39 @@ QUEUE_FULL_SHARE = 0.9
 it just under its capacity while it drops)."""
 
 
+def _write_quorum_rule(weakest: PoolLayout, cluster: str, consequence: str) -> list[dict]:
+    """MinIOWriteQuorumAtRisk: one more node loss stops writes. A single node counts drives instead
+    (losing the node stops everything: MinIOMetricsDown says so); with no drive to spare (one drive,
+    or two at EC:1) there is no warning to give before writes stop, and no rule."""
+    erasure = weakest.erasure
+    if not weakest.single_node:
+        return [
+            _rule(
+                "MinIOWriteQuorumAtRisk",
+                f"max(minio_cluster_nodes_offline_total{cluster}) >= {erasure.node_losses_writable}",
+                "1m",
+                "critical",
+                f"MinIO: one more node loss {consequence} (write quorum {erasure.write_quorum} of "
+                f"{erasure.set_size} drives per set)",
+                "Bring the offline node(s) back before anything else; do not restart healthy nodes.",
+            )
+        ]
+    if erasure.drive_losses_writable < 1:
+        return []
+    return [
+        _rule(
+            "MinIOWriteQuorumAtRisk",
+            f"max(minio_cluster_drive_offline_total{cluster}) >= {erasure.drive_losses_writable}",
+            "1m",
+            "critical",
+            f"MinIO: one more drive loss stops every write (single node: write quorum {erasure.write_quorum} "
+            f"of {erasure.set_size} drives)",
+            "Bring the offline drive(s) back (mc admin info lists them: their volumes or host folders) "
+            "before anything else.",
+        )
+    ]
+
+
 def alert_rules(
     pools: Sequence[PoolLayout],
     token: TokenLifetime,
@@ -190,7 +223,6 @@ def alert_rules(
     """
     nodes = sum(pool.nodes for pool in pools)
     weakest = min(pools, key=lambda pool: pool.erasure.node_losses_writable)
-    erasure = weakest.erasure
     consequence = "stops every write" if len(pools) == 1 else f"can stop writes in pool {weakest.number}"
     cluster = '{job="minio-cluster"}'
     # MinIO exposes minio_s3_requests_errors_total per node on the node endpoint only (its cluster
@@ -231,15 +263,7 @@ def alert_rules(
             "MinIO: {{ $value }} drive(s) offline",
             "mc admin info lists the offline drives; check their volumes and nodes.",
         ),
-        _rule(
-            "MinIOWriteQuorumAtRisk",
-            f"max(minio_cluster_nodes_offline_total{cluster}) >= {erasure.node_losses_writable}",
-            "1m",
-            "critical",
-            f"MinIO: one more node loss {consequence} (write quorum {erasure.write_quorum} of "
-            f"{erasure.set_size} drives per set)",
-            "Bring the offline node(s) back before anything else; do not restart healthy nodes.",
-        ),
+        *_write_quorum_rule(weakest, cluster, consequence),
         _rule(
             "MinIOLogDeliveryFailing",
             f"sum by (instance) (increase(minio_audit_failed_messages{nodes_job}[10m])) > 0",

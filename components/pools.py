@@ -10,6 +10,10 @@ Nodes are numbered across the cluster (``minio1``...): a pool's node numbers, na
 storage-network addresses follow from its first node number, so appending a pool leaves every
 existing node as it was, and a pool retired after ``mc admin decommission`` leaves the others' names
 alone as long as they keep their first node number (``firstNode`` in the settings).
+
+One node is MinIO's single-node mode, for dev and CI: the node names its drives by path
+(``/data{1...4}``, erasure-coded across them; ``/data`` alone, not erasure-coded at all), has no
+peers, and its cluster can never take another pool (MinIO refuses paths beside URLs).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ S3_PORT = 9000
 """Every node's S3 (and internode) port."""
 MIN_POOL_NODES = 4
 MAX_POOL_NODES = 32
+SINGLE_NODE = 1
+"""A pool of one node: MinIO's single-node mode (dev and CI), always its cluster's only pool."""
 
 
 def node_name(number: int) -> str:
@@ -82,6 +88,11 @@ class PoolLayout:
         return self.first_node + self.nodes - 1
 
     @property
+    def single_node(self) -> bool:
+        """MinIO's single-node mode: the node serves its drives by path, with no peers."""
+        return self.nodes == SINGLE_NODE
+
+    @property
     def server_argument(self) -> str:
         """This pool on MinIO's command line, with MinIO's own ``{x...y}`` ellipses (three dots:
         MinIO expands them; two would be a shell brace expansion). ``mc admin decommission`` names
@@ -90,8 +101,11 @@ class PoolLayout:
 
     def endpoint_argument(self, *, secure: bool) -> str:
         """:attr:`server_argument`, or its TLS form (``https://minio{1...4}:9000/data``: the port
-        spelled out, so no default port of either scheme can apply)."""
+        spelled out, so no default port of either scheme can apply). A single node names its drives
+        by path alone (``/data``, ``/data{1...4}``): it has no peer to reach, so no scheme either."""
         drives = "/data" if self.drives_per_node == 1 else f"/data{{1...{self.drives_per_node}}}"
+        if self.single_node:
+            return drives
         nodes = f"minio{{{self.first_node}...{self.last_node}}}"
         return f"https://{nodes}:{S3_PORT}{drives}" if secure else f"http://{nodes}{drives}"
 
@@ -119,18 +133,30 @@ def pool_problems(shapes: Sequence[PoolShape], parity: int | None = None) -> lis
     problems: list[PoolPlanError] = []
     set_sizes: dict[int, int] = {}
     for i, shape in enumerate(shapes):
-        if not MIN_POOL_NODES <= shape.nodes <= MAX_POOL_NODES:
+        if shape.nodes == SINGLE_NODE and len(shapes) > 1:
             problems.append(
                 PoolPlanError(
                     i,
                     "nodes",
-                    f"{MIN_POOL_NODES} to {MAX_POOL_NODES} nodes per pool: an erasure-coded pool that keeps "
-                    f"serving through a node loss needs at least {MIN_POOL_NODES}",
+                    "one node (single-node mode) is its cluster's only pool: MinIO serves its drives by "
+                    "path and cannot join it with pools of nodes; to grow, copy the data to a new cluster "
+                    "(mc mirror)",
+                )
+            )
+            continue
+        if shape.nodes != SINGLE_NODE and not MIN_POOL_NODES <= shape.nodes <= MAX_POOL_NODES:
+            problems.append(
+                PoolPlanError(
+                    i,
+                    "nodes",
+                    f"1 node (single-node mode, for dev and CI) or {MIN_POOL_NODES} to {MAX_POOL_NODES} "
+                    f"nodes per pool: an erasure-coded pool that keeps serving through a node loss needs at "
+                    f"least {MIN_POOL_NODES}",
                 )
             )
             continue
         try:
-            set_sizes[i] = erasure_set_size(shape.nodes, shape.drives_per_node)
+            set_sizes[i] = _set_size(shape)
         except ErasureLayoutError as err:
             field = "nodes" if shape.drives_per_node == 1 else "drivesPerNode"
             problems.append(
@@ -139,7 +165,16 @@ def pool_problems(shapes: Sequence[PoolShape], parity: int | None = None) -> lis
     if 0 in set_sizes:
         common = default_parity(set_sizes[0]) if parity is None else parity
         for i, size in set_sizes.items():
-            if not 1 <= common <= size // 2:
+            if size == 1 and parity is not None:
+                problems.append(
+                    PoolPlanError(
+                        None,
+                        "parity",
+                        f"parity EC:{parity} is not possible with one drive: MinIO stores it without "
+                        "erasure coding (leave parity unset, or give the node more drives)",
+                    )
+                )
+            elif size > 1 and not 1 <= common <= size // 2:
                 problems.append(_parity_problem(i, common, size, parity is None))
     problems.extend(_numbering_problems(shapes))
     return problems
@@ -190,8 +225,15 @@ def _numbering_problems(shapes: Sequence[PoolShape]) -> list[PoolPlanError]:
     ]
 
 
+def _set_size(shape: PoolShape) -> int:
+    """The pool's erasure set size; 1 for a single node's single drive (no erasure coding)."""
+    if (shape.nodes, shape.drives_per_node) == (SINGLE_NODE, 1):
+        return 1
+    return erasure_set_size(shape.nodes, shape.drives_per_node)
+
+
 def _layouts(shapes: Sequence[PoolShape], parity: int | None) -> tuple[PoolLayout, ...]:
-    common = default_parity(erasure_set_size(shapes[0].nodes, shapes[0].drives_per_node))
+    common = default_parity(_set_size(shapes[0]))
     common = common if parity is None else parity
     return tuple(
         PoolLayout(

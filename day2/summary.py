@@ -15,6 +15,24 @@ def _reveal(name: str, stack: str) -> str:
     return REVEAL.format(name=name, stack=stack)
 
 
+def _pool_line(pool: dict[str, Any], parity: int) -> str:
+    """One pool's erasure coding and what it survives; a single node's in drives (it has no peer)."""
+    nodes = pool["nodes"]
+    if len(nodes) > 1:
+        return (
+            f"pool {pool['pool']}: {len(nodes)} nodes ({nodes[0]}-{nodes[-1]}), {pool['sets']} set(s) of "
+            f"{pool['set_size']} drives, parity {parity}: reads survive {pool['node_losses_readable']} node "
+            f"loss(es), writes {pool['node_losses_writable']}"
+        )
+    if pool["set_size"] == 1:
+        return f"single node {nodes[0]}, one drive, no erasure coding: it survives no drive loss"
+    return (
+        f"single node {nodes[0]}, one set of {pool['set_size']} drives, parity {parity}: reads survive "
+        f"{pool['drive_losses_readable']} drive loss(es), writes {pool['drive_losses_writable']}; the "
+        "node's loss stops everything"
+    )
+
+
 def render_summary(outputs: dict[str, Any], stack: str) -> str:
     """A short, aligned text of the stack's entry points, sign-ins and layout."""
     rows: list[tuple[str, str]] = []
@@ -70,15 +88,7 @@ def render_summary(outputs: dict[str, Any], stack: str) -> str:
     buckets = outputs.get("buckets") or []
     add("Buckets", ", ".join(buckets) if buckets else "none configured")
     ec = outputs["erasure_coding"]
-    add(
-        "Erasure coding",
-        *(
-            f"pool {pool['pool']}: {len(pool['nodes'])} nodes ({pool['nodes'][0]}-{pool['nodes'][-1]}), "
-            f"{pool['sets']} set(s) of {pool['set_size']} drives, parity {ec['parity']}: reads survive "
-            f"{pool['node_losses_readable']} node loss(es), writes {pool['node_losses_writable']}"
-            for pool in ec["pools"]
-        ),
-    )
+    add("Erasure coding", *(_pool_line(pool, ec["parity"]) for pool in ec["pools"]))
 
     width = max(len(label) for label, _ in rows) + 2
     body = "\n".join(f"  {label:<{width}}{text}".rstrip() for label, text in rows)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components.settings import PROJECT, PlatformSettings, Secrets
+from components.settings import PROJECT, PlatformSettings, Secrets, SettingsError, settings_from_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "configuration.md"
@@ -202,6 +202,17 @@ def _rules() -> list[str]:
     return lines
 
 
+def _example_refusal() -> str:
+    """What the settings answer to a three-node cluster and a repeated bucket: the page shows the
+    program's own words, not a copy that could drift."""
+    duplicate = {"name": "backups-postgresql", "retentionDays": 30}
+    try:
+        settings_from_config({"cluster": {"nodes": 3}, "buckets": [duplicate, duplicate]})
+    except SettingsError as err:
+        return str(err)
+    raise AssertionError("the reference's example configuration must be refused")
+
+
 def render() -> str:
     top_rows, nested = _rows(PlatformSettings, "")
     secrets = [(k, m) for k, m in nested if m is Secrets]
@@ -213,10 +224,7 @@ def render() -> str:
         f"Every key lives in the `{PROJECT}:` namespace of `Pulumi.<stack>.yaml`. A bad value stops the "
         "program before any resource registers, with one line per problem (every problem at once) "
         "naming the key, the value and what is allowed:\n",
-        "```text\nInvalid stack configuration (2 problem(s)):\n"
-        f"  - {PROJECT}:cluster.nodes = 3: 4 to 32 nodes: an erasure-coded cluster that keeps serving "
-        "through a node loss needs at least 4\n"
-        f"  - {PROJECT}:buckets[1].name = 'logs': bucket names must be unique\n```\n",
+        f"```text\n{_example_refusal()}\n```\n",
         "Set nested keys and list items with `--path` (quote the key: the shell would read the brackets):\n",
         "```sh\n"
         f"pulumi config set --path '{PROJECT}:cluster.nodes' 8\n"

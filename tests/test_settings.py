@@ -508,7 +508,13 @@ def test_cluster_shape_accepted_exactly_when_minio_could_form_it(nodes, drives, 
     if parity is not None:
         cluster["parity"] = parity
     try:
-        possible = 4 <= nodes <= 32 and 1 <= drives <= 16 and bool(plan_erasure(nodes, drives, parity))
+        # One node is single-node mode; parity, when given, is at least EC:1 (one drive takes none).
+        possible = (
+            (nodes == 1 or 4 <= nodes <= 32)
+            and 1 <= drives <= 16
+            and parity != 0
+            and bool(plan_erasure(nodes, drives, parity))
+        )
     except ErasureLayoutError:
         possible = False
     try:

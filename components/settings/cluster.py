@@ -130,7 +130,7 @@ def drive_source(options: dict[str, str]) -> str:
 class PoolSettings(Section):
     """One server pool: ``nodes`` containers with ``drives_per_node`` volumes each."""
 
-    nodes: int = Field(description="MinIO nodes (containers) in the pool; 4 to 32")
+    nodes: int = Field(description="MinIO nodes (containers) in the pool; 4 to 32 (1: only as the one pool)")
     drives_per_node: int = Field(1, ge=1, le=16, description="Docker volumes (drives) per node")
     drives: DriveSettings | None = Field(
         None, description="Where this pool's drives live (default: cluster.drives, else Docker volumes)"
@@ -150,7 +150,9 @@ class ClusterSettings(Section):
     """
 
     nodes: int = Field(
-        4, description="MinIO nodes (containers) of a one-pool cluster; 4 to 32 (more pools: pools)"
+        4,
+        description="MinIO nodes (containers) of a one-pool cluster; 4 to 32 (more pools: pools), or 1: "
+        "single-node mode, for dev and CI (docs/cluster.md, 'Single-node mode'; prod refuses it)",
     )
     drives_per_node: int = Field(
         1, ge=1, le=16, description="Docker volumes (drives) per node of a one-pool cluster"
@@ -319,6 +321,11 @@ class ClusterSettings(Section):
     def last_node(self) -> int:
         """The highest node number: the storage subnet holds addresses up to it."""
         return max(pool.last_node for pool in self.layout)
+
+    @property
+    def single_node(self) -> bool:
+        """Single-node mode: one pool of one node (dev and CI)."""
+        return self.layout[0].single_node
 
     @property
     def effective_parity(self) -> int:

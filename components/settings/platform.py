@@ -113,6 +113,7 @@ class PlatformSettings(Section):
         """Every rule that spans sections, with the sections (field names) it reads."""
         return [
             (frozenset({"networks", "cluster"}), self._check_storage_addresses),
+            (frozenset({"cluster", "environment", "hosts"}), self._check_single_node),
             (frozenset({"hosts", "docker_host", "networks", "cluster", "identity"}), self._check_hosts),
             (frozenset({"hosts", "cluster", "environment"}), self._check_host_losses),
             (frozenset({"buckets", "environment"}), self._check_buckets),
@@ -214,6 +215,23 @@ class PlatformSettings(Section):
         except AddressPlanError as err:
             yield Invalid("networks.storageSubnet", str(self.networks.storage_subnet), str(err))
 
+    def _check_single_node(self) -> Iterator[Invalid]:
+        """Single-node mode is for dev and CI, on one host: prod refuses it, and so do hosts."""
+        if not self.cluster.single_node:
+            return
+        key = "cluster.nodes" if self.cluster.pools is None else "cluster.pools[0].nodes"
+        if self.environment is Environment.PROD:
+            yield Invalid(
+                key,
+                1,
+                "prod runs 4 or more nodes: a single node stops serving when it stops, whatever its "
+                "drives (docs/cluster.md, 'Single-node mode')",
+            )
+        if self.hosts is not None:
+            yield Invalid(
+                "hosts", "[...]", "a single node runs on one host: remove hosts (or give it dockerHost)"
+            )
+
     def _check_hosts(self) -> Iterator[Invalid]:
         """Several hosts: unique names, daemons and addresses in hostSubnet outside hostRange; every
         node placed once (on every host or on none); hostSubnet and hostRange given and large enough."""
@@ -306,8 +324,8 @@ class PlatformSettings(Section):
 
     def _check_host_losses(self) -> Iterator[Invalid]:
         """No single host's loss may make data unreadable; in prod, none may stop writes either (dev
-        is warned at `pulumi up`)."""
-        if self.hosts is None:
+        is warned at `pulumi up`). A single node is refused with hosts on its own (_check_single_node)."""
+        if self.hosts is None or self.cluster.single_node:
             return
         index = {host.name: i for i, host in enumerate(self.hosts)}
         fix = "place the pool's nodes on more hosts (hosts[].nodes, or more hosts) or raise cluster.parity"
