@@ -1,5 +1,5 @@
 """Buckets from settings: private, with retention, optional versioning, object lock, encryption,
-quota and more lifecycle rules.
+quota, more lifecycle rules and tags.
 
 Each bucket gets exactly one lifecycle policy: the provider's IlmPolicy replaces a bucket's whole
 lifecycle configuration, so two of them on one bucket would overwrite each other on every update.
@@ -15,6 +15,7 @@ import pulumi
 import pulumi_minio as minio
 import pulumi_random as random
 
+from components.bucket_tags import BucketTags
 from components.settings import AnonymousAccess, BucketSettings, LifecycleRuleSettings
 
 
@@ -93,6 +94,18 @@ def anonymous_policy(bucket: BucketSettings) -> dict | None:
 
 
 @dataclass(frozen=True)
+class TaggingAccess:
+    """Where and as whom BucketTags signs in: the minio provider's endpoint and identity."""
+
+    endpoint: str
+    """The S3 listener's URL, with its scheme."""
+    access_key: pulumi.Input[str]
+    secret_key: pulumi.Input[str]
+    insecure: bool = False
+    """A self-signed gateway certificate (dev): not verified, as the minio provider does not."""
+
+
+@dataclass(frozen=True)
 class BucketsArgs:
     buckets: Sequence[BucketSettings]
     kms_key_id: str
@@ -101,6 +114,8 @@ class BucketsArgs:
     """Refuse to delete buckets (prod)."""
     generate_seal_key: bool = True
     """Make the backups' seal key (with a backups bucket), unless the stack gives one (backupSealKey)."""
+    tagging: TaggingAccess | None = None
+    """How bucket tags reach the cluster (buckets with tags need it)."""
 
 
 SEAL_KEY_LENGTH = 64
@@ -166,6 +181,20 @@ class Buckets(pulumi.ComponentResource):
                         )
                         for n in settings.notifications
                     ],
+                    opts=child,
+                )
+            if settings.tags:
+                if args.tagging is None:
+                    raise ValueError(f"bucket {settings.name} has tags but the stack gave no tagging access")
+                # pulumi-minio 0.17.1 has no bucket tags: a dynamic provider puts them (bucket_tags.py).
+                BucketTags(
+                    f"{name}-{settings.name}-tags",
+                    bucket=bucket.bucket,
+                    tags=settings.tags,
+                    endpoint=args.tagging.endpoint,
+                    access_key=args.tagging.access_key,
+                    secret_key=args.tagging.secret_key,
+                    insecure=args.tagging.insecure,
                     opts=child,
                 )
             # Versioning stays off unless asked for: with it, a delete keeps the data (the note's

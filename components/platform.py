@@ -13,7 +13,7 @@ from components.addressing import plan_host_addresses, plan_storage_addresses
 from components.alerting import CONFIG_FILE as ALERTMANAGER_CONFIG_FILE
 from components.alerting import Alerting, AlertingArgs
 from components.backup_service import BACKUP_HOST, BackupService, BackupServiceArgs
-from components.buckets import Buckets, BucketsArgs
+from components.buckets import Buckets, BucketsArgs, TaggingAccess
 from components.cluster import MinioCluster, MinioClusterArgs, MultiHost, NodeSite
 from components.conventions import stack_labels
 from components.gateway import Gateway, GatewayArgs, provider_endpoint, public_urls
@@ -429,6 +429,12 @@ class Platform(pulumi.ComponentResource):
                 kms_key_id=self.cluster.kms_key_id,
                 protect=settings.environment is Environment.PROD,
                 generate_seal_key=settings.secrets.backup_seal_key is None,
+                tagging=TaggingAccess(
+                    f"{'https' if use_tls else 'http'}://{endpoint}",
+                    self.administrator.user_name,
+                    self.administrator.password,
+                    insecure=settings.gateway.tls is TlsMode.SELF_SIGNED,
+                ),
             ),
             opts=through_minio,
         )

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from components.bucket_tags import BucketTagsProvider, tag_set
 from components.cluster import KMS_KEY_ID
 from components.policies import policy_json, render_policy
 from components.settings import SettingsError, settings_from_config
@@ -15,6 +16,7 @@ from tests.graph import (
     ATTACHMENT,
     BUCKET,
     BUCKET_POLICY,
+    BUCKET_TAGS,
     CONTAINER,
     ENCRYPTION,
     LIFECYCLE,
@@ -354,6 +356,59 @@ def test_a_quota_and_more_rules_map_to_the_providers_bucket_and_ilm_policy(synth
 def test_an_invalid_quota_or_rule_is_refused_naming_its_key(change, key):
     bucket = {"name": "logs", "retentionDays": 90, **change}
     values = {"buckets": [bucket], "serviceAccounts": [], "identity": {"groups": []}}
+    with pytest.raises(SettingsError) as raised:
+        settings_from_config(values)
+    assert f"minio-platform:{key} = " in str(raised.value), raised.value
+
+
+# --- bucket tags (#33 item 3): the program's own dynamic provider ---------------------------------
+
+
+def test_bucket_tags_go_through_the_gateway_as_the_administrator_with_a_secret_key(synth):
+    tagged = {"name": "logs", "retentionDays": 90, "tags": {"team": "storage", "cost-centre": "4711"}}
+    synthesis = synth("dev", {"buckets": [{"name": "backups-postgresql", "retentionDays": 30}, tagged]})
+    (tags,) = synthesis.of_type(BUCKET_TAGS)
+    working = synthesis.named("pulumi:providers:minio", "minio-minio")
+    assert tags.inputs["bucket"] == "logs" and tags.inputs["tags"] == tagged["tags"]
+    assert tags.inputs["endpoint"] == f"http://{working.inputs['minioServer']}"
+    assert tags.inputs["accessKey"] == "platform-admin" and tags.inputs["insecure"] is False
+    assert is_secret(tags.inputs["secretKey"])
+    assert plain(tags.inputs["secretKey"]) == plain(working.inputs["minioPassword"])
+    self_signed = synth("dev", {"buckets": [tagged], "serviceAccounts": [], "identity": {"groups": []},
+                                "gateway": {"tls": "self-signed", "s3Host": "s3.localhost"}})  # fmt: skip
+    (tags,) = self_signed.of_type(BUCKET_TAGS)
+    assert tags.inputs["endpoint"].startswith("https://") and tags.inputs["insecure"] is True
+    assert synth("dev").of_type(BUCKET_TAGS) == [], "no tags, no resource"
+
+
+def test_the_tags_provider_updates_in_place_and_replaces_only_for_another_bucket():
+    old = {"bucket": "logs", "tags": {"team": "a"}, "endpoint": "http://s3:9000", "accessKey": "k",
+           "secretKey": "s", "insecure": False}  # fmt: skip
+    provider = BucketTagsProvider()
+    assert not provider.diff("logs-tags", old, dict(old)).changes
+    retagged = provider.diff("logs-tags", old, {**old, "tags": {"team": "b"}})
+    assert retagged.changes and retagged.replaces == []
+    moved = provider.diff("logs-tags", old, {**old, "bucket": "other"})
+    assert moved.changes and moved.replaces == ["bucket"]
+    assert tag_set({"b": "2", "a": "1"}) == {
+        "TagSet": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("tags", "key"),
+    [
+        ({"bad#key": "x"}, "buckets[0].tags"),
+        ({"": "x"}, "buckets[0].tags"),
+        ({"k" * 129: "x"}, "buckets[0].tags"),
+        ({"team": "a&b"}, "buckets[0].tags.team"),
+        ({"team": "v" * 257}, "buckets[0].tags.team"),
+        ({f"k{i}": "v" for i in range(51)}, "buckets[0].tags"),
+    ],
+)
+def test_tags_minio_would_refuse_are_refused_naming_the_key(tags, key):
+    values = {"buckets": [{"name": "logs", "retentionDays": 90, "tags": tags}], "serviceAccounts": [],
+              "identity": {"groups": []}}  # fmt: skip
     with pytest.raises(SettingsError) as raised:
         settings_from_config(values)
     assert f"minio-platform:{key} = " in str(raised.value), raised.value

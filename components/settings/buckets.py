@@ -21,6 +21,11 @@ from components.settings.base import (
     repeated,
 )
 
+MAX_BUCKET_TAGS = 50
+TAG_TEXT_RE = re.compile(r"[A-Za-z0-9 +\-=._:/@]+")
+"""The characters MinIO takes in a tag's key or value (minio-go ``pkg/tags``, as AWS S3)."""
+TAG_CHARACTERS = "letters, digits, spaces and + - = . _ : / @"
+
 
 class LockMode(StrEnum):
     """S3 object lock retention modes."""
@@ -171,6 +176,26 @@ class BucketSettings(Section):
         description="More lifecycle rules, each {id, prefix, tags, expireDays | expireOn | "
         "expireDeleteMarkers, noncurrentDays}, besides retentionDays for the whole bucket",
     )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"The bucket's own tags {{key: value}}, at most {MAX_BUCKET_TAGS} (S3 bucket tagging: "
+        "cost centres, owners; not the objects' tags)",
+    )
+
+    @model_validator(mode="after")
+    def _bucket_tags(self) -> Self:
+        """What MinIO takes (minio-go's pkg/tags: 50 tags, keys of 1-128 and values of up to 256
+        letters, digits, spaces and + - = . _ : / @), each tag by its key."""
+        if len(self.tags) > MAX_BUCKET_TAGS:
+            raise Invalid("tags", f"{len(self.tags)} tags", f"at most {MAX_BUCKET_TAGS} tags per bucket")
+        found = []
+        for key, value in self.tags.items():
+            if not (1 <= len(key) <= 128 and TAG_TEXT_RE.fullmatch(key)):
+                found.append(Invalid("tags", key, f"a tag key: 1 to 128 of {TAG_CHARACTERS}"))
+            elif value and not (len(value) <= 256 and TAG_TEXT_RE.fullmatch(value)):
+                found.append(Invalid(f"tags.{key}", value, f"a tag value: up to 256 of {TAG_CHARACTERS}"))
+        raise_all(found)
+        return self
 
     @model_validator(mode="after")
     def _lock_needs_versions(self) -> Self:

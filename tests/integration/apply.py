@@ -22,12 +22,14 @@ from urllib.parse import urlparse
 from minio import MinioAdmin
 from minio.credentials import StaticProvider
 
+from components.bucket_tags import BucketTagsProvider
 from synth.mocks import RecordedResource
 from synth.run import Synthesis
 from tests.graph import (
     ATTACHMENT,
     BUCKET,
     BUCKET_POLICY,
+    BUCKET_TAGS,
     ENCRYPTION,
     GROUP,
     GROUP_ATTACHMENT,
@@ -112,7 +114,22 @@ def apply_graph(synthesis: Synthesis, connect: Connect, workdir: Path) -> Applie
         _apply(resources, s3, mc, admin, workdir, applied)
         _read_back(resources, s3, mc, applied)
         applied.applied_as.update(dict.fromkeys((r.name for r in resources), user))
+    _apply_bucket_tags(synthesis, connect, applied)
     return applied
+
+
+def _apply_bucket_tags(synthesis: Synthesis, connect: Connect, applied: AppliedIdentities) -> None:
+    """BucketTags is the program's own dynamic provider: its own code runs here, with the recorded
+    identity, against this cluster's endpoint (the recorded one names the stack's gateway); then
+    its read (a refresh) must find the tags it put."""
+    for resource in [r for r in synthesis.resources if r.type == BUCKET_TAGS]:
+        props = {k: v for k, v in plain(resource.inputs).items() if not k.startswith("__")}
+        s3, _ = connect(props["accessKey"], props["secretKey"])
+        props["endpoint"] = s3.meta.endpoint_url
+        provider = BucketTagsProvider()
+        created = provider.create(props)
+        assert provider.read(created.id, created.outs).outs["tags"] == props["tags"], resource.name
+        applied.applied_as[resource.name] = props["accessKey"]
 
 
 def _by_provider(synthesis: Synthesis) -> list[tuple[RecordedResource, list[RecordedResource]]]:

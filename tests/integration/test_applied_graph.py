@@ -10,8 +10,9 @@ from urllib.parse import unquote
 import pytest
 from botocore.exceptions import ClientError
 
+from components.bucket_tags import BucketTagsProvider, bucket_tags
 from components.cluster import KMS_KEY_ID
-from tests.graph import minio_nodes, minio_settings_of
+from tests.graph import BUCKET_TAGS, minio_nodes, minio_settings_of, plain
 from tests.integration.apply import apply_graph
 from tests.integration.conftest import Receiver, s3_client
 from tests.servers import Mc, running_cluster
@@ -25,13 +26,15 @@ PROVISIONED = {
     "retentionDays": 30,
     "versioning": True,
     "quotaMb": 1,
+    "tags": {"team": "storage", "cost-centre": "4711"},
     "lifecycle": [
         {"id": "scratch", "prefix": "tmp/", "expireDays": 1},
         {"tags": {"class": "draft"}, "expireOn": SOON.isoformat()},
         {"expireDeleteMarkers": True, "noncurrentDays": 2},
     ],
 }
-"""Issue #33: a quota and lifecycle rules by prefix, by tag, on a date, for delete markers."""
+"""Issue #33: a quota, the bucket's tags, and lifecycle rules by prefix, by tag, on a date, for
+delete markers."""
 
 # The dev stack plus what it does not exercise by default: a read-only account, versioning, SSE,
 # a quota and more lifecycle rules.
@@ -174,6 +177,28 @@ def test_a_rule_applies_to_its_prefix_or_tag_only(applied, root_s3):
     assert rule("keep/tmp/b") == "expire-after-30-days", "the prefix is a prefix, not a substring"
     assert rule("keep/c") == "rule-2"
     assert rule("keep/d") == "expire-after-30-days"
+
+
+def test_the_bucket_carries_its_tags_and_the_provider_follows_changes(applied, variant, connect, root_s3):
+    """The program's BucketTags provider (applied with its own code as the administrator): the tags
+    as configured; then as `pulumi up` changes them, as a refresh reads a hand-made change, and as
+    a destroy removes them (a bucket already gone is no error)."""
+    assert bucket_tags(root_s3, "provisioned") == {"team": "storage", "cost-centre": "4711"}
+    (recorded,) = [r for r in variant.resources if r.type == BUCKET_TAGS]
+    props = {k: v for k, v in plain(recorded.inputs).items() if not k.startswith("__")}
+    props["endpoint"] = connect(props["accessKey"], props["secretKey"])[0].meta.endpoint_url
+    provider = BucketTagsProvider()
+    changed = {**props, "tags": {"team": "platform"}}
+    assert provider.diff("provisioned-tags", props, changed).changes
+    provider.update("provisioned-tags", props, changed)
+    assert bucket_tags(root_s3, "provisioned") == {"team": "platform"}
+    root_s3.put_bucket_tagging(Bucket="provisioned", Tagging={"TagSet": [{"Key": "by", "Value": "hand"}]})
+    assert provider.read("provisioned-tags", changed).outs["tags"] == {"by": "hand"}
+    provider.delete("provisioned-tags", changed)
+    assert bucket_tags(root_s3, "provisioned") == {}
+    provider.delete("provisioned-tags", {**changed, "bucket": "no-such-bucket-here"})
+    provider.update("provisioned-tags", changed, props)  # as configured again, for the tests after
+    assert bucket_tags(root_s3, "provisioned") == props["tags"]
 
 
 def test_an_upload_past_the_quota_is_refused(applied, root_s3):
