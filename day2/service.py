@@ -269,7 +269,7 @@ class BackupService:
         arguments = ["backup", *self._common(), *self._lock_arguments(), "--database", schedule.database]
         self.metrics.runs.labels(schedule.database).inc()
         began = time.monotonic()
-        done = self._attempt(arguments, schedule)
+        done = self._attempt(arguments, self._environment(schedule))
         seconds = time.monotonic() - began
         self.metrics.duration.labels(schedule.database).set(seconds)
         if done is not None and done.returncode == 0:
@@ -297,7 +297,7 @@ class BackupService:
             "--workdir",
             self.config.work_dir,
         ]
-        done = self._attempt(arguments, schedule)
+        done = self._attempt(arguments, self._environment(schedule))
         if done is not None and done.returncode == 0:
             result = json.loads(done.stdout)
             self.metrics.drill_success.labels(schedule.database).set(time.time())
@@ -318,13 +318,10 @@ class BackupService:
         if job is None:
             raise UsageError("the service's config has no config_export")
         began = time.monotonic()
-        try:
-            done = self.run(
-                ["export-config", *self._where(), *self._lock_arguments()],
-                self._signed_in(job.access_key, job.secret_key_file),
-            )
-        except subprocess.TimeoutExpired:
-            done = None
+        done = self._attempt(
+            ["export-config", *self._where(), *self._lock_arguments()],
+            self._signed_in(job.access_key, job.secret_key_file),
+        )
         seconds = round(time.monotonic() - began, 3)
         if done is not None and done.returncode == 0:
             result = json.loads(done.stdout)
@@ -339,9 +336,12 @@ class BackupService:
              exit_code=None if done is None else done.returncode, error=_reason(done))  # fmt: skip
         return False
 
-    def _attempt(self, arguments: list[str], schedule: Schedule) -> subprocess.CompletedProcess | None:
+    def _attempt(
+        self, arguments: list[str], environment: Mapping[str, str]
+    ) -> subprocess.CompletedProcess | None:
+        """One run of the day-2 tool; None when it ran past RUN_TIMEOUT_SECONDS."""
         try:
-            return self.run(arguments, self._environment(schedule))
+            return self.run(arguments, environment)
         except subprocess.TimeoutExpired:
             return None
 

@@ -25,7 +25,7 @@ from components.backup_service import (
 from components.monitoring import BACKUP_ALERTS, BACKUP_JOB, RULES_FILE
 from components.settings import SettingsError, settings_from_config
 from day2.schedules import cron_trigger
-from day2.service import BackupService, Schedule, ServiceConfig, private_pgpass
+from day2.service import RUN_TIMEOUT_SECONDS, BackupService, Schedule, ServiceConfig, private_pgpass
 from synth.mocks import is_secret
 from tests.graph import CONTAINER, plain
 
@@ -479,3 +479,29 @@ def test_an_export_run_signs_in_as_the_export_account_and_updates_its_metrics(tm
         ("config-export", "failure"),
     ]
     assert "AccessDenied" in lines[1]["error"]
+
+
+def test_a_run_past_its_time_is_a_failure_with_the_reason_for_every_job(tmp_path, capsys):
+    """A backup, a drill or an export the tool has not finished within RUN_TIMEOUT_SECONDS counts as
+    failed, and its log line says it was stopped (the runner's TimeoutExpired)."""
+
+    def stuck(arguments, _environment):
+        raise subprocess.TimeoutExpired(["python", "-m", "day2", *arguments], RUN_TIMEOUT_SECONDS)
+
+    registry = CollectorRegistry()
+    export = {"schedule": "30 3 * * *", "access_key": "export-key", "secret_key_file": str(tmp_path / "ek")}
+    service = BackupService(config(tmp_path, config_export=export), registry, run=stuck)
+    schedule = service.config.schedules[0]
+    assert (service.backup(schedule), service.drill(schedule), service.export_config()) == (
+        False,
+        False,
+        False,
+    )
+    assert metric(registry, "minio_platform_backup_failures_total") == 1
+    assert metric(registry, "minio_platform_drill_failures_total") == 1
+    assert re.search(
+        r"^minio_platform_config_export_failures_total 1\.0$", generate_latest(registry).decode(), re.M
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in lines] == ["backup", "drill", "config-export"]
+    assert {e["error"] for e in lines} == {f"stopped after {RUN_TIMEOUT_SECONDS} s"}
