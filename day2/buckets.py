@@ -3,6 +3,7 @@ is not an error)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,13 +13,20 @@ NO_ENCRYPTION = {"ServerSideEncryptionConfigurationNotFoundError", "NoSuchEncryp
 NO_OBJECT_LOCK = {"ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"}
 
 
-def enabled_lifecycle_rules(s3, bucket: str) -> list[dict[str, Any]]:
+def unless_absent(call: Callable[[], Any], absent: set[str], default: Any = None) -> Any:
+    """``call()``, or ``default`` when S3 answers one of the ``absent`` codes (a setting not made)."""
     try:
-        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        return call()
     except ClientError as err:
-        if err.response["Error"]["Code"] in NO_LIFECYCLE:
-            return []
+        if err.response["Error"]["Code"] in absent:
+            return default
         raise
+
+
+def enabled_lifecycle_rules(s3, bucket: str) -> list[dict[str, Any]]:
+    rules = unless_absent(
+        lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"], NO_LIFECYCLE, []
+    )
     return [r for r in rules if r.get("Status") == "Enabled"]
 
 
@@ -45,23 +53,19 @@ def expiration_days(s3, bucket: str) -> tuple[int | None, int | None]:
 
 def default_encryption(s3, bucket: str) -> dict[str, Any] | None:
     """``ApplyServerSideEncryptionByDefault`` of the bucket, or None."""
-    try:
-        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-    except ClientError as err:
-        if err.response["Error"]["Code"] in NO_ENCRYPTION:
-            return None
-        raise
+    rules = unless_absent(
+        lambda: s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"],
+        NO_ENCRYPTION,
+        [],
+    )
     return rules[0]["ApplyServerSideEncryptionByDefault"] if rules else None
 
 
 def object_lock_configuration(s3, bucket: str) -> dict[str, Any] | None:
     """The bucket's ``ObjectLockConfiguration``, or None when object lock is off."""
-    try:
-        return s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
-    except ClientError as err:
-        if err.response["Error"]["Code"] in NO_OBJECT_LOCK:
-            return None
-        raise
+    return unless_absent(
+        lambda: s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"], NO_OBJECT_LOCK
+    )
 
 
 def object_lock_enabled(s3, bucket: str) -> bool:

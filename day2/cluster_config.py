@@ -17,16 +17,15 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
 from minio import MinioAdmin
 
 from day2.backups import Lock
-from day2.buckets import NO_ENCRYPTION, NO_LIFECYCLE, object_lock_configuration
+from day2.buckets import NO_ENCRYPTION, NO_LIFECYCLE, object_lock_configuration, unless_absent
 from day2.errors import BackupNotFound, CorruptBackup, UsageError
 
 FORMAT = "minio-platform/cluster-config/1"
@@ -110,18 +109,9 @@ def _service_accounts(admin: MinioAdmin, users: list[str]) -> dict[str, Any]:
     return dict(sorted(accounts.items()))
 
 
-def _optional(call: Callable[[], Any], absent: set[str], default: Any = None) -> Any:
-    try:
-        return call()
-    except ClientError as err:
-        if err.response["Error"]["Code"] in absent:
-            return default
-        raise
-
-
 def bucket_settings(s3, admin: MinioAdmin, bucket: str) -> dict[str, Any]:
     versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-    encryption = _optional(
+    encryption = unless_absent(
         lambda: s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"],
         NO_ENCRYPTION,
         [],
@@ -131,14 +121,14 @@ def bucket_settings(s3, admin: MinioAdmin, bucket: str) -> dict[str, Any]:
     return {
         "versioning": versioning or "Off",
         "object_lock": object_lock_configuration(s3, bucket),
-        "lifecycle": _optional(
+        "lifecycle": unless_absent(
             lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"], NO_LIFECYCLE, []
         ),
         "encryption": encryption,
         "quota": None if not quota.get("quota") else quota,
         "tags": {
             t["Key"]: t["Value"]
-            for t in _optional(lambda: s3.get_bucket_tagging(Bucket=bucket)["TagSet"], NO_TAGS, [])
+            for t in unless_absent(lambda: s3.get_bucket_tagging(Bucket=bucket)["TagSet"], NO_TAGS, [])
         },
     }
 
