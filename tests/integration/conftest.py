@@ -182,8 +182,15 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, minio_binary, node_environment):
-    with running_cluster(minio_binary, tmp_path_factory.mktemp("minio"), node_environment) as local:
+def cluster_environment(node_environment) -> dict[str, str]:
+    """What the module's cluster runs with: the rendered environment (a module adds to it by
+    overriding this fixture)."""
+    return node_environment
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, minio_binary, cluster_environment):
+    with running_cluster(minio_binary, tmp_path_factory.mktemp("minio"), cluster_environment) as local:
         yield local
 
 

@@ -15,7 +15,7 @@ from components.cluster import KMS_KEY_ID
 from tests.graph import BUCKET_TAGS, minio_nodes, minio_settings_of, plain
 from tests.integration.apply import apply_graph
 from tests.integration.conftest import Receiver, s3_client
-from tests.servers import Mc, running_cluster
+from tests.servers import Mc
 
 pytestmark = pytest.mark.integration
 
@@ -106,15 +106,12 @@ def variant(synth, hook):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, minio_binary, node_environment, variant):
+def cluster_environment(node_environment, variant) -> dict[str, str]:
     """The nodes with what the variant renders for them beyond the dev stack: its webhook target."""
     rendered = minio_settings_of(variant, minio_nodes(variant.resources)[0])
     extra = {k: v for k, v in rendered.items() if k.startswith("MINIO_NOTIFY_WEBHOOK_")}
     assert set(extra) == {f"MINIO_NOTIFY_WEBHOOK_ENABLE_{HOOK}", f"MINIO_NOTIFY_WEBHOOK_ENDPOINT_{HOOK}"}
-    with running_cluster(
-        minio_binary, tmp_path_factory.mktemp("minio"), {**node_environment, **extra}
-    ) as local:
-        yield local
+    return {**node_environment, **extra}
 
 
 @pytest.fixture(scope="module")
