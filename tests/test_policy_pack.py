@@ -330,6 +330,7 @@ def test_rule_levels_match_the_issue():
         "prod-minio-image-has-the-2025-fix",
         "prod-keycloak-not-in-dev-mode",
         "prod-buckets-not-anonymous",
+        "prod-nodes-have-peers",
         "no-host-access",
         "only-the-gateway-is-public",
     }
@@ -445,6 +446,22 @@ def test_prod_with_a_deployed_keycloak_is_refused_and_dev_is_not(synth, tmp_path
     assert refused.mandatory and "minio-sso-keycloak-container" in refused.message
     dev = findings_of(synth("dev"), "dev", tmp_path)
     assert not [f for f in dev if f.rule == "prod-keycloak-not-in-dev-mode"]
+
+
+def test_a_single_node_is_refused_in_prod_by_the_settings_and_by_the_pack(synth, tmp_path):
+    """#33 item 2: the settings refuse it before anything registers; the pack refuses the node a
+    single-node graph has (dev's judged as prod's), and not a cluster's nodes."""
+    with pytest.raises(SettingsError, match=r"cluster\.nodes = 1: prod runs 4 or more nodes"):
+        synth("prod", {"cluster": {"nodes": 1, "drivesPerNode": 4}})
+    single = findings_of(synth("dev", {"cluster": {"nodes": 1, "drivesPerNode": 4}}), "prod", tmp_path)
+    (refused,) = [f for f in single if f.rule == "prod-nodes-have-peers"]
+    assert refused.mandatory and "/data{1...4} alone" in refused.message
+    assert not [f for f in findings_of(synth("dev"), "prod", tmp_path) if f.rule == "prod-nodes-have-peers"]
+    assert not [
+        f
+        for f in findings_of(synth("dev", {"cluster": {"nodes": 1}}), "dev", tmp_path)
+        if f.rule == "prod-nodes-have-peers"
+    ]
 
 
 ANONYMOUS = [

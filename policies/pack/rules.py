@@ -589,6 +589,22 @@ def prod_buckets_not_anonymous(resource: Resource) -> list[str]:
     return []
 
 
+def prod_nodes_have_peers(resource: Resource) -> list[str]:
+    """A MinIO node whose command names its drives by path alone (``/data{1...4}``, no URL of a
+    peer): single-node mode, which stops serving when its one node stops. The settings refuse it in
+    prod before anything registers; this holds a graph built another way to the same line."""
+    if not _is_minio_node(resource):
+        return []
+    command = _known(resource.props.get("command"), "command") or []
+    drives = [a for a in command if isinstance(a, str) and a.startswith("/data")]
+    if drives and not any(isinstance(a, str) and "://" in a for a in command):
+        return [
+            f"MinIO node {resource.name} serves {drives[0]} alone (single-node mode: no peer, so its "
+            "loss stops everything): prod runs 4 or more nodes"
+        ]
+    return []
+
+
 def prod_nodes_have_limits(resource: Resource) -> list[str]:
     if _is_minio_node(resource) and not (resource.props.get("cpus") and resource.props.get("memory")):
         return [f"MinIO node {resource.name} has no CPU and memory limits"]
@@ -640,6 +656,8 @@ RULES = [
     Rule("prod-buckets-not-anonymous",
          "No prod bucket lets anyone in unless it is marked public on purpose", True,
          prod_buckets_not_anonymous, "resource", prod_only=True),
+    Rule("prod-nodes-have-peers", "Prod MinIO runs as a cluster of nodes, never a single node", True,
+         prod_nodes_have_peers, "resource", prod_only=True),
     Rule("no-host-access", "No container is privileged, on the host network or given the Docker socket",
          True, no_host_access, "resource"),
     Rule("only-the-gateway-is-public", "Only the gateway publishes ports beyond loopback", True,
