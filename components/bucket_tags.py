@@ -8,7 +8,8 @@ state keeps it encrypted. boto3 makes the calls. This module imports nothing of 
 the SDK, since the provider process imports it again.
 
 ``create`` and ``update`` replace the bucket's whole tag set, ``delete`` removes it, ``read`` (a
-`pulumi refresh`) finds the tags the bucket really has, so tags changed by hand show as drift.
+`pulumi refresh`) finds the tags the bucket really has, so tags changed by hand show as drift, and
+reports them gone (no id) when the bucket itself is gone.
 """
 
 from __future__ import annotations
@@ -76,7 +77,14 @@ class BucketTagsProvider(ResourceProvider):
         return UpdateResult(outs=news)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_, {**props, "tags": bucket_tags(s3_client(props), props["bucket"])})
+        client = s3_client(props)
+        try:
+            tags = bucket_tags(client, props["bucket"])
+        except client.exceptions.ClientError as err:
+            if err.response["Error"]["Code"] != "NoSuchBucket":
+                raise
+            return ReadResult(None, {})  # the bucket is gone, its tags with it: a refresh drops them
+        return ReadResult(id_, {**props, "tags": tags})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         client = s3_client(props)

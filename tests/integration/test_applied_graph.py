@@ -179,7 +179,7 @@ def test_a_rule_applies_to_its_prefix_or_tag_only(applied, root_s3):
 def test_the_bucket_carries_its_tags_and_the_provider_follows_changes(applied, variant, connect, root_s3):
     """The program's BucketTags provider (applied with its own code as the administrator): the tags
     as configured; then as `pulumi up` changes them, as a refresh reads a hand-made change, and as
-    a destroy removes them (a bucket already gone is no error)."""
+    a destroy removes them (a bucket already gone is no error, and a refresh finds no tags there)."""
     assert bucket_tags(root_s3, "provisioned") == {"team": "storage", "cost-centre": "4711"}
     (recorded,) = [r for r in variant.resources if r.type == BUCKET_TAGS]
     props = {k: v for k, v in plain(recorded.inputs).items() if not k.startswith("__")}
@@ -193,7 +193,9 @@ def test_the_bucket_carries_its_tags_and_the_provider_follows_changes(applied, v
     assert provider.read("provisioned-tags", changed).outs["tags"] == {"by": "hand"}
     provider.delete("provisioned-tags", changed)
     assert bucket_tags(root_s3, "provisioned") == {}
-    provider.delete("provisioned-tags", {**changed, "bucket": "no-such-bucket-here"})
+    gone = {**changed, "bucket": "no-such-bucket-here"}
+    provider.delete("provisioned-tags", gone)
+    assert provider.read("provisioned-tags", gone).id is None
     provider.update("provisioned-tags", changed, props)  # as configured again, for the tests after
     assert bucket_tags(root_s3, "provisioned") == props["tags"]
 
