@@ -168,37 +168,53 @@ QUEUE_FULL_SHARE = 0.9
 it just under its capacity while it drops)."""
 
 
-def _write_quorum_rule(weakest: PoolLayout, cluster: str, consequence: str) -> list[dict]:
+def _weakest(pools: Sequence[PoolLayout]) -> PoolLayout:
+    """The pool that stops writing after the fewest node losses."""
+    return min(pools, key=lambda pool: pool.erasure.node_losses_writable)
+
+
+def left_out_alerts(pools: Sequence[PoolLayout], logs: bool, backups: bool) -> dict[str, str]:
+    """The rules a stack does not render, each with why: the backup rules without the backup
+    service, the log-pipeline rules without log webhooks, the quorum rule for a single node with no
+    drive to spare (one drive, or two at EC:1: there is no warning to give before writes stop)."""
+    left_out = {}
+    if not backups:
+        left_out |= dict.fromkeys(BACKUP_ALERTS, "the stack runs no backup service (backups.schedules)")
+    if not logs:
+        left_out |= dict.fromkeys(LOG_ALERTS, "the nodes post no log webhooks (observability.mode metrics)")
+    weakest = _weakest(pools)
+    if weakest.single_node and weakest.erasure.drive_losses_writable < 1:
+        left_out["MinIOWriteQuorumAtRisk"] = (
+            "a single node with no drive to spare stops writing at its first drive loss "
+            "(cluster.drivesPerNode)"
+        )
+    return left_out
+
+
+def _write_quorum_rule(weakest: PoolLayout, cluster: str, consequence: str) -> dict:
     """MinIOWriteQuorumAtRisk: one more node loss stops writes. A single node counts drives instead
-    (losing the node stops everything: MinIOMetricsDown says so); with no drive to spare (one drive,
-    or two at EC:1) there is no warning to give before writes stop, and no rule."""
+    (losing the node stops everything: MinIOMetricsDown says so)."""
     erasure = weakest.erasure
     if not weakest.single_node:
-        return [
-            _rule(
-                "MinIOWriteQuorumAtRisk",
-                f"max(minio_cluster_nodes_offline_total{cluster}) >= {erasure.node_losses_writable}",
-                "1m",
-                "critical",
-                f"MinIO: one more node loss {consequence} (write quorum {erasure.write_quorum} of "
-                f"{erasure.set_size} drives per set)",
-                "Bring the offline node(s) back before anything else; do not restart healthy nodes.",
-            )
-        ]
-    if erasure.drive_losses_writable < 1:
-        return []
-    return [
-        _rule(
+        return _rule(
             "MinIOWriteQuorumAtRisk",
-            f"max(minio_cluster_drive_offline_total{cluster}) >= {erasure.drive_losses_writable}",
+            f"max(minio_cluster_nodes_offline_total{cluster}) >= {erasure.node_losses_writable}",
             "1m",
             "critical",
-            f"MinIO: one more drive loss stops every write (single node: write quorum {erasure.write_quorum} "
-            f"of {erasure.set_size} drives)",
-            "Bring the offline drive(s) back (mc admin info lists them: their volumes or host folders) "
-            "before anything else.",
+            f"MinIO: one more node loss {consequence} (write quorum {erasure.write_quorum} of "
+            f"{erasure.set_size} drives per set)",
+            "Bring the offline node(s) back before anything else; do not restart healthy nodes.",
         )
-    ]
+    return _rule(
+        "MinIOWriteQuorumAtRisk",
+        f"max(minio_cluster_drive_offline_total{cluster}) >= {erasure.drive_losses_writable}",
+        "1m",
+        "critical",
+        f"MinIO: one more drive loss stops every write (single node: write quorum {erasure.write_quorum} "
+        f"of {erasure.set_size} drives)",
+        "Bring the offline drive(s) back (mc admin info lists them: their volumes or host folders) "
+        "before anything else.",
+    )
 
 
 def alert_rules(
@@ -222,7 +238,7 @@ def alert_rules(
     since losing any whole pool stops I/O for all of them).
     """
     nodes = sum(pool.nodes for pool in pools)
-    weakest = min(pools, key=lambda pool: pool.erasure.node_losses_writable)
+    weakest = _weakest(pools)
     consequence = "stops every write" if len(pools) == 1 else f"can stop writes in pool {weakest.number}"
     cluster = '{job="minio-cluster"}'
     # MinIO exposes minio_s3_requests_errors_total per node on the node endpoint only (its cluster
@@ -263,7 +279,7 @@ def alert_rules(
             "MinIO: {{ $value }} drive(s) offline",
             "mc admin info lists the offline drives; check their volumes and nodes.",
         ),
-        *_write_quorum_rule(weakest, cluster, consequence),
+        _write_quorum_rule(weakest, cluster, consequence),
         _rule(
             "MinIOLogDeliveryFailing",
             f"sum by (instance) (increase(minio_audit_failed_messages{nodes_job}[10m])) > 0",
@@ -350,10 +366,8 @@ def alert_rules(
             "hand as the config-export account; the newest export in config/ of the backups bucket is older.",
         ),
     ]
-    if backup_overdue_seconds is None:
-        rules = [rule for rule in rules if rule["alert"] not in BACKUP_ALERTS]
-    if not logs:
-        rules = [rule for rule in rules if rule["alert"] not in LOG_ALERTS]
+    left_out = left_out_alerts(pools, logs, backups=backup_overdue_seconds is not None)
+    rules = [rule for rule in rules if rule["alert"] not in left_out]
     for rule in rules:
         rule["for"] = (alert_for or {}).get(rule["alert"], rule["for"])
     return rules
@@ -453,6 +467,13 @@ class Monitoring(pulumi.ComponentResource):
             logs=args.settings.ships_logs,
             backup_overdue_seconds=args.backup_overdue_seconds if args.backups else None,
         )
+        left_out = left_out_alerts(args.pools, args.settings.ships_logs, backups=bool(args.backups))
+        for alert in sorted(set(args.settings.alert_for) & set(left_out)):
+            pulumi.log.warn(
+                f"observability.alertFor.{alert} changes nothing: this stack renders no {alert} rule, since "
+                f"{left_out[alert]}",
+                resource=self,
+            )
         self.token = pulumi.Output.secret(
             pulumi.Output.from_input(args.metrics_secret_key).apply(
                 lambda secret: metrics_token(args.metrics_access_key, secret, lifetime.expires)

@@ -126,6 +126,28 @@ def test_the_quorum_alert_counts_drives_on_a_single_node_and_is_left_out_without
         assert "MinIOWriteQuorumAtRisk" not in names and "MinIODrivesOffline" in names
 
 
+def test_an_alert_for_a_rule_the_stack_leaves_out_is_a_warning_naming_why(synth):
+    """observability.alertFor may name any rule the program has; where this stack renders none of
+    that name (one drive's quorum rule, the backup rules without schedules) the setting would change
+    nothing, and the run says so instead of passing over it."""
+    alert_for = {"MinIOWriteQuorumAtRisk": "5m", "MinIOBackupFailed": "10m", "MinIONodeDown": "1m"}
+    one_drive = synth(
+        "dev", {"cluster": {"nodes": 1, "drivesPerNode": 1}, "observability": {"alertFor": alert_for}}
+    )
+    unused = sorted(w for w in one_drive.warnings if "observability.alertFor" in w)
+    assert len(unused) == 2, one_drive.warnings
+    assert unused[0].startswith("observability.alertFor.MinIOBackupFailed changes nothing")
+    assert "no backup service (backups.schedules)" in unused[0]
+    assert unused[1].startswith("observability.alertFor.MinIOWriteQuorumAtRisk changes nothing")
+    assert "single node with no drive to spare" in unused[1]
+    four_drives = synth(
+        "dev", {"cluster": {"nodes": 1, "drivesPerNode": 4}, "observability": {"alertFor": alert_for}}
+    )
+    assert [w for w in four_drives.warnings if "alertFor" in w] == [
+        w for w in unused if "MinIOBackupFailed" in w
+    ]
+
+
 @pytest.mark.render
 def test_promtool_proves_the_single_node_quorum_alert(synth, tmp_path):
     (tmp_path / RULES_FILE).write_text(
