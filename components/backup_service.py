@@ -46,6 +46,9 @@ SEAL_KEY_FILE = f"{SECRETS_DIR}/backup-seal-key"
 PGPASS_FILE = f"{SECRETS_DIR}/pgpass"
 CONFIG_EXPORT_KEY_FILE = f"{SECRETS_DIR}/config-export-secret-key"
 """The config-export account's secret key (with backups.configExport)."""
+GATEWAY_CERTIFICATE_FILE = f"{CONFIG_DIR}/gateway.crt"
+"""The gateway's generated certificate (gateway.tls self-signed): the only authority the service
+trusts then. Public, so not a secret file."""
 HEALTH_PROBE = [
     "CMD",
     "/opt/backup/venv/bin/python",
@@ -70,9 +73,11 @@ def service_config(
     region: str,
     access_key: str,
     config_export_access_key: str | None = None,
+    trusts_gateway_certificate: bool = False,
 ) -> dict:
     """What ``python -m day2 serve`` reads (day2/service.py ``ServiceConfig``): no secret, only
-    the paths of the secret files."""
+    the paths of the secret files (and of the gateway's certificate where it is self-signed)."""
+    trust = {"ca_file": GATEWAY_CERTIFICATE_FILE} if trusts_gateway_certificate else {}
     return {
         "bucket": bucket,
         "endpoint": endpoint,
@@ -102,6 +107,7 @@ def service_config(
         }
         if settings.config_export is not None
         else None,
+        **trust,
     }
 
 
@@ -123,6 +129,9 @@ class BackupServiceArgs:
     """Secret: the backupPgpass stack secret."""
     config_export_keys: tuple[pulumi.Input[str], pulumi.Input[str]] | None
     """The config-export account's access key and secret key (secret), with backups.configExport."""
+    gateway_certificate: pulumi.Input[str] | None
+    """The gateway's self-signed certificate, which the service then trusts (None: the system's
+    authorities, for plain HTTP or a provided certificate)."""
     database_network: docker.Network
     monitoring_network: docker.Network | None
     """Where Prometheus scrapes it (None: the stack runs no Prometheus)."""
@@ -155,6 +164,7 @@ class BackupService(pulumi.ComponentResource):
                     region=args.region,
                     access_key=keys[0],
                     config_export_access_key=keys[1],
+                    trusts_gateway_certificate=args.gateway_certificate is not None,
                 ),
                 indent=2,
             )
@@ -191,6 +201,17 @@ class BackupService(pulumi.ComponentResource):
                 *(
                     [secret_file("config-export-secret-key", export_keys[1])]
                     if export_keys is not None
+                    else []
+                ),
+                *(
+                    [
+                        docker.ContainerUploadArgs(
+                            file=GATEWAY_CERTIFICATE_FILE,
+                            content=args.gateway_certificate,
+                            permissions="0644",
+                        )
+                    ]
+                    if args.gateway_certificate is not None
                     else []
                 ),
             ],

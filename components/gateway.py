@@ -1065,6 +1065,9 @@ class Gateway(pulumi.ComponentResource):
     nginx_conf: str
     """The rendered nginx.conf (no secrets: TLS material is referenced by path)."""
     container: docker.Container
+    self_signed_certificate: pulumi.Output[str] | None
+    """The generated certificate (gateway.tls self-signed), which the stack's own clients of the
+    gateway trust as their only authority; None in the other modes."""
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("minio-platform:gateway:Gateway", name, None, opts)
@@ -1098,8 +1101,11 @@ class Gateway(pulumi.ComponentResource):
                     file=f"/etc/nginx/{UPSTREAM_CA_FILE}", content=args.node_ca, permissions="0644"
                 )
             )
+        self.self_signed_certificate = None
         if use_tls:
             certificate, private_key = self._tls_material(name, args)
+            if settings.tls is TlsMode.SELF_SIGNED:
+                self.self_signed_certificate = pulumi.Output.from_input(certificate)
             tls_path = f"/etc/nginx/{TLS_DIR}"
             uploads += [
                 docker.ContainerUploadArgs(

@@ -490,6 +490,7 @@ class Platform(pulumi.ComponentResource):
                 seal_key=self.seal_key,
                 pgpass=pgpass,
                 config_export_keys=export_keys,
+                gateway_certificate=self.gateway.self_signed_certificate,
                 database_network=self.networks.database,
                 monitoring_network=self.networks.monitoring
                 if settings.observability.runs_prometheus

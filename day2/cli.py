@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
+from urllib3.exceptions import MaxRetryError
 
 from day2 import backups, cluster_config
 from day2.buckets import object_lock_enabled
@@ -584,8 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(args.run(args))
-    except (ClientError, BotoCoreError) as err:
-        converted = storage_error(err, args.command)
+    except (ClientError, BotoCoreError, MaxRetryError) as err:
+        converted = storage_error(err)
         if isinstance(converted, Day2Error):
             print(f"{args.command}: {converted}", file=sys.stderr)
             return converted.exit_code

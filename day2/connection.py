@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
+import urllib3
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 from minio.error import MinioAdminException
+from urllib3.exceptions import MaxRetryError
 
 from day2.errors import StorageError, UsageError
 
@@ -154,12 +156,29 @@ def _admin_error_code(err: MinioAdminException) -> str:
     return body.get("Code", "") if isinstance(body, dict) else ""
 
 
-def storage_error(err: Exception, doing: str) -> Exception:
-    """A clear error for an unreachable endpoint or refused credentials; other errors unchanged."""
+UNTRUSTED_HINT = (
+    "trust the authority that signed it: its PEM file in AWS_CA_BUNDLE (S3) and SSL_CERT_FILE (the admin API)"
+)
+
+
+def storage_error(err: Exception) -> Exception:
+    """A clear error for an endpoint that cannot be reached or whose certificate cannot be verified
+    (boto3's, or the MinIO SDK's for the admin API), or for refused credentials; other errors
+    unchanged."""
+    if isinstance(err, SSLError):
+        where = err.kwargs.get("endpoint_url", "the endpoint")
+        return StorageError(
+            f"cannot verify the certificate of {where} ({err.kwargs.get('error')}): {UNTRUSTED_HINT}"
+        )
     if isinstance(err, EndpointConnectionError):
-        return StorageError(f"{doing}: cannot reach {err.kwargs.get('endpoint_url', 'the endpoint')}")
+        return StorageError(f"cannot reach {err.kwargs.get('endpoint_url', 'the endpoint')}")
+    if isinstance(err, MaxRetryError):
+        where = f"{err.pool.scheme}://{err.pool.host}:{err.pool.port}" if err.pool else "the endpoint"
+        if isinstance(err.reason, urllib3.exceptions.SSLError):
+            return StorageError(f"cannot verify the certificate of {where} ({err.reason}): {UNTRUSTED_HINT}")
+        return StorageError(f"cannot reach {where} ({err.reason})")
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "")
         if code in DENIED_CODES:
-            return StorageError(f"{doing}: the cluster refused the credentials ({code})")
+            return StorageError(f"the cluster refused the credentials ({code})")
     return err

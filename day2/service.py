@@ -21,6 +21,9 @@ Prometheus metrics on ``metrics_port`` (``/metrics``), per database:
   ``..._failures_total``.
 
 Each run's outcome is one JSON line on stdout (the container's log).
+
+With ``ca_file`` (the stack's gateway has a self-signed certificate) the service and its runs
+trust that file alone: boto3 reads it from ``AWS_CA_BUNDLE``, the MinIO SDK from ``SSL_CERT_FILE``.
 """
 
 from __future__ import annotations
@@ -95,6 +98,13 @@ class ServiceConfig:
     """Where a drill keeps the dump it downloads (a volume: a dump can be larger than memory)."""
     scratch_dir: str = "/tmp"  # noqa: S108 (the container's private tmpfs)
     """Where the service keeps its private copy of the pgpass file (memory, never a disk)."""
+    ca_file: str | None = None
+    """The certificate authorities to trust for the gateway (None: the system's)."""
+
+    @property
+    def trust_environment(self) -> dict[str, str]:
+        """``ca_file`` as the SDKs read it: boto3 ``AWS_CA_BUNDLE``, the MinIO SDK ``SSL_CERT_FILE``."""
+        return {"AWS_CA_BUNDLE": self.ca_file, "SSL_CERT_FILE": self.ca_file} if self.ca_file else {}
 
     @classmethod
     def load(cls, path: Path) -> ServiceConfig:
@@ -223,6 +233,7 @@ class BackupService:
             "LC_ALL": "C.UTF-8",
             "MINIO_ACCESS_KEY": access_key,
             "MINIO_SECRET_KEY_FILE": secret_key_file,
+            **self.config.trust_environment,
         }
 
     def _where(self) -> list[str]:
@@ -367,6 +378,7 @@ def private_pgpass(config: ServiceConfig) -> ServiceConfig:
 def serve(config_path: Path) -> None:
     """Run until stopped: the metrics endpoint and every schedule (SIGTERM ends it)."""
     config = private_pgpass(ServiceConfig.load(config_path))
+    os.environ.update(config.trust_environment)  # the service's own client (its start), as its runs'
     secret_key = Path(config.secret_key_file).read_text().strip()
     s3 = Connection(config.endpoint, config.access_key, secret_key, config.region).s3()
     registry = CollectorRegistry()

@@ -476,12 +476,20 @@ class Postgres:
 
 
 def self_signed_certificate(folder: Path, *names: str) -> None:
-    """``tls.crt`` and ``tls.key`` in ``folder``, for ``names`` (the first is the subject), one day."""
+    """``tls.crt`` and ``tls.key`` in ``folder``, for ``names`` (the first is the subject), one day.
+
+    Shaped as the tls provider makes gateway.tls self-signed's (``tls.SelfSignedCert``, its
+    resource_self_signed_cert.go): P-256, not a CA (openssl's own default would say CA:TRUE), the
+    key usages and server authentication the program asks for; so a client that trusts it trusts
+    the same kind of certificate as a stack's."""
     openssl = require_binary("openssl", "apt-get install openssl")
     san = ",".join(f"DNS:{n}" for n in names)
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
          "-days", "1", "-subj", f"/CN={names[0]}", "-addext", f"subjectAltName={san}",
+         "-addext", "basicConstraints=critical,CA:FALSE",
+         "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
+         "-addext", "extendedKeyUsage=serverAuth",
          "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.crt")],
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from components.backup_service import (
     CONFIG_EXPORT_KEY_FILE,
     CONFIG_FILE,
+    GATEWAY_CERTIFICATE_FILE,
     PGPASS_FILE,
     SEAL_KEY_FILE,
     SECRET_KEY_FILE,
@@ -505,3 +506,39 @@ def test_a_run_past_its_time_is_a_failure_with_the_reason_for_every_job(tmp_path
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["event"] for e in lines] == ["backup", "drill", "config-export"]
     assert {e["error"] for e in lines} == {f"stopped after {RUN_TIMEOUT_SECONDS} s"}
+
+
+def test_behind_a_self_signed_gateway_the_service_trusts_that_certificate_alone(synth, tmp_path):
+    """gateway.tls self-signed: the service gets the certificate the gateway serves, and it and
+    each of its runs trust that file alone (boto3 through AWS_CA_BUNDLE, the MinIO SDK of the
+    export through SSL_CERT_FILE); elsewhere the system's authorities, and no such file."""
+    synthesis = synth("dev", {**WITH_EXPORT, "gateway": {"tls": "self-signed", "s3Host": "s3.localhost"}})
+    uploads = service_files(synthesis)
+    served = [
+        u["content"]
+        for c in synthesis.of_type(CONTAINER)
+        for u in plain(c.inputs.get("uploads") or [])
+        if u["file"].endswith("/tls/tls.crt")
+    ]
+    assert served and uploads[GATEWAY_CERTIFICATE_FILE]["content"] == served[0]
+    assert uploads[GATEWAY_CERTIFICATE_FILE]["permissions"] == "0644", "a certificate is public"
+    rendered = json.loads(uploads[CONFIG_FILE]["content"])
+    assert rendered["ca_file"] == GATEWAY_CERTIFICATE_FILE
+    assert rendered["endpoint"].startswith("https://")
+
+    runs = Runs(answer(0, {"key": "postgresql/app/k.dump", "size": 1, "sha256": "ab" * 32}), answer(1))
+    export = {"schedule": "30 3 * * *", "access_key": "export-key", "secret_key_file": str(tmp_path / "ek")}
+    trusting = config(tmp_path, ca_file="/etc/backup/gateway.crt", config_export=export)
+    service = BackupService(trusting, CollectorRegistry(), run=runs)
+    service.backup(service.config.schedules[0])
+    service.export_config()
+    for _arguments, environment in runs.calls:
+        assert environment["AWS_CA_BUNDLE"] == environment["SSL_CERT_FILE"] == "/etc/backup/gateway.crt"
+
+    plain_http = service_files(synth("dev", WITH_EXPORT))
+    assert GATEWAY_CERTIFICATE_FILE not in plain_http
+    assert "ca_file" not in json.loads(plain_http[CONFIG_FILE]["content"])
+    runs = Runs(answer(0, {"key": "postgresql/app/k.dump", "size": 1, "sha256": "ab" * 32}))
+    service = BackupService(config(tmp_path), CollectorRegistry(), run=runs)
+    service.backup(service.config.schedules[0])
+    assert not {"AWS_CA_BUNDLE", "SSL_CERT_FILE"} & set(runs.calls[0][1])

@@ -12,14 +12,16 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from botocore.exceptions import ClientError
+import urllib3
+from botocore.exceptions import ClientError, SSLError
 from minio.error import MinioAdminException
+from urllib3.exceptions import MaxRetryError
 
 from day2.backups import Lock, Seal, backup_key, check_database_name, check_seal_key, expiry, open_seal
 from day2.buckets import expiration_days
 from day2.cli import main
 from day2.compliance import AuditTarget, audit_targets
-from day2.connection import Connection, connection_for, read_outputs, refusals_named
+from day2.connection import Connection, connection_for, read_outputs, refusals_named, storage_error
 from day2.errors import CorruptBackup, ExitCode, StorageError, UsageError
 from day2.verify import allows
 from tests.graph import plain
@@ -290,3 +292,38 @@ def test_help_names_every_command_and_the_exit_codes():
     for command in ("backup", "list", "restore", "verify", "compliance"):
         assert command in done.stdout
     assert "130 interrupted" in done.stdout
+
+
+def test_an_untrusted_certificate_or_an_unreachable_admin_api_is_named_with_what_to_do():
+    """boto3's and the MinIO SDK's own exceptions (the integration tier raises them for real behind
+    a self-signed gateway) become one line naming the endpoint, and for a certificate the two
+    variables that name an authority; the command's name is said once, by main."""
+    reason = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"
+    boto = storage_error(SSLError(endpoint_url="https://s3.test:9443/backups?uploads", error=reason))
+    assert isinstance(boto, StorageError)
+    assert str(boto).startswith(
+        f"cannot verify the certificate of https://s3.test:9443/backups?uploads ({reason})"
+    )
+    assert "AWS_CA_BUNDLE" in str(boto) and "SSL_CERT_FILE" in str(boto)
+    pool = urllib3.HTTPSConnectionPool("s3.test", 9443)
+    admin = storage_error(
+        MaxRetryError(pool, "/minio/admin/v3/list-users", urllib3.exceptions.SSLError(reason))
+    )
+    assert str(admin).startswith("cannot verify the certificate of https://s3.test:9443 (")
+    assert "SSL_CERT_FILE" in str(admin)
+    refused = storage_error(
+        MaxRetryError(pool, "/minio/admin/v3/info", ConnectionRefusedError(111, "refused"))
+    )
+    assert isinstance(refused, StorageError) and str(refused).startswith(
+        "cannot reach https://s3.test:9443 ("
+    )
+    other = ValueError("not a storage error")
+    assert storage_error(other) is other
+
+
+def test_main_says_the_command_once_for_an_unreachable_endpoint(capsys, monkeypatch):
+    monkeypatch.setenv("MINIO_ACCESS_KEY", "someone")
+    monkeypatch.setenv("MINIO_SECRET_KEY", "not-a-secret")
+    assert main(["list", "--endpoint", "http://127.0.0.1:1"]) == ExitCode.STORAGE
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("list: cannot reach http://127.0.0.1:1"), line

@@ -50,6 +50,7 @@ from tests.servers import (
     loopback_environment,
     loopback_gateway,
     running_cluster,
+    self_signed_certificate,
     wait_for_port,
 )
 
@@ -202,6 +203,26 @@ def gateway(cluster, tmp_path_factory):
     try:
         nginx.start(config, s3_port)
         yield Gateway(http_port, s3_port)
+    finally:
+        nginx.close()
+
+
+@pytest.fixture(scope="module")
+def tls_gateway(cluster, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """The rendered gateway with TLS on loopback: ``(https endpoint, CA file)`` for ``localhost``, its
+    certificate self-signed as gateway.tls self-signed makes it (tests/servers.py)."""
+    workdir = tmp_path_factory.mktemp("tls-gateway")
+    (workdir / "tls").mkdir()
+    self_signed_certificate(workdir / "tls", "localhost")
+    https_port = free_port()
+    config, _, _ = loopback_gateway(
+        workdir, cluster.upstreams, console_host="console.localhost", s3_host="localhost",
+        tls=True, https_listen=f"127.0.0.1:{https_port}", https_port=https_port,
+    )  # fmt: skip
+    nginx = Nginx(workdir)
+    try:
+        nginx.start(config, https_port)
+        yield f"https://localhost:{https_port}", workdir / "tls" / "tls.crt"
     finally:
         nginx.close()
 

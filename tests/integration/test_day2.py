@@ -9,6 +9,7 @@ this tier); everything else is the real thing.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from prometheus_client import CollectorRegistry
 
 from bench.memory import PeakRss
 from components.identities import AUDITOR_USER, METRICS_USER
@@ -34,6 +36,7 @@ from components.monitoring import metrics_token, token_expiry
 from components.settings import DEFAULT_METRICS_TOKEN_DAYS
 from day2 import backups
 from day2.errors import ExitCode
+from day2.service import BackupService, ConfigExportJob, Schedule, ServiceConfig, private_pgpass
 from tests.graph import plain
 from tests.integration.conftest import s3_client
 from tests.servers import Mc, Postgres, free_port
@@ -603,6 +606,66 @@ def test_the_backup_service_runs_its_schedule_and_counts_a_failure(postgres, see
     failure = next(json.loads(line) for line in out.splitlines() if '"failure"' in line)
     assert failure["event"] == "backup" and "pg_dump of app failed" in failure["error"]
     assert postgres.password not in out
+
+
+def test_behind_a_self_signed_gateway_the_service_and_its_runs_trust_its_certificate(
+    postgres, seeded, outputs, exporter, tls_gateway, root_s3, tmp_path, capsys
+):
+    """gateway.tls self-signed: the service's config names the gateway's certificate (``ca_file``,
+    as components/backup_service.py renders it), and the real tool's runs then back up over TLS
+    (boto3) and export the configuration (the MinIO SDK) through the rendered gateway serving a
+    certificate shaped as the stack's. The same config without it: both runs fail on the
+    certificate, each with the tool's one-line error, and nothing of the backup is written."""
+    endpoint, certificate = tls_gateway
+    given = json.loads(outputs.read_text())
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "s3-secret-key").write_text(given["service_account_secret_keys"]["backup-service"])
+    (files / "seal-key").write_text(given["backup_seal_key"])
+    (files / "export-key").write_text(exporter["MINIO_SECRET_KEY"])
+    port, user = int(postgres.env["PGPORT"]), postgres.env["PGUSER"]
+    (files / "pgpass").write_text(f"127.0.0.1:{port}:*:{user}:{postgres.password}\n")
+    export = ConfigExportJob("30 4 * * *", exporter["MINIO_ACCESS_KEY"], str(files / "export-key"))
+    config = private_pgpass(
+        ServiceConfig(
+            bucket=BUCKET, endpoint=endpoint, region="us-east-1",
+            access_key=given["service_account_access_keys"]["backup-service"],
+            secret_key_file=str(files / "s3-secret-key"), seal_key_file=str(files / "seal-key"),
+            pgpass_file=str(files / "pgpass"), lock=backups.Lock("GOVERNANCE", 1),
+            schedules=(Schedule("app", "127.0.0.1", port, user, "0 4 * * *"),),
+            config_export=export,
+            work_dir=str(tmp_path), scratch_dir=str(tmp_path), ca_file=str(certificate),
+        )
+    )  # fmt: skip
+    (schedule,) = config.schedules
+    capsys.readouterr()
+
+    trusting = BackupService(config, CollectorRegistry())
+    assert trusting.backup(schedule) and trusting.export_config(), capsys.readouterr().out
+    events = {e["event"]: e for e in map(json.loads, capsys.readouterr().out.splitlines())}
+    key = events["backup"]["key"]
+    try:
+        assert root_s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == events["backup"]["size"]
+        assert root_s3.head_object(Bucket=BUCKET, Key=events["config-export"]["key"])
+        objects_before = {o["Key"] for o in root_s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+
+        untrusting = BackupService(dataclasses.replace(config, ca_file=None), CollectorRegistry())
+        assert not untrusting.backup(schedule) and not untrusting.export_config()
+        failures = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [(f["event"], f["outcome"]) for f in failures] == [
+            ("backup", "failure"),
+            ("config-export", "failure"),
+        ]
+        for failure, command in zip(failures, ("backup", "export-config"), strict=True):
+            # One line each, the tool's own: no traceback of either SDK.
+            assert failure["exit_code"] == ExitCode.STORAGE, failure
+            assert failure["error"].startswith(f"{command}: cannot verify the certificate of "), failure
+            assert "CERTIFICATE_VERIFY_FAILED" in failure["error"], failure
+        assert {
+            o["Key"] for o in root_s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+        } == objects_before
+    finally:
+        remove_backups(root_s3, key)
 
 
 def test_clear_errors_for_a_missing_backup_bad_credentials_and_no_endpoint(postgres, outputs, gateway):

@@ -18,10 +18,8 @@ import http.client
 import io
 import tarfile
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import boto3
 import pytest
@@ -31,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from components.gateway import FORGED_UPLOAD_BODY, UNSIGNED_TRAILER, render_nginx_conf
 from tests.integration.conftest import planted_gateway
-from tests.servers import Nginx, free_port, loopback_gateway, self_signed_certificate
+from tests.servers import loopback_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -189,25 +187,6 @@ def default_client(endpoint: str, access_key: str, secret_key: str, verify: str 
         verify=verify,
         config=Config(s3={"addressing_style": "path"}),
     )
-
-
-@pytest.fixture(scope="module")
-def tls_gateway(cluster, tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """The rendered gateway with TLS on loopback: ``(https endpoint, CA file)`` for ``localhost``."""
-    workdir = tmp_path_factory.mktemp("tls-gateway")
-    (workdir / "tls").mkdir()
-    self_signed_certificate(workdir / "tls", "localhost")
-    https_port = free_port()
-    config, _, _ = loopback_gateway(
-        workdir, cluster.upstreams, console_host="console.localhost", s3_host="localhost",
-        tls=True, https_listen=f"127.0.0.1:{https_port}", https_port=https_port,
-    )  # fmt: skip
-    nginx = Nginx(workdir)
-    try:
-        nginx.start(config, https_port)
-        yield f"https://localhost:{https_port}", workdir / "tls" / "tls.crt"
-    finally:
-        nginx.close()
 
 
 def test_boto3_defaults_upload_through_the_shield_over_http(gateway, applied, root_s3):
