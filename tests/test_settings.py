@@ -499,6 +499,22 @@ def test_external_identity_needs_a_url():
     assert message.startswith(f"{PROJECT}:identity.url = None:")
 
 
+@pytest.mark.parametrize("mode", ["deploy", "metrics"])
+def test_an_existing_services_url_where_the_stack_runs_its_own_is_a_warning(mode):
+    """Modes deploy and metrics read no prometheusUrl, lokiUrl or grafanaUrl (mode none refuses
+    them, mode external needs them): a stack file that sets one hears that it is ignored."""
+    urls = {"prometheusUrl": "https://p.example.com", "grafanaUrl": "https://g.example.com"}
+    warnings = settings_from_config({"observability": {"mode": mode, **urls}}).warnings()
+    ignored = [w for w in warnings if "is read only in mode external" in w]
+    assert ignored == [
+        f"observability.prometheusUrl (https://p.example.com) is read only in mode external; in mode {mode} "
+        "the stack runs its own services, so it is ignored",
+        f"observability.grafanaUrl (https://g.example.com) is read only in mode external; in mode {mode} "
+        "the stack runs its own services, so it is ignored",
+    ]
+    assert not [w for w in settings_from_config(prod(), SECRETS).warnings() if "observability" in w]
+
+
 # --- property-based ------------------------------------------------------------------------------
 
 

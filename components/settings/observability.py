@@ -183,6 +183,23 @@ class ObservabilitySettings(Section):
         """Prometheus and Alertmanager run as containers of the stack."""
         return self.mode in (ObservabilityMode.DEPLOY, ObservabilityMode.METRICS)
 
+    def ignored_urls(self) -> list[str]:
+        """Warnings for the existing services' URLs given where the stack runs its own (modes
+        deploy and metrics read none of them; mode none refuses them)."""
+        if self.mode not in (ObservabilityMode.DEPLOY, ObservabilityMode.METRICS):
+            return []
+        urls = (
+            ("prometheusUrl", self.prometheus_url),
+            ("lokiUrl", self.loki_url),
+            ("grafanaUrl", self.grafana_url),
+        )
+        return [
+            f"observability.{key} ({value}) is read only in mode external; in mode {self.mode.value} the "
+            "stack runs its own services, so it is ignored"
+            for key, value in urls
+            if value
+        ]
+
     @property
     def ships_logs(self) -> bool:
         """Alloy runs here and the nodes post their logs and audit events to it."""

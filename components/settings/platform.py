@@ -342,7 +342,8 @@ class PlatformSettings(Section):
                 yield Invalid(key, value, f"{loss.describe()} (prod refuses this): {fix}")
 
     def warnings(self) -> list[str]:
-        """What a valid stack should still hear about: a host marked down; in dev, a host whose loss
+        """What a valid stack should still hear about: a host marked down, drives the program cannot
+        size, an existing service's URL where the stack runs its own; in dev, a host whose loss
         stops writes."""
         found = [
             f"hosts[{i}] ({host.name}) is marked down: nothing is registered on it. Before the first "
@@ -359,6 +360,7 @@ class PlatformSettings(Section):
                 "the nodes equal disks, and no two drives of one node the same disk (docs/cluster.md, "
                 "'Where drives live')"
             )
+        found += self.observability.ignored_urls()
         if self.environment is Environment.PROD:
             return found
         return found + [loss.describe() for loss in self.host_losses() if loss.readable and not loss.writable]
