@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from minio.error import MinioAdminException
 from tqdm import tqdm
 from urllib3.exceptions import MaxRetryError
 
@@ -585,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(args.run(args))
-    except (ClientError, BotoCoreError, MaxRetryError) as err:
+    except (ClientError, BotoCoreError, MaxRetryError, MinioAdminException) as err:
         converted = storage_error(err)
         if isinstance(converted, Day2Error):
             print(f"{args.command}: {converted}", file=sys.stderr)

@@ -131,20 +131,27 @@ def refusals_named(connection: Connection) -> Iterator[None]:
     identity, from the S3 API (boto3) or the admin API (MinIO's SDK) alike."""
     try:
         yield
-    except ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "")
-        if code in DENIED_CODES:
-            raise StorageError(_refused(connection, code)) from err
+    except (ClientError, MinioAdminException) as err:
+        code = denied_code(err)
+        if code:
+            raise StorageError(
+                f"the cluster refused the credentials of {connection.access_key} ({code})"
+            ) from err
+        if isinstance(err, MinioAdminException):
+            raise StorageError(f"MinIO's admin API failed: {err}") from err
         raise
-    except MinioAdminException as err:
+
+
+def denied_code(err: Exception) -> str:
+    """The error code of the cluster refusing the credentials (one of :data:`DENIED_CODES`), from
+    the S3 API (boto3) or the admin API (MinIO's SDK); ``""`` for any other error."""
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+    elif isinstance(err, MinioAdminException):
         code = _admin_error_code(err)
-        if code in DENIED_CODES:
-            raise StorageError(_refused(connection, code)) from err
-        raise StorageError(f"MinIO's admin API failed: {err}") from err
-
-
-def _refused(connection: Connection, code: str) -> str:
-    return f"the cluster refused the credentials of {connection.access_key} ({code})"
+    else:
+        return ""
+    return code if code in DENIED_CODES else ""
 
 
 def _admin_error_code(err: MinioAdminException) -> str:
@@ -163,8 +170,8 @@ UNTRUSTED_HINT = (
 
 def storage_error(err: Exception) -> Exception:
     """A clear error for an endpoint that cannot be reached or whose certificate cannot be verified
-    (boto3's, or the MinIO SDK's for the admin API), or for refused credentials; other errors
-    unchanged."""
+    (boto3's, or the MinIO SDK's for the admin API), for refused credentials, or for a failed admin
+    call; other errors unchanged."""
     if isinstance(err, SSLError):
         where = err.kwargs.get("endpoint_url", "the endpoint")
         return StorageError(
@@ -177,8 +184,9 @@ def storage_error(err: Exception) -> Exception:
         if isinstance(err.reason, urllib3.exceptions.SSLError):
             return StorageError(f"cannot verify the certificate of {where} ({err.reason}): {UNTRUSTED_HINT}")
         return StorageError(f"cannot reach {where} ({err.reason})")
-    if isinstance(err, ClientError):
-        code = err.response.get("Error", {}).get("Code", "")
-        if code in DENIED_CODES:
-            return StorageError(f"the cluster refused the credentials ({code})")
+    code = denied_code(err)
+    if code:
+        return StorageError(f"the cluster refused the credentials ({code})")
+    if isinstance(err, MinioAdminException):
+        return StorageError(f"MinIO's admin API failed: {err}")
     return err

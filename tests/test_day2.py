@@ -209,6 +209,12 @@ def test_a_refusal_names_the_identity_the_cluster_refused():
     other = ClientError({"Error": {"Code": "NoSuchBucket"}}, "HeadBucket")
     with pytest.raises(ClientError), refusals_named(connection):
         raise other
+    # Outside refusals_named (main's last resort), the same refusals without the identity.
+    for refusal in refusals:
+        assert str(storage_error(refusal)).startswith("the cluster refused the credentials (")
+    assert storage_error(other) is other
+    failed = storage_error(MinioAdminException("500", json.dumps({"Code": "XMinioServerNotInitialized"})))
+    assert isinstance(failed, StorageError) and str(failed).startswith("MinIO's admin API failed: ")
 
 
 def test_usage_errors_exit_2_with_the_reason(capsys, monkeypatch):
