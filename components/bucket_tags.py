@@ -8,8 +8,9 @@ state keeps it encrypted. boto3 makes the calls. This module imports nothing of 
 the SDK, since the provider process imports it again.
 
 ``create`` and ``update`` replace the bucket's whole tag set, ``delete`` removes it, ``read`` (a
-`pulumi refresh`) finds the tags the bucket really has, so tags changed by hand show as drift, and
-reports them gone (no id) when the bucket itself is gone.
+`pulumi refresh`) finds the tags the bucket really has, so tags changed by hand show as drift. For a
+bucket that is gone MinIO answers as for one without tags (NoSuchTagSet; a delete answers 204), so
+a refresh reads no tags and the next `up` puts them back after the bucket.
 """
 
 from __future__ import annotations
@@ -77,14 +78,7 @@ class BucketTagsProvider(ResourceProvider):
         return UpdateResult(outs=news)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        client = s3_client(props)
-        try:
-            tags = bucket_tags(client, props["bucket"])
-        except client.exceptions.ClientError as err:
-            if err.response["Error"]["Code"] != "NoSuchBucket":
-                raise
-            return ReadResult(None, {})  # the bucket is gone, its tags with it: a refresh drops them
-        return ReadResult(id_, {**props, "tags": tags})
+        return ReadResult(id_, {**props, "tags": bucket_tags(s3_client(props), props["bucket"])})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         client = s3_client(props)
