@@ -161,17 +161,22 @@ def without_rate_limits(rendered: str) -> str:
 
 
 def start(cluster: LocalMinioCluster, workdir: Path) -> tuple[Nginx, Contenders]:
-    """The rendered gateway and the adapted sample in front of ``cluster`` (already serving)."""
+    """The rendered gateway and the adapted sample in front of ``cluster`` (already serving); on a
+    failure, the ones already started are stopped (the caller has nothing to stop yet)."""
     nginx = Nginx(workdir)
-    config, _, s3_port = loopback_gateway(workdir, cluster.upstreams)
-    nginx.start(config, s3_port)
-    sample_port = free_port()
-    sample = adapt_sample(sample_source().read_text(), sample_port, free_port(), cluster, workdir)
-    nginx.start_text(sample, sample_port, name="sample")
-    unlimited_dir = workdir / "unlimited"
-    unlimited_dir.mkdir(parents=True, exist_ok=True)
-    unlimited, _, unlimited_port = loopback_gateway(unlimited_dir, cluster.upstreams)
-    nginx.start_text(without_rate_limits(render_nginx_conf(unlimited)), unlimited_port, name="unlimited")
+    try:
+        config, _, s3_port = loopback_gateway(workdir, cluster.upstreams)
+        nginx.start(config, s3_port)
+        sample_port = free_port()
+        sample = adapt_sample(sample_source().read_text(), sample_port, free_port(), cluster, workdir)
+        nginx.start_text(sample, sample_port, name="sample")
+        unlimited_dir = workdir / "unlimited"
+        unlimited_dir.mkdir(parents=True, exist_ok=True)
+        unlimited, _, unlimited_port = loopback_gateway(unlimited_dir, cluster.upstreams)
+        nginx.start_text(without_rate_limits(render_nginx_conf(unlimited)), unlimited_port, name="unlimited")
+    except BaseException:
+        nginx.close()
+        raise
     node = cluster.nodes[0]
     rendered, adapted, bare = (p.pid for p in nginx.processes)
     return nginx, Contenders(

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+
+from bench import gateway
 from bench.deploy import critical_path, displayed_type
 from bench.report import Figure, Row, interleaved, write
+from components.gateway import Upstream
+from tests.servers import Nginx, free_port
 
 
 def test_contenders_take_turns_going_first():
@@ -108,3 +115,29 @@ def test_critical_path_is_the_longest_chain_of_dependencies_and_providers():
         ("minio", 2.0),
         ("minio1", 18.0),
     ]
+
+
+@pytest.mark.render
+def test_a_gateway_start_that_fails_stops_the_nginx_it_had_started(tmp_path, monkeypatch):
+    """The rendered gateway runs before MinIO's sample configuration is read: when that fails (it
+    is absent before `make tools`), the caller has no handle to stop it, so start must; a bench
+    run left one running that way."""
+    started: list[Nginx] = []
+
+    class Recorded(Nginx):
+        def __init__(self, workdir: Path) -> None:
+            super().__init__(workdir)
+            started.append(self)
+
+    monkeypatch.setattr(gateway, "Nginx", Recorded)
+    monkeypatch.setattr(gateway, "sample_source", lambda: tmp_path / "no-sample.conf")
+    cluster = SimpleNamespace(upstreams=[Upstream(f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")])
+    try:
+        with pytest.raises(FileNotFoundError):
+            gateway.start(cluster, tmp_path / "nginx")
+        (nginx,) = started
+        assert len(nginx.processes) == 1, "the rendered gateway had started"
+        assert nginx.processes[0].poll() is not None, "and was stopped"
+    finally:
+        for leftover in started:  # where the check fails, the test still stops what it started
+            leftover.close()
