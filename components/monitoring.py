@@ -459,15 +459,17 @@ class Monitoring(pulumi.ComponentResource):
         )
         lifetime = TokenLifetime.from_today(args.settings.metrics_token_days)
         self.token_expires = datetime.fromtimestamp(lifetime.expires, UTC).isoformat().replace("+00:00", "Z")
+        backup_overdue = args.backup_overdue_seconds if args.backups else None
         self.alert_rules = render_alert_rules(
             args.pools,
             lifetime,
             args.settings.log_queue_size,
             args.settings.alert_for,
             logs=args.settings.ships_logs,
-            backup_overdue_seconds=args.backup_overdue_seconds if args.backups else None,
+            backup_overdue_seconds=backup_overdue,
         )
-        left_out = left_out_alerts(args.pools, args.settings.ships_logs, backups=bool(args.backups))
+        # The rules' own reading of what this stack leaves out (alert_rules filters by it).
+        left_out = left_out_alerts(args.pools, args.settings.ships_logs, backups=backup_overdue is not None)
         for alert in sorted(set(args.settings.alert_for) & set(left_out)):
             pulumi.log.warn(
                 f"observability.alertFor.{alert} changes nothing: this stack renders no {alert} rule, since "

@@ -163,9 +163,11 @@ def _admin_error_code(err: MinioAdminException) -> str:
     return body.get("Code", "") if isinstance(body, dict) else ""
 
 
-UNTRUSTED_HINT = (
-    "trust the authority that signed it: its PEM file in AWS_CA_BUNDLE (S3) and SSL_CERT_FILE (the admin API)"
-)
+def _untrusted(where: str, reason: object) -> StorageError:
+    return StorageError(
+        f"cannot verify the certificate of {where} ({reason}): trust the authority that signed it: its "
+        "PEM file in AWS_CA_BUNDLE (S3) and SSL_CERT_FILE (the admin API)"
+    )
 
 
 def storage_error(err: Exception) -> Exception:
@@ -173,16 +175,13 @@ def storage_error(err: Exception) -> Exception:
     (boto3's, or the MinIO SDK's for the admin API), for refused credentials, or for a failed admin
     call; other errors unchanged."""
     if isinstance(err, SSLError):
-        where = err.kwargs.get("endpoint_url", "the endpoint")
-        return StorageError(
-            f"cannot verify the certificate of {where} ({err.kwargs.get('error')}): {UNTRUSTED_HINT}"
-        )
+        return _untrusted(err.kwargs.get("endpoint_url", "the endpoint"), err.kwargs.get("error"))
     if isinstance(err, EndpointConnectionError):
         return StorageError(f"cannot reach {err.kwargs.get('endpoint_url', 'the endpoint')}")
     if isinstance(err, MaxRetryError):
         where = f"{err.pool.scheme}://{err.pool.host}:{err.pool.port}" if err.pool else "the endpoint"
         if isinstance(err.reason, urllib3.exceptions.SSLError):
-            return StorageError(f"cannot verify the certificate of {where} ({err.reason}): {UNTRUSTED_HINT}")
+            return _untrusted(where, err.reason)
         return StorageError(f"cannot reach {where} ({err.reason})")
     code = denied_code(err)
     if code:
